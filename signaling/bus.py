@@ -1,0 +1,401 @@
+"""The message bus between hubs and media workers: one interface, two implementations.
+
+``MemoryBus`` serves the embedded default (one process). ``RedisBus`` serves a cluster: pub/sub
+for messages, a hash with per-entry expiry for the worker registry, and ``SET NX`` locks with
+compare-and-delete release for room placement. Messages are JSON-serialisable dicts.
+
+This is the only module that imports redis (import-linter contract).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from config.errors import BusError
+
+logger = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+
+#: a subscription holds at most this many undelivered messages; a consumer that falls this far
+#: behind loses the oldest (logged), it never grows memory without limit
+SUBSCRIPTION_QUEUE = 10_000
+
+
+class Subscription(Protocol):
+    """An async iterator of the messages published on one channel since subscribing."""
+
+    def __aiter__(self) -> AsyncIterator[Message]: ...
+
+    async def get(self) -> Message:
+        """Wait for the next message."""
+        ...
+
+    async def close(self) -> None:
+        """Stop receiving; idempotent."""
+        ...
+
+
+class Bus(Protocol):
+    """What hubs and workers need from the bus."""
+
+    async def publish(self, channel: str, message: Message) -> None:
+        """Deliver ``message`` to every current subscriber of ``channel``."""
+        ...
+
+    async def subscribe(self, channel: str) -> Subscription:
+        """Start receiving messages of ``channel``; messages published before are not seen."""
+        ...
+
+    async def heartbeat(self, worker_id: str, info: Message, ttl_s: float) -> None:
+        """Register or refresh a worker with its load; it is dead ``ttl_s`` after the last one."""
+        ...
+
+    async def forget_worker(self, worker_id: str) -> None:
+        """Remove a worker from the registry at once (clean shutdown)."""
+        ...
+
+    async def live_workers(self) -> dict[str, Message]:
+        """The workers whose last heartbeat is younger than its ttl, with their info."""
+        ...
+
+    async def acquire(self, key: str, token: str, ttl_s: float) -> bool:
+        """Take a lock (or placement) ``key`` for ``token`` unless someone else holds it."""
+        ...
+
+    async def release(self, key: str, token: str) -> bool:
+        """Release ``key`` only if ``token`` still holds it; return whether it did."""
+        ...
+
+    async def holder(self, key: str) -> str | None:
+        """The token holding ``key``, if any."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise BusError if the bus is unreachable."""
+        ...
+
+    async def close(self) -> None:
+        """Close every subscription and connection; idempotent."""
+        ...
+
+
+class _QueueSubscription:
+    """A subscription fed by a bounded queue."""
+
+    def __init__(self, channel: str, on_close: Any) -> None:
+        self.channel = channel
+        self._queue: asyncio.Queue[Message | None] = asyncio.Queue(SUBSCRIPTION_QUEUE)
+        self._on_close = on_close
+        self._closed = False
+        self.dropped = 0
+
+    def put(self, message: Message) -> None:
+        if self._closed:
+            return
+        if self._queue.full():
+            # drop the oldest: a stalled consumer must not hold up publishers
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self._queue.get_nowait()
+            self.dropped += 1
+            if self.dropped in (1, 100, 10_000):
+                logger.warning(
+                    "bus %s: consumer behind, %d messages dropped", self.channel, self.dropped
+                )
+        self._queue.put_nowait(message)
+
+    async def get(self) -> Message:
+        if self._closed:
+            raise BusError(f"subscription to {self.channel!r} is closed")
+        message = await self._queue.get()
+        if message is None:
+            raise BusError(f"subscription to {self.channel!r} is closed")
+        return message
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Message]:
+        while not self._closed:
+            message = await self._queue.get()
+            if message is None:
+                return
+            yield message
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+        await self._on_close(self)
+
+
+class MemoryBus:
+    """In-process bus for the embedded default and for tests."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str, set[_QueueSubscription]] = {}
+        self._workers: dict[str, tuple[float, Message]] = {}
+        self._locks: dict[str, tuple[str, float]] = {}
+        self._closed = False
+
+    async def publish(self, channel: str, message: Message) -> None:
+        if self._closed:
+            raise BusError("bus is closed")
+        # a JSON round trip keeps the memory bus honest: what Redis could not carry fails here too
+        try:
+            data = json.loads(json.dumps(message))
+        except (TypeError, ValueError) as exc:
+            raise BusError(f"message on {channel!r} is not JSON-serialisable: {exc}") from exc
+        for sub in list(self._subs.get(channel, ())):
+            sub.put(data)
+
+    async def subscribe(self, channel: str) -> Subscription:
+        if self._closed:
+            raise BusError("bus is closed")
+        sub = _QueueSubscription(channel, self._unsubscribe)
+        self._subs.setdefault(channel, set()).add(sub)
+        return sub
+
+    async def _unsubscribe(self, sub: _QueueSubscription) -> None:
+        subs = self._subs.get(sub.channel)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.channel]
+
+    async def heartbeat(self, worker_id: str, info: Message, ttl_s: float) -> None:
+        self._workers[worker_id] = (time.monotonic() + ttl_s, dict(info))
+
+    async def forget_worker(self, worker_id: str) -> None:
+        self._workers.pop(worker_id, None)
+
+    async def live_workers(self) -> dict[str, Message]:
+        now = time.monotonic()
+        return {w: dict(info) for w, (expiry, info) in self._workers.items() if expiry > now}
+
+    async def acquire(self, key: str, token: str, ttl_s: float) -> bool:
+        now = time.monotonic()
+        held = self._locks.get(key)
+        if held is not None and held[1] > now and held[0] != token:
+            return False
+        self._locks[key] = (token, now + ttl_s)
+        return True
+
+    async def release(self, key: str, token: str) -> bool:
+        held = self._locks.get(key)
+        if held is None or held[0] != token:
+            return False
+        del self._locks[key]
+        return True
+
+    async def holder(self, key: str) -> str | None:
+        held = self._locks.get(key)
+        if held is None or held[1] <= time.monotonic():
+            return None
+        return held[0]
+
+    async def ping(self) -> None:
+        if self._closed:
+            raise BusError("bus is closed")
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for subs in list(self._subs.values()):
+            for sub in list(subs):
+                await sub.close()
+        self._subs.clear()
+
+
+_RELEASE_SCRIPT = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+else
+    return 0
+end
+"""
+
+
+class RedisBus:
+    """Bus over one Redis: pub/sub, a worker registry with expiry, and SET NX locks.
+
+    One pub/sub connection serves every subscription of this process; a reader task owned by
+    the bus dispatches messages to the subscriptions' bounded queues.
+    """
+
+    def __init__(self, url: str, prefix: str = "pg") -> None:
+        self._url = url
+        self._prefix = prefix
+        self._redis: aioredis.Redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._subs: dict[str, set[_QueueSubscription]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._closed = False
+        self._release = self._redis.register_script(_RELEASE_SCRIPT)
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self._prefix, *parts))
+
+    async def publish(self, channel: str, message: Message) -> None:
+        try:
+            data = json.dumps(message, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise BusError(f"message on {channel!r} is not JSON-serialisable: {exc}") from exc
+        try:
+            await self._redis.publish(self._key("ch", channel), data)
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis publish on {channel!r} failed: {exc}") from exc
+
+    async def subscribe(self, channel: str) -> Subscription:
+        if self._closed:
+            raise BusError("bus is closed")
+        sub = _QueueSubscription(channel, self._unsubscribe)
+        first = channel not in self._subs
+        self._subs.setdefault(channel, set()).add(sub)
+        if first:
+            try:
+                await self._pubsub.subscribe(self._key("ch", channel))
+            except redis.exceptions.RedisError as exc:
+                raise BusError(f"redis subscribe to {channel!r} failed: {exc}") from exc
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read(), name="redis-bus-reader")
+        return sub
+
+    async def _unsubscribe(self, sub: _QueueSubscription) -> None:
+        subs = self._subs.get(sub.channel)
+        if subs is None:
+            return
+        subs.discard(sub)
+        if not subs:
+            del self._subs[sub.channel]
+            if not self._closed:
+                with contextlib.suppress(redis.exceptions.RedisError):
+                    await self._pubsub.unsubscribe(self._key("ch", sub.channel))
+
+    async def _read(self) -> None:
+        prefix = self._key("ch", "")
+        while not self._closed:
+            try:
+                if not self._pubsub.subscribed:
+                    await asyncio.sleep(0.05)
+                    continue
+                item = await self._pubsub.get_message(timeout=1.0)
+            except redis.exceptions.RedisError:
+                logger.exception("redis bus reader failed; retrying in 1 s")
+                await asyncio.sleep(1.0)
+                continue
+            if item is None or item.get("type") != "message":
+                continue
+            channel = str(item["channel"])[len(prefix) :]
+            try:
+                message = json.loads(item["data"])
+            except ValueError:
+                logger.warning("bus %s: undecodable message dropped", channel)
+                continue
+            for sub in list(self._subs.get(channel, ())):
+                sub.put(message)
+
+    async def heartbeat(self, worker_id: str, info: Message, ttl_s: float) -> None:
+        payload = json.dumps({"info": info, "expires": time.time() + ttl_s})
+        try:
+            await self._redis.hset(self._key("workers"), worker_id, payload)
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis heartbeat of {worker_id!r} failed: {exc}") from exc
+
+    async def forget_worker(self, worker_id: str) -> None:
+        try:
+            await self._redis.hdel(self._key("workers"), worker_id)
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis forget of {worker_id!r} failed: {exc}") from exc
+
+    async def live_workers(self) -> dict[str, Message]:
+        try:
+            entries = await self._redis.hgetall(self._key("workers"))
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis worker registry read failed: {exc}") from exc
+        now = time.time()
+        live: dict[str, Message] = {}
+        dead: list[str] = []
+        for key, raw in entries.items():
+            worker_id = str(key)
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                dead.append(worker_id)
+                continue
+            if float(entry.get("expires", 0)) > now:
+                live[worker_id] = dict(entry.get("info", {}))
+            elif float(entry.get("expires", 0)) < now - 60:
+                dead.append(worker_id)
+        if dead:
+            with contextlib.suppress(redis.exceptions.RedisError):
+                await self._redis.hdel(self._key("workers"), *dead)
+        return live
+
+    async def acquire(self, key: str, token: str, ttl_s: float) -> bool:
+        k = self._key("lock", key)
+        try:
+            if await self._redis.set(k, token, nx=True, px=int(ttl_s * 1000)):
+                return True
+            # re-entrant for the same holder: refresh the expiry
+            if await self._redis.get(k) == token:
+                await self._redis.pexpire(k, int(ttl_s * 1000))
+                return True
+            return False
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis lock {key!r} failed: {exc}") from exc
+
+    async def release(self, key: str, token: str) -> bool:
+        try:
+            return bool(await self._release(keys=[self._key("lock", key)], args=[token]))
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis release {key!r} failed: {exc}") from exc
+
+    async def holder(self, key: str) -> str | None:
+        try:
+            value = await self._redis.get(self._key("lock", key))
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis read {key!r} failed: {exc}") from exc
+        return None if value is None else str(value)
+
+    async def ping(self) -> None:
+        try:
+            await self._redis.ping()
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis at {self._url!r} unreachable: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for subs in list(self._subs.values()):
+            for sub in list(subs):
+                await sub.close()
+        self._subs.clear()
+        if self._reader is not None:
+            self._reader.cancel()
+            # gather re-raises our own cancellation but not the reader's
+            await asyncio.gather(self._reader, return_exceptions=True)
+        with contextlib.suppress(redis.exceptions.RedisError):
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py stub gap
+        with contextlib.suppress(redis.exceptions.RedisError):
+            await self._redis.aclose()
+
+
+def create_bus(redis_url: str | None, prefix: str = "pg") -> Bus:
+    """The Redis bus when a URL is configured, else the in-memory bus."""
+    if redis_url:
+        return RedisBus(redis_url, prefix=prefix)
+    return MemoryBus()
