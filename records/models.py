@@ -1,0 +1,269 @@
+"""ORM models of the foundation: org units, accounts, terminals, invites, sessions, audit log.
+
+Petition items live in ``records/item_models.py``. Layers above never see these rows: the
+functions in ``records/`` return plain dataclasses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from records.base import Base, UTCDateTime, code64, created_at, intpk, name200, strpk
+from records.enums import (
+    AdmissionState,
+    ParticipantRole,
+    PrincipalKind,
+    Role,
+    SessionKind,
+    SessionState,
+    UnitLevel,
+)
+
+
+def _enum(cls: type[Any]) -> Enum:
+    return Enum(
+        cls,
+        native_enum=False,
+        length=24,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class OrgUnit(Base):
+    """A unit of the four-level tree."""
+
+    __tablename__ = "org_units"
+
+    id: Mapped[intpk]
+    code: Mapped[code64] = mapped_column(unique=True)
+    name: Mapped[name200]
+    level: Mapped[UnitLevel] = mapped_column(_enum(UnitLevel))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
+    # the unit whose reception centre answers this unit's visits (communities: their district's)
+    is_petition_bureau: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_reception: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[created_at]
+
+
+class Account(Base):
+    """An official with a password and one or more roles."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[intpk]
+    username: Mapped[code64] = mapped_column(unique=True)
+    display_name: Mapped[name200]
+    password_hash: Mapped[str] = mapped_column(String(200))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[created_at]
+
+
+class AccountRole(Base):
+    """One role of one account."""
+
+    __tablename__ = "account_roles"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    role: Mapped[Role] = mapped_column(_enum(Role), primary_key=True)
+
+
+class LoginSession(Base):
+    """A browser login: the cookie carries a random token, the table its hash."""
+
+    __tablename__ = "login_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[created_at]
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    remote: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Terminal(Base):
+    """A community kiosk; it signs in with a device credential shown once at creation."""
+
+    __tablename__ = "terminals"
+
+    id: Mapped[intpk]
+    name: Mapped[name200]
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    credential_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[created_at]
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Session(Base):
+    """A petition session (visit, call, conference, mediation, training, field)."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[strpk]
+    kind: Mapped[SessionKind] = mapped_column(_enum(SessionKind))
+    state: Mapped[SessionState] = mapped_column(_enum(SessionState), index=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    # the unit whose officers answer (visits: the reception unit responsible for the community)
+    reception_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    category: Mapped[str] = mapped_column(String(64), default="")
+    convener_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    terminal_id: Mapped[int | None] = mapped_column(ForeignKey("terminals.id"))
+    item_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    routed_to_leader_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    recorded: Mapped[bool] = mapped_column(Boolean, default=False)
+    outcome: Mapped[str] = mapped_column(String(64), default="")
+    rating: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[created_at]
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_activity_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    end_reason: Mapped[str] = mapped_column(String(200), default="")
+
+    __table_args__ = (Index("ix_sessions_kind_created", "kind", "created_at"),)
+
+
+class Participant(Base):
+    """One person's (or terminal's) presence in a session; join and leave are appended."""
+
+    __tablename__ = "session_participants"
+
+    id: Mapped[strpk]
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    principal_kind: Mapped[PrincipalKind] = mapped_column(_enum(PrincipalKind))
+    principal_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[name200]
+    role: Mapped[ParticipantRole] = mapped_column(_enum(ParticipantRole))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    admission: Mapped[AdmissionState] = mapped_column(_enum(AdmissionState))
+    joined_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    leave_reason: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[created_at]
+
+
+class SessionEvent(Base):
+    """Append-only log of what happened in a session (admissions, role changes, mutes...)."""
+
+    __tablename__ = "session_events"
+
+    id: Mapped[intpk]
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    at: Mapped[created_at]
+    actor: Mapped[str] = mapped_column(String(80), default="")
+    event: Mapped[str] = mapped_column(String(40))
+    participant_id: Mapped[str | None] = mapped_column(String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Invite(Base):
+    """A signed, expiring, revocable invitation of a third party into one session."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[strpk]
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    role: Mapped[ParticipantRole] = mapped_column(_enum(ParticipantRole))
+    display_name: Mapped[name200]
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    created_at: Mapped[created_at]
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Recording(Base):
+    """One recorded file of one participant, with its integrity hash."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[intpk]
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    participant_id: Mapped[str | None] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(String(500))
+    codec: Mapped[str] = mapped_column(String(32), default="")
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    frames: Mapped[int] = mapped_column(Integer, default=0)
+    bytes: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[str] = mapped_column(String(24), default="open")
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+    __table_args__ = (UniqueConstraint("path", name="uq_recordings_path"),)
+
+
+class Manifest(Base):
+    """The manifest of a session's recordings and its place in the hash chain."""
+
+    __tablename__ = "recording_manifests"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    chain_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[created_at]
+
+
+class DutyRoster(Base):
+    """The leader on duty (值班领导) of a unit for a day."""
+
+    __tablename__ = "duty_roster"
+
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+
+
+class Announcement(Base):
+    """An announcement (信息发布) pushed to terminals in the publishing unit's subtree."""
+
+    __tablename__ = "announcements"
+
+    id: Mapped[intpk]
+    unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), index=True)
+    title: Mapped[name200]
+    body: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    published_at: Mapped[created_at]
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """Append-only audit log: who did what to which object, when, from where, and the outcome."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[intpk]
+    at: Mapped[created_at]
+    actor: Mapped[str] = mapped_column(String(80))  # "account:12", "terminal:3", "invite:ab..", ""
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(32), default="")
+    object_id: Mapped[str] = mapped_column(String(64), default="")
+    remote: Mapped[str] = mapped_column(String(64), default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")  # ok | denied | failed
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (
+        Index("ix_audit_log_at", "at"),
+        Index("ix_audit_log_object", "object_type", "object_id"),
+    )

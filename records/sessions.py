@@ -1,0 +1,578 @@
+"""Sessions, participants, session events, recordings, announcements and the duty roster.
+
+The database is written first (DESIGN.md decision 4): a session row exists before media
+starts, joins and leaves are appended as they happen, and :func:`mark_interrupted` turns
+sessions that a crash left live into ``interrupted`` at start, keeping everything written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config.errors import InvalidTransition, NotFound, RecordsError, ValidationError
+from records import models
+from records.base import utcnow
+from records.enums import AdmissionState, ParticipantRole, SessionKind, SessionState
+from records.policy import SessionTarget
+from records.principals import Principal
+
+#: allowed session state changes
+TRANSITIONS: dict[SessionState, frozenset[SessionState]] = {
+    SessionState.WAITING: frozenset(
+        {SessionState.LIVE, SessionState.CANCELLED, SessionState.INTERRUPTED, SessionState.ENDED}
+    ),
+    SessionState.LIVE: frozenset({SessionState.ENDED, SessionState.INTERRUPTED}),
+    SessionState.ENDED: frozenset(),
+    SessionState.INTERRUPTED: frozenset(),
+    SessionState.CANCELLED: frozenset(),
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ParticipantInfo:
+    """One participant row."""
+
+    id: str
+    session_id: str
+    principal_ref: str
+    display_name: str
+    role: ParticipantRole
+    unit_id: int | None
+    admission: AdmissionState
+    joined_at: dt.datetime | None
+    left_at: dt.datetime | None
+    leave_reason: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A session as the layers above see it."""
+
+    id: str
+    kind: SessionKind
+    state: SessionState
+    unit_id: int
+    reception_unit_id: int | None
+    title: str
+    category: str
+    convener_account_id: int | None
+    terminal_id: int | None
+    item_id: str | None
+    routed_to_leader_id: int | None
+    recorded: bool
+    outcome: str
+    rating: int | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    last_activity_at: dt.datetime | None
+    end_reason: str
+    participants: tuple[ParticipantInfo, ...] = ()
+
+    def target(self) -> SessionTarget:
+        """What the policy needs of this session."""
+        return SessionTarget(
+            id=self.id,
+            kind=self.kind,
+            unit_id=self.unit_id,
+            reception_unit_id=self.reception_unit_id,
+            terminal_id=self.terminal_id,
+            convener_account_id=self.convener_account_id,
+            routed_to_leader_id=self.routed_to_leader_id,
+            participant_refs=frozenset(p.principal_ref for p in self.participants),
+        )
+
+
+def _participant(r: models.Participant) -> ParticipantInfo:
+    return ParticipantInfo(
+        r.id,
+        r.session_id,
+        f"{r.principal_kind.value}:{r.principal_id}",
+        r.display_name,
+        r.role,
+        r.unit_id,
+        r.admission,
+        r.joined_at,
+        r.left_at,
+        r.leave_reason,
+    )
+
+
+def _session(r: models.Session, parts: Iterable[models.Participant] = ()) -> SessionInfo:
+    return SessionInfo(
+        id=r.id,
+        kind=r.kind,
+        state=r.state,
+        unit_id=r.unit_id,
+        reception_unit_id=r.reception_unit_id,
+        title=r.title,
+        category=r.category,
+        convener_account_id=r.convener_account_id,
+        terminal_id=r.terminal_id,
+        item_id=r.item_id,
+        routed_to_leader_id=r.routed_to_leader_id,
+        recorded=r.recorded,
+        outcome=r.outcome,
+        rating=r.rating,
+        created_at=r.created_at,
+        started_at=r.started_at,
+        ended_at=r.ended_at,
+        last_activity_at=r.last_activity_at,
+        end_reason=r.end_reason,
+        participants=tuple(_participant(p) for p in parts),
+    )
+
+
+async def create_session(
+    db: AsyncSession,
+    *,
+    kind: SessionKind,
+    unit_id: int,
+    reception_unit_id: int | None = None,
+    title: str = "",
+    category: str = "",
+    convener_account_id: int | None = None,
+    terminal_id: int | None = None,
+    routed_to_leader_id: int | None = None,
+    recorded: bool = False,
+) -> SessionInfo:
+    """Write a new session in state ``waiting``; the caller commits at once."""
+    if len(title) > 200 or len(category) > 64:
+        raise ValidationError("title ≤ 200 and category ≤ 64 characters expected")
+    now = utcnow()
+    row = models.Session(
+        kind=kind,
+        state=SessionState.WAITING,
+        unit_id=unit_id,
+        reception_unit_id=reception_unit_id,
+        title=title,
+        category=category,
+        convener_account_id=convener_account_id,
+        terminal_id=terminal_id,
+        routed_to_leader_id=routed_to_leader_id,
+        recorded=recorded,
+        created_at=now,
+        last_activity_at=now,
+    )
+    db.add(row)
+    try:
+        await db.flush()
+    except SQLAlchemyError as exc:
+        raise RecordsError(f"creating a {kind.value} session failed: {exc}") from exc
+    return _session(row)
+
+
+async def get_session(db: AsyncSession, session_id: str) -> SessionInfo:
+    """The session with its participants, or NotFound."""
+    row = await db.get(models.Session, session_id)
+    if row is None:
+        raise NotFound(f"session {session_id!r} not found")
+    parts = (
+        await db.scalars(
+            select(models.Participant)
+            .where(models.Participant.session_id == session_id)
+            .order_by(models.Participant.created_at, models.Participant.id)
+        )
+    ).all()
+    return _session(row, parts)
+
+
+async def set_state(
+    db: AsyncSession, session_id: str, state: SessionState, reason: str = ""
+) -> SessionInfo:
+    """Move a session to ``state`` if the state machine allows it."""
+    row = await db.get(models.Session, session_id)
+    if row is None:
+        raise NotFound(f"session {session_id!r} not found")
+    if state not in TRANSITIONS[row.state]:
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[row.state])) or "none"
+        raise InvalidTransition(
+            f"session {session_id} is {row.state.value}; cannot become {state.value}"
+            f" (allowed: {allowed})"
+        )
+    now = utcnow()
+    row.state = state
+    row.last_activity_at = now
+    if state is SessionState.LIVE:
+        row.started_at = now
+    if state in (SessionState.ENDED, SessionState.CANCELLED, SessionState.INTERRUPTED):
+        row.ended_at = now
+        row.end_reason = reason[:200]
+        await db.execute(
+            update(models.Participant)
+            .where(models.Participant.session_id == session_id)
+            .where(models.Participant.left_at.is_(None))
+            .where(models.Participant.joined_at.is_not(None))
+            .values(left_at=now, leave_reason=f"session {state.value}")
+        )
+    await db.flush()
+    return _session(row)
+
+
+async def update_session(db: AsyncSession, session_id: str, **fields: Any) -> None:
+    """Set item link, outcome, rating, recorded flag or title of a session."""
+    allowed = {"item_id", "outcome", "rating", "recorded", "title", "category"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValidationError(f"cannot update session fields {sorted(unknown)}")
+    row = await db.get(models.Session, session_id)
+    if row is None:
+        raise NotFound(f"session {session_id!r} not found")
+    for k, v in fields.items():
+        setattr(row, k, v)
+    row.last_activity_at = utcnow()
+    await db.flush()
+
+
+async def add_participant(
+    db: AsyncSession,
+    session_id: str,
+    principal: Principal,
+    role: ParticipantRole,
+    admission: AdmissionState,
+    *,
+    joined: bool,
+) -> ParticipantInfo:
+    """Append a participant (joined now, or waiting in the lobby)."""
+    now = utcnow()
+    row = models.Participant(
+        session_id=session_id,
+        principal_kind=principal.kind,
+        principal_id=principal.id,
+        display_name=principal.name[:200],
+        role=role,
+        unit_id=principal.unit_id,
+        admission=admission,
+        joined_at=now if joined else None,
+        created_at=now,
+    )
+    db.add(row)
+    await db.execute(
+        update(models.Session).where(models.Session.id == session_id).values(last_activity_at=now)
+    )
+    await db.flush()
+    return _participant(row)
+
+
+async def participant_joined(db: AsyncSession, participant_id: str) -> None:
+    """Record the join time of a participant admitted from the lobby."""
+    row = await db.get(models.Participant, participant_id)
+    if row is None:
+        raise NotFound(f"participant {participant_id!r} not found")
+    if row.joined_at is None:
+        row.joined_at = utcnow()
+    await db.flush()
+
+
+async def participant_left(db: AsyncSession, participant_id: str, reason: str) -> None:
+    """Record the leave time of a participant (idempotent: the first leave wins)."""
+    row = await db.get(models.Participant, participant_id)
+    if row is None:
+        raise NotFound(f"participant {participant_id!r} not found")
+    now = utcnow()
+    if row.left_at is None:
+        row.left_at = now
+        row.leave_reason = reason[:64]
+    await db.execute(
+        update(models.Session)
+        .where(models.Session.id == row.session_id)
+        .values(last_activity_at=now)
+    )
+    await db.flush()
+
+
+async def set_participant(
+    db: AsyncSession,
+    participant_id: str,
+    *,
+    admission: AdmissionState | None = None,
+    role: ParticipantRole | None = None,
+) -> None:
+    """Change a participant's admission or role (promote, demote, admit, refuse, remove)."""
+    row = await db.get(models.Participant, participant_id)
+    if row is None:
+        raise NotFound(f"participant {participant_id!r} not found")
+    if admission is not None:
+        row.admission = admission
+    if role is not None:
+        row.role = role
+    await db.flush()
+
+
+async def log_event(
+    db: AsyncSession,
+    session_id: str,
+    event: str,
+    *,
+    actor: str = "",
+    participant_id: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Append one session event (append-only)."""
+    db.add(
+        models.SessionEvent(
+            session_id=session_id,
+            actor=actor[:80],
+            event=event[:40],
+            participant_id=participant_id,
+            data=data or {},
+        )
+    )
+    await db.flush()
+
+
+async def session_events(db: AsyncSession, session_id: str) -> list[dict[str, Any]]:
+    """The events of a session in order."""
+    rows = (
+        await db.scalars(
+            select(models.SessionEvent)
+            .where(models.SessionEvent.session_id == session_id)
+            .order_by(models.SessionEvent.id)
+        )
+    ).all()
+    return [
+        {
+            "at": r.at.isoformat(),
+            "actor": r.actor,
+            "event": r.event,
+            "participant": r.participant_id,
+            "data": r.data,
+        }
+        for r in rows
+    ]
+
+
+async def mark_interrupted(db: AsyncSession) -> list[str]:
+    """At start: live sessions become interrupted at their last activity; returns their ids.
+
+    Waiting visits stay waiting: the queue survives a restart. Open participant rows of the
+    interrupted sessions are closed at the session's last activity time.
+    """
+    rows = (
+        await db.scalars(select(models.Session).where(models.Session.state == SessionState.LIVE))
+    ).all()
+    ids = []
+    for row in rows:
+        at = row.last_activity_at or row.started_at or row.created_at
+        row.state = SessionState.INTERRUPTED
+        row.ended_at = at
+        row.end_reason = "hub restarted while live"
+        await db.execute(
+            update(models.Participant)
+            .where(models.Participant.session_id == row.id)
+            .where(models.Participant.left_at.is_(None))
+            .where(models.Participant.joined_at.is_not(None))
+            .values(left_at=at, leave_reason="interrupted")
+        )
+        ids.append(row.id)
+    await db.flush()
+    return ids
+
+
+async def list_sessions(
+    db: AsyncSession,
+    *,
+    unit_ids: Iterable[int] | None = None,
+    states: Iterable[SessionState] | None = None,
+    kinds: Iterable[SessionKind] | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = 100,
+) -> Sequence[SessionInfo]:
+    """Sessions filtered by convening or reception unit, state, kind and creation time."""
+    q = select(models.Session).order_by(models.Session.created_at.desc()).limit(min(limit, 1000))
+    if unit_ids is not None:
+        ids = list(unit_ids)
+        q = q.where(models.Session.unit_id.in_(ids) | models.Session.reception_unit_id.in_(ids))
+    if states is not None:
+        q = q.where(models.Session.state.in_(list(states)))
+    if kinds is not None:
+        q = q.where(models.Session.kind.in_(list(kinds)))
+    if since is not None:
+        q = q.where(models.Session.created_at >= since)
+    if until is not None:
+        q = q.where(models.Session.created_at < until)
+    return [_session(r) for r in (await db.scalars(q)).all()]
+
+
+async def count_sessions(db: AsyncSession) -> dict[str, int]:
+    """Sessions per state (for /metrics)."""
+    rows = (
+        await db.execute(select(models.Session.state, func.count()).group_by(models.Session.state))
+    ).all()
+    return {state.value: int(n) for state, n in rows}
+
+
+# ---- recordings ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RecordingInfo:
+    """One recorded file."""
+
+    id: int
+    session_id: str
+    participant_id: str | None
+    path: str
+    codec: str
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    frames: int
+    bytes: int
+    sha256: str
+    state: str
+    deleted: bool
+
+
+def _recording(r: models.Recording) -> RecordingInfo:
+    return RecordingInfo(
+        r.id,
+        r.session_id,
+        r.participant_id,
+        r.path,
+        r.codec,
+        r.started_at,
+        r.ended_at,
+        r.frames,
+        r.bytes,
+        r.sha256,
+        r.state,
+        r.deleted_at is not None,
+    )
+
+
+async def upsert_recording(db: AsyncSession, session_id: str, path: str, **fields: Any) -> None:
+    """Create or update the row of a recorded file (by path)."""
+    row = await db.scalar(select(models.Recording).where(models.Recording.path == path))
+    if row is None:
+        row = models.Recording(session_id=session_id, path=path)
+        db.add(row)
+    for k, v in fields.items():
+        if k not in {
+            "participant_id",
+            "codec",
+            "started_at",
+            "ended_at",
+            "frames",
+            "bytes",
+            "sha256",
+            "state",
+            "deleted_at",
+        }:
+            raise ValidationError(f"unknown recording field {k!r}")
+        setattr(row, k, v)
+    await db.flush()
+
+
+async def recordings_of(db: AsyncSession, session_id: str) -> list[RecordingInfo]:
+    """The recorded files of a session."""
+    rows = (
+        await db.scalars(
+            select(models.Recording)
+            .where(models.Recording.session_id == session_id)
+            .order_by(models.Recording.id)
+        )
+    ).all()
+    return [_recording(r) for r in rows]
+
+
+async def get_recording(db: AsyncSession, recording_id: int) -> RecordingInfo:
+    """One recording row or NotFound."""
+    row = await db.get(models.Recording, recording_id)
+    if row is None:
+        raise NotFound(f"recording {recording_id!r} not found")
+    return _recording(row)
+
+
+async def save_manifest(
+    db: AsyncSession, session_id: str, path: str, sha256: str, chain_hash: str
+) -> None:
+    """Store a session manifest's hash and chain hash (written once)."""
+    if await db.get(models.Manifest, session_id) is None:
+        db.add(
+            models.Manifest(session_id=session_id, path=path, sha256=sha256, chain_hash=chain_hash)
+        )
+        await db.flush()
+
+
+# ---- announcements -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AnnouncementInfo:
+    """An announcement (信息发布)."""
+
+    id: int
+    unit_id: int
+    title: str
+    body: str
+    published_at: dt.datetime
+    expires_at: dt.datetime
+
+
+def _announcement(r: models.Announcement) -> AnnouncementInfo:
+    return AnnouncementInfo(r.id, r.unit_id, r.title, r.body, r.published_at, r.expires_at)
+
+
+async def create_announcement(
+    db: AsyncSession, unit_id: int, title: str, body: str, created_by: int, expires_at: dt.datetime
+) -> AnnouncementInfo:
+    """Publish an announcement to the subtree of ``unit_id``."""
+    if not title.strip() or len(title) > 200:
+        raise ValidationError(f"announcement title {title[:40]!r}: 1-200 characters expected")
+    if not body.strip() or len(body) > 5000:
+        raise ValidationError("announcement body: 1-5000 characters expected")
+    if expires_at <= utcnow():
+        raise ValidationError(f"announcement expiry {expires_at.isoformat()} is in the past")
+    row = models.Announcement(
+        unit_id=unit_id,
+        title=title.strip(),
+        body=body.strip(),
+        created_by=created_by,
+        expires_at=expires_at,
+    )
+    db.add(row)
+    await db.flush()
+    return _announcement(row)
+
+
+async def active_announcements(db: AsyncSession, unit_ids: Iterable[int]) -> list[AnnouncementInfo]:
+    """Unexpired announcements published by any of ``unit_ids`` (a terminal's ancestors)."""
+    now = utcnow()
+    rows = (
+        await db.scalars(
+            select(models.Announcement)
+            .where(models.Announcement.unit_id.in_(list(unit_ids)))
+            .where(models.Announcement.expires_at > now)
+            .where(models.Announcement.withdrawn_at.is_(None))
+            .order_by(models.Announcement.published_at.desc())
+            .limit(20)
+        )
+    ).all()
+    return [_announcement(r) for r in rows]
+
+
+# ---- duty roster -----------------------------------------------------------------------------
+
+
+async def set_duty(db: AsyncSession, day: dt.date, unit_id: int, account_id: int) -> None:
+    """Set the leader on duty of ``unit_id`` for ``day``."""
+    row = await db.get(models.DutyRoster, (day, unit_id))
+    if row is None:
+        db.add(models.DutyRoster(day=day, unit_id=unit_id, account_id=account_id))
+    else:
+        row.account_id = account_id
+    await db.flush()
+
+
+async def leader_on_duty(db: AsyncSession, day: dt.date, unit_id: int) -> int | None:
+    """The account id of the leader on duty, if any."""
+    row = await db.get(models.DutyRoster, (day, unit_id))
+    return None if row is None else row.account_id
