@@ -36,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,26 @@ def read_manifest(session_dir: Path) -> dict[str, Any]:
     """Load ``manifest.json`` of a session directory."""
     data: dict[str, Any] = json.loads((session_dir / MANIFEST_NAME).read_bytes())
     return data
+
+
+@dataclass(frozen=True, slots=True)
+class RoomManifest:
+    """The finalised manifest of a session, as returned by :meth:`RoomRecorder.close`.
+
+    Attributes:
+        session: the session id.
+        path: the manifest file.
+        sha256: hex SHA-256 of the manifest file's bytes.
+        chain_hash: this session's link in the chain (store it in the database).
+        previous_chain_hash: the link it was chained to (None for the first session).
+        state: ``"closed"`` (or ``"recovered (truncated)"`` from recovery).
+        data: the manifest JSON as a dict (schema in ``recorder.manifest``).
+    """
+
+    session: str
+    path: Path
+    sha256: str
+    chain_hash: str
+    previous_chain_hash: str | None
+    state: str
+    data: dict[str, Any]

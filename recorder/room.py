@@ -39,6 +39,7 @@ from recorder.manifest import (
     SCHEMA_VERSION,
     STATE_CLOSED,
     STATE_OPEN,
+    RoomManifest,
     iso_utc,
     manifest_bytes,
     sha256_file,
@@ -53,6 +54,8 @@ from recorder.participant import (
 from recorder.segment import CONTAINERS, SegmentInfo
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["RecorderSettings", "RoomManifest", "RoomRecorder", "RoomSink"]
 
 EventCallback = Callable[[dict[str, Any]], None]
 KeyframeCallback = Callable[[str], None]
@@ -82,29 +85,6 @@ class _ParticipantUpdate:
 
 
 _Item = QueuedPacket | _TrackEnd | _ParticipantUpdate | _Stop
-
-
-@dataclass(frozen=True, slots=True)
-class RoomManifest:
-    """The finalised manifest of a session, as returned by :meth:`RoomRecorder.close`.
-
-    Attributes:
-        session: the session id.
-        path: the manifest file.
-        sha256: hex SHA-256 of the manifest file's bytes.
-        chain_hash: this session's link in the chain (store it in the database).
-        previous_chain_hash: the link it was chained to (None for the first session).
-        state: ``"closed"`` (or ``"recovered (truncated)"`` from recovery).
-        data: the manifest JSON as a dict (schema in ``recorder.manifest``).
-    """
-
-    session: str
-    path: Path
-    sha256: str
-    chain_hash: str
-    previous_chain_hash: str | None
-    state: str
-    data: dict[str, Any]
 
 
 class RoomSink(Protocol):

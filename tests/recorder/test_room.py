@@ -1,0 +1,144 @@
+"""RoomRecorder end to end: real VP8/Opus packets in, files decoded with PyAV out."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+from synthetic_media import DURATION, EVENTS, Encoded, av_offsets, decode_events, packets_for, probe
+
+from recorder.participant import RecorderSettings
+from recorder.room import RoomRecorder
+from recorder.verify import verify
+
+META = {
+    "kind": "visit",
+    "units": ["district-petition-bureau"],
+    "participants": {"resident": {"name": "Zhang San", "role": "resident", "unit": "c-01"}},
+}
+
+
+async def record(
+    root: Path,
+    items: list[tuple[str, Any, float]],
+    *,
+    session: str = "S-1",
+    settings: RecorderSettings | None = None,
+    peer: str = "resident",
+) -> tuple[Any, list[dict[str, Any]], list[str]]:
+    events: list[dict[str, Any]] = []
+    keyframes: list[str] = []
+    recorder = RoomRecorder(
+        root, session, "vp8", META, events.append,
+        request_keyframe=keyframes.append, settings=settings,
+    )
+    recorder.start()
+    for kind, packet, arrival in items:
+        recorder.on_packet(peer, kind, packet, arrival)
+    recorder.on_track_end(peer, "video")
+    recorder.on_track_end(peer, "audio")
+    manifest = await recorder.close()
+    assert await recorder.close() is manifest  # idempotent
+    return manifest, events, keyframes
+
+
+async def test_one_file_in_sync_across_rtp_wrap(tmp_path: Path, source: list[Encoded]) -> None:
+    # Audio starts 0.6 s after video (microphone late); both RTP clocks wrap mid-call.
+    items = packets_for(
+        source, t0=time.time(), audio_from=0.6,
+        video_rtp=(1 << 32) - 3 * 90000, audio_rtp=(1 << 32) - 5 * 48000,
+    )
+    manifest, events, _ = await record(tmp_path, items)
+
+    [entry] = manifest.data["files"]
+    path = tmp_path / "S-1" / entry["path"]
+    info = probe(path)
+    assert info["codecs"] == {"video": "vp8", "audio": "opus"}
+    assert entry["width"] == 320 and entry["height"] == 240
+    assert info["end"] == pytest.approx(DURATION, rel=0.05)
+    fed = {k: sum(1 for i in items if i[0] == k) for k in ("video", "audio")}
+    assert entry["frames"] == fed == info["frames"]
+    flashes, beeps = decode_events(path)
+    assert len(flashes) == len(EVENTS)
+    offsets = av_offsets(flashes, beeps)
+    assert len(offsets) == len(EVENTS)
+    assert max(abs(o) for o in offsets) <= 0.1, offsets
+    assert manifest.data["state"] == "closed"
+    assert manifest.data["participants"]["resident"]["role"] == "resident"
+    assert [e["type"] for e in events][-1] == "recording.closed"
+    assert "recording.file_started" in {e["type"] for e in events}
+    assert verify(tmp_path) == []
+
+
+async def test_late_video_starts_a_new_file_in_sync(tmp_path: Path, source: list[Encoded]) -> None:
+    # Video's first frame (a keyframe) arrives 4 s after audio, long after the track wait.
+    items = packets_for(source, t0=time.time(), video_from=4.0)
+    manifest, _, _ = await record(tmp_path, items)
+
+    first, second = manifest.data["files"]
+    assert first["codecs"] == {"audio": "opus"} and first["reason"] == "start"
+    assert second["codecs"] == {"video": "vp8", "audio": "opus"}
+    assert second["reason"] == "track_added"
+    total_audio = sum(1 for i in items if i[0] == "audio")
+    assert first["frames"]["audio"] + second["frames"]["audio"] == total_audio
+    flashes, beeps = decode_events(tmp_path / "S-1" / second["path"])
+    offsets = av_offsets(flashes, beeps)
+    assert len(offsets) == 4 and max(abs(o) for o in offsets) <= 0.1, offsets
+    # Segments follow each other without a gap on the wall clock.
+    from recorder.manifest import parse_iso_utc
+
+    gap = parse_iso_utc(second["started_at"]) - parse_iso_utc(first["ended_at"])
+    assert abs(gap) <= 0.05
+
+
+async def test_rotation_cuts_on_keyframes_without_gap(
+    tmp_path: Path, source: list[Encoded]
+) -> None:
+    items = packets_for(source, t0=time.time())
+    settings = RecorderSettings(segment_seconds=3.0)
+    manifest, _, keyframes = await record(tmp_path, items, settings=settings)
+
+    files = manifest.data["files"]
+    assert len(files) >= 3
+    assert keyframes  # a keyframe was asked for at each rotation
+    assert sum(f["frames"]["video"] for f in files) == sum(1 for i in items if i[0] == "video")
+    assert sum(f["frames"]["audio"] for f in files) == sum(1 for i in items if i[0] == "audio")
+    for entry in files:
+        with av.open(str(tmp_path / "S-1" / entry["path"])) as container:
+            frames = list(container.decode(video=0))  # raises if it does not start on a key
+        assert len(frames) == entry["frames"]["video"]
+        assert frames[0].key_frame
+    total = sum(f["duration_s"] for f in files)
+    assert total == pytest.approx(DURATION, rel=0.05)
+
+
+async def test_overflow_drops_are_counted_and_video_resumes_on_keyframe(
+    tmp_path: Path, source: list[Encoded]
+) -> None:
+    items = packets_for(source, t0=time.time())
+    settings = RecorderSettings(queue_packets=50)
+    manifest, events, _ = await record(tmp_path, items, settings=settings)
+
+    dropped = manifest.data["dropped"]["resident"]
+    assert dropped["video"] + dropped["audio"] > 0
+    assert any(e["type"] == "recording.dropping" for e in events)
+    for entry in manifest.data["files"]:
+        with av.open(str(tmp_path / "S-1" / entry["path"])) as container:
+            if container.streams.video:
+                decoded = list(container.decode(video=0))
+                assert decoded[0].key_frame
+                assert len(decoded) == entry["frames"]["video"]
+
+
+async def test_manifests_chain_across_sessions(tmp_path: Path, source: list[Encoded]) -> None:
+    short = [i for i in packets_for(source, t0=time.time(), until=2.0)]
+    first, _, _ = await record(tmp_path, short, session="S-1")
+    second, _, _ = await record(tmp_path, short, session="S-2")
+    assert first.previous_chain_hash is None
+    assert second.previous_chain_hash == first.chain_hash
+    from recorder.chain import chain_hash
+
+    assert second.chain_hash == chain_hash(first.chain_hash, second.path.read_bytes())
