@@ -48,6 +48,7 @@ __all__ = [
     "EventType",
     "HistoryEvent",
     "ItemState",
+    "STATE_LABELS_ZH",
     "RuleSet",
     "Timeline",
     "advance",
@@ -77,6 +78,27 @@ class ItemState(StrEnum):
     REREVIEW_REQUESTED = "rereview_requested"
     REREVIEW_OPINION = "rereview_opinion"
     CONCLUDED = "concluded"
+
+
+#: what a petitioner sees for each state (receipts, progress page)
+STATE_LABELS_ZH: Mapping[ItemState, str] = MappingProxyType(
+    {
+        ItemState.REGISTERED: "已登记",
+        ItemState.TRANSFERRED: "已转送",
+        ItemState.ASSIGNED: "已交办",
+        ItemState.DIVERTED: "已导入法定途径",
+        ItemState.NOT_ACCEPTED: "不予受理",
+        ItemState.RECEIVED: "已接收",
+        ItemState.RETURNED: "已退回",
+        ItemState.ACCEPTED: "已受理",
+        ItemState.OPINION_ISSUED: "已出具处理意见",
+        ItemState.REVIEW_REQUESTED: "复查中",
+        ItemState.REVIEW_OPINION: "已出具复查意见",
+        ItemState.REREVIEW_REQUESTED: "复核中",
+        ItemState.REREVIEW_OPINION: "已出具复核意见",
+        ItemState.CONCLUDED: "已办结",
+    }
+)
 
 
 class RuleSet(StrEnum):
@@ -501,6 +523,14 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
                 raise ValidationError(
                     f"'{event.type}' on {day} is too late: the window ended on {due} "
                     f"({ARTICLES[t.rule_set][what]})"
+                )
+        case E.RETURN:
+            object_due = _deadline(calendar, t, "object", t.since).due
+            assert object_due is not None
+            if day > object_due:
+                raise ValidationError(
+                    f"objection on {day} is too late: it had to be raised by {object_due} "
+                    f"({ARTICLES[t.rule_set]['object']})"
                 )
         case E.CONCLUDE if t.state in (S.OPINION_ISSUED, S.REVIEW_OPINION):
             what = "review_request" if t.state is S.OPINION_ISSUED else "rereview_request"
