@@ -1,0 +1,290 @@
+"""Fan-out of one published track's encoded frames to subscribers, with keyframe control.
+
+A :class:`Feed` reads one passthrough receiver track and offers every packet to its
+:class:`ForwardTrack` subscribers and recording sinks. A :class:`ForwardTrack` is the track of
+one subscriber sender: a bounded queue that, when full, drops everything and waits for the next
+keyframe, so a slow subscriber only ever hurts itself. Keyframes are requested upstream (PLI) when
+a subscriber starts, recovers or asks, at most once per :data:`PLI_INTERVAL_S` per feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import av
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from gateway.media.tasks import cancel_and_wait
+
+logger = logging.getLogger(__name__)
+
+#: minimum spacing of keyframe requests sent upstream to one publisher track
+PLI_INTERVAL_S = 0.3
+#: per-subscriber queue bounds, in frames (2 s of 30 fps video, 2 s of 20 ms Opus)
+VIDEO_QUEUE = 60
+AUDIO_QUEUE = 100
+
+
+class FrameSink(Protocol):
+    """Receives every forwarded encoded frame of a room (implemented by ``recorder/``)."""
+
+    def on_packet(
+        self, peer: str, kind: str, packet: av.Packet[Any], arrival_wallclock: float
+    ) -> None:
+        """Take one encoded frame; must not block (queue it to a thread).
+
+        Args:
+            peer: the publishing participant id.
+            kind: ``"audio"`` or ``"video"``.
+            packet: a copy owned by the sink; ``pts`` in ``time_base`` (1/clock rate) starts at
+                0 for the track's first frame; ``is_keyframe`` is set.
+            arrival_wallclock: ``time.time()`` when the frame was complete on the worker.
+        """
+        ...
+
+    def on_track_end(self, peer: str, kind: str) -> None:
+        """The publisher's track ended (left, closed, or the room closed)."""
+        ...
+
+
+class RoomSink(FrameSink, Protocol):
+    """A :class:`FrameSink` for one room, closed when the room closes."""
+
+    async def close(self) -> None:
+        """Finish the room's files; called once, after the last ``on_track_end``."""
+        ...
+
+
+class ForwardTrack(MediaStreamTrack):
+    """The track of one subscriber sender: forwarded packets from at most one :class:`Feed`.
+
+    It outlives subscriptions: unsubscribing detaches it (``recv()`` then waits), and the same
+    transceiver can later carry another publisher. It ends only when ``stop()`` is called
+    (aiortc's sender does so when it stops).
+    """
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.maxsize = VIDEO_QUEUE if kind == "video" else AUDIO_QUEUE
+        self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(self.maxsize)
+        self.feed: Feed | None = None
+        self._need_keyframe = True
+        self._reading = False
+        #: packets handed to the sender / dropped because the queue was full / overflows
+        self.sent = 0
+        self.dropped = 0
+        self.overflows = 0
+
+    @property
+    def queued(self) -> int:
+        """Packets waiting for the sender."""
+        return self._queue.qsize()
+
+    def attach(self, feed: Feed) -> None:
+        """Start forwarding ``feed`` (detaching any previous one); waits for a keyframe."""
+        self.detach()
+        self.feed = feed
+        feed.subscribers.add(self)
+        self._restart()
+
+    def detach(self) -> None:
+        """Stop forwarding; the sender keeps waiting for a future :meth:`attach`."""
+        if self.feed is not None:
+            self.feed.subscribers.discard(self)
+            self.feed = None
+        self._clear()
+
+    def request_keyframe(self) -> None:
+        """Forward a viewer's PLI/FIR upstream (rate-limited by the feed)."""
+        if self.feed is not None:
+            self.feed.request_keyframe()
+
+    def offer(self, packet: av.Packet[Any]) -> None:
+        """Queue a packet from the feed; never blocks."""
+        if self._need_keyframe:
+            if not packet.is_keyframe:
+                return
+            self._need_keyframe = False
+        if self._queue.full():
+            # Behind by a whole queue: the frames in it are stale. Drop them and restart from
+            # a keyframe rather than deliver seconds of latency.
+            self.dropped += self._clear()
+            self.overflows += 1
+            if self.kind == "video" and not packet.is_keyframe:
+                self._restart()
+                self.dropped += 1
+                return
+        self._queue.put_nowait(packet)
+
+    async def recv(self) -> av.Packet[Any]:
+        """Next packet for the sender."""
+        if not self._reading:
+            # The sender starts only once negotiation and DTLS are done: whatever queued up
+            # since the subscription is stale, begin from a fresh keyframe.
+            self._reading = True
+            self._restart()
+        if self.readyState != "live":
+            raise MediaStreamError
+        packet = await self._queue.get()
+        if packet is None:
+            raise MediaStreamError
+        self.sent += 1
+        return packet
+
+    def stop(self) -> None:
+        """End the track (called by aiortc when the sender stops)."""
+        if self.readyState == "live":
+            self.detach()
+            super().stop()
+            self._queue.put_nowait(None)
+
+    def _restart(self) -> None:
+        self._clear()
+        self._need_keyframe = self.kind == "video"
+        self.request_keyframe()
+
+    def _clear(self) -> int:
+        dropped = 0
+        while not self._queue.empty():
+            if self._queue.get_nowait() is not None:
+                dropped += 1
+        return dropped
+
+
+class Feed:
+    """One published track: reads its encoded frames and fans them out.
+
+    Args:
+        publisher: the participant id.
+        kind: ``"audio"`` or ``"video"``.
+        source_mid: the publisher transceiver's mid (a participant may publish two videos).
+        track: a receiver track yielding :class:`av.Packet` (see ``hooks.install_passthrough``).
+        send_pli: coroutine function sending one PLI upstream; returns whether it could.
+        sink: where a recorded room's frames go, or ``None``.
+        on_first_packet: called once when the first frame arrives.
+        on_end: called once when the track ended or the feed was closed.
+    """
+
+    def __init__(
+        self,
+        publisher: str,
+        kind: str,
+        source_mid: str,
+        track: MediaStreamTrack,
+        send_pli: Callable[[], Awaitable[bool]],
+        sink: FrameSink | None = None,
+        on_first_packet: Callable[[Feed], None] | None = None,
+        on_end: Callable[[Feed], None] | None = None,
+    ) -> None:
+        self.publisher = publisher
+        self.kind = kind
+        self.source_mid = source_mid
+        self.subscribers: set[ForwardTrack] = set()
+        self.muted = False
+        self.started = False
+        self.frames = 0
+        self.bytes = 0
+        self.plis_sent = 0
+        self._track = track
+        self._send_pli = send_pli
+        self._sink = sink
+        self._on_first_packet = on_first_packet
+        self._on_end = on_end
+        self._pli_wanted = asyncio.Event()
+        self._run_task = asyncio.create_task(self._run(), name=f"feed-{publisher}-{kind}")
+        self._pli_task: asyncio.Task[None] | None = None
+        if kind == "video":
+            self._pli_task = asyncio.create_task(self._pli_loop(), name=f"pli-{publisher}")
+        self.ended = asyncio.Event()
+
+    def request_keyframe(self) -> None:
+        """Ask the publisher for a keyframe soon (at most one PLI per ``PLI_INTERVAL_S``)."""
+        if self._pli_task is not None:
+            self._pli_wanted.set()
+
+    def set_muted(self, muted: bool) -> None:
+        """Stop (or resume) forwarding; subscribers restart from a keyframe on resume."""
+        if muted == self.muted:
+            return
+        self.muted = muted
+        if not muted:
+            for sub in list(self.subscribers):
+                sub._restart()
+
+    async def close(self) -> None:
+        """Stop reading and detach every subscriber; idempotent."""
+        await cancel_and_wait(self._run_task, self._pli_task)
+        self._end()
+
+    def _end(self) -> None:
+        if self.ended.is_set():
+            return
+        self.ended.set()
+        for sub in list(self.subscribers):
+            sub.detach()
+        if self._sink is not None and self.started:
+            try:
+                self._sink.on_track_end(self.publisher, self.kind)
+            except Exception:
+                logger.exception("sink failed at track end of %s/%s", self.publisher, self.kind)
+        if self._on_end is not None:
+            self._on_end(self)
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    packet = await self._track.recv()
+                except MediaStreamError:
+                    break
+                assert isinstance(packet, av.Packet), "feed track must be a passthrough track"
+                if not self.started:
+                    self.started = True
+                    self.request_keyframe()
+                    if self._on_first_packet is not None:
+                        self._on_first_packet(self)
+                self.frames += 1
+                self.bytes += packet.size
+                if self.muted:
+                    continue
+                for sub in self.subscribers:
+                    sub.offer(packet)
+                if self._sink is not None:
+                    self._to_sink(packet)
+        finally:
+            self._end()
+
+    def _to_sink(self, packet: av.Packet[Any]) -> None:
+        assert self._sink is not None
+        # the sink gets its own packet: muxing rewrites pts/time_base, which senders still read
+        copy = av.Packet(bytes(packet))
+        copy.pts = packet.pts
+        copy.dts = packet.dts
+        copy.time_base = packet.time_base
+        copy.is_keyframe = packet.is_keyframe
+        try:
+            self._sink.on_packet(self.publisher, self.kind, copy, time.time())
+        except Exception:
+            logger.exception(
+                "sink failed on %s/%s; recording of it stops", self.publisher, self.kind
+            )
+            self._sink = None
+
+    async def _pli_loop(self) -> None:
+        while True:
+            await self._pli_wanted.wait()
+            self._pli_wanted.clear()
+            try:
+                sent = await self._send_pli()
+            except ConnectionError:
+                sent = False
+            if sent:
+                self.plis_sent += 1
+            else:
+                self._pli_wanted.set()  # no RTP yet: retry after the interval
+            await asyncio.sleep(PLI_INTERVAL_S)

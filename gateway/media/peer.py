@@ -1,0 +1,285 @@
+"""One participant's peer connection: its published feeds, its subscription slots, negotiation.
+
+Negotiation scheme (docs/media.md): the client sends the first offer. The worker answers, and
+later re-offers on its own when subscriptions change (the worker is the impolite side: an offer
+from the client that collides with a worker offer in flight is ignored; the client, polite,
+rolls back and answers). All signaling of one peer runs in its own actor task, one message at a
+time, and the worker offers only from the ``stable`` state: never two offers in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from config.errors import MediaError
+from gateway.media import hooks
+from gateway.media.forward import Feed, ForwardTrack
+from gateway.media.tasks import cancel_and_wait
+
+if TYPE_CHECKING:
+    from gateway.media.room import Room
+
+logger = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+
+
+def rtc_configuration(ice_servers: list[RTCIceServer]) -> RTCConfiguration:
+    """The one peer connection configuration: the configured servers (maybe none), BUNDLE.
+
+    ``iceServers=None`` would make aiortc use a public STUN server, so the list is always passed.
+    """
+    return RTCConfiguration(iceServers=list(ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+
+@dataclass
+class Slot:
+    """A sendonly transceiver of a subscriber and the feed it currently forwards."""
+
+    transceiver: RTCRtpTransceiver
+    track: ForwardTrack
+    feed: Feed | None = None
+
+
+class Peer:
+    """A participant of a room, with its own ``RTCPeerConnection``.
+
+    Args:
+        room: the room it belongs to.
+        peer_id: the participant id.
+        reply_to: bus channel for every message about this peer.
+        configuration: from :func:`rtc_configuration`.
+        emit: queues a message for the bus (never blocks).
+    """
+
+    def __init__(
+        self,
+        room: Room,
+        peer_id: str,
+        reply_to: str,
+        configuration: RTCConfiguration,
+        emit: Callable[[str, Message], None],
+    ) -> None:
+        self.room = room
+        self.id = peer_id
+        self.reply_to = reply_to
+        self.pc = RTCPeerConnection(configuration)
+        self.feeds: dict[str, Feed] = {}  # by source mid
+        self.slots: list[Slot] = []
+        self.state = "new"
+        self._emit = emit
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._pending_candidates: list[Message | None] = []
+        self._negotiation_needed = False
+        self._closed = False
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_connection_state)
+        self._task = asyncio.create_task(self._run(), name=f"peer-{room.id}-{peer_id}")
+
+    # ------------------------------------------------------------------ public, sync
+
+    def post(self, message: Message) -> None:
+        """Queue a signaling message for this peer's actor."""
+        self._inbox.put_nowait(message)
+
+    def send(self, message_type: str, **fields: Any) -> None:
+        """Send a message about this peer to its ``reply_to`` channel."""
+        self._emit(
+            self.reply_to, {"type": message_type, "room": self.room.id, "peer": self.id, **fields}
+        )
+
+    def forward(self, feed: Feed) -> None:
+        """Start forwarding ``feed`` to this peer (a free slot or a new transceiver)."""
+        if any(slot.feed is feed for slot in self.slots):
+            return
+        slot = next((s for s in self.slots if s.feed is None and s.track.kind == feed.kind), None)
+        if slot is None:
+            track = ForwardTrack(feed.kind)
+            transceiver = self.pc.addTransceiver(track, direction="sendonly")
+            codec = self.room.codec if feed.kind == "video" else "opus"
+            transceiver.setCodecPreferences(hooks.codec_preferences(feed.kind, codec))
+            hooks.install_packetizer(transceiver.sender, codec)
+            hooks.on_keyframe_request(transceiver.sender, track.request_keyframe)
+            slot = Slot(transceiver, track)
+            self.slots.append(slot)
+        slot.transceiver.direction = "sendonly"
+        slot.feed = feed
+        slot.track.attach(feed)
+        self._need_negotiation()
+
+    def unforward(self, feed: Feed) -> None:
+        """Stop forwarding ``feed``; its transceiver goes inactive and waits for reuse."""
+        for slot in self.slots:
+            if slot.feed is feed:
+                slot.track.detach()
+                slot.feed = None
+                slot.transceiver.direction = "inactive"
+                self._need_negotiation()
+
+    def track_map(self) -> list[Message]:
+        """Which publisher's media each of this peer's receiving transceivers (mid) carries."""
+        return [
+            {
+                "mid": slot.transceiver.mid,
+                "publisher": slot.feed.publisher,
+                "kind": slot.feed.kind,
+                "source_mid": slot.feed.source_mid,
+            }
+            for slot in self.slots
+            if slot.feed is not None and slot.transceiver.mid is not None
+        ]
+
+    async def close(self) -> None:
+        """Close feeds, actor and peer connection; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if asyncio.current_task() is not self._task:
+            await cancel_and_wait(self._task)
+        for feed in list(self.feeds.values()):
+            await feed.close()
+        for slot in self.slots:
+            slot.track.detach()
+        await self.pc.close()
+        if self.state != "closed":
+            self.state = "closed"
+            self.send("peer.state", state="closed")
+
+    # ------------------------------------------------------------------ actor
+
+    async def _run(self) -> None:
+        while True:
+            message = await self._inbox.get()
+            kind = message["type"]
+            try:
+                if kind == "peer.offer":
+                    await self._handle_offer(message["sdp"])
+                elif kind == "peer.answer":
+                    await self._handle_answer(message["sdp"])
+                elif kind == "peer.candidate":
+                    await self._handle_candidate(message.get("candidate"))
+                elif kind == "_negotiate":
+                    pass
+                if self._negotiation_needed:
+                    await self._offer()
+            except (MediaError, ValueError) as exc:
+                # bad SDP or candidate from the client: say so, keep the connection
+                logger.warning("room %s peer %s: %s failed: %s", self.room.id, self.id, kind, exc)
+                code = exc.code if isinstance(exc, MediaError) else "bad_request"
+                self.send("peer.error", code=code, message=f"{kind}: {exc}")
+            except Exception as exc:
+                logger.exception("room %s peer %s: %s failed", self.room.id, self.id, kind)
+                self.send("peer.error", code="media_error", message=f"{kind}: {exc}")
+
+    async def _handle_offer(self, sdp: str) -> None:
+        if self.pc.signalingState == "have-local-offer":
+            # glare: the worker is impolite, the client rolls back and answers our offer
+            logger.info("room %s peer %s: offer collided with ours; ignored", self.room.id, self.id)
+            return
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        except Exception as exc:  # aiortc raises ValueError, OperationError, InvalidStateError
+            raise MediaError(f"cannot apply offer: {exc}") from exc
+        own = {id(slot.transceiver) for slot in self.slots}
+        for transceiver in self.pc.getTransceivers():
+            if id(transceiver) not in own and transceiver.receiver.track is not None:
+                codec = self.room.codec if transceiver.kind == "video" else "opus"
+                hooks.restrict_codecs(transceiver, codec)
+        answer = await self.pc.createAnswer()
+        await self.pc.setLocalDescription(answer)
+        self.send("peer.answer", sdp=self.pc.localDescription.sdp, tracks=self.track_map())
+        for candidate in self._pending_candidates:
+            await self._add_candidate(candidate)
+        self._pending_candidates.clear()
+        self.room.sync_subscriptions(self)
+
+    async def _handle_answer(self, sdp: str) -> None:
+        if self.pc.signalingState != "have-local-offer":
+            raise MediaError(f"answer in signaling state {self.pc.signalingState!r}; no offer out")
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+        except Exception as exc:
+            raise MediaError(f"cannot apply answer: {exc}") from exc
+
+    async def _handle_candidate(self, candidate: Message | None) -> None:
+        if self.pc.remoteDescription is None:
+            self._pending_candidates.append(candidate)
+        else:
+            await self._add_candidate(candidate)
+
+    async def _add_candidate(self, candidate: Message | None) -> None:
+        if candidate is None or not candidate.get("candidate"):
+            await self.pc.addIceCandidate(None)  # end of candidates
+            return
+        text = str(candidate["candidate"])
+        parsed = candidate_from_sdp(
+            text.split(":", 1)[1] if text.startswith("candidate:") else text
+        )
+        parsed.sdpMid = candidate.get("sdpMid")
+        parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
+        await self.pc.addIceCandidate(parsed)
+
+    async def _offer(self) -> None:
+        # Only from stable, and only once connected: aiortc starts the senders of a
+        # renegotiation only if DTLS is already up when the answer is applied.
+        if self.pc.signalingState != "stable" or self.pc.connectionState != "connected":
+            return
+        self._negotiation_needed = False
+        offer = await self.pc.createOffer()
+        await self.pc.setLocalDescription(offer)
+        self.send("peer.offer", sdp=self.pc.localDescription.sdp, tracks=self.track_map())
+
+    def _need_negotiation(self) -> None:
+        if not self._negotiation_needed:
+            self._negotiation_needed = True
+            self.post({"type": "_negotiate"})
+
+    # ------------------------------------------------------------------ aiortc events
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
+        receiver = transceiver.receiver
+        hooks.install_passthrough(receiver)
+        mid = transceiver.mid or str(len(self.feeds))
+
+        async def send_pli() -> bool:
+            return await hooks.send_pli(receiver)
+
+        feed = Feed(
+            self.id,
+            track.kind,
+            mid,
+            track,
+            send_pli,
+            sink=self.room.sink,
+            on_first_packet=self.room.on_feed_started,
+            on_end=self.room.on_feed_ended,
+        )
+        self.feeds[mid] = feed
+        self.room.on_feed_added(feed)
+
+    def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        if state in ("connected", "failed") and state != self.state:
+            self.state = state
+            self.send("peer.state", state=state)
+            if state == "connected" and self._negotiation_needed:
+                self.post({"type": "_negotiate"})
+            if state == "failed":
+                # no ICE restart in aiortc: a failed connection never recovers
+                self.room.request_close(self.id)

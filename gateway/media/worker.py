@@ -1,0 +1,336 @@
+"""The media worker: serves rooms on bus messages, forwarding encoded media without transcoding.
+
+Bus protocol (all messages have ``type`` and ``room``; peer messages have ``peer``):
+
+hub → worker, on ``media.worker.<worker_id>``:
+    ``room.open`` {codec: "vp8"|"h264", record: bool}, ``room.close``,
+    ``peer.offer`` {sdp, reply_to}, ``peer.answer`` {sdp}, ``peer.candidate`` {candidate|null},
+    ``peer.subscribe`` / ``peer.unsubscribe`` {publisher}, ``peer.mute`` {kind, muted},
+    ``peer.close``.
+
+worker → hub, on the peer's ``reply_to``:
+    ``peer.answer`` / ``peer.offer`` {sdp, tracks: [{mid, publisher, kind, source_mid}]},
+    ``peer.tracks`` {kinds}, ``peer.state`` {state: connected|failed|closed},
+    ``peer.stats`` {stats: {bitrate_kbps, fps, packets_lost, rtt_ms}},
+    ``peer.error`` {code, message}.
+
+Heartbeat: ``bus.heartbeat(worker_id, {rooms, peers, tracks, cpu_pct}, ttl_s=5)`` every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psutil
+from aiortc import RTCIceServer
+
+from config.errors import GatewayError, MediaError
+from gateway.media import hooks
+from gateway.media.forward import RoomSink
+from gateway.media.peer import Peer, rtc_configuration
+from gateway.media.room import Room
+from gateway.media.tasks import cancel_and_wait
+from signaling.bus import Bus
+
+logger = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+SinkFactory = Callable[[str, str], RoomSink]
+
+CODECS = ("vp8", "h264")
+HEARTBEAT_TTL_S = 5.0
+
+
+def worker_channel(worker_id: str) -> str:
+    """The bus channel a worker listens on."""
+    return f"media.worker.{worker_id}"
+
+
+class MediaWorker:
+    """Serves rooms placed on this worker by the hub, over the bus.
+
+    Args:
+        bus: the message bus (memory or Redis).
+        worker_id: this worker's id; it listens on ``media.worker.<worker_id>``.
+        ice_servers: STUN/TURN servers for the worker's connections; an empty list is fine
+            (never ``None``, which in aiortc means a public STUN server).
+        ice_loopback_only: gather only 127.0.0.1 host candidates (tests, single-machine demos).
+        sink_factory: ``(room, codec) -> RoomSink``, called for rooms opened with
+            ``record: true``; ``None`` disables recording.
+        heartbeat_interval_s: seconds between registry heartbeats.
+        stats_interval_s: seconds between ``peer.stats`` messages.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        worker_id: str,
+        *,
+        ice_servers: Sequence[RTCIceServer] = (),
+        ice_loopback_only: bool = False,
+        sink_factory: SinkFactory | None = None,
+        heartbeat_interval_s: float = 1.0,
+        stats_interval_s: float = 2.0,
+    ) -> None:
+        hooks.check_hooks()
+        self.bus = bus
+        self.id = worker_id
+        self.channel = worker_channel(worker_id)
+        self.rooms: dict[str, Room] = {}
+        self._configuration = rtc_configuration(list(ice_servers))
+        self._loopback_only = ice_loopback_only
+        self._sink_factory = sink_factory
+        self._heartbeat_interval_s = heartbeat_interval_s
+        self._stats_interval_s = stats_interval_s
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._outbox: asyncio.Queue[tuple[str, Message] | None] = asyncio.Queue()
+        self._process = psutil.Process()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscription: Any = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Subscribe to the worker channel and start serving."""
+        if self._tasks:
+            return
+        self._subscription = await self.bus.subscribe(self.channel)
+        self._process.cpu_percent(None)  # first call only sets the reference point
+        self._tasks = [
+            asyncio.create_task(self._read_bus(), name=f"worker-{self.id}-bus"),
+            asyncio.create_task(self._dispatch(), name=f"worker-{self.id}-dispatch"),
+            asyncio.create_task(self._write_bus(), name=f"worker-{self.id}-writer"),
+            asyncio.create_task(self._heartbeat(), name=f"worker-{self.id}-heartbeat"),
+            asyncio.create_task(self._stats(), name=f"worker-{self.id}-stats"),
+        ]
+        await self._send_heartbeat()
+        logger.info("media worker %s listening on %s", self.id, self.channel)
+
+    async def close(self) -> None:
+        """Stop accepting, close every room (peers are told), flush the bus; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        reader, dispatcher, writer, heartbeat, stats = self._tasks or (None,) * 5
+        if self._subscription is not None:
+            await self._subscription.close()
+        await cancel_and_wait(reader, dispatcher, heartbeat, stats)
+        for room_id in list(self.rooms):
+            await self._close_room(room_id)
+        self._outbox.put_nowait(None)
+        if writer is not None:
+            await writer
+        try:
+            await self.bus.forget_worker(self.id)
+        except GatewayError as exc:
+            logger.warning("worker %s: could not deregister: %s", self.id, exc)
+
+    # ------------------------------------------------------------------ load figures
+
+    def load(self) -> Message:
+        """What the heartbeat reports: rooms, peers, published tracks, process CPU %."""
+        return {
+            "rooms": len(self.rooms),
+            "peers": sum(len(r.peers) for r in self.rooms.values()),
+            "tracks": sum(len(r.feeds) for r in self.rooms.values()),
+            "cpu_pct": round(self._process.cpu_percent(None), 1),
+        }
+
+    # ------------------------------------------------------------------ tasks
+
+    async def _read_bus(self) -> None:
+        if self._loopback_only:
+            hooks.use_loopback_only()
+        async for message in self._subscription:
+            self._inbox.put_nowait(message)
+
+    async def _dispatch(self) -> None:
+        # Every peer connection is created from this task, so its context (loopback-only ICE)
+        # reaches their gathering too.
+        if self._loopback_only:
+            hooks.use_loopback_only()
+        while True:
+            message = await self._inbox.get()
+            try:
+                await self._handle(message)
+            except Exception as exc:
+                logger.exception("worker %s: %s failed", self.id, message.get("type"))
+                self._error(message, "media_error", f"{message.get('type')}: {exc}")
+
+    async def _write_bus(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            if item is None:
+                return
+            channel, message = item
+            try:
+                await self.bus.publish(channel, message)
+            except GatewayError as exc:
+                logger.warning("worker %s: publish to %s failed: %s", self.id, channel, exc)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self._heartbeat_interval_s)
+            await self._send_heartbeat()
+
+    async def _send_heartbeat(self) -> None:
+        try:
+            await self.bus.heartbeat(self.id, self.load(), ttl_s=HEARTBEAT_TTL_S)
+        except GatewayError as exc:
+            logger.warning("worker %s: heartbeat failed: %s", self.id, exc)
+
+    async def _stats(self) -> None:
+        previous: dict[tuple[str, str], tuple[float, int, int]] = {}
+        while True:
+            await asyncio.sleep(self._stats_interval_s)
+            now = time.monotonic()
+            current: dict[tuple[str, str], tuple[float, int, int]] = {}
+            for room in list(self.rooms.values()):
+                for peer in list(room.peers.values()):
+                    if peer.state != "connected":
+                        continue
+                    key = (room.id, peer.id)
+                    try:
+                        stats, octets, frames = await _peer_stats(peer)
+                    except MediaError as exc:
+                        logger.debug("worker %s: %s", self.id, exc)
+                        continue
+                    current[key] = (now, octets, frames)
+                    if key in previous:
+                        then, octets0, frames0 = previous[key]
+                        elapsed = max(now - then, 1e-3)
+                        stats["bitrate_kbps"] = round((octets - octets0) * 8 / 1000 / elapsed, 1)
+                        stats["fps"] = round((frames - frames0) / elapsed, 1)
+                        peer.send("peer.stats", stats=stats)
+            previous = current
+
+    # ------------------------------------------------------------------ messages
+
+    def _emit(self, channel: str, message: Message) -> None:
+        self._outbox.put_nowait((channel, message))
+
+    def _error(self, message: Message, code: str, text: str) -> None:
+        reply_to = message.get("reply_to")
+        room = self.rooms.get(str(message.get("room")))
+        peer = room.peers.get(str(message.get("peer"))) if room else None
+        if peer is not None:
+            reply_to = peer.reply_to
+        if isinstance(reply_to, str):
+            self._emit(
+                reply_to,
+                {
+                    "type": "peer.error",
+                    "room": message.get("room"),
+                    "peer": message.get("peer"),
+                    "code": code,
+                    "message": text,
+                },
+            )
+        else:
+            logger.warning("worker %s: %s (%s)", self.id, text, code)
+
+    async def _handle(self, message: Message) -> None:
+        kind = message.get("type")
+        room_id = message.get("room")
+        if not isinstance(kind, str) or not isinstance(room_id, str):
+            logger.warning("worker %s: malformed message %r", self.id, message)
+            return
+        if kind == "room.open":
+            self._open_room(room_id, message)
+            return
+        if kind == "room.close":
+            await self._close_room(room_id)
+            return
+        room = self.rooms.get(room_id)
+        peer_id = message.get("peer")
+        if not isinstance(peer_id, str):
+            logger.warning("worker %s: %s without peer", self.id, kind)
+            return
+        if room is None:
+            self._error(message, "no_room", f"room {room_id!r} is not open on worker {self.id}")
+            return
+        peer = room.peers.get(peer_id)
+        if kind == "peer.offer":
+            if peer is None:
+                reply_to = message.get("reply_to")
+                if not isinstance(reply_to, str):
+                    self._error(message, "bad_request", "peer.offer without reply_to")
+                    return
+                peer = Peer(room, peer_id, reply_to, self._configuration, self._emit)
+                room.peers[peer_id] = peer
+            elif isinstance(message.get("reply_to"), str):
+                peer.reply_to = message["reply_to"]
+            peer.post(message)
+        elif kind in ("peer.answer", "peer.candidate"):
+            if peer is None:
+                self._error(message, "no_peer", f"peer {peer_id!r} has not offered yet")
+            else:
+                peer.post(message)
+        elif kind == "peer.subscribe":
+            room.subscribe(peer_id, str(message.get("publisher")))
+        elif kind == "peer.unsubscribe":
+            room.unsubscribe(peer_id, str(message.get("publisher")))
+        elif kind == "peer.mute":
+            media = message.get("kind")
+            if media not in ("audio", "video"):
+                self._error(message, "bad_request", f"peer.mute kind {media!r}")
+                return
+            room.set_muted(peer_id, media, bool(message.get("muted")))
+        elif kind == "peer.close":
+            await room.close_peer(peer_id)
+        else:
+            self._error(message, "bad_request", f"unknown message type {kind!r}")
+
+    def _open_room(self, room_id: str, message: Message) -> None:
+        codec = str(message.get("codec") or "vp8").lower()
+        if codec not in CODECS:
+            logger.warning("worker %s: room %s asks for codec %r", self.id, room_id, codec)
+            codec = "vp8"
+        if room_id in self.rooms:
+            return
+        sink = None
+        if message.get("record") and self._sink_factory is not None:
+            sink = self._sink_factory(room_id, codec)
+        self.rooms[room_id] = Room(room_id, codec, sink, self._request_close)
+        logger.info("worker %s: room %s open (%s, record=%s)", self.id, room_id, codec, bool(sink))
+
+    async def _close_room(self, room_id: str) -> None:
+        room = self.rooms.pop(room_id, None)
+        if room is not None:
+            await room.close()
+
+    def _request_close(self, room_id: str, peer_id: str) -> None:
+        self._inbox.put_nowait({"type": "peer.close", "room": room_id, "peer": peer_id})
+
+
+async def _peer_stats(peer: Peer) -> tuple[Message, int, int]:
+    """Loss and RTT from aiortc, plus octet and frame counters to derive rates from."""
+    try:
+        report = await peer.pc.getStats()
+    except Exception as exc:  # a connection closing under us
+        raise MediaError(f"stats of peer {peer.id!r}: {exc}") from exc
+    lost = 0
+    rtts: list[float] = []
+    octets = sum(feed.bytes for feed in peer.feeds.values())
+    frames = sum(feed.frames for feed in peer.feeds.values() if feed.kind == "video")
+    for stat in report.values():
+        if stat.type == "inbound-rtp":
+            lost += max(stat.packetsLost or 0, 0)
+        elif stat.type == "remote-inbound-rtp":
+            lost += max(stat.packetsLost or 0, 0)
+            if stat.roundTripTime is not None:
+                rtts.append(stat.roundTripTime)
+        elif stat.type == "outbound-rtp":
+            octets += stat.bytesSent or 0
+    if not peer.feeds:
+        frames = sum(s.track.sent for s in peer.slots if s.track.kind == "video")
+    stats: Message = {
+        "packets_lost": lost,
+        "rtt_ms": round(max(rtts) * 1000, 1) if rtts else None,
+    }
+    return stats, octets, frames
