@@ -1,0 +1,169 @@
+"""Tamper evidence, crash recovery and retention on real recordings."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+from synthetic_media import Encoded, packets_for
+
+from recorder.chain import CHAIN_FILE
+from recorder.recovery import probe_media, recover
+from recorder.retention import sweep
+from recorder.room import RoomRecorder
+from recorder.verify import verify
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def _session(root: Path, name: str, source: list[Encoded], kind: str = "visit") -> Any:
+    recorder = RoomRecorder(root, name, "vp8", {"kind": kind, "participants": {}})
+    recorder.start()
+    for k, packet, arrival in packets_for(source, t0=time.time(), until=2.5):
+        recorder.on_packet("p1", k, packet, arrival)
+    return await recorder.close()
+
+
+async def test_verify_reports_a_changed_byte(tmp_path: Path, source: list[Encoded]) -> None:
+    manifest = await _session(tmp_path, "S-1", source)
+    assert verify(tmp_path) == []
+    media = tmp_path / "S-1" / manifest.data["files"][0]["path"]
+    data = bytearray(media.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    media.write_bytes(bytes(data))
+
+    problems = verify(tmp_path, "S-1")
+    assert [(p.session, p.problem, p.path) for p in problems] == [
+        ("S-1", "changed", f"S-1/{media.name}")
+    ]
+
+
+async def test_verify_reports_missing_file_and_removed_session(
+    tmp_path: Path, source: list[Encoded]
+) -> None:
+    for name in ("S-1", "S-2", "S-3"):
+        await _session(tmp_path, name, source)
+    assert verify(tmp_path) == []
+
+    # Deleting a session's directory is seen through its chain entry...
+    for path in (tmp_path / "S-2").iterdir():
+        path.unlink()
+    (tmp_path / "S-2").rmdir()
+    assert {(p.session, p.problem) for p in verify(tmp_path)} == {("S-2", "missing_manifest")}
+
+    # ...and removing its line from the chain too breaks the next link.
+    chain = tmp_path / CHAIN_FILE
+    lines = chain.read_text().splitlines()
+    chain.write_text("\n".join(line for line in lines if '"S-2"' not in line) + "\n")
+    assert {(p.session, p.problem) for p in verify(tmp_path)} == {("S-3", "chain_broken")}
+
+    # A media file removed outside retention is reported.
+    victim = next((tmp_path / "S-1").glob("*.webm"))
+    victim.unlink()
+    assert ("S-1", "missing_file") in {(p.session, p.problem) for p in verify(tmp_path)}
+
+
+async def test_retention_deletes_media_keeps_manifest(
+    tmp_path: Path, source: list[Encoded]
+) -> None:
+    await _session(tmp_path, "S-visit", source, kind="visit")
+    await _session(tmp_path, "S-train", source, kind="training")
+    manifest_before = (tmp_path / "S-visit" / "manifest.json").read_bytes()
+
+    assert sweep(tmp_path, {"visit": 30, "training": 365}, time.time() + 10 * 86400) == []
+    deleted = sweep(tmp_path, {"visit": 30, "training": 365}, time.time() + 31 * 86400)
+
+    assert {d.session for d in deleted} == {"S-visit"}
+    assert all(d.sha256 for d in deleted)
+    assert not list((tmp_path / "S-visit").glob("*.webm"))
+    assert list((tmp_path / "S-train").glob("*.webm"))
+    assert (tmp_path / "S-visit" / "manifest.json").read_bytes() == manifest_before
+    assert verify(tmp_path) == []  # deliberate deletions are not tampering
+
+
+CHILD = """
+import asyncio, sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from synthetic_media import encode_source, packets_for
+from recorder.room import RoomRecorder
+
+async def main():
+    items = packets_for(encode_source(duration=9.0), t0=time.time() + 0.5)
+    recorder = RoomRecorder(Path({root!r}), "S-crash", "vp8", {{"kind": "visit"}})
+    recorder.start()
+    print("start", items[0][2], flush=True)
+    for kind, packet, arrival in items:
+        delay = arrival - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        recorder.on_packet("kiosk", kind, packet, arrival)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_sigkill_leaves_a_playable_file_that_recovery_closes(tmp_path: Path) -> None:
+    script = CHILD.format(tests=str(Path(__file__).parent), root=str(tmp_path))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert child.stdout is not None
+        first_arrival = float(child.stdout.readline().split()[1])
+        time.sleep(max(0.0, first_arrival + 5.0 - time.time()))
+        child.send_signal(signal.SIGKILL)
+        killed_at = time.time()
+    finally:
+        child.kill()
+        child.wait()
+    recorded = killed_at - first_arrival
+
+    [media] = list((tmp_path / "S-crash").glob("*.webm"))
+    frames = 0
+    with av.open(str(media)) as container:  # opens and decodes without an index/trailer
+        for _ in container.decode(video=0):
+            frames += 1
+    duration, _ = probe_media(media)
+    print(f"killed after {recorded:.2f} s of media; file readable to {duration:.2f} s")
+    assert duration >= recorded - 2.0, (duration, recorded)
+    assert frames >= (recorded - 2.0) * 30 * 0.95
+
+    [result] = recover(tmp_path)
+    assert result.state == "recovered (truncated)"
+    entry = result.data["files"][0]
+    assert entry["state"] == "recovered (truncated)"
+    assert entry["duration_s"] >= recorded - 2.0
+    assert entry["sha256"]
+    assert not (tmp_path / "S-crash" / "recording.open").exists()
+    assert json.loads((tmp_path / "S-crash" / "manifest.json").read_text())["state"] == (
+        "recovered (truncated)"
+    )
+    assert verify(tmp_path) == []
+    assert recover(tmp_path) == []  # nothing left to recover
+
+
+async def test_recovery_leaves_a_live_recording_alone(
+    tmp_path: Path, source: list[Encoded]
+) -> None:
+    recorder = RoomRecorder(tmp_path, "S-live", "vp8", {"kind": "visit"})
+    recorder.start()
+    for k, packet, arrival in packets_for(source, t0=time.time(), until=2.5):
+        recorder.on_packet("p1", k, packet, arrival)
+    for _ in range(100):  # the writer thread takes the marker's lock
+        if (tmp_path / "S-live" / "recording.open").exists():
+            break
+        time.sleep(0.01)
+    assert recover(tmp_path) == []
+    manifest = await recorder.close()
+    assert manifest.state == "closed"
+    assert verify(tmp_path) == []
