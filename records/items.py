@@ -2,7 +2,9 @@
 
 Every function takes an :class:`~sqlalchemy.ext.asyncio.AsyncSession` and returns frozen
 dataclasses, never ORM rows. Functions flush but do not commit: the caller owns the
-transaction. State changes go through :mod:`records.lifecycle` against the replayed history
+transaction. A :class:`Conflict` raised by a failed flush (a concurrent writer) has rolled the
+session back; expected conflicts (already rated, entry exists) are checked before writing and
+leave the transaction intact. State changes go through :mod:`records.lifecycle` against the replayed history
 and are appended to ``item_events``; nothing in the history is ever updated.
 
 Scope and permissions are the policy module's job; each :class:`Item` carries
@@ -1366,6 +1368,8 @@ async def flag_backlog(
             raise ValidationError(f"a backlog case needs its {label}")
     if not unit_ids:
         raise ValidationError("a backlog case involves at least one unit")
+    if await session.scalar(select(BacklogCase.id).where(BacklogCase.item_id == item_id)):
+        raise Conflict(f"item {item_id} is already a backlog case")
     case = BacklogCase(
         item_id=item_id,
         leader_account_id=leader_account_id,
@@ -1417,6 +1421,17 @@ async def add_progress_entry(
     if not text.strip():
         raise ValidationError("a progress entry needs text")
     first = _month(month)
+    # Checked first so that the usual mistake does not cost the caller its transaction;
+    # the unique constraint still guards against a concurrent writer.
+    taken = await session.scalar(
+        select(BacklogProgress.id).where(
+            BacklogProgress.case_id == case_id,
+            BacklogProgress.unit_id == unit_id,
+            BacklogProgress.month == first,
+        )
+    )
+    if taken is not None:
+        raise Conflict(f"unit {unit_id} already wrote its {first:%Y-%m} entry on case {case_id}")
     entry = BacklogProgress(
         case_id=case_id,
         unit_id=unit_id,

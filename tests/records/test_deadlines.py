@@ -30,7 +30,12 @@ D = dt.date
         # lands on Saturday 2024-03-23 -> Monday 25
         (D(2024, 3, 8), 15, D(2024, 3, 25), "weekend moves to Monday"),
         # Spring Festival 2024: 10..17 Feb off, Sun 18 Feb is a working day (调休)
-        (D(2024, 1, 27), 15, D(2024, 2, 18), "lands on 2024-02-11 holiday -> adjusted workday Sun 18"),
+        (
+            D(2024, 1, 27),
+            15,
+            D(2024, 2, 18),
+            "lands on 2024-02-11 holiday -> adjusted workday Sun 18",
+        ),
         (D(2024, 2, 1), 15, D(2024, 2, 18), "lands on Fri 16 Feb (holiday) -> Sun 18 (workday)"),
         (D(2024, 2, 2), 15, D(2024, 2, 18), "lands on Sat 17 (holiday) -> Sun 18 (workday)"),
         # National Day 2023: 29 Sep .. 6 Oct off; Sat 7 and Sun 8 Oct are working days
@@ -132,16 +137,33 @@ def test_missing_year_falls_back_to_weekends_and_warns(
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("year = 2031\n[[holidays]]\nname='x'\nfirst=2031-01-01\nlast=2031-01-01\n", "'year' must be 2030"),
+        (
+            "year = 2031\n[[holidays]]\nname='x'\nfirst=2031-01-01\nlast=2031-01-01\n",
+            "'year' must be 2030",
+        ),
         ("year = 2030\n", "'holidays' must be a non-empty array"),
-        ("year = 2030\n[[holidays]]\nname='x'\nfirst='2030-01-01'\nlast=2030-01-01\n", "holidays[0].first must be a TOML date"),
-        ("year = 2030\n[[holidays]]\nname='x'\nfirst=2030-01-03\nlast=2030-01-01\n", "holidays[0].last 2030-01-01 is before"),
-        ("year = 2030\n[[holidays]]\nname='x'\nfirst=2030-01-01\nlast=2030-01-01\nworkdays=[2030-01-07]\n", "holidays[0].workdays[0] 2030-01-07 is a Monday"),
-        ("year = 2030\n[[holidays]]\nname='x'\nfirst=2030-01-01\nlast=2030-01-01\nwrkdays=[]\n", "unknown key(s) ['wrkdays']"),
+        (
+            "year = 2030\n[[holidays]]\nname='x'\nfirst='2030-01-01'\nlast=2030-01-01\n",
+            "holidays[0].first must be a TOML date",
+        ),
+        (
+            "year = 2030\n[[holidays]]\nname='x'\nfirst=2030-01-03\nlast=2030-01-01\n",
+            "holidays[0].last 2030-01-01 is before",
+        ),
+        (
+            "year = 2030\n[[holidays]]\nname='x'\nfirst=2030-01-01\nlast=2030-01-01\nworkdays=[2030-01-07]\n",
+            "holidays[0].workdays[0] 2030-01-07 is a Monday",
+        ),
+        (
+            "year = 2030\n[[holidays]]\nname='x'\nfirst=2030-01-01\nlast=2030-01-01\nwrkdays=[]\n",
+            "unknown key(s) ['wrkdays']",
+        ),
         ("year = 2030\n[[holidays\n", "not valid TOML"),
     ],
 )
-def test_malformed_holiday_file_names_file_and_key(tmp_path: Path, content: str, message: str) -> None:
+def test_malformed_holiday_file_names_file_and_key(
+    tmp_path: Path, content: str, message: str
+) -> None:
     (tmp_path / "CN-2030.toml").write_text(content, encoding="utf-8")
     with pytest.raises(ConfigError) as err:
         load_calendar(tmp_path)
