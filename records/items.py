@@ -4,8 +4,8 @@ Every function takes an :class:`~sqlalchemy.ext.asyncio.AsyncSession` and return
 dataclasses, never ORM rows. Functions flush but do not commit: the caller owns the
 transaction. A :class:`Conflict` raised by a failed flush (a concurrent writer) has rolled the
 session back; expected conflicts (already rated, entry exists) are checked before writing and
-leave the transaction intact. State changes go through :mod:`records.lifecycle` against the replayed history
-and are appended to ``item_events``; nothing in the history is ever updated.
+leave the transaction intact. State changes go through :mod:`records.lifecycle` against the
+replayed history and are appended to ``item_events``; nothing in the history is ever updated.
 
 Scope and permissions are the policy module's job; each :class:`Item` carries
 ``registering_unit_id``, ``handling_unit_id``, ``confidential``, ``handler_account_ids`` and

@@ -151,7 +151,8 @@ def test_missing_year_falls_back_to_weekends_and_warns(
             "holidays[0].last 2030-01-01 is before",
         ),
         (
-            "year = 2030\n[[holidays]]\nname='x'\nfirst=2030-01-01\nlast=2030-01-01\nworkdays=[2030-01-07]\n",
+            "year = 2030\n[[holidays]]\nname='x'\nfirst=2030-01-01\nlast=2030-01-01\n"
+            "workdays=[2030-01-07]\n",
             "holidays[0].workdays[0] 2030-01-07 is a Monday",
         ),
         (

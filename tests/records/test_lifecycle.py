@@ -89,7 +89,8 @@ def test_replay_current_deadline_with_articles(calendar: HolidayCalendar) -> Non
     old = replay([HistoryEvent(at(2022, 4, 20), E.REGISTER)], calendar)
     assert old.rule_set is RuleSet.R2005
     route = current_deadline(old, calendar)
-    assert route is not None and route.article == "信访条例 (2005) Art. 21"
+    assert route is not None
+    assert route.article == "信访条例 (2005) Art. 21"
 
 
 # ------------------------------------------------------------------ on the database
@@ -116,9 +117,11 @@ async def walk(
                 s, cal, item_id, reason="不属于本单位职权", account_id=6, at=when
             )
         elif event is E.EXTEND:
+            days = data["days"]
+            assert isinstance(days, int)
             item = await svc.extend(
-                s, cal, item_id, days=int(data["days"]), approved_by=9, reason="情况复杂", at=when
-            )  # type: ignore[call-overload]
+                s, cal, item_id, days=days, approved_by=9, reason="情况复杂", at=when
+            )
         elif event is E.STOP_CLOCK:
             item = await svc.stop_clock(s, cal, item_id, reason="听证", account_id=6, at=when)
         elif event is E.RESUME_CLOCK:
@@ -193,7 +196,8 @@ async def test_every_path_and_history_is_append_only(
     for before, after in itertools.pairwise(history):
         assert after.from_state is before.to_state
     if final is S.CONCLUDED:
-        assert item.concluded_at is not None and item.due_on is None
+        assert item.concluded_at is not None
+        assert item.due_on is None
 
 
 async def test_rereview_deadline_excludes_hearing(
@@ -242,7 +246,8 @@ async def test_illegal_transitions_refused_without_changing_anything(
     async with sessions() as s:
         again = await svc.get_item(s, item.id)
         history = await svc.item_history(s, item.id)
-    assert again.state is S.REGISTERED and again.version == item.version
+    assert again.state is S.REGISTERED
+    assert again.version == item.version
     assert len(history) == 1
 
 
@@ -300,7 +305,8 @@ async def test_lookup_progress_and_evaluation(
         typed = item.lookup_code.lower()[:5] + " - " + item.lookup_code.lower()[5:]
         progress = await svc.public_progress(s, typed)
         assert progress.label == "已登记"
-        assert "张三" not in repr(progress) and "供暖" not in repr(progress)
+        assert "张三" not in repr(progress)
+        assert "供暖" not in repr(progress)
         with pytest.raises(ValidationError, match="accept"):
             await svc.evaluate(
                 s, calendar, item.lookup_code, "1234", stage="acceptance", satisfied=True
