@@ -270,9 +270,42 @@ async def bus() -> AsyncIterator[MemoryBus]:
     await memory_bus.close()
 
 
+class ListSink:
+    """A RoomSink that keeps what it was given."""
+
+    def __init__(self, room: str, codec: str) -> None:
+        self.room = room
+        self.codec = codec
+        self.packets: list[tuple[str, str, av.Packet, float]] = []
+        self.ended: list[tuple[str, str]] = []
+        self.closed = False
+
+    def on_packet(self, peer: str, kind: str, packet: av.Packet, arrival_wallclock: float) -> None:
+        self.packets.append((peer, kind, packet, arrival_wallclock))
+
+    def on_track_end(self, peer: str, kind: str) -> None:
+        self.ended.append((peer, kind))
+
+    async def close(self) -> None:
+        self.closed = True
+
+
 @pytest.fixture
-async def worker(loopback: None, bus: MemoryBus) -> AsyncIterator[MediaWorker]:
-    media_worker = MediaWorker(bus, WORKER_ID, ice_loopback_only=True, stats_interval_s=0.5)
+def sinks() -> list[ListSink]:
+    return []
+
+
+@pytest.fixture
+async def worker(
+    loopback: None, bus: MemoryBus, sinks: list[ListSink]
+) -> AsyncIterator[MediaWorker]:
+    def sink_factory(room: str, codec: str) -> ListSink:
+        sinks.append(ListSink(room, codec))
+        return sinks[-1]
+
+    media_worker = MediaWorker(
+        bus, WORKER_ID, ice_loopback_only=True, stats_interval_s=0.5, sink_factory=sink_factory
+    )
     await media_worker.start()
     yield media_worker
     await media_worker.close()

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from fractions import Fraction
+
+import aiortc
+import av
+import pytest
+from aiortc import RTCRtpReceiver
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from config.errors import MediaError
+from gateway.media import forward, hooks
+from gateway.media.forward import Feed, ForwardTrack
+from gateway.media.ice import turn_credentials
+
+
+def test_turn_credentials_match_coturn_rest_scheme():
+    # expected value computed independently: printf %s "1700000000:alice" |
+    #   openssl dgst -sha1 -hmac north-secret -binary | base64
+    username, password = turn_credentials("north-secret", "alice", ttl_s=3600, now=1699996400.7)
+    assert username == "1700000000:alice"
+    assert password == "g+jb180fcj+xlpA/2mP60OdIgU0="
+
+
+def test_hooks_fit_the_installed_aiortc():
+    hooks.check_hooks()
+
+
+def test_hooks_check_names_versions_when_a_private_name_is_gone(monkeypatch):
+    monkeypatch.delattr(RTCRtpReceiver, "_send_rtcp_pli")
+    with pytest.raises(MediaError) as caught:
+        hooks.check_hooks()
+    message = str(caught.value)
+    assert f"aiortc {aiortc.__version__}" in message
+    assert f"av {av.__version__}" in message
+    assert "_send_rtcp_pli" in message
+
+
+@pytest.mark.parametrize(
+    ("codec", "data", "expected"),
+    [
+        ("VP8", b"\x10\x02\x00", True),
+        ("VP8", b"\x11\x02\x00", False),
+        ("H264", b"\x00\x00\x00\x01\x67\x42\x00\x00\x00\x01\x68\xce\x00\x00\x01\x65\x88", True),
+        ("H264", b"\x00\x00\x00\x01\x41\x9a", False),
+        ("opus", b"\xfc", True),
+    ],
+)
+def test_keyframe_detection(codec, data, expected):
+    assert hooks.is_keyframe(codec, data) is expected
+
+
+class PacketSource(MediaStreamTrack):
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue: asyncio.Queue[av.Packet | None] = asyncio.Queue()
+
+    async def recv(self):
+        packet = await self.queue.get()
+        if packet is None:
+            raise MediaStreamError
+        return packet
+
+
+def make_packet(index: int, keyframe: bool) -> av.Packet:
+    packet = av.Packet(b"\x00" * 100)
+    packet.pts = index * 3000
+    packet.time_base = Fraction(1, 90000)
+    packet.is_keyframe = keyframe
+    return packet
+
+
+async def test_full_queue_drops_to_next_keyframe_and_rate_limits_pli():
+    source = PacketSource()
+    plis: list[float] = []
+
+    async def send_pli() -> bool:
+        plis.append(time.monotonic())
+        return True
+
+    ended = []
+    feed = Feed("alice", "video", "0", source, send_pli, on_end=ended.append)
+    stalled, reader = ForwardTrack("video"), ForwardTrack("video")
+    stalled.attach(feed)
+    reader.attach(feed)
+    got: list[int] = []
+
+    async def read() -> None:
+        while True:
+            got.append((await reader.recv()).pts // 3000)
+
+    reading = asyncio.create_task(read())
+    started = time.monotonic()
+    for i in range(330):
+        source.queue.put_nowait(make_packet(i, keyframe=i % 50 == 0))
+        await asyncio.sleep(0.002)
+        assert stalled.queued <= stalled.maxsize == forward.VIDEO_QUEUE
+    elapsed = time.monotonic() - started
+
+    assert stalled.overflows >= 2
+    assert stalled.dropped > 0
+    assert stalled._queue.get_nowait().is_keyframe  # resumed on a keyframe
+    # the reading subscriber got every frame from its first keyframe on, in order
+    assert got == list(range(got[0], 330))
+    assert got[0] % 50 == 0
+    # overflows asked for keyframes, but never more than one PLI per interval
+    assert len(plis) >= 2
+    gaps = [b - a for a, b in zip(plis, plis[1:], strict=False)]
+    assert min(gaps) >= forward.PLI_INTERVAL_S * 0.9
+    assert len(plis) <= elapsed / forward.PLI_INTERVAL_S + 2
+
+    source.queue.put_nowait(None)  # publisher's track ends
+    await asyncio.wait_for(feed.ended.wait(), 1)
+    assert ended == [feed]
+    assert stalled.feed is None
+    assert reader.feed is None
+    reading.cancel()
+    await asyncio.gather(reading, return_exceptions=True)
+    await feed.close()
+
+
+async def test_audio_queue_overflow_keeps_newest():
+    track = ForwardTrack("audio")
+    for i in range(forward.AUDIO_QUEUE + 10):
+        track.offer(make_packet(i, keyframe=True))
+    assert track.queued == 10
+    assert track.overflows == 1
