@@ -296,3 +296,29 @@ def build_settings(
         retention_days=retention,
         holidays_dir=holidays_dir,
     )
+
+
+def with_secret_key(settings: Settings) -> Settings:
+    """Fill an empty secret key from ``<data.dir>/secret.key``, creating it once (mode 0600).
+
+    The key signs invite tokens; it never lives in the repository.
+    """
+    if settings.secret_key:
+        if len(settings.secret_key) < 32:
+            raise ConfigError("security.secret_key: at least 32 characters expected")
+        return settings
+    import secrets  # noqa: PLC0415  (only needed on this path)
+
+    path = settings.data_dir / "secret.key"
+    try:
+        key = path.read_text().strip() if path.exists() else ""
+        if not key:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_urlsafe(48)
+            path.write_text(key + "\n")
+            path.chmod(0o600)
+    except OSError as exc:
+        raise ConfigError(
+            f"data.dir={str(settings.data_dir)!r}: cannot keep the secret key: {exc}"
+        ) from exc
+    return dataclasses.replace(settings, secret_key=key)

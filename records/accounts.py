@@ -300,6 +300,14 @@ async def resolve_terminal(db: AsyncSession, credential: str) -> TerminalInfo | 
     return TerminalInfo(row.id, row.name, row.unit_id, False)
 
 
+async def get_terminal(db: AsyncSession, terminal_id: int) -> TerminalInfo:
+    """A terminal by id, or NotFound."""
+    row = await db.get(models.Terminal, terminal_id)
+    if row is None:
+        raise NotFound(f"terminal {terminal_id!r} not found")
+    return TerminalInfo(row.id, row.name, row.unit_id, row.revoked_at is not None)
+
+
 async def revoke_terminal(db: AsyncSession, terminal_id: int) -> None:
     """Revoke a terminal's credential at once."""
     row = await db.get(models.Terminal, terminal_id)

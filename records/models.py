@@ -157,6 +157,10 @@ class Participant(Base):
     joined_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     left_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     leave_reason: Mapped[str] = mapped_column(String(64), default="")
+    # whether the worker reported media from this participant (late joiners subscribe to it)
+    publishing: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the hub holding this participant's WebSocket; a dead hub's participants are reaped
+    hub_id: Mapped[str] = mapped_column(String(64), default="", index=True)
     created_at: Mapped[created_at]
 
 

@@ -49,6 +49,8 @@ class ParticipantInfo:
     joined_at: dt.datetime | None
     left_at: dt.datetime | None
     leave_reason: str
+    publishing: bool = False
+    hub_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -102,6 +104,8 @@ def _participant(r: models.Participant) -> ParticipantInfo:
         r.joined_at,
         r.left_at,
         r.leave_reason,
+        r.publishing,
+        r.hub_id,
     )
 
 
@@ -239,6 +243,7 @@ async def add_participant(
     admission: AdmissionState,
     *,
     joined: bool,
+    hub_id: str = "",
 ) -> ParticipantInfo:
     """Append a participant (joined now, or waiting in the lobby)."""
     now = utcnow()
@@ -251,6 +256,7 @@ async def add_participant(
         unit_id=principal.unit_id,
         admission=admission,
         joined_at=now if joined else None,
+        hub_id=hub_id,
         created_at=now,
     )
     db.add(row)
@@ -294,8 +300,10 @@ async def set_participant(
     *,
     admission: AdmissionState | None = None,
     role: ParticipantRole | None = None,
-) -> None:
-    """Change a participant's admission or role (promote, demote, admit, refuse, remove)."""
+    publishing: bool | None = None,
+    hub_id: str | None = None,
+) -> ParticipantInfo:
+    """Change a participant's admission, role, publishing flag or hub."""
     row = await db.get(models.Participant, participant_id)
     if row is None:
         raise NotFound(f"participant {participant_id!r} not found")
@@ -303,7 +311,75 @@ async def set_participant(
         row.admission = admission
     if role is not None:
         row.role = role
+    if publishing is not None:
+        row.publishing = publishing
+    if hub_id is not None:
+        row.hub_id = hub_id
     await db.flush()
+    return _participant(row)
+
+
+async def get_participant(db: AsyncSession, participant_id: str) -> ParticipantInfo:
+    """One participant row or NotFound."""
+    row = await db.get(models.Participant, participant_id)
+    if row is None:
+        raise NotFound(f"participant {participant_id!r} not found")
+    return _participant(row)
+
+
+async def orphaned_participants(
+    db: AsyncSession, live_hubs: Iterable[str]
+) -> list[ParticipantInfo]:
+    """Present participants whose hub is not among ``live_hubs`` (their hub died)."""
+    rows = (
+        await db.scalars(
+            select(models.Participant)
+            .where(models.Participant.left_at.is_(None))
+            .where(models.Participant.joined_at.is_not(None))
+            .where(models.Participant.hub_id != "")
+            .where(models.Participant.hub_id.not_in(list(live_hubs)))
+        )
+    ).all()
+    return [_participant(r) for r in rows]
+
+
+async def waiting_visits(
+    db: AsyncSession, reception_unit_ids: Iterable[int] | None
+) -> list[SessionInfo]:
+    """Waiting visits, oldest first (queue order), for the given reception units (None: all)."""
+    q = (
+        select(models.Session)
+        .where(models.Session.kind == SessionKind.VISIT)
+        .where(models.Session.state == SessionState.WAITING)
+        .order_by(models.Session.created_at, models.Session.id)
+    )
+    if reception_unit_ids is not None:
+        q = q.where(models.Session.reception_unit_id.in_(list(reception_unit_ids)))
+    return [_session(r) for r in (await db.scalars(q)).all()]
+
+
+async def open_visit_of_terminal(db: AsyncSession, terminal_id: int) -> SessionInfo | None:
+    """The terminal's waiting or live visit, if any (a reload keeps its place)."""
+    row = await db.scalar(
+        select(models.Session)
+        .where(models.Session.terminal_id == terminal_id)
+        .where(models.Session.state.in_([SessionState.WAITING, SessionState.LIVE]))
+        .order_by(models.Session.created_at.desc())
+        .limit(1)
+    )
+    return None if row is None else _session(row)
+
+
+async def accept_visit(db: AsyncSession, session_id: str) -> bool:
+    """Atomically move a waiting visit to live; False if someone else took it first."""
+    now = utcnow()
+    result = await db.execute(
+        update(models.Session)
+        .where(models.Session.id == session_id)
+        .where(models.Session.state == SessionState.WAITING)
+        .values(state=SessionState.LIVE, started_at=now, last_activity_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def log_event(

@@ -1,0 +1,634 @@
+"""REST API of the foundation.
+
+Login, health, metrics, org tree, sessions, invites, terminals, accounts, audit log,
+announcements and the duty roster. Every route asks the policy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from config.errors import AccessDenied, GatewayError, NotFound, ValidationError
+from records import accounts, sessions
+from records.base import utcnow
+from records.enums import ParticipantRole, Role, SessionKind, SessionState
+from records.policy import Action, UnitTarget, in_scope
+from web import keys
+from web.auth import (
+    COOKIE,
+    CSRF,
+    LOGIN_TOKEN,
+    authorize,
+    principal_of,
+    remote_of,
+    require_official,
+)
+from web.errors import error_response
+from web.input import choice, integer, query_int, read_json, text
+
+logger = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def session_json(s: sessions.SessionInfo, *, with_participants: bool = True) -> dict[str, Any]:
+    """The wire form of a session."""
+    out: dict[str, Any] = {
+        "id": s.id,
+        "kind": s.kind.value,
+        "state": s.state.value,
+        "unit_id": s.unit_id,
+        "reception_unit_id": s.reception_unit_id,
+        "title": s.title,
+        "category": s.category,
+        "item_id": s.item_id,
+        "recorded": s.recorded,
+        "outcome": s.outcome,
+        "rating": s.rating,
+        "created_at": _iso(s.created_at),
+        "started_at": _iso(s.started_at),
+        "ended_at": _iso(s.ended_at),
+        "end_reason": s.end_reason,
+    }
+    if with_participants:
+        out["participants"] = [
+            {
+                "id": p.id,
+                "name": p.display_name,
+                "role": p.role.value,
+                "unit_id": p.unit_id,
+                "admission": p.admission.value,
+                "joined_at": _iso(p.joined_at),
+                "left_at": _iso(p.left_at),
+                "leave_reason": p.leave_reason,
+            }
+            for p in s.participants
+        ]
+    return out
+
+
+# ---- health and metrics ----------------------------------------------------------------------
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """200 when the database (and Redis, when configured) answer; 503 otherwise."""
+    checks: dict[str, str] = {}
+    status = 200
+    try:
+        await request.app[keys.STORE].ping()
+        checks["database"] = "ok"
+    except GatewayError as exc:
+        checks["database"] = str(exc)
+        status = 503
+    hub = request.app.get(keys.HUB)
+    if hub is not None:
+        try:
+            await hub.bus.ping()
+            checks["bus"] = "ok"
+        except GatewayError as exc:
+            checks["bus"] = str(exc)
+            status = 503
+    return web.json_response(
+        {"status": "ok" if status == 200 else "failing", **checks}, status=status
+    )
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics, for admins and auditors."""
+    principal = require_official(request)
+    if not principal.has(Role.ADMIN, Role.AUDITOR, Role.LEADER):
+        raise AccessDenied("metrics need the admin, auditor or leader role")
+    body = await request.app[keys.METRICS].render()
+    return web.Response(text=body, content_type="text/plain", charset="utf-8")
+
+
+# ---- login -----------------------------------------------------------------------------------
+
+
+@routes.post("/api/login")
+async def login(request: web.Request) -> web.Response:
+    """Check username and password; set the session cookie; throttle failures."""
+    data = await read_json(request)
+    username = data.get("username")
+    password = data.get("password")
+    remote = remote_of(request)
+    if not isinstance(username, str) or not isinstance(password, str):
+        return error_response(422, "invalid", "username and password (strings) are required")
+    if not username or len(username) > 64 or not password or len(password) > accounts.MAX_PASSWORD:
+        return error_response(422, "invalid", "username (1-64) and password (1-256) expected")
+    throttle = request.app[keys.THROTTLE]
+    store = request.app[keys.STORE]
+    settings = request.app[keys.SETTINGS]
+    throttle_keys = (f"user:{username.lower()}", f"addr:{remote}")
+    if throttle.locked(*throttle_keys):
+        async with store.transaction() as tx:
+            await accounts.audit(
+                tx,
+                f"login:{username}",
+                "login",
+                "account",
+                username,
+                remote=remote,
+                outcome="denied",
+                detail={"reason": "throttled"},
+            )
+        return error_response(429, "throttled", "too many failed logins; try again later")
+    async with store.transaction() as tx:
+        account = await accounts.authenticate(tx, username, password)
+        if account is None:
+            throttle.fail(*throttle_keys)
+            await accounts.audit(
+                tx,
+                f"login:{username}",
+                "login",
+                "account",
+                username,
+                remote=remote,
+                outcome="failed",
+            )
+            failed = True
+        else:
+            throttle.reset(*throttle_keys)
+            ttl = dt.timedelta(hours=settings.session_ttl_h)
+            token, csrf = await accounts.open_login(tx, account, ttl, remote)
+            await accounts.audit(
+                tx, f"account:{account.id}", "login", "account", str(account.id), remote=remote
+            )
+            failed = False
+    if failed or account is None:
+        return error_response(401, "bad_credentials", "wrong username or password")
+    response = web.json_response({"account": _account_json(account), "csrf_token": csrf})
+    response.set_cookie(
+        COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=settings.secure_cookies,
+        max_age=int(settings.session_ttl_h * 3600),
+        path="/",
+    )
+    return response
+
+
+def _account_json(a: accounts.AccountInfo) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "username": a.username,
+        "name": a.display_name,
+        "unit_id": a.unit_id,
+        "roles": sorted(r.value for r in a.roles),
+    }
+
+
+@routes.post("/api/logout")
+async def logout(request: web.Request) -> web.Response:
+    """Revoke the login session and clear the cookie."""
+    principal = principal_of(request)
+    token = request.get(LOGIN_TOKEN)
+    if token:
+        async with request.app[keys.STORE].transaction() as tx:
+            await accounts.close_login(tx, token)
+            await accounts.audit(tx, principal.ref, "logout", remote=remote_of(request))
+    response = web.json_response({"ok": True})
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    """Who am I: principal, unit, roles and (for cookie logins) the CSRF token."""
+    p = principal_of(request)
+    unit = request.app[keys.STORE].tree.get(p.unit_id) if p.unit_id is not None else None
+    return web.json_response(
+        {
+            "kind": p.kind.value,
+            "id": p.id,
+            "name": p.name,
+            "unit_id": p.unit_id,
+            "unit_name": unit.name if unit else None,
+            "roles": sorted(r.value for r in p.roles),
+            "session_id": p.session_id,
+            "csrf_token": request.get(CSRF),
+        }
+    )
+
+
+# ---- org tree --------------------------------------------------------------------------------
+
+
+@routes.get("/api/orgs")
+async def org_units(request: web.Request) -> web.Response:
+    """The units in the caller's scope (all units for the petition bureau)."""
+    p = principal_of(request)
+    tree = request.app[keys.STORE].tree
+    units = [
+        {
+            "id": u.id,
+            "code": u.code,
+            "name": u.name,
+            "level": u.level.value,
+            "parent_id": u.parent_id,
+            "active": u.active,
+        }
+        for u in tree.units.values()
+        if in_scope(p, u.id, tree) or (p.unit_id is not None and u.id in tree.ancestors(p.unit_id))
+    ]
+    return web.json_response({"units": units})
+
+
+# ---- sessions --------------------------------------------------------------------------------
+
+
+@routes.get("/api/sessions")
+async def list_sessions(request: web.Request) -> web.Response:
+    """Sessions of the caller's scope, newest first; filters: state, kind, limit."""
+    p = require_official(request)
+    store = request.app[keys.STORE]
+    tree = store.tree
+    state = request.query.get("state")
+    kind = request.query.get("kind")
+    if state is not None and state not in {s.value for s in SessionState}:
+        raise ValidationError(f"state {state!r} unknown")
+    if kind is not None and kind not in {k.value for k in SessionKind}:
+        raise ValidationError(f"kind {kind!r} unknown")
+    limit = query_int(request, "limit", lo=1, hi=500, default=100)
+    assert p.unit_id is not None
+    unit_ids = None if tree.sees_everything(p.unit_id) else tree.subtree(p.unit_id)
+    async with store.transaction() as tx:
+        rows = await sessions.list_sessions(
+            tx,
+            unit_ids=unit_ids,
+            states=[SessionState(state)] if state else None,
+            kinds=[SessionKind(kind)] if kind else None,
+            limit=limit,
+        )
+    return web.json_response({"sessions": [session_json(s, with_participants=False) for s in rows]})
+
+
+async def load_session(request: web.Request, action: Action) -> sessions.SessionInfo:
+    """Read the session named in the path and check ``action`` on it (refusals audited)."""
+    session_id = request.match_info["session_id"]
+    if not session_id.isalnum() or len(session_id) > 32:
+        raise NotFound(f"session {session_id!r} not found")
+    async with request.app[keys.STORE].transaction() as tx:
+        s = await sessions.get_session(tx, session_id)
+    await authorize(request, action, s.target())
+    return s
+
+
+@routes.get("/api/sessions/{session_id}")
+async def get_session(request: web.Request) -> web.Response:
+    """One session with participants, events and recordings; the read is audit-logged."""
+    s = await load_session(request, Action.VIEW_SESSION)
+    p = principal_of(request)
+    async with request.app[keys.STORE].transaction() as tx:
+        events = await sessions.session_events(tx, s.id)
+        recs = await sessions.recordings_of(tx, s.id)
+        await accounts.audit(tx, p.ref, "view_session", "session", s.id, remote=remote_of(request))
+    body = session_json(s)
+    body["events"] = events
+    body["recordings"] = [
+        {
+            "id": r.id,
+            "participant_id": r.participant_id,
+            "codec": r.codec,
+            "started_at": _iso(r.started_at),
+            "ended_at": _iso(r.ended_at),
+            "frames": r.frames,
+            "bytes": r.bytes,
+            "sha256": r.sha256,
+            "state": r.state,
+            "deleted": r.deleted,
+            "url": f"/api/recordings/{r.id}/file",
+        }
+        for r in recs
+    ]
+    return web.json_response(body)
+
+
+@routes.get("/api/recordings/{recording_id}/file")
+async def recording_file(request: web.Request) -> web.StreamResponse:
+    """Serve a recorded file with Range support; allowed by scope; every playback audited."""
+    try:
+        recording_id = int(request.match_info["recording_id"])
+    except ValueError as exc:
+        raise NotFound("recording not found") from exc
+    store = request.app[keys.STORE]
+    async with store.transaction() as tx:
+        rec = await sessions.get_recording(tx, recording_id)
+        s = await sessions.get_session(tx, rec.session_id)
+    p = await authorize(request, Action.VIEW_RECORDING, s.target())
+    if rec.deleted:
+        raise NotFound(f"recording {recording_id} was deleted by the retention policy")
+    root = request.app[keys.SETTINGS].recordings_dir.resolve()
+    path = (root / rec.path).resolve()
+    if root not in path.parents or not path.is_file():
+        raise NotFound(f"recording {recording_id}: file missing")
+    async with store.transaction() as tx:
+        await accounts.audit(
+            tx,
+            p.ref,
+            "playback",
+            "recording",
+            str(recording_id),
+            remote=remote_of(request),
+            detail={"session": s.id, "range": request.headers.get("Range", "")},
+        )
+    content_type = "video/webm" if path.suffix == ".webm" else "video/x-matroska"
+    return web.FileResponse(path, headers={"Content-Type": content_type})
+
+
+# ---- invites ---------------------------------------------------------------------------------
+
+
+INVITE_ROLES = (
+    ParticipantRole.LAWYER,
+    ParticipantRole.COUNSELLOR,
+    ParticipantRole.SOCIAL_WORKER,
+    ParticipantRole.OFFICIAL,
+    ParticipantRole.PARTY,
+    ParticipantRole.FIELD,
+    ParticipantRole.VIEWER,
+)
+
+
+@routes.post("/api/sessions/{session_id}/invites")
+async def create_invite(request: web.Request) -> web.Response:
+    """Create a time-limited invite link bound to this session."""
+    s = await load_session(request, Action.INVITE)
+    p = require_official(request)
+    data = await read_json(request)
+    role = ParticipantRole(str(choice(data, "role", INVITE_ROLES)))
+    name = text(data, "name", max_len=200)
+    settings = request.app[keys.SETTINGS]
+    ttl_s = integer(
+        data,
+        "ttl_s",
+        lo=60,
+        hi=30 * 86400,
+        required=False,
+        default=int(settings.invite_default_ttl_h * 3600),
+    )
+    unit_id = integer(data, "unit_id", lo=1, hi=2**31, required=False)
+    if s.state in (SessionState.ENDED, SessionState.CANCELLED, SessionState.INTERRUPTED):
+        raise ValidationError(f"session {s.id} is {s.state.value}; invites need an open session")
+    assert ttl_s is not None
+    async with request.app[keys.STORE].transaction() as tx:
+        invite, token = await accounts.create_invite(
+            tx,
+            settings.secret_key,
+            s.id,
+            role,
+            name,
+            unit_id,
+            p.account_id,
+            dt.timedelta(seconds=ttl_s),
+        )
+        await accounts.audit(
+            tx,
+            p.ref,
+            "invite_create",
+            "session",
+            s.id,
+            remote=remote_of(request),
+            detail={"invite": invite.id, "role": role.value},
+        )
+    return web.json_response(
+        {
+            "id": invite.id,
+            "token": token,
+            "url": f"/join#invite={token}",
+            "expires_at": _iso(invite.expires_at),
+            "role": role.value,
+        },
+        status=201,
+    )
+
+
+@routes.delete("/api/invites/{invite_id}")
+async def revoke_invite(request: web.Request) -> web.Response:
+    """Revoke an invite at once; a participant using it is removed from the session."""
+    p = require_official(request)
+    invite_id = request.match_info["invite_id"]
+    store = request.app[keys.STORE]
+    async with store.transaction() as tx:
+        info = await accounts.get_valid_invite(tx, invite_id)
+        if info is None:
+            raise NotFound(f"invite {invite_id!r} not found, expired or already revoked")
+        s = await sessions.get_session(tx, info.session_id)
+    await authorize(request, Action.INVITE, s.target())
+    async with store.transaction() as tx:
+        session_id = await accounts.revoke_invite(tx, invite_id)
+        await accounts.audit(
+            tx, p.ref, "invite_revoke", "invite", invite_id, remote=remote_of(request)
+        )
+    hub = request.app.get(keys.HUB)
+    if hub is not None:
+        await hub.invite_revoked(session_id, invite_id)
+    return web.json_response({"ok": True})
+
+
+# ---- terminals and accounts (admin) ----------------------------------------------------------
+
+
+@routes.post("/api/terminals")
+async def create_terminal(request: web.Request) -> web.Response:
+    """Create a community terminal; its device credential is shown once, in this answer."""
+    data = await read_json(request)
+    unit_id = integer(data, "unit_id", lo=1, hi=2**31)
+    assert unit_id is not None
+    p = await authorize(request, Action.MANAGE_TERMINALS, UnitTarget(unit_id))
+    async with request.app[keys.STORE].transaction() as tx:
+        terminal, credential = await accounts.create_terminal(tx, text(data, "name"), unit_id)
+        await accounts.audit(
+            tx, p.ref, "terminal_create", "terminal", str(terminal.id), remote=remote_of(request)
+        )
+    return web.json_response(
+        {"id": terminal.id, "name": terminal.name, "unit_id": unit_id, "credential": credential},
+        status=201,
+    )
+
+
+@routes.delete("/api/terminals/{terminal_id}")
+async def revoke_terminal(request: web.Request) -> web.Response:
+    """Revoke a terminal's credential."""
+    try:
+        terminal_id = int(request.match_info["terminal_id"])
+    except ValueError as exc:
+        raise NotFound("terminal not found") from exc
+    store = request.app[keys.STORE]
+    async with store.transaction() as tx:
+        terminal = await accounts.get_terminal(tx, terminal_id)
+    p = await authorize(request, Action.MANAGE_TERMINALS, UnitTarget(terminal.unit_id))
+    async with store.transaction() as tx:
+        await accounts.revoke_terminal(tx, terminal_id)
+        await accounts.audit(
+            tx, p.ref, "terminal_revoke", "terminal", str(terminal_id), remote=remote_of(request)
+        )
+    hub = request.app.get(keys.HUB)
+    if hub is not None:
+        await hub.terminal_revoked(terminal_id)
+    return web.json_response({"ok": True})
+
+
+@routes.post("/api/accounts")
+async def create_account(request: web.Request) -> web.Response:
+    """Create an official's account in a unit of the admin's scope."""
+    data = await read_json(request)
+    unit_id = integer(data, "unit_id", lo=1, hi=2**31)
+    assert unit_id is not None
+    p = await authorize(request, Action.MANAGE_ACCOUNTS, UnitTarget(unit_id))
+    roles_raw = data.get("roles")
+    if not isinstance(roles_raw, list) or not roles_raw:
+        raise ValidationError("field 'roles' must be a non-empty list")
+    try:
+        roles = [Role(r) for r in roles_raw]
+    except ValueError as exc:
+        raise ValidationError(f"unknown role in {roles_raw!r:.80}") from exc
+    async with request.app[keys.STORE].transaction() as tx:
+        account = await accounts.create_account(
+            tx,
+            text(data, "username", max_len=64),
+            text(data, "name"),
+            data.get("password", ""),
+            unit_id,
+            roles,
+        )
+        await accounts.audit(
+            tx, p.ref, "account_create", "account", str(account.id), remote=remote_of(request)
+        )
+    return web.json_response(_account_json(account), status=201)
+
+
+# ---- audit -----------------------------------------------------------------------------------
+
+
+@routes.get("/api/audit")
+async def audit_log(request: web.Request) -> web.Response:
+    """The newest audit entries (auditors and admins of the petition bureau or a unit)."""
+    p = require_official(request)
+    assert p.unit_id is not None
+    await authorize(request, Action.VIEW_AUDIT, UnitTarget(p.unit_id))
+    limit = query_int(request, "limit", lo=1, hi=1000, default=100)
+    async with request.app[keys.STORE].transaction() as tx:
+        rows = await accounts.audit_entries(
+            tx,
+            action=request.query.get("action"),
+            object_id=request.query.get("object_id"),
+            actor=request.query.get("actor"),
+            limit=limit,
+        )
+    return web.json_response(
+        {
+            "entries": [
+                {
+                    "at": r.at.isoformat(),
+                    "actor": r.actor,
+                    "action": r.action,
+                    "object_type": r.object_type,
+                    "object_id": r.object_id,
+                    "remote": r.remote,
+                    "outcome": r.outcome,
+                    "detail": r.detail,
+                }
+                for r in rows
+            ]
+        }
+    )
+
+
+# ---- announcements ---------------------------------------------------------------------------
+
+
+@routes.post("/api/announcements")
+async def publish_announcement(request: web.Request) -> web.Response:
+    """Publish an announcement to the terminals of the caller's unit subtree."""
+    p = require_official(request)
+    data = await read_json(request)
+    unit_id = integer(data, "unit_id", lo=1, hi=2**31, required=False, default=p.unit_id)
+    assert unit_id is not None
+    await authorize(request, Action.PUBLISH_ANNOUNCEMENT, UnitTarget(unit_id))
+    hours = integer(data, "expires_in_h", lo=1, hi=24 * 365, required=False, default=72)
+    assert hours is not None
+    assert p.account_id is not None
+    async with request.app[keys.STORE].transaction() as tx:
+        ann = await sessions.create_announcement(
+            tx,
+            unit_id,
+            text(data, "title"),
+            text(data, "body", max_len=5000),
+            p.account_id,
+            utcnow() + dt.timedelta(hours=hours),
+        )
+        await accounts.audit(
+            tx,
+            p.ref,
+            "announcement_publish",
+            "announcement",
+            str(ann.id),
+            remote=remote_of(request),
+        )
+    hub = request.app.get(keys.HUB)
+    if hub is not None:
+        await hub.announce(ann)
+    return web.json_response(announcement_json(ann), status=201)
+
+
+def announcement_json(a: sessions.AnnouncementInfo) -> dict[str, Any]:
+    """The wire form of an announcement."""
+    return {
+        "id": a.id,
+        "unit_id": a.unit_id,
+        "title": a.title,
+        "body": a.body,
+        "published_at": a.published_at.isoformat(),
+        "expires_at": a.expires_at.isoformat(),
+    }
+
+
+# ---- duty roster -----------------------------------------------------------------------------
+
+
+@routes.put("/api/duty/{day}")
+async def set_duty(request: web.Request) -> web.Response:
+    """Set the leader on duty (值班领导) of a unit for a day."""
+    try:
+        day = dt.date.fromisoformat(request.match_info["day"])
+    except ValueError as exc:
+        raise ValidationError(f"day {request.match_info['day']!r}: YYYY-MM-DD expected") from exc
+    data = await read_json(request)
+    unit_id = integer(data, "unit_id", lo=1, hi=2**31)
+    account_id = integer(data, "account_id", lo=1, hi=2**31)
+    assert unit_id is not None
+    assert account_id is not None
+    p = await authorize(request, Action.MANAGE_DUTY, UnitTarget(unit_id))
+    async with request.app[keys.STORE].transaction() as tx:
+        leader = await accounts.get_account(tx, account_id)
+        if Role.LEADER not in leader.roles:
+            raise ValidationError(f"account {account_id} is not a leader")
+        await sessions.set_duty(tx, day, unit_id, account_id)
+        await accounts.audit(
+            tx,
+            p.ref,
+            "duty_set",
+            "unit",
+            str(unit_id),
+            remote=remote_of(request),
+            detail={"day": day.isoformat(), "account": account_id},
+        )
+    return web.json_response({"day": day.isoformat(), "unit_id": unit_id, "account_id": account_id})
+
+
+def static_dir() -> Path:
+    """Where the browser apps live."""
+    return Path(__file__).resolve().parent / "static"
