@@ -112,7 +112,26 @@ class ItemRow(Base):
     __table_args__ = (
         # Statistics scan a period of registrations per unit; these keep the scans narrow.
         Index("ix_item_items_reg_unit_at", "registering_unit_id", "registered_at"),
-        Index("ix_item_items_registered_at", "registered_at"),
+        # Covering index of the annual report: a year's scan reads the index only (SQLite
+        # otherwise looks every row up through a registered_at index, 5x slower than a scan).
+        Index(
+            "ix_item_items_stats",
+            "registered_at",
+            "registering_unit_id",
+            "handling_unit_id",
+            "channel",
+            "online_platform",
+            "state",
+            "type",
+            "origin_level",
+            "led_by_other_unit",
+            "resolved",
+            "accepted_on_time",
+            "opinion_on_time",
+            "eval_handling",
+            "subject_unit_id",
+            "category",
+        ),
         Index("ix_item_items_handling_unit", "handling_unit_id"),
         Index("ix_item_items_due", "due_unit_id", "due_on"),
         Index("ix_item_items_national_number", "national_number"),
