@@ -15,12 +15,12 @@ runs, so recovery can tell a crashed recording from a live one on another worker
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import fcntl
 import json
 import logging
 import os
-import queue
 import socket
 import threading
 import time
@@ -61,6 +61,8 @@ EventCallback = Callable[[dict[str, Any]], None]
 KeyframeCallback = Callable[[str], None]
 
 _TICK_SECONDS = 0.25
+# The writer drains the queue in batches: waking a thread per packet costs more than muxing.
+_DRAIN_SECONDS = 0.1
 _DROP_EVENT_INTERVAL = 5.0
 _KINDS = ("video", "audio")
 
@@ -144,7 +146,9 @@ class RoomRecorder:
         self._people: dict[str, dict[str, Any]] = {
             str(peer): dict(info) for peer, info in dict(meta.get("participants", {})).items()
         }
-        self._queue: queue.Queue[_Item] = queue.Queue()
+        # deque append/popleft are atomic: the loop never takes a lock or wakes the writer.
+        self._queue: collections.deque[_Item] = collections.deque()
+        self._wake = threading.Event()
         self._seq: dict[tuple[str, str], int] = {}
         self._dropped: dict[str, dict[str, int]] = {}
         self._last_drop_event = 0.0
@@ -177,7 +181,7 @@ class RoomRecorder:
     def update_participant(self, peer: str, info: dict[str, Any]) -> None:
         """Merge name/role/unit (or more) for ``peer`` into the manifest."""
         if self._accepting:
-            self._queue.put_nowait(_ParticipantUpdate(peer, dict(info)))
+            self._queue.append(_ParticipantUpdate(peer, dict(info)))
         else:
             self._people.setdefault(peer, {}).update(info)
 
@@ -196,7 +200,7 @@ class RoomRecorder:
         key = (peer, kind)
         seq = self._seq.get(key, -1) + 1
         self._seq[key] = seq
-        if self._queue.qsize() >= self.settings.queue_packets:
+        if len(self._queue) >= self.settings.queue_packets:
             per_peer = self._dropped.setdefault(peer, {"video": 0, "audio": 0})
             per_peer[kind] += 1
             now = time.monotonic()
@@ -214,7 +218,7 @@ class RoomRecorder:
                 )
             return
         time_base = packet.time_base
-        self._queue.put_nowait(
+        self._queue.append(
             QueuedPacket(
                 peer=peer,
                 kind=kind,
@@ -230,7 +234,7 @@ class RoomRecorder:
     def on_track_end(self, peer: str, kind: str) -> None:
         """The peer's track of ``kind`` ended: close its file when no track is left."""
         if self._accepting:
-            self._queue.put_nowait(_TrackEnd(peer, kind))
+            self._queue.append(_TrackEnd(peer, kind))
 
     async def close(self) -> RoomManifest:
         """Stop, finalise every file, hash, write the manifest and chain it. Idempotent.
@@ -246,7 +250,8 @@ class RoomRecorder:
         self._accepting = False
         thread = self._thread
         if thread is not None:
-            self._queue.put_nowait(_STOP)
+            self._queue.append(_STOP)
+            self._wake.set()
             await asyncio.to_thread(thread.join)
         try:
             result = await asyncio.to_thread(self._finalise)
@@ -345,23 +350,26 @@ class RoomRecorder:
                 },
             )
         next_tick = time.monotonic() + _TICK_SECONDS
-        while True:
-            try:
-                item = self._queue.get(timeout=_TICK_SECONDS)
-            except queue.Empty:
-                item = None
-            if isinstance(item, _Stop):
-                break
-            try:
-                if item is not None:
+        stopping = False
+        while not stopping:
+            self._wake.wait(_DRAIN_SECONDS)
+            while self._queue:
+                item = self._queue.popleft()
+                if isinstance(item, _Stop):
+                    stopping = True
+                    break
+                try:
                     self._dispatch(item)
-                if time.monotonic() >= next_tick:
-                    next_tick = time.monotonic() + _TICK_SECONDS
-                    now = time.time()
-                    for participant in self._participants.values():
+                except Exception:  # top of the writer: log, keep recording the others
+                    logger.exception("session %s: writer error", self.session_id)
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + _TICK_SECONDS
+                now = time.time()
+                for participant in self._participants.values():
+                    try:
                         participant.tick(now)
-            except Exception:  # top of the writer: log, keep recording the others
-                logger.exception("session %s: writer error", self.session_id)
+                    except Exception:
+                        logger.exception("session %s: writer error", self.session_id)
         for participant in self._participants.values():
             try:
                 participant.finish()
