@@ -149,6 +149,24 @@ async def get_account(db: AsyncSession, account_id: int) -> AccountInfo:
     )
 
 
+async def find_account(db: AsyncSession, username: str) -> AccountInfo | None:
+    """The account with ``username``, or None."""
+    account_id = await db.scalar(
+        select(models.Account.id).where(models.Account.username == username)
+    )
+    return None if account_id is None else await get_account(db, account_id)
+
+
+async def set_password(db: AsyncSession, account_id: int, password: str) -> None:
+    """Replace an account's password."""
+    validate_password(password)
+    row = await db.get(models.Account, account_id)
+    if row is None:
+        raise NotFound(f"account {account_id!r} not found")
+    row.password_hash = await hash_password(password)
+    await db.flush()
+
+
 async def authenticate(db: AsyncSession, username: str, password: str) -> AccountInfo | None:
     """The account if the password matches and the account is active, else None."""
     row = await db.scalar(select(models.Account).where(models.Account.username == username))

@@ -1,0 +1,139 @@
+"""The composition root: ``create_app(settings)`` builds the aiohttp application.
+
+Long-lived services live under typed ``web.AppKey``s (web/keys.py) and are started and closed
+in ``cleanup_ctx`` order; teardown runs in reverse: the hub stops accepting and tells its
+clients, the in-process media worker closes its peer connections and finalises recordings,
+then the bus and the database close (CONVENTIONS habit 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from config.settings import Settings, with_secret_key
+from records.accounts import LoginThrottle
+from records.store import Store
+from signaling.bus import Bus, create_bus
+from signaling.hub import Hub
+from web import api, keys, pages
+from web.auth import RateLimiter, auth_middleware, rate_limit_middleware
+from web.errors import error_middleware
+from web.metrics import Metrics
+
+if TYPE_CHECKING:
+    from gateway.worker import Worker
+
+logger = logging.getLogger(__name__)
+
+BUS = web.AppKey("bus", Bus)
+WORKER: web.AppKey[Worker | None] = web.AppKey("media_worker")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+        "connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; object-src 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "Permissions-Policy": (
+        "camera=(self), microphone=(self), display-capture=(self), geolocation=(self)"
+    ),
+}
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.app[keys.SETTINGS].tls:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+
+
+def create_app(
+    settings: Settings, *, migrate: bool = True, media_worker: bool | None = None
+) -> web.Application:
+    """Build the hub application on ``settings``.
+
+    Args:
+        settings: the frozen settings.
+        migrate: apply database migrations on start (the embedded default does).
+        media_worker: run a media worker in this process; defaults to
+            ``settings.in_process_worker``.
+    """
+    settings = with_secret_key(settings)
+    limiter = RateLimiter(rate=30, burst=120)
+    app = web.Application(
+        middlewares=[error_middleware, rate_limit_middleware(limiter), auth_middleware],
+        client_max_size=1024 * 1024,
+    )
+    app[keys.SETTINGS] = settings
+    app[keys.THROTTLE] = LoginThrottle(settings.login_max_failures, settings.login_lockout_s)
+    app[keys.METRICS] = Metrics()
+    app.on_response_prepare.append(_security_headers)
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        store = Store(settings.database_url)
+        await store.start(migrate=migrate)
+        app[keys.STORE] = store
+        yield
+        await store.close()
+
+    async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
+        bus = create_bus(settings.redis_url, settings.redis_prefix)
+        await bus.ping()
+        app[BUS] = bus
+        yield
+        await bus.close()
+
+    async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
+        run_worker = settings.in_process_worker if media_worker is None else media_worker
+        worker = None
+        if run_worker:
+            from gateway.worker import build_worker  # noqa: PLC0415  (aiortc loads only when used)
+
+            worker = build_worker(
+                settings, app[BUS], f"worker-{settings.hub_id or 'local'}-{secrets.token_hex(3)}"
+            )
+            await worker.start()
+        app[WORKER] = worker
+        yield
+        if worker is not None:
+            await worker.close()
+
+    async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
+        hub = Hub(settings, app[keys.STORE], app[BUS])
+        await hub.start()
+        app[keys.HUB] = hub
+        app[keys.METRICS].add_gauges(hub.gauges)
+        yield
+        await hub.close()
+
+    # started in this order, closed in reverse: hub first, then media, bus, database
+    app.cleanup_ctx.extend([store_ctx, bus_ctx, worker_ctx, hub_ctx])
+
+    async def ws(request: web.Request) -> web.StreamResponse:
+        return await request.app[keys.HUB].handle_ws(request)  # type: ignore[attr-defined, no-any-return]  # Hub, stored under the narrower HubPushes key
+
+    app.router.add_get("/ws", ws)
+    app.router.add_routes(api.routes)
+    pages.add_routes(app)
+    return app
+
+
+async def run_app(app: web.Application, settings: Settings, ssl_context: Any = None) -> None:
+    """Serve ``app`` until cancelled (SIGINT/SIGTERM), then shut down in order."""
+    runner = web.AppRunner(app, handle_signals=True, shutdown_timeout=5)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
+    await site.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,304 @@
+"""``petition-gateway``: the console entry point.
+
+Commands: ``serve``, ``worker``, ``db upgrade``, ``orgs import``, ``accounts create``,
+``terminals create``, ``invites create``, ``recordings verify``. A bad setting or bad input
+prints one line naming the problem and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import secrets
+import ssl
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from config.errors import ConfigError, GatewayError
+from config.settings import PACKAGE_DIR, Settings, build_settings, with_secret_key
+from records import accounts, sessions
+from records.enums import ParticipantRole, Role
+from records.store import Store
+
+logger = logging.getLogger("petition-gateway")
+
+EXAMPLE_ORGS = PACKAGE_DIR / "orgs" / "example.toml"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="petition-gateway", description="Video petition gateway")
+    parser.add_argument(
+        "--config", type=Path, help="a TOML settings file (see config/default.toml)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the hub (embedded default: SQLite, in-memory bus)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--demo", action="store_true", help="import the example org tree and create demo logins"
+    )
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations on start")
+
+    worker = sub.add_parser("worker", help="run a media worker on the Redis bus")
+    worker.add_argument("--id", help="worker id (default: random)")
+
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations")
+
+    orgs = sub.add_parser("orgs", help="org tree commands")
+    orgs_sub = orgs.add_subparsers(dest="orgs_command", required=True)
+    imp = orgs_sub.add_parser("import", help="import an org tree file (idempotent)")
+    imp.add_argument("file", type=Path)
+
+    acc = sub.add_parser("accounts", help="official accounts")
+    acc_sub = acc.add_subparsers(dest="accounts_command", required=True)
+    create = acc_sub.add_parser(
+        "create", help="create an account (password from GATEWAY_NEW_PASSWORD or generated)"
+    )
+    create.add_argument("--username", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--unit", required=True, help="unit code")
+    create.add_argument("--role", action="append", required=True, choices=[r.value for r in Role])
+
+    term = sub.add_parser("terminals", help="community terminals")
+    term_sub = term.add_subparsers(dest="terminals_command", required=True)
+    tcreate = term_sub.add_parser(
+        "create", help="create a terminal and print its device credential once"
+    )
+    tcreate.add_argument("--unit", required=True, help="community unit code")
+    tcreate.add_argument("--name", required=True)
+
+    inv = sub.add_parser("invites", help="invites into a session")
+    inv_sub = inv.add_subparsers(dest="invites_command", required=True)
+    icreate = inv_sub.add_parser("create", help="create an invite link for a session")
+    icreate.add_argument("--session", required=True)
+    icreate.add_argument("--role", required=True, choices=[r.value for r in ParticipantRole])
+    icreate.add_argument("--name", required=True)
+    icreate.add_argument("--ttl-hours", type=float, default=24.0)
+
+    rec = sub.add_parser("recordings", help="recordings")
+    rec_sub = rec.add_subparsers(dest="recordings_command", required=True)
+    verify = rec_sub.add_parser(
+        "verify", help="re-hash files and the manifest chain; report mismatches"
+    )
+    verify.add_argument("--session")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        overrides: dict[str, dict[str, Any]] = {}
+        if args.command == "serve":
+            if args.host:
+                overrides.setdefault("server", {})["host"] = args.host
+            if args.port is not None:
+                overrides.setdefault("server", {})["port"] = args.port
+        settings = build_settings(args.config, overrides=overrides)
+        logging.basicConfig(
+            level=settings.log_level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        return _run(args, settings)
+    except ConfigError as exc:
+        print(f"petition-gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except GatewayError as exc:
+        print(f"petition-gateway: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "serve":
+        return _serve(settings, demo=args.demo, migrate=not args.no_migrate)
+    if args.command == "worker":
+        from gateway.worker import run_worker  # noqa: PLC0415  (loads aiortc)
+
+        if not settings.redis_url:
+            raise ConfigError(
+                "redis.url is empty: a separate worker process needs GATEWAY_REDIS_URL"
+            )
+        asyncio.run(run_worker(settings, args.id or f"worker-{secrets.token_hex(4)}"))
+        return 0
+    settings = with_secret_key(settings)
+    return int(asyncio.run(_admin(args, settings)))
+
+
+async def _admin(args: argparse.Namespace, settings: Settings) -> int:
+    store = Store(settings.database_url)
+    try:
+        if args.command == "db":
+            await store.db.upgrade()
+            print("database is at the newest revision")
+            return 0
+        await store.start(migrate=True)
+        if args.command == "orgs":
+            result = await store.import_org_file(args.file)
+            print(
+                f"org units: {result.created} created, {result.updated} updated, "
+                f"{result.unchanged} unchanged, {result.deactivated} deactivated"
+            )
+            return 0
+        if args.command == "accounts":
+            unit = store.tree.by_code.get(args.unit)
+            if unit is None:
+                raise ConfigError(f"--unit {args.unit!r}: no such unit code")
+            password = os.environ.get("GATEWAY_NEW_PASSWORD") or secrets.token_urlsafe(12)
+            async with store.transaction() as tx:
+                account = await accounts.create_account(
+                    tx, args.username, args.name, password, unit.id, [Role(r) for r in args.role]
+                )
+                await accounts.audit(tx, "cli", "account_create", "account", str(account.id))
+            print(
+                f"account {account.username} (id {account.id}) in {unit.name}; password: {password}"
+            )
+            return 0
+        if args.command == "terminals":
+            unit = store.tree.by_code.get(args.unit)
+            if unit is None:
+                raise ConfigError(f"--unit {args.unit!r}: no such unit code")
+            async with store.transaction() as tx:
+                terminal, credential = await accounts.create_terminal(tx, args.name, unit.id)
+                await accounts.audit(tx, "cli", "terminal_create", "terminal", str(terminal.id))
+            print(f"terminal {terminal.id} {terminal.name} in {unit.name}")
+            print(f"device credential (shown once): {credential}")
+            print(f"kiosk URL: /kiosk#token={credential}")
+            return 0
+        if args.command == "invites":
+            async with store.transaction() as tx:
+                invite, token = await accounts.create_invite(
+                    tx,
+                    settings.secret_key,
+                    args.session,
+                    ParticipantRole(args.role),
+                    args.name,
+                    None,
+                    None,
+                    dt.timedelta(hours=args.ttl_hours),
+                )
+                await accounts.audit(tx, "cli", "invite_create", "session", args.session)
+            expires = invite.expires_at.isoformat()
+            print(f"invite {invite.id} for session {args.session}, expires {expires}")
+            print(f"link: /join#invite={token}")
+            return 0
+        if args.command == "recordings":
+            return await _verify(settings, store, args.session)
+    finally:
+        await store.close()
+    return 2
+
+
+async def _verify(settings: Settings, store: Store, session: str | None) -> int:
+    from recorder.verify import verify  # noqa: PLC0415
+
+    mismatches = await asyncio.to_thread(verify, settings.recordings_dir, session)
+    for m in mismatches:
+        print(f"MISMATCH {m}")
+    if not mismatches:
+        print("all recordings and the manifest chain verify")
+        return 0
+    print(f"{len(mismatches)} mismatches")
+    return 1
+
+
+DEMO_ACCOUNTS = (
+    ("admin", "系统管理员", "QX-XFJ", (Role.ADMIN, Role.AUDITOR)),
+    ("reception", "接访员 王芳", "QX-XFJ-JDZX", (Role.RECEPTION,)),
+    ("leader", "值班领导 李强", "QX-XFJ", (Role.LEADER,)),
+    ("mediator", "调解员 赵敏", "QX-SFJ", (Role.MEDIATOR,)),
+    ("trainer", "培训讲师 陈静", "QX-XFJ", (Role.TRAINER,)),
+    ("housing", "住建局 刘洋", "QX-ZJJ", (Role.RECEPTION,)),
+    ("dongfeng", "东风街道 孙丽", "QX-DFJD", (Role.RECEPTION, Role.LEADER)),
+    ("agent", "和平社区 周红", "QX-DFJD-HPSQ", (Role.AGENT,)),
+)
+
+
+async def _demo(settings: Settings) -> list[str]:
+    """Import the example tree, (re)create demo accounts and one terminal per community."""
+    store = Store(settings.database_url)
+    lines = []
+    try:
+        await store.start(migrate=True)
+        await store.import_org_file(EXAMPLE_ORGS)
+        async with store.transaction() as tx:
+            from records.enums import UnitLevel  # noqa: PLC0415
+
+            for username, name, code, roles in DEMO_ACCOUNTS:
+                password = secrets.token_urlsafe(9)
+                unit = store.tree.by_code[code]
+                existing = await accounts.find_account(tx, username)
+                if existing is None:
+                    await accounts.create_account(tx, username, name, password, unit.id, roles)
+                else:
+                    await accounts.set_password(tx, existing.id, password)
+                lines.append(
+                    f"  official  {username:<10} password {password:<14} {name} @ {unit.name}"
+                )
+            if (
+                await sessions.leader_on_duty(
+                    tx, dt.date.today(), store.tree.by_code["QX-XFJ-JDZX"].id
+                )
+                is None
+            ):
+                leader = await accounts.find_account(tx, "leader")
+                if leader is not None:
+                    await sessions.set_duty(
+                        tx, dt.date.today(), store.tree.by_code["QX-XFJ-JDZX"].id, leader.id
+                    )
+            for unit in store.tree.units.values():
+                if unit.level is UnitLevel.COMMUNITY and unit.active:
+                    _terminal, credential = await accounts.create_terminal(
+                        tx, f"{unit.name}终端", unit.id
+                    )
+                    lines.append(f"  terminal  {unit.name:<8} /kiosk#token={credential}")
+    finally:
+        await store.close()
+    return lines
+
+
+def _serve(settings: Settings, *, demo: bool, migrate: bool) -> int:
+    from gateway.app import create_app, run_app  # noqa: PLC0415
+
+    settings = with_secret_key(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ssl_context = None
+    if not settings.tls and demo and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        from gateway.tls import self_signed  # noqa: PLC0415
+
+        cert, key, fingerprint = self_signed(settings.data_dir / "tls", settings.host)
+        print(f"serving HTTPS with a self-signed certificate, SHA-256 fingerprint {fingerprint}")
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(cert, key)
+    elif settings.tls:
+        assert settings.tls_cert is not None
+        assert settings.tls_key is not None
+        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ssl_context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    if demo:
+        lines = asyncio.run(_demo(settings))
+        print("demo logins (example data; new passwords on every --demo start):")
+        print("\n".join(lines))
+    scheme = "https" if ssl_context else "http"
+    print(
+        f"petition-gateway listening on {scheme}://{settings.host}:{settings.port}/  (Ctrl+C stops)"
+    )
+    sys.stdout.flush()
+    app = create_app(settings, migrate=migrate)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_app(app, settings, ssl_context))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
