@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -111,7 +112,7 @@ asyncio.run(main())
 """
 
 
-async def test_sigkill_leaves_a_playable_file_that_recovery_closes(tmp_path: Path) -> None:
+def test_sigkill_leaves_a_playable_file_that_recovery_closes(tmp_path: Path) -> None:
     script = CHILD.format(tests=str(Path(__file__).parent), root=str(tmp_path))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(
@@ -162,7 +163,7 @@ async def test_recovery_leaves_a_live_recording_alone(
     for _ in range(100):  # the writer thread takes the marker's lock
         if (tmp_path / "S-live" / "recording.open").exists():
             break
-        time.sleep(0.01)
+        await asyncio.sleep(0.01)
     assert recover(tmp_path) == []
     manifest = await recorder.close()
     assert manifest.state == "closed"

@@ -32,8 +32,13 @@ async def record(
     events: list[dict[str, Any]] = []
     keyframes: list[str] = []
     recorder = RoomRecorder(
-        root, session, "vp8", META, events.append,
-        request_keyframe=keyframes.append, settings=settings,
+        root,
+        session,
+        "vp8",
+        META,
+        events.append,
+        request_keyframe=keyframes.append,
+        settings=settings,
     )
     recorder.start()
     for kind, packet, arrival in items:
@@ -48,8 +53,11 @@ async def record(
 async def test_one_file_in_sync_across_rtp_wrap(tmp_path: Path, source: list[Encoded]) -> None:
     # Audio starts 0.6 s after video (microphone late); both RTP clocks wrap mid-call.
     items = packets_for(
-        source, t0=time.time(), audio_from=0.6,
-        video_rtp=(1 << 32) - 3 * 90000, audio_rtp=(1 << 32) - 5 * 48000,
+        source,
+        t0=time.time(),
+        audio_from=0.6,
+        video_rtp=(1 << 32) - 3 * 90000,
+        audio_rtp=(1 << 32) - 5 * 48000,
     )
     manifest, events, _ = await record(tmp_path, items)
 
@@ -57,7 +65,7 @@ async def test_one_file_in_sync_across_rtp_wrap(tmp_path: Path, source: list[Enc
     path = tmp_path / "S-1" / entry["path"]
     info = probe(path)
     assert info["codecs"] == {"video": "vp8", "audio": "opus"}
-    assert entry["width"] == 320 and entry["height"] == 240
+    assert (entry["width"], entry["height"]) == (320, 240)
     assert info["end"] == pytest.approx(DURATION, rel=0.05)
     fed = {k: sum(1 for i in items if i[0] == k) for k in ("video", "audio")}
     assert entry["frames"] == fed == info["frames"]
@@ -79,14 +87,16 @@ async def test_late_video_starts_a_new_file_in_sync(tmp_path: Path, source: list
     manifest, _, _ = await record(tmp_path, items)
 
     first, second = manifest.data["files"]
-    assert first["codecs"] == {"audio": "opus"} and first["reason"] == "start"
+    assert first["codecs"] == {"audio": "opus"}
+    assert first["reason"] == "start"
     assert second["codecs"] == {"video": "vp8", "audio": "opus"}
     assert second["reason"] == "track_added"
     total_audio = sum(1 for i in items if i[0] == "audio")
     assert first["frames"]["audio"] + second["frames"]["audio"] == total_audio
     flashes, beeps = decode_events(tmp_path / "S-1" / second["path"])
     offsets = av_offsets(flashes, beeps)
-    assert len(offsets) == 4 and max(abs(o) for o in offsets) <= 0.1, offsets
+    assert len(offsets) == 4
+    assert max(abs(o) for o in offsets) <= 0.1, offsets
     # Segments follow each other without a gap on the wall clock.
     from recorder.manifest import parse_iso_utc
 
