@@ -22,7 +22,7 @@ from records.store import Store
 from signaling.bus import Bus, create_bus
 from signaling.hub import Hub
 from web import api, keys, pages
-from web.auth import RateLimiter, auth_middleware, rate_limit_middleware
+from web.auth import PRINCIPAL, RateLimiter, auth_middleware, rate_limit_middleware
 from web.errors import error_middleware
 from web.metrics import Metrics
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BUS = web.AppKey("bus", Bus)
+HUB = web.AppKey("signaling_hub", Hub)
 WORKER: web.AppKey[Worker | None] = web.AppKey("media_worker")
 
 SECURITY_HEADERS = {
@@ -111,6 +112,7 @@ def create_app(
         hub = Hub(settings, app[keys.STORE], app[BUS])
         await hub.start()
         app[keys.HUB] = hub
+        app[HUB] = hub
         app[keys.METRICS].add_gauges(hub.gauges)
         yield
         await hub.close()
@@ -119,7 +121,8 @@ def create_app(
     app.cleanup_ctx.extend([store_ctx, bus_ctx, worker_ctx, hub_ctx])
 
     async def ws(request: web.Request) -> web.StreamResponse:
-        return await request.app[keys.HUB].handle_ws(request)  # type: ignore[attr-defined, no-any-return]  # Hub, stored under the narrower HubPushes key
+        hub = request.app[HUB]
+        return await hub.handle_ws(request, request.get(PRINCIPAL))
 
     app.router.add_get("/ws", ws)
     app.router.add_routes(api.routes)

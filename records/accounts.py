@@ -103,10 +103,17 @@ async def create_account(
     password: str,
     unit_id: int,
     roles: Iterable[Role],
+    *,
+    password_hash: str | None = None,
 ) -> AccountInfo:
-    """Create an official's account; the caller commits."""
+    """Create an official's account; the caller commits.
+
+    ``password_hash`` (an argon2 hash made earlier) skips hashing ``password`` again, for
+    bulk imports and test fixtures.
+    """
     validate_username(username)
-    validate_password(password)
+    if password_hash is None:
+        validate_password(password)
     roles = frozenset(roles)
     if not roles:
         raise ValidationError("an account needs at least one role")
@@ -120,7 +127,7 @@ async def create_account(
     row = models.Account(
         username=username,
         display_name=display_name,
-        password_hash=await hash_password(password),
+        password_hash=password_hash or await hash_password(password),
         unit_id=unit_id,
     )
     db.add(row)

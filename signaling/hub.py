@@ -232,7 +232,9 @@ class Hub:
 
     # ---- the WebSocket handler ---------------------------------------------------------------
 
-    async def handle_ws(self, request: web.Request) -> web.StreamResponse:
+    async def handle_ws(
+        self, request: web.Request, cookie_principal: Principal | None
+    ) -> web.StreamResponse:
         """Serve one ``/ws`` client until it leaves, falls silent or falls behind."""
         if self._closing:
             raise web.HTTPServiceUnavailable(reason="hub shutting down")
@@ -245,7 +247,6 @@ class Hub:
         conn = Connection(ws, secrets.token_hex(8), remote, self.settings.outbound_queue)
         conn.start()
         self.conns[conn.id] = conn
-        cookie_principal = request.get("principal")
         try:
             await self._read_loop(conn, cookie_principal)
         except Exception:

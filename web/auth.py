@@ -39,9 +39,9 @@ PUBLIC_PREFIXES = (
     "/favicon.ico",
     "/ws",  # authenticates itself (cookie or first message)
 )
-PRINCIPAL = "principal"
-CSRF = "csrf"
-LOGIN_TOKEN = "login_token"
+PRINCIPAL: web.RequestKey[Principal | None] = web.RequestKey("principal")
+CSRF = web.RequestKey("csrf", str)
+LOGIN_TOKEN = web.RequestKey("login_token", str)
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

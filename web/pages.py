@@ -11,6 +11,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from web.auth import PRINCIPAL
+
 STATIC = Path(__file__).resolve().parent / "static"
 
 #: path → page file; pages not yet present answer 404
@@ -45,7 +47,7 @@ PAGE_PATH = {v: k for k, v in PAGES.items()}
 
 async def index(request: web.Request) -> web.StreamResponse:
     """``/``: officials go to the console, everybody else to the login page."""
-    raise web.HTTPFound("/console" if request.get("principal") is not None else "/login")
+    raise web.HTTPFound("/console" if request.get(PRINCIPAL) is not None else "/login")
 
 
 def add_routes(app: web.Application) -> None:

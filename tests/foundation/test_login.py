@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from records import accounts
+from tests.helpers import PASSWORD, Api
+
+
+async def test_login_sets_a_safe_cookie_and_me_answers(api_sqlite: Api) -> None:
+    resp = await api_sqlite.client.post(
+        "/api/login", json={"username": "reception", "password": PASSWORD}
+    )
+    assert resp.status == 200
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    me = await (await api_sqlite.client.get("/api/me")).json()
+    assert me["roles"] == ["reception"]
+    async with api_sqlite.seed.store.transaction() as tx:
+        log = await accounts.audit_entries(tx, action="login")
+    assert log[0].outcome == "ok"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"username": "reception"},
+        {"username": 5, "password": "x"},
+        {"username": "", "password": "x"},
+        {"username": "a" * 65, "password": "x"},
+        {"username": "reception", "password": "x" * 300},
+        [1, 2],
+    ],
+)
+async def test_bad_login_input_is_a_clear_422(api_sqlite: Api, body: Any) -> None:
+    resp = await api_sqlite.client.post("/api/login", json=body)
+    assert resp.status == 422
+    error = (await resp.json())["error"]
+    assert error["code"] == "invalid"
+    assert error["message"]
+
+
+async def test_not_json_is_refused(api_sqlite: Api) -> None:
+    resp = await api_sqlite.client.post("/api/login", data="username=a&password=b")
+    assert resp.status == 415
+
+
+async def test_failed_logins_are_throttled_and_audited(api_sqlite: Api) -> None:
+    for _ in range(5):
+        resp = await api_sqlite.client.post(
+            "/api/login", json={"username": "reception", "password": "wrong password"}
+        )
+        assert resp.status == 401
+    resp = await api_sqlite.client.post(
+        "/api/login", json={"username": "reception", "password": PASSWORD}
+    )
+    assert resp.status == 429  # even the right password waits out the lockout
+    async with api_sqlite.seed.store.transaction() as tx:
+        log = await accounts.audit_entries(tx, action="login")
+    outcomes = [e.outcome for e in log]
+    assert outcomes.count("failed") == 5
+    assert outcomes[0] == "denied"
+
+
+async def test_csrf_is_required_for_cookie_writes(api_sqlite: Api) -> None:
+    headers = await api_sqlite.login("bureau_admin")
+    unit = api_sqlite.seed.units["QX-DFJD-HPSQ"]
+    no_csrf = {"Cookie": headers["Cookie"]}
+    resp = await api_sqlite.client.post(
+        "/api/terminals", json={"unit_id": unit, "name": "t"}, headers=no_csrf
+    )
+    assert resp.status == 403
+    assert (await resp.json())["error"]["code"] == "csrf"
+    resp = await api_sqlite.client.post(
+        "/api/terminals", json={"unit_id": unit, "name": "t"}, headers=headers
+    )
+    assert resp.status == 201
+
+
+async def test_logout_revokes_the_session(api_sqlite: Api) -> None:
+    headers = await api_sqlite.login("reception")
+    assert (await api_sqlite.client.get("/api/me", headers=headers)).status == 200
+    assert (await api_sqlite.client.post("/api/logout", headers=headers)).status == 200
+    assert (await api_sqlite.client.get("/api/me", headers=headers)).status == 401
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/sessions", "/api/me", "/api/audit", "/api/orgs", "/metrics"]
+)
+async def test_nothing_is_readable_without_authentication(api_sqlite: Api, path: str) -> None:
+    resp = await api_sqlite.client.get(path)
+    assert resp.status == 401
+
+
+async def test_official_pages_redirect_to_login(api_sqlite: Api) -> None:
+    resp = await api_sqlite.client.get("/console", allow_redirects=False)
+    assert resp.status == 302
+    assert resp.headers["Location"].startswith("/login")
+
+
+async def test_health_answers_without_login(api_sqlite: Api) -> None:
+    resp = await api_sqlite.client.get("/healthz")
+    assert resp.status == 200
+    assert (await resp.json())["database"] == "ok"
+
+
+async def test_metrics_for_admins(api_sqlite: Api) -> None:
+    headers = await api_sqlite.login("bureau_admin")
+    resp = await api_sqlite.client.get("/metrics", headers=headers)
+    assert resp.status == 200
+    assert "gateway_ws_connections" in await resp.text()
+    reception = await api_sqlite.login("reception")
+    assert (await api_sqlite.client.get("/metrics", headers=reception)).status == 403
+
+
+async def test_api_rate_limit(api_sqlite: Api) -> None:
+    statuses = [
+        (
+            await api_sqlite.client.post("/api/login", json={"username": f"u{i}", "password": "p"})
+        ).status
+        for i in range(200)
+    ]
+    assert 429 in statuses
