@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import records.item_models  # noqa: F401  (registers the petition-item tables)
 import records.models  # noqa: F401  (registers the tables)
 from records.base import Base
 
