@@ -18,10 +18,11 @@ from aiohttp import web
 
 from config.settings import Settings, with_secret_key
 from records.accounts import LoginThrottle
+from records.calendar import load_calendar
 from records.store import Store
 from signaling.bus import Bus, create_bus
 from signaling.hub import Hub
-from web import api, keys, pages
+from web import api, items_api, keys, pages
 from web.auth import PRINCIPAL, RateLimiter, auth_middleware, rate_limit_middleware
 from web.errors import error_middleware
 from web.metrics import Metrics
@@ -83,6 +84,7 @@ def create_app(
         store = Store(settings.database_url)
         await store.start(migrate=migrate)
         app[keys.STORE] = store
+        app[keys.CALENDAR] = await asyncio.to_thread(load_calendar, settings.holidays_dir)
         yield
         await store.close()
 
@@ -126,6 +128,7 @@ def create_app(
 
     app.router.add_get("/ws", ws)
     app.router.add_routes(api.routes)
+    app.router.add_routes(items_api.routes)
     pages.add_routes(app)
     return app
 

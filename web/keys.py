@@ -8,6 +8,7 @@ from aiohttp import web
 
 from config.settings import Settings
 from records.accounts import LoginThrottle
+from records.calendar import HolidayCalendar
 from records.store import Store
 from web.metrics import Metrics
 
@@ -15,6 +16,7 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 THROTTLE = web.AppKey("login_throttle", LoginThrottle)
 METRICS = web.AppKey("metrics", Metrics)
+CALENDAR = web.AppKey("holiday_calendar", HolidayCalendar)
 
 
 class HubPushes(Protocol):
