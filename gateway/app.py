@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from config.settings import Settings, with_secret_key
+from gateway.recordings import RecordingsKeeper
 from records.accounts import LoginThrottle
 from records.calendar import load_calendar
 from records.store import Store
@@ -95,6 +96,12 @@ def create_app(
         yield
         await bus.close()
 
+    async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:
+        keeper = RecordingsKeeper(settings, app[keys.STORE], app[BUS])
+        await keeper.start()
+        yield
+        await keeper.close()
+
     async def worker_ctx(app: web.Application) -> AsyncIterator[None]:
         run_worker = settings.in_process_worker if media_worker is None else media_worker
         worker = None
@@ -119,8 +126,9 @@ def create_app(
         yield
         await hub.close()
 
-    # started in this order, closed in reverse: hub first, then media, bus, database
-    app.cleanup_ctx.extend([store_ctx, bus_ctx, worker_ctx, hub_ctx])
+    # started in this order, closed in reverse: hub first, then media (which finalises the
+    # recordings), then the keeper stores their last events, then bus and database close
+    app.cleanup_ctx.extend([store_ctx, bus_ctx, recordings_ctx, worker_ctx, hub_ctx])
 
     async def ws(request: web.Request) -> web.StreamResponse:
         hub = request.app[HUB]

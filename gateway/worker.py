@@ -81,6 +81,26 @@ class RecordingBridge:
             except Exception:
                 logger.exception("could not publish recording event %s", event.get("type"))
 
+    async def recover(self) -> None:
+        """Close, hash and mark recordings a crash left open (nothing is deleted)."""
+        from recorder.recovery import recover  # noqa: PLC0415
+
+        for manifest in await asyncio.to_thread(recover, self.settings.recordings_dir):
+            logger.warning(
+                "recovered recording of session %s (%s)", manifest.session, manifest.state
+            )
+            self._on_event(
+                {
+                    "type": "recording.closed",
+                    "session": manifest.session,
+                    "manifest": str(manifest.path),
+                    "manifest_sha256": manifest.sha256,
+                    "chain_hash": manifest.chain_hash,
+                    "files": manifest.data.get("files", []),
+                    "recovered": True,
+                }
+            )
+
     async def close(self) -> None:
         """Flush the queued events and stop; idempotent."""
         if self._task is None:
@@ -100,8 +120,9 @@ class Worker:
         self.rooms = media.rooms
 
     async def start(self) -> None:
-        """Start recording events first, so no event of the first room is lost."""
+        """Recover crashed recordings, start recording events, then serve rooms."""
         self.bridge.start()
+        await self.bridge.recover()
         await self.media.start()
 
     async def close(self) -> None:

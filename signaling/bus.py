@@ -99,6 +99,10 @@ class _QueueSubscription:
         self._closed = False
         self.dropped = 0
 
+    def pending(self) -> int:
+        """Messages received but not yet taken by the consumer."""
+        return self._queue.qsize()
+
     def put(self, message: Message) -> None:
         if self._closed:
             return
