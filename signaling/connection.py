@@ -37,8 +37,8 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self.closed = asyncio.Event()
         self.close_reason = ""
-        self._tokens = 0.0
-        self._last = time.monotonic()
+        self._tokens: float | None = None  # None: a full bucket (the first message passes)
+        self._last = 0.0
         self.violations = 0
 
     def start(self) -> None:
@@ -65,7 +65,10 @@ class Connection:
         """Token bucket: ``rate`` messages per second, bursts of twice that."""
         now = time.monotonic()
         burst = rate * 2
-        self._tokens = min(burst, self._tokens + (now - self._last) * rate) if self._last else burst
+        if self._tokens is None:
+            self._tokens = burst
+        else:
+            self._tokens = min(burst, self._tokens + (now - self._last) * rate)
         self._last = now
         if self._tokens < 1:
             self.violations += 1
