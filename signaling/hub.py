@@ -643,12 +643,12 @@ class Hub:
             if member is not None:
                 member.admitted = True
                 if member.conn is not None:
+                    snapshot = await self._room_snapshot(member.session_id, pid)
+                    # the snapshot's "session" is the brief; the event's "session" is the id
+                    snapshot["session_info"] = snapshot.pop("session")
                     member.conn.send(
                         P.event(
-                            "admission",
-                            session=member.session_id,
-                            state="admitted",
-                            **(await self._room_snapshot(member.session_id, pid)),
+                            "admission", session=member.session_id, state="admitted", **snapshot
                         )
                     )
         elif op == "role":
@@ -1079,7 +1079,7 @@ class Hub:
         if s.kind is SessionKind.VISIT and principal.kind is PrincipalKind.TERMINAL:
             require(principal, Action.JOIN_SESSION, s.target(), self.store.tree)
         else:
-            require(principal, Action.MODERATE_SESSION, s.target(), self.store.tree)
+            self._require_moderator(principal, s, Action.MODERATE_SESSION)
         if req["outcome"]:
             async with self.store.transaction() as tx:
                 await sessions.update_session(tx, s.id, outcome=req["outcome"])
@@ -1107,7 +1107,7 @@ class Hub:
     async def _on_link_item(self, conn: Connection, req: P.Request) -> dict[str, Any]:
         principal = _need(conn)
         s = await self._get(req["session"])
-        require(principal, Action.MODERATE_SESSION, s.target(), self.store.tree)
+        self._require_moderator(principal, s, Action.MODERATE_SESSION)
         async with self.store.transaction() as tx:
             await sessions.update_session(tx, s.id, item_id=req["item_id"])
             await sessions.log_event(
@@ -1118,12 +1118,34 @@ class Hub:
         )
         return {"session": s.id, "item_id": req["item_id"]}
 
+    def _require_moderator(
+        self, principal: Principal, s: sessions.SessionInfo, action: Action
+    ) -> None:
+        """The policy decides on scope and account roles; the session role narrows it.
+
+        An official who is present in the session as a viewer, speaker or plain member does
+        not moderate it, whatever its account roles (a reception officer watching a training
+        must not promote people); leaders keep moderating conferences they sit in.
+        """
+        require(principal, action, s.target(), self.store.tree)
+        present = [
+            p for p in s.participants if p.principal_ref == principal.ref and p.left_at is None
+        ]
+        if not present or any(p.role in STAFF_ROLES for p in present):
+            return
+        if s.kind is not SessionKind.TRAINING and principal.has(Role.LEADER):
+            return
+        raise errors.AccessDenied(
+            f"{principal.ref} is a {present[-1].role.value} in session {s.id};"
+            f" {action.value} needs the convener, mediator, trainer or officer"
+        )
+
     async def _moderated(
         self, conn: Connection, req: P.Request
     ) -> tuple[Principal, sessions.SessionInfo, sessions.ParticipantInfo]:
         principal = _need(conn)
         s = await self._get(req["session"])
-        require(principal, Action.MODERATE_SESSION, s.target(), self.store.tree)
+        self._require_moderator(principal, s, Action.MODERATE_SESSION)
         if req["session"] not in conn.participants and principal.kind is not PrincipalKind.ACCOUNT:
             raise errors.AccessDenied("join the session first")
         target = next((p for p in s.participants if p.id == req["participant"]), None)
@@ -1325,7 +1347,7 @@ class Hub:
     async def _on_recording_set(self, conn: Connection, req: P.Request) -> dict[str, Any]:
         principal = _need(conn)
         s = await self._get(req["session"])
-        require(principal, Action.RECORDING_CONTROL, s.target(), self.store.tree)
+        self._require_moderator(principal, s, Action.RECORDING_CONTROL)
         if s.kind.value in self.settings.recording_automatic and not req["active"]:
             raise errors.ValidationError(f"{s.kind.value} sessions are always recorded")
         async with self.store.transaction() as tx:
@@ -1392,6 +1414,15 @@ class Hub:
         if not member.admitted:
             raise errors.AccessDenied("wait to be admitted before sending media")
         s = await self._get(member.session_id)
+        if P.sdp_sends_media(req["sdp"]):
+            if not may_publish(member.role):
+                raise errors.AccessDenied(
+                    f"a {member.role.value} watches session {s.id}; only the trainer or a"
+                    " promoted speaker publishes"
+                )
+            if member.role is not ParticipantRole.SPEAKER:
+                # a speaker's right to publish comes from the promotion (a moderator's act)
+                require(member.principal, Action.PUBLISH_MEDIA, s.target(), self.store.tree)
         if s.state is not SessionState.LIVE:
             raise errors.InvalidTransition(
                 f"session {s.id} is {s.state.value}; media needs a live session"

@@ -232,6 +232,38 @@ def _candidate(where: str, value: Any, rid: str | None) -> dict[str, Any]:
     return {"candidate": cand, "sdpMid": mid, "sdpMLineIndex": index}
 
 
+def sdp_sends_media(sdp: str) -> bool:
+    """Whether an SDP offer sends audio or video (a watch-only offer does not).
+
+    An audio/video m-section sends unless it is rejected (port 0) or its direction is
+    ``recvonly`` or ``inactive``; a missing direction means ``sendrecv`` (RFC 8866 6.7).
+    The hub relays SDP untouched; it reads only this, to keep viewers from publishing.
+    """
+    sending = False
+    section: str | None = None
+    direction = "sendrecv"
+    for raw in sdp.splitlines():
+        line = raw.strip()
+        if line.startswith("m="):
+            if section is not None and direction in ("sendrecv", "sendonly"):
+                sending = True
+            parts = line[2:].split()
+            media = parts[0] if parts else ""
+            port = parts[1] if len(parts) > 1 else "0"
+            section = media if media in ("audio", "video") and port != "0" else None
+            direction = "sendrecv"
+        elif section is not None and line in (
+            "a=sendrecv",
+            "a=sendonly",
+            "a=recvonly",
+            "a=inactive",
+        ):
+            direction = line[2:]
+    if section is not None and direction in ("sendrecv", "sendonly"):
+        sending = True
+    return sending
+
+
 def result(request_id: str | None, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A success reply."""
     return {"type": "result", "id": request_id, "data": dict(data or {})}
