@@ -1,0 +1,125 @@
+"""A whole recorded video visit through the real hub, the in-process media worker and the recorder.
+
+aiortc client peers play the community terminal and the reception officer: they talk only to
+``/ws`` (protocol v1), exactly as the browser apps do. The test asserts what the users would
+notice: each side decodes the other's video and audio, both are told the visit is recorded,
+and after the end the session record holds the recordings with their hashes, and the files
+open with the expected codecs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from records import sessions
+from tests.helpers import T, make_settings, seed_store
+from tests.media_peer import Peer, until
+from web import keys
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("loopback")
+async def test_recorded_visit_media_flows_both_ways(aiohttp_client: Any, tmp_path: Path) -> None:
+    from gateway.app import create_app
+
+    settings = make_settings(
+        tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}", media={"in_process_worker": True}
+    )
+    from records.store import Store
+
+    store = Store(settings.database_url)
+    await store.start(migrate=True)
+    seed = await seed_store(store)
+    await store.close()
+    client = await aiohttp_client(create_app(settings))
+
+    login = await client.post(
+        "/api/login", json={"username": "reception", "password": "correct horse battery staple"}
+    )
+    cookie = {"Cookie": f"pg_session={login.cookies['pg_session'].value}"}
+    client.session.cookie_jar.clear()
+
+    kiosk = Peer(await client.ws_connect("/ws"), "kiosk")
+    officer = Peer(await client.ws_connect("/ws", headers=cookie), "officer")
+    try:
+        await kiosk.request("hello", token=seed.terminals["QX-DFJD-HPSQ"])
+        await officer.request("hello")
+        visit = await kiosk.request("visit.request", category="housing")
+        session = visit["session"]["id"]
+        assert visit["position"] == 1
+        queue = await officer.request("queue.watch")
+        assert [v["session"] for v in queue["visits"]] == [session]
+        accepted = await officer.request("visit.accept", session=session)
+        assert accepted["recording"] is True  # the officer's screen shows it is recording
+        resident = visit["participant"]["id"]
+        reception = accepted["participant"]["id"]
+        await until(
+            lambda: kiosk.event("session.state") is not None, 5 * T, "kiosk told the visit is live"
+        )
+        assert kiosk.event("session.state")["recording"] is True  # type: ignore[index]
+
+        started = time.monotonic()
+        await kiosk.publish(session)
+        await officer.publish(session)
+        await until(
+            lambda: (
+                kiosk.frames_from(reception, "video") > 30
+                and officer.frames_from(resident, "video") > 30
+            ),
+            20 * T,
+            "both sides decode the other's video",
+        )
+        first_frames_s = time.monotonic() - started
+        await until(
+            lambda: (
+                kiosk.frames_from(reception, "audio") > 20
+                and officer.frames_from(resident, "audio") > 20
+            ),
+            10 * T,
+            "both sides decode the other's audio",
+        )
+        await asyncio.sleep(2)  # a couple of seconds of call to record
+        await officer.request("session.end", session=session, outcome="registered")
+        await until(
+            lambda: kiosk.event("session.ended") is not None, 5 * T, "kiosk gets the receipt"
+        )
+        receipt = kiosk.event("session.ended")["receipt"]  # type: ignore[index]
+        assert receipt["session"] == session
+        await kiosk.request("visit.rate", session=session, rating=5)
+    finally:
+        await kiosk.close()
+        await officer.close()
+
+    store = client.server.app[keys.STORE]
+
+    async def recorded() -> list[sessions.RecordingInfo]:
+        async with store.transaction() as tx:
+            return [r for r in await sessions.recordings_of(tx, session) if r.sha256]
+
+    deadline = time.monotonic() + 15 * T
+    recs: list[sessions.RecordingInfo] = []
+    while time.monotonic() < deadline:
+        recs = await recorded()
+        if len(recs) >= 2:
+            break
+        await asyncio.sleep(0.2)
+    assert {r.participant_id for r in recs} == {resident, reception}, recs
+    async with store.transaction() as tx:
+        record = await sessions.get_session(tx, session)
+    assert record.rating == 5
+    assert record.outcome == "registered"
+    assert all(p.joined_at and p.left_at for p in record.participants)
+    for rec in recs:
+        path = settings.recordings_dir / rec.path
+        with av.open(str(path)) as container:
+            codecs = {s.codec_context.name for s in container.streams}
+        assert "vp8" in codecs
+        assert "opus" in codecs
+        assert len(rec.sha256) == 64
+    print(f"first frames both ways after {first_frames_s:.2f} s")
