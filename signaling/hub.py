@@ -1606,17 +1606,22 @@ class Hub:
     # ---- liveness of hubs and workers ----------------------------------------------------------
 
     async def _reaper_loop(self) -> None:
+        # workers are checked 4 times a second (a dead worker is noticed ≤ 5 s after its last
+        # heartbeat); dead hubs' participants every 2 s (they wait out the resume window anyway)
+        tick = 0
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.25)
+            tick += 1
             try:
-                await self._reap()
+                live = await self.bus.live_workers()
+                await self._reap_workers(live)
+                if tick % 8 == 0:
+                    await self._reap(live)
             except errors.GatewayError as exc:
                 logger.warning("reaper: %s", exc)
 
-    async def _reap(self) -> None:
-        live = await self.bus.live_workers()
-        now = time.monotonic()
-        # rooms on a worker that died: tell their members here (within the 5 s ttl + 1 s)
+    async def _reap_workers(self, live: dict[str, Message]) -> None:
+        """Tell the members of rooms whose media worker died."""
         for session_id in list(self.rooms):
             worker = await self.placement.current(session_id, live=live, check=False)
             if worker is not None and worker not in live:
@@ -1630,7 +1635,10 @@ class Hub:
                                     "media.lost", session=session_id, reason="media worker lost"
                                 )
                             )
-        # participants of hubs that died: left after the resume window
+
+    async def _reap(self, live: dict[str, Message]) -> None:
+        """Participants of hubs that died are marked left after the resume window."""
+        now = time.monotonic()
         hubs = {w for w, info in live.items() if info.get("kind") == "hub"}
         async with self.store.transaction() as tx:
             orphans = await sessions.orphaned_participants(tx, hubs | {self.hub_id})

@@ -94,12 +94,13 @@ class Peer:
                 assert isinstance(frame, av.VideoFrame | av.AudioFrame)
                 self.frames[mid] += 1
 
-    async def publish(self, session: str) -> None:
+    async def publish(self, session: str) -> dict[str, Any]:
+        """Offer a moving pattern and a tone; returns the hub's reply (names the worker)."""
         self.session = session
         self.pc.addTrack(PatternVideoTrack())
         self.pc.addTrack(ToneAudioTrack())
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        await self.request("media.offer", session=session, sdp=self.pc.localDescription.sdp)
+        return await self.request("media.offer", session=session, sdp=self.pc.localDescription.sdp)
 
     def frames_from(self, participant: str, kind: str) -> int:
         return sum(
