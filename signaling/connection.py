@@ -40,6 +40,7 @@ class Connection:
         self._tokens: float | None = None  # None: a full bucket (the first message passes)
         self._last = 0.0
         self.violations = 0
+        self.refused_anonymous = False  # a request before hello was refused (and audited)
 
     def start(self) -> None:
         """Start the writer task (owned by this connection, awaited in :meth:`close`)."""

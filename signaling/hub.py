@@ -309,6 +309,10 @@ class Hub:
             if req.id is not None:
                 conn.send(P.result(req.id, reply or {}))
         except P.ProtocolError as exc:
+            if exc.code == P.UNAUTHENTICATED and req.type != "hello" and not conn.refused_anonymous:
+                # once per connection: a client spamming before hello must not flood the log
+                conn.refused_anonymous = True
+                await self._audit_denied(conn, req, str(exc))
             conn.send(P.error(req.id, exc.code, str(exc)))
         except errors.AccessDenied as exc:
             await self._audit_denied(conn, req, str(exc))
@@ -373,13 +377,26 @@ class Hub:
             raise P.ProtocolError(
                 P.UNAUTHENTICATED, "a valid login, device credential or invite is needed", req.id
             )
+        if req["resume"] and (
+            verify_resume(self.settings.secret_key, req["resume"], principal.ref) is None
+        ):
+            # checked before the connection is authenticated: the client may say hello again
+            # without the token on the same connection (web/static/js/ws.js does)
+            async with self.store.transaction() as tx:
+                await accounts.audit(
+                    tx,
+                    principal.ref,
+                    "ws_resume",
+                    remote=conn.remote,
+                    outcome="denied",
+                    detail={"reason": "resume token not valid for this principal"},
+                )
+            raise P.ProtocolError(
+                P.UNAUTHENTICATED, "resume token is not valid for this principal", req.id
+            )
         conn.principal = principal
         resumed: list[dict[str, Any]] = []
         if req["resume"]:
-            if verify_resume(self.settings.secret_key, req["resume"], principal.ref) is None:
-                raise P.ProtocolError(
-                    P.UNAUTHENTICATED, "resume token is not valid for this principal", req.id
-                )
             resumed = await self._resume_all(conn, principal)
         reply: dict[str, Any] = {
             "principal": {

@@ -12,7 +12,7 @@ import pytest
 from records import accounts, sessions
 from records.store import Store
 from tests.conftest import _api
-from tests.helpers import T, Api, make_settings
+from tests.helpers import Api, T, make_settings
 
 #: no reply or event may ever carry these (a leaked traceback)
 LEAK_MARKERS = ("Traceback", 'File "')
@@ -39,7 +39,9 @@ async def eventually(
 ) -> None:
     """Poll ``check`` until it holds (for state written by background timers)."""
     async with asyncio.timeout(wait):
-        while not await check():
+        while True:
+            if await check():
+                return
             await asyncio.sleep(step)
 
 
