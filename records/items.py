@@ -61,6 +61,7 @@ from records.lifecycle import (
     rule_set_for,
 )
 from records.lookup import format_code, new_code, normalise
+from records.models import Session as SessionRow
 
 __all__ = [
     "BacklogCaseInfo",
@@ -79,6 +80,7 @@ __all__ = [
     "add_progress_entry",
     "apply_event",
     "assign",
+    "backlog_case_of_item",
     "evaluate",
     "extend",
     "find_possible_duplicates",
@@ -87,10 +89,14 @@ __all__ = [
     "get_item",
     "get_item_by_lookup_code",
     "item_history",
+    "item_session_ids",
+    "list_backlog_cases",
     "list_due",
+    "list_items",
     "list_overdue",
     "missing_months",
     "object_to",
+    "progress_entries",
     "public_progress",
     "register_item",
     "resume_clock",
@@ -1483,3 +1489,139 @@ async def missing_months(
         unit: [f"{mo:%Y-%m}" for mo in months if (unit, mo) not in written]
         for unit in info.unit_ids
     }
+
+
+# --------------------------------------------------------------------------- listings (HTTP side)
+
+
+async def list_items(
+    session: AsyncSession,
+    *,
+    unit_ids: Sequence[int] | None,
+    viewer_account_id: int,
+    states: Sequence[ItemState] | None = None,
+    types: Sequence[ItemType] | None = None,
+    channels: Sequence[Channel] | None = None,
+    registered_from: dt.datetime | None = None,
+    registered_before: dt.datetime | None = None,
+    urgent: bool | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Item]:
+    """Items visible to an official: in scope, confidential only to handlers, not recused.
+
+    Args:
+        session: database session.
+        unit_ids: the viewer's scope; an item is in it when its registering, handling or a
+            co-handling unit is (``None``: every unit, the district petition bureau).
+        viewer_account_id: the official; confidential items (Art. 30) are listed only when
+            they handle them, and items they are recused from (Art. 28) never.
+        states: only these states.
+        types: only these types.
+        channels: only these channels.
+        registered_from: registered at or after.
+        registered_before: registered before.
+        urgent: only urgent (True) or non-urgent (False) items.
+        limit: at most this many (newest first), 1..500.
+        offset: skip this many.
+    """
+    if not 1 <= limit <= 500 or offset < 0:
+        raise ValidationError(f"limit 1..500 and offset >= 0 expected, got {limit}, {offset}")
+    t = ItemRow
+    q = select(t)
+    if unit_ids is not None:
+        ids = list(unit_ids)
+        co = select(ItemCoHandler.item_id).where(ItemCoHandler.unit_id.in_(ids))
+        q = q.where(or_(t.registering_unit_id.in_(ids), t.handling_unit_id.in_(ids), t.id.in_(co)))
+    handles = select(ItemHandler.item_id).where(
+        ItemHandler.account_id == viewer_account_id, ItemHandler.recused.is_(False)
+    )
+    recused = select(ItemHandler.item_id).where(
+        ItemHandler.account_id == viewer_account_id, ItemHandler.recused.is_(True)
+    )
+    q = q.where(or_(t.confidential.is_(False), t.id.in_(handles)), t.id.not_in(recused))
+    if states:
+        q = q.where(t.state.in_([s.value for s in states]))
+    if types:
+        q = q.where(t.type.in_([x.value for x in types]))
+    if channels:
+        q = q.where(t.channel.in_([c.value for c in channels]))
+    if registered_from is not None:
+        q = q.where(t.registered_at >= registered_from)
+    if registered_before is not None:
+        q = q.where(t.registered_at < registered_before)
+    if urgent is not None:
+        q = q.where(t.urgent.is_(urgent))
+    q = q.order_by(t.registered_at.desc(), t.id).limit(limit).offset(offset)
+    rows = (await session.scalars(q)).all()
+    return [await _to_item(session, r) for r in rows]
+
+
+async def list_backlog_cases(
+    session: AsyncSession,
+    *,
+    leader_account_id: int | None = None,
+    unit_ids: Sequence[int] | None = None,
+    limit: int = 200,
+) -> list[BacklogCaseInfo]:
+    """Backlog cases of a leader in charge and/or involving one of ``unit_ids``, newest first."""
+    q = select(BacklogCase)
+    if leader_account_id is not None:
+        q = q.where(BacklogCase.leader_account_id == leader_account_id)
+    if unit_ids is not None:
+        involved = select(BacklogUnit.case_id).where(BacklogUnit.unit_id.in_(list(unit_ids)))
+        q = q.where(BacklogCase.id.in_(involved))
+    cases = (await session.scalars(q.order_by(BacklogCase.flagged_at.desc()).limit(limit))).all()
+    out: list[BacklogCaseInfo] = []
+    for case in cases:
+        units = (
+            await session.scalars(select(BacklogUnit.unit_id).where(BacklogUnit.case_id == case.id))
+        ).all()
+        out.append(_case_info(case, units))
+    return out
+
+
+async def backlog_case_of_item(session: AsyncSession, item_id: str) -> BacklogCaseInfo | None:
+    """The backlog case of an item, if it is one."""
+    case_id = await session.scalar(select(BacklogCase.id).where(BacklogCase.item_id == item_id))
+    return None if case_id is None else await get_backlog_case(session, case_id)
+
+
+async def progress_entries(session: AsyncSession, case_id: int) -> list[ProgressEntry]:
+    """The monthly progress entries of a backlog case, by month then unit."""
+    rows = (
+        await session.scalars(
+            select(BacklogProgress)
+            .where(BacklogProgress.case_id == case_id)
+            .order_by(BacklogProgress.month, BacklogProgress.unit_id)
+        )
+    ).all()
+    return [
+        ProgressEntry(
+            id=r.id,
+            case_id=r.case_id,
+            unit_id=r.unit_id,
+            month=r.month,
+            text=r.text,
+            account_id=r.account_id,
+            written_at=r.written_at,
+        )
+        for r in rows
+    ]
+
+
+async def item_session_ids(session: AsyncSession, item_id: str) -> list[str]:
+    """Ids of the sessions linked to an item (its registering session first), oldest first."""
+    row = await _row(session, item_id)
+    ids = list(
+        (
+            await session.scalars(
+                select(SessionRow.id)
+                .where(SessionRow.item_id == item_id)
+                .order_by(SessionRow.created_at)
+            )
+        ).all()
+    )
+    if row.session_id and row.session_id not in ids:
+        ids.insert(0, row.session_id)
+    return ids
