@@ -1,0 +1,206 @@
+"""The item lifecycle over HTTP: the main path, illegal transitions, history and notices."""
+
+from __future__ import annotations
+
+from records import accounts
+from tests.api.items_api_support import act, register
+from tests.helpers import Api
+
+
+async def test_main_path_from_registration_to_conclusion(api: Api) -> None:
+    dongfeng = await api.login("dongfeng")
+    item = await register(api, dongfeng, "QX-DFJD-HPSQ")
+    assert item["state"] == "registered"
+    assert item["due"]["what"] == "route"
+    assert "transfer" in item["allowed_actions"]
+    iid = item["id"]
+    housing_unit = api.seed.units["QX-ZJJ"]
+    moved = await act(api, dongfeng, iid, "transfer", to_unit_id=housing_unit, reason="住建职责")
+    assert moved["state"] == "transferred"
+    assert moved["handling_unit_id"] == housing_unit
+
+    # the sub-district no longer holds it: it may read it but not move it
+    await act(api, dongfeng, iid, "acknowledge", status=403)
+    housing = await api.login("housing")
+    assert (await act(api, housing, iid, "acknowledge"))["state"] == "received"
+    accepted = await act(api, housing, iid, "accept")
+    assert accepted["state"] == "accepted"
+    assert accepted["due"]["what"] == "opinion"
+    assert accepted["accepted_on_time"] is True
+
+    leader_id = api.seed.account_ids["leader"]
+    extended = await act(
+        api, housing, iid, "extend", days=10, approved_by=leader_id, reason="需现场勘查"
+    )
+    assert extended["state"] == "accepted"
+    assert extended["due"]["on"] > accepted["due"]["on"]
+
+    opinion = await act(
+        api,
+        housing,
+        iid,
+        "opinion",
+        decision="支持：补贴于30日内发放",
+        legal_basis="《既有住宅加装电梯补贴办法》第五条",
+    )
+    assert opinion["state"] == "opinion_issued"
+    outcome = await act(api, housing, iid, "outcome", outcome="support", resolved=True)
+    assert outcome["resolved"] is True
+    # concluding inside the petitioner's review window needs their written waiver
+    refused = await act(api, housing, iid, "conclude", status=422)
+    assert "review" in refused["error"]["message"]
+    done = await act(api, housing, iid, "conclude", petitioner_waived=True)
+    assert done["state"] == "concluded"
+    assert done["allowed_actions"] == ["outcome", "note"]
+
+    resp = await api.client.get(f"/api/items/{iid}/history", headers=housing)
+    history = (await resp.json())["history"]
+    assert [h["type"] for h in history] == [
+        "register",
+        "transfer",
+        "receive",
+        "accept",
+        "extend",
+        "issue_opinion",
+        "set_outcome",
+        "conclude",
+    ]
+    assert history[1]["reason"] == "住建职责"
+    assert history[1]["account_id"] == api.seed.account_ids["dongfeng"]
+
+
+async def test_illegal_transition_is_409_naming_state_and_allowed_and_changes_nothing(
+    api: Api,
+) -> None:
+    reception = await api.login("reception")
+    item = await register(api, reception, "QX-XFJ-JDZX")
+    before = await (
+        await api.client.get(f"/api/items/{item['id']}/history", headers=reception)
+    ).json()
+    body = await act(api, reception, item["id"], "accept", status=409)
+    err = body["error"]
+    assert err["code"] == "invalid_transition"
+    assert err["state"] == "registered"
+    assert err["allowed_actions"] == ["transfer", "assign", "divert", "not-accept", "note"]
+    assert "'registered'" in err["message"]
+    assert "'transfer'" in err["message"]
+    after = await (
+        await api.client.get(f"/api/items/{item['id']}/history", headers=reception)
+    ).json()
+    assert after == before
+    fresh = await (await api.client.get(f"/api/items/{item['id']}", headers=reception)).json()
+    assert fresh["state"] == "registered"
+    assert fresh["version"] == item["version"]
+
+    # and from a terminal state nothing but annotations
+    await act(api, reception, item["id"], "not-accept", reason="不属于信访事项受理范围")
+    again = await act(api, reception, item["id"], "transfer", status=409, to_unit_id=1)
+    assert again["error"]["state"] == "not_accepted"
+    assert again["error"]["allowed_actions"] == ["note"]
+
+
+async def test_objection_returns_the_item_and_assignment_carries_its_deadline(api: Api) -> None:
+    reception = await api.login("reception")
+    item = await register(api, reception, "QX-XFJ-JDZX")
+    hr = api.seed.units["QX-ZJJ"]
+    assigned = await act(api, reception, item["id"], "assign", to_unit_id=hr, due="2099-01-31")
+    assert assigned["state"] == "assigned"
+    assert assigned["due"] == {
+        "on": "2099-01-31",
+        "what": "assignment_report",
+        "article": assigned["due"]["article"],
+    }
+    housing = await api.login("housing")
+    await act(api, housing, item["id"], "acknowledge")
+    await act(api, housing, item["id"], "object", status=422)  # a reason is required
+    back = await act(api, housing, item["id"], "object", reason="不属于本单位职权范围")
+    assert back["state"] == "returned"
+    assert back["handling_unit_id"] == api.seed.units["QX-XFJ-JDZX"]
+    # the returning unit can no longer act; the reception centre routes it again
+    await act(api, housing, item["id"], "transfer", status=403, to_unit_id=hr)
+    await act(api, reception, item["id"], "divert", reason="属于劳动仲裁范围")
+
+
+async def test_notices_render_with_the_lookup_code_and_escape_input(api_sqlite: Api) -> None:
+    api = api_sqlite
+    reception = await api.login("reception")
+    item = await register(
+        api, reception, "QX-XFJ-JDZX", request="<script>alert(1)</script>要求补发工资"
+    )
+    iid, code = item["id"], item["lookup_code"]
+    resp = await api.client.get(f"/api/items/{iid}/notices/acceptance", headers=reception)
+    assert resp.status == 404  # not accepted yet: there is nothing to notify
+    await act(api, reception, iid, "assign", to_unit_id=api.seed.units["QX-XFJ-JDZX"])
+    await act(api, reception, iid, "acknowledge")
+    await act(api, reception, iid, "accept")
+    await act(
+        api,
+        reception,
+        iid,
+        "extend",
+        days=30,
+        approved_by=api.seed.account_ids["leader"],
+        reason="涉及多个部门",
+    )
+    await act(api, reception, iid, "opinion", decision="不支持", legal_basis="《劳动法》第五十条")
+    pages = {}
+    for kind in ("acceptance", "extension", "opinion"):
+        resp = await api.client.get(f"/api/items/{iid}/notices/{kind}", headers=reception)
+        assert resp.status == 200, await resp.text()
+        assert resp.content_type == "text/html"
+        pages[kind] = await resp.text()
+        assert code in pages[kind]
+        assert "<script>alert(1)" not in pages[kind]
+    assert "受理告知书" in pages["acceptance"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;要求补发工资" in pages["acceptance"]
+    assert "延长30日" in pages["extension"]
+    assert "Leader" in pages["extension"]
+    assert "涉及多个部门" in pages["extension"]
+    assert "处理意见书" in pages["opinion"]
+    assert "《劳动法》第五十条" in pages["opinion"]
+    assert "复查" in pages["opinion"]
+
+    other = await register(api, reception, "QX-XFJ-JDZX")
+    await act(api, reception, other["id"], "not-accept", reason="已经依法处理终结")
+    resp = await api.client.get(
+        f"/api/items/{other['id']}/notices/non-acceptance", headers=reception
+    )
+    page = await resp.text()
+    assert "不予受理告知书" in page
+    assert "已经依法处理终结" in page
+    assert other["lookup_code"] in page
+    async with api.seed.store.transaction() as tx:
+        log = await accounts.audit_entries(tx, action="item_notice", object_id=other["id"])
+    assert len(log) == 1
+
+
+async def test_link_session_and_list_its_sessions(api_sqlite: Api) -> None:
+    from records import sessions  # noqa: PLC0415
+    from records.enums import SessionKind  # noqa: PLC0415
+
+    api = api_sqlite
+    async with api.seed.store.transaction() as tx:
+        s = await sessions.create_session(
+            tx,
+            kind=SessionKind.VISIT,
+            unit_id=api.seed.units["QX-DFJD-HPSQ"],
+            reception_unit_id=api.seed.units["QX-XFJ-JDZX"],
+            category="housing",
+        )
+    reception = await api.login("reception")
+    item = await register(api, reception, "QX-XFJ-JDZX", channel="video", session_id=s.id)
+    assert item["session_id"] == s.id
+    listed = await (
+        await api.client.get(f"/api/items/{item['id']}/sessions", headers=reception)
+    ).json()
+    assert [x["id"] for x in listed["sessions"]] == [s.id]
+    assert listed["sessions"][0]["item_id"] == item["id"]
+    other = await register(api, reception, "QX-XFJ-JDZX")
+    resp = await api.client.post(
+        f"/api/items/{other['id']}/sessions", json={"session_id": s.id}, headers=reception
+    )
+    assert resp.status == 200, await resp.text()
+    listed = await (
+        await api.client.get(f"/api/items/{other['id']}/sessions", headers=reception)
+    ).json()
+    assert [x["id"] for x in listed["sessions"]] == [s.id]
