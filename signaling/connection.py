@@ -1,8 +1,11 @@
 """One WebSocket client: a reader loop, a writer task and a bounded outbound queue.
 
 A client that cannot keep up (its queue is full) is disconnected, never buffered without
-limit. A client silent for longer than the heartbeat timeout is dropped. Messages beyond the
-per-connection rate are refused with ``rate_limited``; a client that keeps flooding is closed.
+limit: its TCP connection is aborted at once (a client that does not read would not read a
+close frame either). A client silent for longer than the heartbeat timeout is dropped.
+Messages beyond the per-connection rate are refused with ``rate_limited``; a client that keeps
+flooding is closed. Replies to a client's own requests apply backpressure to its reader
+instead of counting as falling behind (see :meth:`Connection.backpressure`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -20,12 +24,30 @@ from records.principals import Principal
 
 logger = logging.getLogger(__name__)
 
+SLOW_CLIENT = "slow_client"
+
+#: WebSocket close code per close reason (anything else: policy violation, 1008)
+CLOSE_CODES = {"": WSCloseCode.OK, "hub shutting down": WSCloseCode.GOING_AWAY}
+
 
 class Connection:
-    """A connected client and its outbound queue."""
+    """A connected client and its outbound queue.
+
+    Args:
+        ws: the prepared WebSocket response.
+        conn_id: a random id (logs, resume tokens).
+        remote: the peer address (audit log).
+        queue_size: the bound of the outbound queue.
+        abort: drops the TCP connection at once (the request's ``transport.abort``).
+    """
 
     def __init__(
-        self, ws: web.WebSocketResponse, conn_id: str, remote: str, queue_size: int
+        self,
+        ws: web.WebSocketResponse,
+        conn_id: str,
+        remote: str,
+        queue_size: int,
+        abort: Callable[[], None] | None = None,
     ) -> None:
         self.ws = ws
         self.id = conn_id
@@ -35,7 +57,9 @@ class Connection:
         self.watching_queue: frozenset[int] = frozenset()  # reception unit ids
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
         self._writer: asyncio.Task[None] | None = None
+        self._abort = abort
         self.closed = asyncio.Event()
+        self._drained = asyncio.Event()  # set by the writer each time it sent a message
         self.close_reason = ""
         self._tokens: float | None = None  # None: a full bucket (the first message passes)
         self._last = 0.0
@@ -46,6 +70,11 @@ class Connection:
         """Start the writer task (owned by this connection, awaited in :meth:`close`)."""
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
 
+    @property
+    def queued(self) -> int:
+        """Messages waiting in the outbound queue."""
+        return self._queue.qsize()
+
     def send(self, message: dict[str, Any]) -> bool:
         """Queue a message; a full queue means the client fell behind: it is disconnected."""
         if self.closed.is_set():
@@ -53,14 +82,47 @@ class Connection:
         try:
             self._queue.put_nowait(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
         except asyncio.QueueFull:
-            logger.warning("ws %s: outbound queue full, disconnecting slow client", self.id)
-            self.close_reason = "slow_client"
-            self.closed.set()
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self._queue.get_nowait()
-            self._queue.put_nowait(None)
+            logger.warning(
+                "ws %s: outbound queue of %d full, disconnecting slow client",
+                self.id,
+                self._queue.maxsize,
+            )
+            self._drop_slow()
             return False
         return True
+
+    def _drop_slow(self) -> None:
+        """Give up on a client that does not read: abort its connection, wake everyone."""
+        if not self.close_reason:
+            self.close_reason = SLOW_CLIENT
+        self.closed.set()
+        self._drained.set()
+        # the writer may sit in send_str waiting for a drain that never comes: aborting the
+        # transport ends that wait with a connection error and ends the reader's receive()
+        if self._abort is not None:
+            self._abort()
+        elif self._writer is not None:
+            self._writer.cancel()
+
+    async def backpressure(self, timeout: float) -> None:
+        """Wait while half the outbound queue is taken, before reading the next request.
+
+        Replies to a client's own requests must not count against it: a healthy client that
+        sends a burst is slowed down here, not disconnected. Only pushes from elsewhere (room
+        events) can overflow the queue. A client that does not drain within ``timeout`` is
+        too slow and is disconnected.
+        """
+        half = self._queue.maxsize // 2
+        if self._queue.qsize() <= half:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                while self._queue.qsize() > half and not self.closed.is_set():
+                    self._drained.clear()
+                    await self._drained.wait()
+        except TimeoutError:
+            logger.warning("ws %s: replies not read for %.0f s, disconnecting", self.id, timeout)
+            self._drop_slow()
 
     def allow(self, rate: float) -> bool:
         """Token bucket: ``rate`` messages per second, bursts of twice that."""
@@ -81,20 +143,18 @@ class Connection:
         try:
             while True:
                 text = await self._queue.get()
-                if text is None:
+                if text is None or self.close_reason == SLOW_CLIENT:
                     break
                 await self.ws.send_str(text)
-        except (ConnectionResetError, RuntimeError) as exc:
+                self._drained.set()
+        except (ConnectionError, RuntimeError) as exc:
             logger.debug("ws %s: writer stopped: %s", self.id, exc)
         finally:
             self.closed.set()
-            if not self.ws.closed:
-                code = (
-                    WSCloseCode.POLICY_VIOLATION
-                    if self.close_reason == "slow_client"
-                    else WSCloseCode.OK
-                )
-                with contextlib.suppress(ConnectionResetError, RuntimeError):
+            self._drained.set()
+            if not self.ws.closed and self.close_reason != SLOW_CLIENT:
+                code = CLOSE_CODES.get(self.close_reason, WSCloseCode.POLICY_VIOLATION)
+                with contextlib.suppress(ConnectionError, RuntimeError):
                     await self.ws.close(code=code, message=self.close_reason.encode()[:120])
 
     async def close(self, reason: str = "") -> None:
@@ -109,8 +169,10 @@ class Connection:
             try:
                 await asyncio.wait_for(asyncio.shield(self._writer), timeout=2)
             except TimeoutError:
+                # the client stopped reading mid-close: do not wait for it any longer
+                self._drop_slow()
                 self._writer.cancel()
                 await asyncio.gather(self._writer, return_exceptions=True)
-        if not self.ws.closed:
-            with contextlib.suppress(ConnectionResetError, RuntimeError):
+        if not self.ws.closed and self.close_reason != SLOW_CLIENT:
+            with contextlib.suppress(ConnectionError, RuntimeError):
                 await self.ws.close()

@@ -244,7 +244,14 @@ class Hub:
         )
         await ws.prepare(request)
         remote = (request.remote or "")[:64]
-        conn = Connection(ws, secrets.token_hex(8), remote, self.settings.outbound_queue)
+        transport = request.transport
+        conn = Connection(
+            ws,
+            secrets.token_hex(8),
+            remote,
+            self.settings.outbound_queue,
+            abort=transport.abort if transport is not None else None,
+        )
         conn.start()
         self.conns[conn.id] = conn
         try:
@@ -259,9 +266,15 @@ class Hub:
 
     async def _read_loop(self, conn: Connection, cookie_principal: Principal | None) -> None:
         timeout = self.settings.heartbeat_timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while not conn.closed.is_set():
             try:
-                msg = await conn.ws.receive(timeout=timeout)
+                # our own deadline, not receive(timeout=): aiohttp restarts its read timeout on
+                # every pong, so a client that answers WebSocket pings but never speaks would
+                # never time out. Silent means: no message of the protocol (ping included).
+                async with asyncio.timeout_at(deadline):
+                    msg = await conn.ws.receive()
             except TimeoutError:
                 conn.close_reason = "heartbeat_timeout"
                 conn.send(P.error(None, "heartbeat_timeout", f"silent for more than {timeout:g} s"))
@@ -270,6 +283,7 @@ class Hub:
                 return
             if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
                 continue
+            deadline = loop.time() + timeout
             self._count("ws_messages")
             if not conn.allow(self.settings.max_messages_per_s):
                 conn.send(P.error(None, P.RATE_LIMITED, "too many messages; slow down"))
@@ -277,6 +291,9 @@ class Hub:
                     conn.close_reason = "rate_limited"
                     return
                 continue
+            await conn.backpressure(timeout)
+            if conn.closed.is_set():
+                return
             raw = msg.data
             try:
                 req = P.parse(raw, self.settings.max_message_bytes)
