@@ -104,24 +104,24 @@ class Connection:
         elif self._writer is not None:
             self._writer.cancel()
 
-    async def backpressure(self, timeout: float) -> None:
+    async def backpressure(self, patience_s: float) -> None:
         """Wait while half the outbound queue is taken, before reading the next request.
 
         Replies to a client's own requests must not count against it: a healthy client that
         sends a burst is slowed down here, not disconnected. Only pushes from elsewhere (room
-        events) can overflow the queue. A client that does not drain within ``timeout`` is
+        events) can overflow the queue. A client that does not drain within ``patience_s`` is
         too slow and is disconnected.
         """
         half = self._queue.maxsize // 2
         if self._queue.qsize() <= half:
             return
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(patience_s):
                 while self._queue.qsize() > half and not self.closed.is_set():
                     self._drained.clear()
                     await self._drained.wait()
         except TimeoutError:
-            logger.warning("ws %s: replies not read for %.0f s, disconnecting", self.id, timeout)
+            logger.warning("ws %s: replies not read for %.0f s, disconnecting", self.id, patience_s)
             self._drop_slow()
 
     def allow(self, rate: float) -> bool:

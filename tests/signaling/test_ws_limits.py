@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import WSMsgType
 
-from tests.helpers import T, Api
+from tests.helpers import Api, T
 from tests.signaling.conftest import eventually
 from web import keys
 
