@@ -1,0 +1,62 @@
+"""Helpers the browser tests share: media figures from the pages, polling, screenshots."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+#: scalable time unit for waits (slow CI machines may raise it)
+T = float(os.environ.get("GATEWAY_TEST_TIMEOUT_UNIT", "1.0"))
+
+
+async def stats(page: Any) -> dict[str, Any]:
+    """The page's media figures (see web/static/js/media.js)."""
+    result: dict[str, Any] = await page.evaluate("window.__pg.stats()")
+    return result
+
+
+async def wait_for(
+    what: str, check: Callable[[], Awaitable[bool]], within: float = 20.0
+) -> None:
+    """Poll ``check`` until true or fail naming ``what``."""
+    deadline = time.monotonic() + within * T
+    while True:
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def frames_rising(page: Any, publisher: str | None = None, within: float = 20.0) -> int:
+    """Wait until video frames from ``publisher`` (or anyone) are decoded and still rising."""
+
+    async def frames() -> int:
+        s = await stats(page)
+        if publisher is None:
+            return int(s["framesDecoded"])
+        return int(s["byPublisher"].get(publisher, {}).get("frames", 0))
+
+    first: list[int] = []
+
+    async def rising() -> bool:
+        n = await frames()
+        if not first:
+            if n > 0:
+                first.append(n)
+            return False
+        return n > first[0] + 5
+
+    await wait_for(f"video frames from {publisher or 'anyone'}", rising, within)
+    return await frames()
+
+
+async def screenshot(page: Any, name: str) -> None:
+    """Save a screenshot under test-artifacts/ (gitignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

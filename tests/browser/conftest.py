@@ -1,0 +1,141 @@
+"""Browser tests: the real app (media worker on, loopback ICE) and Debian's headless Chromium.
+
+Chromium runs with a fake camera (moving pattern) and a fake microphone (beeps), so received
+video and audio are asserted from ``pc.getStats()`` that the pages expose on
+``window.__pg.stats()``. Without /usr/bin/chromium the tests skip, except under CI=true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from records.store import Store
+from tests.helpers import PASSWORD, Seed, make_settings, seed_store
+from web import keys
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+#: scalable time unit for waits (slow CI machines may raise it)
+T = float(os.environ.get("GATEWAY_TEST_TIMEOUT_UNIT", "1.0"))
+
+
+def _need_chromium() -> None:
+    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {CHROMIUM} is missing: apt-get install -y chromium")
+        pytest.skip(f"{CHROMIUM} not installed")
+    try:
+        import playwright.async_api  # noqa: F401, PLC0415
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but the playwright package is missing")
+        pytest.skip("playwright not installed")
+
+
+@dataclass
+class Gateway:
+    """The running app: its URL, seed data and store."""
+
+    url: str
+    seed: Seed
+    app: web.Application
+
+    @property
+    def store(self) -> Store:
+        return self.app[keys.STORE]
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    """The real app with the in-process media worker, on 127.0.0.1, seeded."""
+    _need_chromium()
+    from gateway.app import create_app  # noqa: PLC0415
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+    settings = make_settings(
+        tmp_path,
+        url,
+        media={"in_process_worker": True, "ice_loopback_only": True},
+        signaling={"resume_window_s": 20, "heartbeat_timeout_s": 15},
+    )
+    store = Store(settings.database_url)
+    await store.start(migrate=True)
+    seed = await seed_store(store)
+    await store.close()
+    app = create_app(settings)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    seed.store = app[keys.STORE]
+    try:
+        yield Gateway(str(server.make_url("")).rstrip("/"), seed, app)
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """One headless Chromium for the test; contexts are separate users."""
+    _need_chromium()
+    from playwright.async_api import async_playwright  # noqa: PLC0415
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+Open = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+async def open_page(browser: Any, gateway: Gateway) -> AsyncIterator[Open]:
+    """``await open_page(path, login=username)`` → a page in its own context."""
+    contexts: list[Any] = []
+
+    async def _open(path: str, *, login: str | None = None, viewport: Any = None) -> Any:
+        ctx = await browser.new_context(
+            base_url=gateway.url, viewport=viewport or {"width": 1280, "height": 860}
+        )
+        contexts.append(ctx)
+        if login:
+            resp = await ctx.request.post(
+                "/api/login", data={"username": login, "password": PASSWORD}
+            )
+            assert resp.ok, await resp.text()
+        page = await ctx.new_page()
+        page.on("pageerror", lambda exc: _page_errors.append(f"{path}: {exc}"))
+        await page.goto(path)
+        return page
+
+    _page_errors: list[str] = []
+    yield _open
+    for ctx in contexts:
+        await ctx.close()
+    assert not _page_errors, _page_errors
+
+

@@ -1,0 +1,251 @@
+// Chinese first, English on request. Elements carry data-i18n="key" (text) and
+// data-i18n-attr="attr:key;attr2:key2" (attributes). The choice is kept in localStorage.
+
+const DICT = {
+  // common
+  app: ["视频信访平台", "Video Petition Platform"],
+  lang_switch: ["English", "中文"],
+  lang_switch_label: ["切换到英文", "Switch to Chinese"],
+  connecting: ["正在连接…", "Connecting…"],
+  online: ["已连接", "Connected"],
+  offline: ["网络中断，正在重新连接…", "Connection lost, reconnecting…"],
+  recording: ["● 正在录音录像", "● Recording"],
+  not_recording: ["未录制", "Not recording"],
+  end: ["结束", "End"],
+  end_call: ["结束通话", "End call"],
+  you: ["我", "You"],
+  participants: ["参会人员", "Participants"],
+  quality: ["连接质量", "Connection quality"],
+  no_data: ["暂无数据", "No data yet"],
+  unavailable: ["此功能暂不可用（服务端尚未提供）", "Not available yet (the server does not provide it)"],
+  load_failed: ["加载失败", "Failed to load"],
+  save: ["保存", "Save"],
+  saved: ["已保存", "Saved"],
+  search: ["搜索", "Search"],
+  close: ["关闭", "Close"],
+  print: ["打印", "Print"],
+  mute_audio: ["静音", "Mute"],
+  unmute_audio: ["取消静音", "Unmute"],
+  mute_video: ["关闭画面", "Stop video"],
+  unmute_video: ["开启画面", "Start video"],
+  remove: ["移出", "Remove"],
+  admit: ["准入", "Admit"],
+  refuse: ["拒绝", "Refuse"],
+  lobby: ["等候区", "Lobby"],
+  lobby_empty: ["等候区无人", "Nobody is waiting"],
+  chat: ["文字消息", "Messages"],
+  send: ["发送", "Send"],
+  message: ["消息", "Message"],
+  nav: ["导航", "Navigation"],
+  nav_console: ["接访台", "Console"],
+  nav_room: ["会议/调解", "Meetings"],
+  nav_training: ["培训", "Training"],
+  nav_library: ["点播", "Library"],
+  nav_dashboard: ["统计", "Statistics"],
+  nav_lookup: ["查询", "Lookup"],
+  logout: ["退出", "Sign out"],
+  session_ended: ["会话已结束", "The session has ended"],
+  removed: ["您已被移出会话", "You were removed from the session"],
+  // roles
+  role_resident: ["信访群众", "Resident"],
+  role_officer: ["接访人员", "Reception officer"],
+  role_convener: ["主持人", "Convener"],
+  role_member: ["参会人员", "Member"],
+  role_mediator: ["调解员", "Mediator"],
+  role_party: ["当事人", "Party"],
+  role_lawyer: ["律师", "Lawyer"],
+  role_counsellor: ["心理咨询师", "Counsellor"],
+  role_social_worker: ["社工", "Social worker"],
+  role_official: ["部门工作人员", "Official"],
+  role_trainer: ["讲师", "Trainer"],
+  role_viewer: ["学员", "Viewer"],
+  role_speaker: ["发言学员", "Speaker"],
+  role_field: ["手持单兵", "Field unit"],
+  // kiosk
+  kiosk_title: ["视频信访", "Video petition"],
+  kiosk_choose: ["请选择您要反映的事项类别", "Please choose the kind of matter"],
+  cat_housing: ["房屋与拆迁", "Housing and demolition"],
+  cat_labour: ["劳动与社保", "Work and social security"],
+  cat_land: ["土地与规划", "Land and planning"],
+  cat_welfare: ["民政与救助", "Welfare and assistance"],
+  cat_law: ["政法与治安", "Law and public order"],
+  cat_other: ["其他事项", "Other matters"],
+  kiosk_request: ["呼叫接访人员", "Call a reception officer"],
+  kiosk_queue: ["正在排队，请稍候", "You are in the queue, please wait"],
+  kiosk_position: ["您前面还有 {n} 位", "{n} ahead of you"],
+  kiosk_next: ["马上就轮到您了", "You are next"],
+  kiosk_cancel: ["取消排队", "Leave the queue"],
+  kiosk_in_call: ["正在视频信访", "Video petition in progress"],
+  kiosk_receipt: ["信访回执", "Petition receipt"],
+  kiosk_lookup_code: ["查询码", "Lookup code"],
+  kiosk_reference: ["会话编号", "Session reference"],
+  kiosk_code_pending: ["查询码将由工作人员登记后提供", "The lookup code is given once the officer registers your matter"],
+  kiosk_rate: ["请对本次接待进行评价", "Please rate this reception"],
+  kiosk_thanks: ["感谢您的评价", "Thank you for your rating"],
+  kiosk_done: ["完成", "Done"],
+  kiosk_announcements: ["通知公告", "Announcements"],
+  kiosk_no_token: ["本终端尚未激活，请联系管理员", "This terminal is not activated; contact the administrator"],
+  rate_1: ["很不满意", "Very dissatisfied"],
+  rate_2: ["不满意", "Dissatisfied"],
+  rate_3: ["基本满意", "Fair"],
+  rate_4: ["满意", "Satisfied"],
+  rate_5: ["非常满意", "Very satisfied"],
+  // console
+  console_title: ["接访工作台", "Reception console"],
+  queue: ["排队中的视频信访", "Visits waiting"],
+  queue_empty: ["当前无人排队", "Nobody is waiting"],
+  accept: ["接听", "Accept"],
+  waiting_since: ["等候", "Waiting"],
+  item_form: ["信访事项", "Petition item"],
+  item_new: ["登记新事项", "Register a new item"],
+  item_link: ["按查询码关联已有事项", "Link an existing item by lookup code"],
+  item_type: ["类型", "Type"],
+  type_complaint: ["申诉求决", "Complaint / demand"],
+  type_suggestion: ["建议意见", "Suggestion"],
+  type_accusation: ["检举控告", "Accusation"],
+  item_request: ["诉求", "Request"],
+  item_facts: ["事实", "Facts"],
+  item_reasons: ["理由", "Reasons"],
+  petitioner_name: ["信访人姓名", "Petitioner's name"],
+  petitioner_phone: ["联系电话", "Phone"],
+  register: ["登记", "Register"],
+  link: ["关联", "Link"],
+  linked: ["已关联事项", "Linked to item"],
+  invite: ["邀请第三方", "Invite a third party"],
+  invite_role: ["身份", "Role"],
+  invite_name: ["姓名", "Name"],
+  invite_make: ["生成邀请链接", "Make invite link"],
+  invite_link: ["邀请链接", "Invite link"],
+  my_items: ["我的事项与期限", "My items and deadlines"],
+  due_soon: ["即将到期", "Due soon"],
+  overdue: ["已超期", "Overdue"],
+  history: ["会话记录", "Session history"],
+  recordings: ["录像", "Recordings"],
+  details: ["详情", "Details"],
+  kind: ["类型", "Kind"],
+  state: ["状态", "State"],
+  created: ["时间", "Time"],
+  category: ["类别", "Category"],
+  unit: ["单位", "Unit"],
+  rating: ["评价", "Rating"],
+  // rooms
+  room_title: ["视频会议与调解", "Conference and mediation"],
+  room_create: ["发起", "Start"],
+  room_kind: ["形式", "Kind"],
+  kind_visit: ["视频信访", "Video visit"],
+  kind_call: ["通话", "Call"],
+  kind_conference: ["视频会议/会商", "Conference"],
+  kind_mediation: ["视频调解", "Mediation"],
+  kind_training: ["视频培训", "Training"],
+  kind_field: ["手持单兵", "Field"],
+  room_name: ["主题", "Title"],
+  room_join: ["加入", "Join"],
+  room_session_id: ["会话编号", "Session id"],
+  share_screen: ["共享屏幕", "Share screen"],
+  stop_share: ["停止共享", "Stop sharing"],
+  outcome: ["结果", "Outcome"],
+  outcome_agreed: ["达成调解协议", "Agreement reached"],
+  outcome_not_agreed: ["未达成协议", "No agreement"],
+  outcome_done: ["会议结束", "Meeting concluded"],
+  in_lobby: ["请在等候区稍候，主持人将准许您进入", "Please wait in the lobby; the convener will let you in"],
+  refused: ["主持人拒绝了您的入会请求", "The convener refused your entry"],
+  // training
+  training_title: ["视频培训", "Training"],
+  raise_hand: ["举手", "Raise hand"],
+  lower_hand: ["放下手", "Lower hand"],
+  hands: ["举手的学员", "Raised hands"],
+  promote: ["请其发言", "Let speak"],
+  demote: ["结束发言", "End speaking"],
+  attendance: ["参训人数", "Attendance"],
+  questions: ["提问", "Questions"],
+  you_speak: ["您正在发言", "You are speaking"],
+  // join / field
+  join_title: ["受邀参加视频会话", "Join by invitation"],
+  join_invalid: ["邀请链接无效或已过期", "The invite link is not valid or has expired"],
+  field_title: ["手持单兵", "Field unit"],
+  field_code: ["接入码", "Join code"],
+  field_start: ["开始回传", "Start streaming"],
+  field_live: ["正在回传后置摄像头画面", "Streaming the rear camera"],
+  // library
+  library_title: ["视频点播", "Recordings library"],
+  date_from: ["开始日期", "From"],
+  date_to: ["结束日期", "To"],
+  play: ["播放", "Play"],
+  no_recordings: ["没有符合条件的录像", "No recordings match"],
+  // dashboard
+  dashboard_title: ["信访统计", "Petition statistics"],
+  by_channel: ["按渠道受理量", "Received by channel"],
+  completion_rate: ["办结率", "Completion rate"],
+  overdue_by_unit: ["各单位超期件", "Overdue by unit"],
+  sessions_by_kind: ["各类视频会话数", "Video sessions by kind"],
+  annual_report: ["年度报告", "Annual report"],
+  year: ["年度", "Year"],
+  // lookup
+  lookup_title: ["信访事项查询", "Check a petition"],
+  lookup_phone4: ["手机号后4位", "Last 4 digits of your phone"],
+  lookup_go: ["查询", "Check"],
+  lookup_not_found: ["未找到该事项，请核对查询码", "No item found; check the code"],
+  progress: ["办理进度", "Progress"],
+  due_on: ["办理期限", "Due on"],
+  satisfaction: ["满意度评价", "Satisfaction"],
+  satisfied: ["满意", "Satisfied"],
+  not_satisfied: ["不满意", "Not satisfied"],
+  // login
+  login_title: ["工作人员登录", "Staff sign-in"],
+  username: ["用户名", "Username"],
+  password: ["密码", "Password"],
+  sign_in: ["登录", "Sign in"],
+  login_failed: ["用户名或密码错误", "Wrong username or password"],
+};
+
+const KEY = "pg.lang";
+
+export function lang() {
+  return localStorage.getItem(KEY) === "en" ? "en" : "zh";
+}
+
+/** The text of `key` in the current language; {name} placeholders filled from `vars`. */
+export function t(key, vars = {}) {
+  const entry = DICT[key];
+  let s = entry ? entry[lang() === "en" ? 1 : 0] : key;
+  for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, String(v));
+  return s;
+}
+
+export function roleName(role) {
+  return DICT[`role_${role}`] ? t(`role_${role}`) : role;
+}
+
+/** Apply the language to `root`: data-i18n text and data-i18n-attr attributes. */
+export function apply(root = document) {
+  document.documentElement.lang = lang() === "en" ? "en" : "zh-CN";
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-attr]")) {
+    for (const pair of el.dataset.i18nAttr.split(";")) {
+      const [attr, key] = pair.split(":");
+      if (attr && key) el.setAttribute(attr.trim(), t(key.trim()));
+    }
+  }
+  const title = document.querySelector("[data-i18n-title]");
+  if (title) document.title = `${t(title.dataset.i18nTitle)} · ${t("app")}`;
+}
+
+const listeners = new Set();
+
+/** Call `cb` after every language switch (pages re-render dynamic text). */
+export function onChange(cb) {
+  listeners.add(cb);
+}
+
+/** Wire the #lang button (every page has one) and apply the stored language. */
+export function setup() {
+  apply();
+  const button = document.getElementById("lang");
+  if (button) {
+    button.addEventListener("click", () => {
+      localStorage.setItem(KEY, lang() === "en" ? "zh" : "en");
+      apply();
+      for (const cb of listeners) cb();
+    });
+  }
+}

@@ -1,0 +1,283 @@
+// Official console: live queue, accept, call view with quality, item form, invites, end;
+// my items with deadlines; session history with recordings. A reload mid-call rejoins (the
+// session id is kept in sessionStorage; the hub rebinds the participant on session.join).
+
+import * as i18n from "../i18n.js";
+import { t } from "../i18n.js";
+import * as items from "../items.js";
+import { MediaLink, localMedia } from "../media.js";
+import { Signal } from "../ws.js";
+import { $, CallView, api, bindConnection, fmtTime, h, say } from "../ui.js";
+
+i18n.setup();
+
+const SESSION_KEY = "pg.console.session";
+const state = { me: null, session: null, pid: null, link: null, stream: null, queue: [], snapshot: null };
+const call = new CallView($("#grid"), { list: $("#people"), recordingEl: $("#rec") });
+window.__pg = window.__pg || {};
+window.__pg.console = state;
+
+const signal = new Signal({ storageKey: "console" });
+window.__pg.signal = signal;
+bindConnection(signal);
+
+async function init() {
+  try {
+    state.me = await api("/api/me");
+  } catch {
+    location.href = "/login?next=/console";
+    return;
+  }
+  $("#me").textContent = state.me.name || "";
+  wire();
+  signal.connect();
+  loadHistory();
+  loadItems();
+}
+
+function renderQueue() {
+  const ul = $("#queue");
+  $("#queue-empty").hidden = state.queue.length > 0;
+  ul.replaceChildren(
+    ...state.queue.map((v) =>
+      h(
+        "li",
+        { "data-session": v.session },
+        h("strong", {}, `#${v.position}`),
+        h("span", {}, v.unit_name),
+        h("span", { class: "badge" }, categoryName(v.category)),
+        v.to_leader ? h("span", { class: "badge soon" }, "值班领导") : null,
+        h("span", { class: "muted" }, `${t("waiting_since")} ${fmtTime(v.waiting_since)}`),
+        h("button", { type: "button", class: "accept", onclick: () => accept(v.session), "aria-label": `${t("accept")} ${v.unit_name} #${v.position}` }, t("accept")),
+      ),
+    ),
+  );
+}
+
+function categoryName(c) {
+  const key = `cat_${c}`;
+  const s = t(key);
+  return s === key ? c || "" : s;
+}
+
+async function accept(sessionId) {
+  try {
+    const snap = await signal.request("visit.accept", { session: sessionId });
+    await enterCall(snap);
+  } catch (err) {
+    say(`${t("load_failed")}: ${err.message}`);
+  }
+}
+
+async function enterCall(snap) {
+  state.snapshot = snap;
+  state.session = snap.session.id;
+  state.pid = snap.participant && snap.participant.id;
+  sessionStorage.setItem(SESSION_KEY, state.session);
+  $("#call").hidden = false;
+  $("#call-cat").textContent = categoryName(snap.session.category);
+  $("#item-linked").textContent = snap.session.item_id ? `${t("linked")}: ${snap.session.item_id}` : "";
+  $("#inv-link").value = "";
+  call.setParticipants(snap.participants || []);
+  call.setRecording(!!snap.recording);
+  if (state.link) state.link.close();
+  if (!state.stream) state.stream = await localMedia();
+  call.setSelf(state.pid, state.stream);
+  state.link = new MediaLink(signal, state.session, {
+    iceServers: snap.ice_servers || [],
+    stream: state.stream,
+    onRemote: (m) => call.setRemote(m),
+  });
+  say(t("kiosk_in_call"));
+  $("#call-h").focus && $("#end").focus();
+  await state.link.start();
+}
+
+function leaveCall() {
+  if (state.link) state.link.close();
+  state.link = null;
+  if (state.stream) for (const tr of state.stream.getTracks()) tr.stop();
+  state.stream = null;
+  state.session = null;
+  sessionStorage.removeItem(SESSION_KEY);
+  $("#call").hidden = true;
+  call.setParticipants([]);
+  call.setRemote(new Map());
+  loadHistory();
+}
+
+function wire() {
+  signal.on("ready", async (hello) => {
+    try {
+      const q = await signal.request("queue.watch");
+      state.queue = q.visits || [];
+      renderQueue();
+    } catch (err) {
+      $("#queue-empty").textContent = err.message;
+    }
+    const wanted = sessionStorage.getItem(SESSION_KEY);
+    if (!wanted) return;
+    const resumed = (hello.resumed || []).find((s) => s.session && s.session.id === wanted);
+    try {
+      const snap = resumed || (await signal.request("session.join", { session: wanted }));
+      if (snap.session.state === "live") await enterCall(snap);
+      else leaveCall();
+    } catch (err) {
+      console.warn("rejoin failed", err);
+      leaveCall();
+    }
+  });
+  signal.on("queue.update", () => {
+    signal.request("queue.watch").then((q) => {
+      state.queue = q.visits || [];
+      renderQueue();
+    });
+  });
+  signal.on("participant.joined", (m) => m.session === state.session && call.upsert(m.participant));
+  signal.on("participant.updated", (m) => m.session === state.session && call.upsert(m.participant));
+  signal.on("participant.left", (m) => m.session === state.session && call.drop(m.participant));
+  signal.on("media.stats", (m) => m.session === state.session && call.setStats(m.participant, m.stats));
+  signal.on("recording", (m) => m.session === state.session && call.setRecording(m.active));
+  signal.on("session.item", (m) => {
+    if (m.session === state.session) $("#item-linked").textContent = `${t("linked")}: ${m.item_id}`;
+  });
+  signal.on("session.ended", (m) => {
+    if (m.session !== state.session) return;
+    leaveCall();
+    say(t("session_ended"));
+  });
+  signal.on("session.state", (m) => {
+    if (m.session === state.session && (m.state === "cancelled" || m.state === "ended")) leaveCall();
+  });
+
+  $("#end").addEventListener("click", async () => {
+    if (!state.session) return;
+    await signal.request("session.end", { session: state.session }).catch((err) => say(err.message));
+  });
+  $("#logout").addEventListener("click", async () => {
+    await api("/api/logout", { method: "POST" }).catch(() => {});
+    sessionStorage.clear();
+    location.href = "/login";
+  });
+  $("#invite").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = ev.target;
+    try {
+      const inv = await api(`/api/sessions/${state.session}/invites`, {
+        method: "POST",
+        body: { role: f.role.value, name: f.name.value },
+      });
+      $("#inv-link").value = new URL(inv.url, location.origin).href;
+      $("#inv-link").select();
+      say(t("invite_link"));
+    } catch (err) {
+      $("#inv-link").value = `${t("load_failed")}: ${err.message}`;
+    }
+  });
+  $("#item-new").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = ev.target;
+    const msg = $("#item-msg");
+    try {
+      const item = await items.register({
+        type: f.type.value,
+        channel: "video",
+        request: f.request.value,
+        facts: f.facts.value,
+        category: state.snapshot && state.snapshot.session.category,
+        session_id: state.session,
+        petitioners: f.name.value ? [{ name: f.name.value, phone: f.phone.value || null }] : [],
+      });
+      await signal.request("session.link_item", { session: state.session, item_id: item.id });
+      msg.className = "ok";
+      msg.textContent = `${t("kiosk_lookup_code")}: ${items.codeOf(item)}`;
+      msg.dataset.lookupCode = items.codeOf(item);
+      f.reset();
+      loadItems();
+    } catch (err) {
+      msg.className = "error";
+      msg.textContent = err.status === 404 || err.status === 405 ? t("unavailable") : `${t("load_failed")}: ${err.message}`;
+    }
+  });
+  $("#item-link").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const msg = $("#item-msg");
+    try {
+      const item = await items.byCode(ev.target.code.value);
+      await signal.request("session.link_item", { session: state.session, item_id: item.id });
+      msg.className = "ok";
+      msg.textContent = `${t("linked")}: ${items.codeOf(item)}`;
+    } catch (err) {
+      msg.className = "error";
+      msg.textContent = err.unavailable ? t("unavailable") : `${t("load_failed")}: ${err.message}`;
+    }
+  });
+  i18n.onChange(() => {
+    renderQueue();
+    call.render();
+    loadHistory();
+    loadItems();
+  });
+}
+
+async function loadHistory() {
+  const body = $("#history");
+  try {
+    const data = await api("/api/sessions?limit=20");
+    body.replaceChildren(
+      ...data.sessions.map((s) =>
+        h(
+          "tr",
+          { "data-session": s.id },
+          h("td", {}, fmtTime(s.created_at)),
+          h("td", {}, t(`kind_${s.kind}`)),
+          h("td", {}, categoryName(s.category)),
+          h("td", {}, s.state),
+          h("td", {}, s.rating ? t(`rate_${s.rating}`) : ""),
+          h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => showDetail(s.id), "aria-label": `${t("details")} ${s.id.slice(0, 8)}` }, t("details"))),
+        ),
+      ),
+    );
+  } catch (err) {
+    body.replaceChildren(h("tr", {}, h("td", { colspan: "6", class: "error" }, `${t("load_failed")}: ${err.message}`)));
+  }
+}
+
+async function showDetail(id) {
+  const box = $("#detail");
+  try {
+    const s = await api(`/api/sessions/${id}`);
+    box.replaceChildren(
+      h("h3", {}, `${t(`kind_${s.kind}`)} ${s.id.slice(0, 8).toUpperCase()}`),
+      h("ul", {}, ...s.participants.map((p) => h("li", {}, `${p.name} · ${i18n.roleName(p.role)} · ${fmtTime(p.joined_at)} – ${fmtTime(p.left_at)}`))),
+      h("h4", {}, t("recordings")),
+      s.recordings.length
+        ? h("ul", { class: "recordings" }, ...s.recordings.map((r) => h("li", {}, h("a", { href: `/library#recording=${r.id}` }, `${t("play")} #${r.id}`), ` ${r.codec} · ${Math.round((r.bytes || 0) / 1024)} KiB · sha256 ${String(r.sha256 || "").slice(0, 12)}`)))
+        : h("p", { class: "muted" }, t("no_recordings")),
+    );
+  } catch (err) {
+    box.textContent = `${t("load_failed")}: ${err.message}`;
+  }
+}
+
+async function loadItems() {
+  const box = $("#items");
+  try {
+    const due = await items.mine();
+    const rows = due.map((d) =>
+      h(
+        "li",
+        {},
+        h("span", { class: `badge ${d.days_left < 0 ? "overdue" : "soon"}` }, d.days_left < 0 ? t("overdue") : t("due_soon")),
+        h("strong", {}, d.lookup_code || d.item_id),
+        h("span", {}, `${t("due_on")} ${d.due_on}`),
+        h("span", { class: "muted" }, d.due_what || ""),
+      ),
+    );
+    box.replaceChildren(rows.length ? h("ul", { class: "plain" }, ...rows) : h("p", { class: "muted" }, t("no_data")));
+  } catch (err) {
+    box.replaceChildren(h("p", { class: "muted", "data-unavailable": "" }, err.unavailable ? t("unavailable") : `${t("load_failed")}: ${err.message}`));
+  }
+}
+
+init();

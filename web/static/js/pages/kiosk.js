@@ -1,0 +1,216 @@
+// Community terminal: category → request → queue → call → receipt + rating.
+// The device credential comes from #token= once and is kept in localStorage; the place in the
+// queue and the call survive a reload (the hub rebinds the terminal's open visit on hello).
+
+import * as i18n from "../i18n.js";
+import { t } from "../i18n.js";
+import { MediaLink, localMedia } from "../media.js";
+import { Signal } from "../ws.js";
+import { $, CallView, api, bindConnection, fmtTime, h, say, view } from "../ui.js";
+
+i18n.setup();
+
+const TOKEN_KEY = "pg.kiosk.token";
+const RECEIPT_KEY = "pg.kiosk.receipt";
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.get("token")) {
+  localStorage.setItem(TOKEN_KEY, fragment.get("token"));
+  history.replaceState(null, "", location.pathname);
+}
+const token = localStorage.getItem(TOKEN_KEY);
+
+const state = { session: null, category: null, link: null, stream: null, position: null, me: null, snapshot: null, announcements: [] };
+const call = new CallView($("#call-grid"), { list: $("#people"), recordingEl: $("#rec") });
+window.__pg = window.__pg || {};
+window.__pg.kiosk = state;
+
+if (!token) {
+  view("v-notoken");
+} else {
+  const signal = new Signal({ token, storageKey: "kiosk" });
+  window.__pg.signal = signal;
+  bindConnection(signal);
+  wire(signal);
+  signal.connect();
+}
+
+function renderPosition() {
+  const n = state.position;
+  const el = $("#position");
+  if (n == null) el.textContent = "";
+  else el.textContent = n <= 1 ? t("kiosk_next") : t("kiosk_position", { n: n - 1 });
+  el.dataset.position = n == null ? "" : String(n);
+}
+
+function showAnnouncements(list) {
+  const box = $("#announcements");
+  const ul = $("#ann-list");
+  const now = Date.now();
+  const items = list.filter((a) => !a.expires_at || Date.parse(a.expires_at) > now);
+  ul.replaceChildren(...items.map((a) => h("li", {}, h("h3", {}, a.title), h("p", {}, a.body))));
+  box.hidden = items.length === 0;
+}
+
+function showReceipt(receipt) {
+  sessionStorage.setItem(RECEIPT_KEY, JSON.stringify(receipt));
+  $("#reference").textContent = receipt.reference || "";
+  $("#ended-at").textContent = fmtTime(receipt.ended_at);
+  $("#lookup-code").textContent = receipt.lookup_code || "";
+  $("#code-pending").hidden = !!receipt.lookup_code;
+  $("#rated").textContent = receipt.rating ? t("kiosk_thanks") : "";
+  for (const b of document.querySelectorAll("[data-rating]")) {
+    b.setAttribute("aria-pressed", String(receipt.rating === Number(b.dataset.rating)));
+  }
+  view("v-receipt");
+}
+
+async function lookupCodeOf(itemId) {
+  // The receipt carries the item id; its lookup code comes from the items API when the
+  // terminal may read it (docs/apps.md: server gap noted).
+  if (!itemId) return null;
+  try {
+    const item = await api(`/api/items/${encodeURIComponent(itemId)}`, { bearer: token });
+    return item.lookup_code_formatted || item.lookup_code || null;
+  } catch {
+    return null;
+  }
+}
+
+function stopMedia() {
+  if (state.link) state.link.close();
+  state.link = null;
+  if (state.stream) for (const tr of state.stream.getTracks()) tr.stop();
+  state.stream = null;
+}
+
+async function startCall(signal, snapshot) {
+  state.snapshot = snapshot;
+  view("v-call");
+  say(t("kiosk_in_call"));
+  call.setParticipants(snapshot.participants || []);
+  call.setRecording(!!snapshot.recording);
+  if (state.link) state.link.close();
+  if (!state.stream) state.stream = await localMedia();
+  call.setSelf(state.me, state.stream);
+  state.link = new MediaLink(signal, state.session, {
+    iceServers: snapshot.ice_servers || [],
+    stream: state.stream,
+    onRemote: (m) => call.setRemote(m),
+  });
+  await state.link.start();
+}
+
+function enterSnapshot(signal, snapshot) {
+  state.session = snapshot.session.id;
+  state.me = snapshot.participant ? snapshot.participant.id : null;
+  sessionStorage.removeItem(RECEIPT_KEY);
+  if (snapshot.session.state === "waiting") {
+    state.position = snapshot.position ?? state.position;
+    renderPosition();
+    view("v-queue");
+  } else if (snapshot.session.state === "live") {
+    startCall(signal, snapshot).catch((err) => console.error(err));
+  }
+}
+
+function wire(signal) {
+  signal.on("ready", (hello) => {
+    state.announcements = hello.announcements || [];
+    showAnnouncements(state.announcements);
+    if (hello.visit && hello.visit.session) {
+      enterSnapshot(signal, hello.visit);
+      return;
+    }
+    stopMedia();
+    state.session = null;
+    const saved = sessionStorage.getItem(RECEIPT_KEY);
+    if (saved) showReceipt(JSON.parse(saved));
+    else view("v-idle");
+  });
+  signal.on("fatal", () => view("v-notoken"));
+  signal.on("announcement", (m) => {
+    state.announcements = [...state.announcements.filter((a) => a.id !== m.announcement.id), m.announcement];
+    showAnnouncements(state.announcements);
+  });
+  signal.on("queue.position", (m) => {
+    if (m.session !== state.session) return;
+    state.position = m.position;
+    renderPosition();
+  });
+  signal.on("session.state", (m) => {
+    if (m.session !== state.session) return;
+    if (m.state === "live") {
+      signal
+        .request("session.join", { session: state.session })
+        .then((snap) => startCall(signal, snap))
+        .catch((err) => console.error("join after accept failed", err));
+    } else if (m.state === "cancelled") {
+      stopMedia();
+      view("v-idle");
+    }
+  });
+  signal.on("participant.joined", (m) => m.session === state.session && call.upsert(m.participant));
+  signal.on("participant.updated", (m) => m.session === state.session && call.upsert(m.participant));
+  signal.on("participant.left", (m) => m.session === state.session && call.drop(m.participant));
+  signal.on("recording", (m) => m.session === state.session && call.setRecording(m.active));
+  signal.on("session.ended", async (m) => {
+    if (m.session !== state.session) return;
+    stopMedia();
+    const receipt = { ...m.receipt, lookup_code: await lookupCodeOf(m.receipt && m.receipt.item_id) };
+    showReceipt(receipt);
+    say(t("session_ended"));
+  });
+
+  for (const b of document.querySelectorAll("[data-category]")) {
+    b.addEventListener("click", () => {
+      state.category = b.dataset.category;
+      $("#confirm-h").textContent = b.textContent;
+      view("v-confirm");
+    });
+  }
+  $("#back").addEventListener("click", () => view("v-idle"));
+  $("#request").addEventListener("click", async () => {
+    $("#request").disabled = true;
+    try {
+      const snap = await signal.request("visit.request", { category: state.category || "other" });
+      enterSnapshot(signal, snap);
+    } catch (err) {
+      say(`${t("load_failed")}: ${err.message}`);
+    } finally {
+      $("#request").disabled = false;
+    }
+  });
+  $("#cancel").addEventListener("click", async () => {
+    if (!state.session) return;
+    await signal.request("visit.cancel", { session: state.session }).catch(() => {});
+    state.session = null;
+    view("v-idle");
+  });
+  $("#end").addEventListener("click", async () => {
+    if (!state.session) return;
+    await signal.request("session.end", { session: state.session }).catch((err) => say(err.message));
+  });
+  for (const b of document.querySelectorAll("[data-rating]")) {
+    b.addEventListener("click", async () => {
+      const receipt = JSON.parse(sessionStorage.getItem(RECEIPT_KEY) || "{}");
+      const rating = Number(b.dataset.rating);
+      try {
+        await signal.request("visit.rate", { session: receipt.session, rating });
+        receipt.rating = rating;
+        showReceipt(receipt);
+        say(t("kiosk_thanks"));
+      } catch (err) {
+        $("#rated").textContent = `${t("load_failed")}: ${err.message}`;
+      }
+    });
+  }
+  $("#print").addEventListener("click", () => window.print());
+  $("#done").addEventListener("click", () => {
+    sessionStorage.removeItem(RECEIPT_KEY);
+    view("v-idle");
+  });
+  i18n.onChange(() => {
+    renderPosition();
+    call.render();
+  });
+}
