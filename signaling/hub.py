@@ -277,7 +277,7 @@ class Hub:
                     msg = await conn.ws.receive()
             except TimeoutError:
                 conn.close_reason = "heartbeat_timeout"
-                conn.send(P.error(None, "heartbeat_timeout", f"silent for more than {timeout:g} s"))
+                conn.send(P.error(None, P.HEARTBEAT_TIMEOUT, f"silent for more than {timeout:g} s"))
                 return
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 return

@@ -29,6 +29,7 @@ INVALID_STATE = "invalid_state"
 CONFLICT = "conflict"
 ALREADY_TAKEN = "already_taken"
 MEDIA_UNAVAILABLE = "media_unavailable"
+HEARTBEAT_TIMEOUT = "heartbeat_timeout"
 INTERNAL = "internal_error"
 
 ERROR_CODES = frozenset(
@@ -45,6 +46,7 @@ ERROR_CODES = frozenset(
         CONFLICT,
         ALREADY_TAKEN,
         MEDIA_UNAVAILABLE,
+        HEARTBEAT_TIMEOUT,
         INTERNAL,
     }
 )
