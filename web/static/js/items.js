@@ -5,11 +5,12 @@ import { api } from "./ui.js";
 
 const ROUTES = {
   register: "/api/items",
-  byCode: (code) => `/api/items/lookup/${encodeURIComponent(code)}`,
-  due: "/api/items/due",
-  statistics: (year) => `/api/statistics?year=${year}`,
-  annual: (year) => `/api/statistics/annual/${year}`,
-  publicProgress: "/api/public/lookup",
+  byCode: (code) => `/api/items/lookup?code=${encodeURIComponent(code)}`,
+  due: "/api/items/due?within_days=7",
+  overdue: "/api/items/overdue",
+  statistics: (year) => `/api/stats?year=${year}`,
+  annual: (year) => `/api/stats/report?year=${year}`,
+  publicProgress: (code) => `/api/public/progress?code=${encodeURIComponent(code)}`,
   publicEvaluate: "/api/public/evaluate",
 };
 
@@ -40,27 +41,32 @@ export async function byCode(code) {
   return data.item || data;
 }
 
-/** Items with deadlines in my scope: [{item_id, lookup_code, due_on, due_what, days_left}] */
+/** Items with deadlines in my scope, overdue first: [{item_id, lookup_code, due_on, due_what, days_left}] */
 export async function mine() {
-  const data = await call(ROUTES.due);
-  if (Array.isArray(data)) return data;
-  return [...(data.overdue || []), ...(data.due_soon || []), ...(data.items || [])];
+  const [overdue, soon] = await Promise.all([call(ROUTES.overdue), call(ROUTES.due)]);
+  const seen = new Set();
+  return [...overdue.items, ...soon.items].filter((d) => !seen.has(d.item_id) && seen.add(d.item_id));
 }
 
 export async function statistics(year) {
   return call(ROUTES.statistics(year));
 }
 
-export async function annual(year) {
-  return call(ROUTES.annual(year));
+export function annualUrl(year) {
+  return ROUTES.annual(year);
 }
 
-export async function publicProgress(code, phone4) {
-  return call(ROUTES.publicProgress, { method: "POST", body: { lookup_code: code, phone_last4: phone4 }, bearer: "public" });
+export async function publicProgress(code) {
+  return call(ROUTES.publicProgress(code.trim()));
 }
 
-export async function publicEvaluate(body) {
-  return call(ROUTES.publicEvaluate, { method: "POST", body, bearer: "public" });
+/** stage: "acceptance" | "handling" */
+export async function publicEvaluate(code, phone4, stage, satisfied) {
+  return call(ROUTES.publicEvaluate, {
+    method: "POST",
+    body: { code: code.trim(), phone_last4: phone4, stage, satisfied },
+    noCsrf: true,
+  });
 }
 
 export { ROUTES };

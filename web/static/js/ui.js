@@ -5,11 +5,11 @@ import { roleName, t } from "./i18n.js";
 let csrf = null;
 
 /** fetch JSON; official pages send the CSRF token, kiosk/invite pages a Bearer token. */
-export async function api(path, { method = "GET", body, bearer } = {}) {
+export async function api(path, { method = "GET", body, bearer, noCsrf } = {}) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (bearer) headers.Authorization = `Bearer ${bearer}`;
-  if (method !== "GET" && !bearer) {
+  if (method !== "GET" && !bearer && !noCsrf) {
     if (csrf === null) {
       const me = await fetch("/api/me").then((r) => (r.ok ? r.json() : {}));
       csrf = me.csrf_token || "";

@@ -1,0 +1,63 @@
+// Invite links (#invite=pgi_…): a lawyer, counsellor, another unit or a party joins the
+// session the invite is bound to; waits in the lobby when the session has one.
+
+import * as i18n from "../i18n.js";
+import { t } from "../i18n.js";
+import { SessionClient } from "../session.js";
+import { Signal } from "../ws.js";
+import { $, bindConnection, view } from "../ui.js";
+
+i18n.setup();
+const KEY = "pg.join.token";
+const fragment = new URLSearchParams(location.hash.slice(1));
+if (fragment.get("invite")) {
+  sessionStorage.setItem(KEY, fragment.get("invite"));
+  history.replaceState(null, "", location.pathname);
+}
+const token = sessionStorage.getItem(KEY);
+
+if (!token) {
+  view("v-invalid");
+} else {
+  const signal = new Signal({ token, storageKey: "join" });
+  window.__pg.signal = signal;
+  bindConnection(signal);
+  let raised = false;
+  const client = new SessionClient(signal, {
+    key: "join",
+    grid: $("#grid"),
+    list: $("#people"),
+    recordingEl: $("#rec"),
+    on: {
+      lobby: () => view("v-lobby"),
+      entered: (snap) => {
+        $("#title").textContent = snap.session.title || "";
+        $("#raise").hidden = snap.participant.role !== "viewer";
+        view("v-call");
+      },
+      gone: (reason) => {
+        $("#gone-msg").textContent = t(reason);
+        view("v-gone");
+      },
+      failed: () => view("v-invalid"),
+    },
+  });
+  window.__pg.client = client;
+  signal.on("fatal", () => view("v-invalid"));
+  signal.on("ready", (hello) => {
+    if (!client.session && hello.principal.session_id) {
+      client.join(hello.principal.session_id).catch(() => view("v-invalid"));
+    }
+  });
+  $("#leave").addEventListener("click", async () => {
+    await client.request("session.leave").catch(() => {});
+    client._gone("session_ended");
+  });
+  $("#raise").addEventListener("click", async () => {
+    raised = !raised;
+    await client.request("hand.raise", { raised });
+    $("#raise").textContent = t(raised ? "lower_hand" : "raise_hand");
+    $("#raise").setAttribute("aria-pressed", String(raised));
+  });
+  signal.connect();
+}
