@@ -1680,6 +1680,10 @@ class Hub:
             first = self._dead_hubs.setdefault(p.hub_id, now)
             if now - first < self.settings.resume_window_s:
                 continue
+            # every live hub runs this reaper: one of them takes each orphan, so the leave is
+            # logged and announced once (the lock expires by itself; nobody releases it)
+            if not await self.bus.acquire(f"reap:{p.id}", self.hub_id, 60.0):
+                continue
             async with self.store.transaction() as tx:
                 await sessions.participant_left(tx, p.id, "hub_lost")
                 await sessions.set_participant(tx, p.id, publishing=False)
