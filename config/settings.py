@@ -42,6 +42,7 @@ class Settings:
     tls_key: Path | None
     behind_https_proxy: bool
     log_level: str
+    log_format: str
     hub_id: str
     data_dir: Path
     database_url: str
@@ -162,6 +163,13 @@ def _str(raw: Mapping[str, Any], section: str, key: str) -> str:
     return value
 
 
+def _choice(raw: Mapping[str, Any], section: str, key: str, options: tuple[str, ...]) -> str:
+    value = _str(raw, section, key)
+    if value not in options:
+        raise ConfigError(f"{section}.{key}={value!r}: expected one of {', '.join(options)}")
+    return value
+
+
 def _bool(raw: Mapping[str, Any], section: str, key: str) -> bool:
     value = raw[section][key]
     if not isinstance(value, bool):
@@ -268,6 +276,7 @@ def build_settings(
         tls_key=tls_key,
         behind_https_proxy=_bool(raw, "server", "behind_https_proxy"),
         log_level=log_level,
+        log_format=_choice(raw, "server", "log_format", ("text", "json")),
         hub_id=_str(raw, "server", "hub_id"),
         data_dir=data_dir,
         database_url=database_url,

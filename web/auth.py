@@ -33,6 +33,7 @@ PUBLIC_PREFIXES = (
     "/static/",
     "/lookup",
     "/api/public/",
+    "/api/openapi.json",  # the API's shape, no data
     "/kiosk",
     "/join",
     "/field",
