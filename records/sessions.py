@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from config.errors import InvalidTransition, NotFound, RecordsError, ValidationError
 from records import models
 from records.base import utcnow
-from records.enums import AdmissionState, ParticipantRole, SessionKind, SessionState
+from records.enums import (
+    AdmissionState,
+    ParticipantRole,
+    PrincipalKind,
+    SessionKind,
+    SessionState,
+)
 from records.policy import SessionTarget
 from records.principals import Principal
 
@@ -186,6 +192,83 @@ async def get_session(db: AsyncSession, session_id: str) -> SessionInfo:
         )
     ).all()
     return _session(row, parts)
+
+
+async def get_session_for(db: AsyncSession, session_id: str, principal_ref: str) -> SessionInfo:
+    """The session with only the participant rows of one principal, or NotFound.
+
+    Its ``target()`` answers the policy for that principal exactly as the full session would
+    (``participant_refs`` holds the principal's ref iff it has a row), without loading the
+    thousands of rows of a large training.
+    """
+    row = await db.get(models.Session, session_id)
+    if row is None:
+        raise NotFound(f"session {session_id!r} not found")
+    kind, _, principal_id = principal_ref.partition(":")
+    try:
+        principal_kind = PrincipalKind(kind)
+    except ValueError:
+        return _session(row)
+    parts = (
+        await db.scalars(
+            select(models.Participant)
+            .where(models.Participant.session_id == session_id)
+            .where(models.Participant.principal_kind == principal_kind)
+            .where(models.Participant.principal_id == principal_id)
+            .order_by(models.Participant.created_at, models.Participant.id)
+        )
+    ).all()
+    return _session(row, parts)
+
+
+async def session_participants(
+    db: AsyncSession,
+    session_id: str,
+    *,
+    present_only: bool = False,
+    exclude_roles: Iterable[ParticipantRole] = (),
+    include_ids: Iterable[str] = (),
+    limit: int | None = None,
+) -> list[ParticipantInfo]:
+    """Participants of a session, oldest first, optionally narrowed.
+
+    ``present_only`` keeps rows without a leave time; ``exclude_roles`` drops roles, except
+    the rows named in ``include_ids``; ``limit`` caps the count.
+    """
+    q = (
+        select(models.Participant)
+        .where(models.Participant.session_id == session_id)
+        .order_by(models.Participant.created_at, models.Participant.id)
+    )
+    if present_only:
+        q = q.where(models.Participant.left_at.is_(None))
+    excluded = list(exclude_roles)
+    if excluded:
+        ids = list(include_ids)
+        if ids:
+            q = q.where(models.Participant.role.not_in(excluded) | models.Participant.id.in_(ids))
+        else:
+            q = q.where(models.Participant.role.not_in(excluded))
+    if limit is not None:
+        q = q.limit(limit)
+    return [_participant(r) for r in (await db.scalars(q)).all()]
+
+
+async def attendance_counts(
+    db: AsyncSession, session_id: str, roles: Iterable[ParticipantRole]
+) -> dict[int | None, int]:
+    """Present, joined participants with one of ``roles`` per unit (training attendance)."""
+    rows = (
+        await db.execute(
+            select(models.Participant.unit_id, func.count())
+            .where(models.Participant.session_id == session_id)
+            .where(models.Participant.role.in_(list(roles)))
+            .where(models.Participant.left_at.is_(None))
+            .where(models.Participant.joined_at.is_not(None))
+            .group_by(models.Participant.unit_id)
+        )
+    ).all()
+    return {unit_id: int(n) for unit_id, n in rows}
 
 
 async def set_state(

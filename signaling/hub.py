@@ -502,7 +502,7 @@ class Hub:
         if p.hub_id != self.hub_id:
             async with self.store.transaction() as tx:
                 await sessions.set_participant(tx, p.id, hub_id=self.hub_id)
-        await self._join_room_channel(s)
+        await self._join_room_channel(s, p.id)
         if resumed:
             await self._room_op(s.id, {"op": "resumed", "participant": p.id, "hub": self.hub_id})
             async with self.store.transaction() as tx:
@@ -570,16 +570,14 @@ class Hub:
 
     # ---- rooms: bus channel and snapshots -----------------------------------------------------
 
-    async def _join_room_channel(self, s: sessions.SessionInfo) -> None:
+    async def _join_room_channel(self, s: sessions.SessionInfo, pid: str) -> None:
         room = self.rooms.get(s.id)
         if room is None:
             sub = await self.bus.subscribe(f"room.{s.id}")
             task = self._spawn(self._consume(sub, self._on_room_message), f"room-{s.id}")
             room = RoomLocal(s.id, s.kind, set(), sub, task)
             self.rooms[s.id] = room
-        for pid, member in self.members.items():
-            if member.session_id == s.id:
-                room.members.add(pid)
+        room.members.add(pid)
 
     async def _room_op(self, session_id: str, op: dict[str, Any]) -> None:
         await self.bus.publish(f"room.{session_id}", op)
@@ -591,29 +589,20 @@ class Hub:
 
     async def _room_snapshot(self, session_id: str, pid: str) -> dict[str, Any]:
         async with self.store.transaction() as tx:
-            s = await sessions.get_session(tx, session_id)
-        me = next((p for p in s.participants if p.id == pid), None)
-        visible = [
-            _participant(p)
-            for p in s.participants
-            if p.left_at is None
-            and p.admission is AdmissionState.ADMITTED
-            and (
-                s.kind is not SessionKind.TRAINING
-                or p.role is not ParticipantRole.VIEWER
-                or p.id == pid
+            me = await sessions.get_participant(tx, pid)
+            s = await sessions.get_session_for(tx, session_id, me.principal_ref)
+            # a training shows its viewers only to themselves: never load thousands of rows
+            hidden = [ParticipantRole.VIEWER] if s.kind is SessionKind.TRAINING else []
+            present = await sessions.session_participants(
+                tx, session_id, present_only=True, exclude_roles=hidden, include_ids=[pid]
             )
-        ]
+        visible = [_participant(p) for p in present if p.admission is AdmissionState.ADMITTED]
         return {
             "session": _session_brief(s),
-            "participant": _participant(me) if me else None,
+            "participant": _participant(me),
             "participants": visible,
-            "lobby": [
-                _participant(p)
-                for p in s.participants
-                if p.admission is AdmissionState.LOBBY and p.left_at is None
-            ]
-            if me is not None and me.role in STAFF_ROLES
+            "lobby": [_participant(p) for p in present if p.admission is AdmissionState.LOBBY]
+            if me.role in STAFF_ROLES
             else [],
             "recording": s.recorded and s.state is SessionState.LIVE,
             "ice_servers": self._ice_servers(pid),
@@ -871,7 +860,7 @@ class Hub:
 
     async def _on_visit_cancel(self, conn: Connection, req: P.Request) -> dict[str, Any]:
         principal = _need(conn)
-        s = await self._get(req["session"])
+        s = await self._get(req["session"], principal)
         if s.kind is not SessionKind.VISIT:
             raise errors.InvalidTransition(f"session {s.id} is a {s.kind.value}, not a visit")
         action = (
@@ -891,7 +880,7 @@ class Hub:
 
     async def _on_visit_rate(self, conn: Connection, req: P.Request) -> dict[str, Any]:
         principal = _need(conn)
-        s = await self._get(req["session"])
+        s = await self._get(req["session"], principal)
         if principal.kind is not PrincipalKind.TERMINAL or s.terminal_id != int(principal.id):
             raise errors.AccessDenied("only the visit's own terminal rates it")
         if s.state is not SessionState.ENDED:
@@ -921,7 +910,7 @@ class Hub:
 
     async def _on_visit_accept(self, conn: Connection, req: P.Request) -> dict[str, Any]:
         principal = _need(conn)
-        s = await self._get(req["session"])
+        s = await self._get(req["session"], principal)
         require(principal, Action.ANSWER_QUEUE, s.target(), self.store.tree)
         async with self.store.transaction() as tx:
             taken = await sessions.accept_visit(tx, s.id)
@@ -987,7 +976,7 @@ class Hub:
 
     async def _on_session_join(self, conn: Connection, req: P.Request) -> dict[str, Any]:
         principal = _need(conn)
-        s = await self._get(req["session"])
+        s = await self._get(req["session"], principal)
         require(principal, Action.JOIN_SESSION, s.target(), self.store.tree)
         if s.state in CLOSED_STATES:
             raise errors.InvalidTransition(f"session {s.id} is {s.state.value}")
@@ -1012,7 +1001,9 @@ class Hub:
                 and s.kind is not SessionKind.VISIT
                 and admission is AdmissionState.ADMITTED
             ):
-                await sessions.set_state(tx, s.id, SessionState.LIVE)
+                # atomic waiting → live (UPDATE … WHERE state = waiting): two first joins at
+                # once must not both try the transition (records names it after visits)
+                await sessions.accept_visit(tx, s.id)
             p = await sessions.add_participant(
                 tx,
                 s.id,
@@ -1030,7 +1021,7 @@ class Hub:
                 participant_id=p.id,
                 data={"role": role.value},
             )
-        s = await self._get(s.id)
+        s = await self._get(s.id, principal)
         snapshot = await self._bind(conn, s, p, resumed=False)
         if admission is AdmissionState.LOBBY:
             await self._room_event(
@@ -1090,10 +1081,11 @@ class Hub:
             await sessions.participant_left(tx, pid, reason)
             await sessions.set_participant(tx, pid, publishing=False)
             p = await sessions.get_participant(tx, pid)
-            s = await sessions.get_session(tx, session_id)
+            s = await sessions.get_session_for(tx, session_id, p.principal_ref)
             await sessions.log_event(
                 tx, session_id, "left", participant_id=pid, data={"reason": reason}
             )
+            nobody_left = not await self._anyone_present(tx, session_id)
         await self._media_send(session_id, {"type": "peer.close", "room": session_id, "peer": pid})
         if s.kind is SessionKind.TRAINING and p.role is ParticipantRole.VIEWER:
             await self._room_op(session_id, {"op": "attendance", "session_id": session_id})
@@ -1103,13 +1095,31 @@ class Hub:
                 P.event("participant.left", session=session_id, participant=pid, reason=reason),
             )
         self._forget_member(pid)
-        present = [x for x in s.participants if x.left_at is None and x.joined_at is not None]
-        if s.state is SessionState.LIVE and not present:
-            await self._end(s, "everyone left", actor="hub")
+        if s.state is SessionState.LIVE and nobody_left:
+            # the last two may leave at once, or someone ended it meanwhile: then it is over
+            with contextlib.suppress(errors.InvalidTransition):
+                await self._end(s, "everyone left", actor="hub")
+
+    @staticmethod
+    async def _anyone_present(tx: Any, session_id: str) -> bool:
+        """Whether someone who joined is still in the session (viewers counted last, cheaply)."""
+        others = await sessions.session_participants(
+            tx, session_id, present_only=True, exclude_roles=[ParticipantRole.VIEWER]
+        )
+        if any(p.joined_at is not None for p in others):
+            return True
+        viewers = await sessions.session_participants(
+            tx,
+            session_id,
+            present_only=True,
+            exclude_roles=[r for r in ParticipantRole if r is not ParticipantRole.VIEWER],
+            limit=1,
+        )
+        return any(p.joined_at is not None for p in viewers)
 
     async def _on_session_end(self, conn: Connection, req: P.Request) -> dict[str, Any]:
         principal = _need(conn)
-        s = await self._get(req["session"])
+        s = await self._get(req["session"], principal)
         if s.kind is SessionKind.VISIT and principal.kind is PrincipalKind.TERMINAL:
             require(principal, Action.JOIN_SESSION, s.target(), self.store.tree)
         else:
@@ -1140,7 +1150,7 @@ class Hub:
 
     async def _on_link_item(self, conn: Connection, req: P.Request) -> dict[str, Any]:
         principal = _need(conn)
-        s = await self._get(req["session"])
+        s = await self._get(req["session"], principal)
         self._require_moderator(principal, s, Action.MODERATE_SESSION)
         async with self.store.transaction() as tx:
             await sessions.update_session(tx, s.id, item_id=req["item_id"])
@@ -1178,12 +1188,16 @@ class Hub:
         self, conn: Connection, req: P.Request
     ) -> tuple[Principal, sessions.SessionInfo, sessions.ParticipantInfo]:
         principal = _need(conn)
-        s = await self._get(req["session"])
+        s = await self._get(req["session"], principal)
         self._require_moderator(principal, s, Action.MODERATE_SESSION)
         if req["session"] not in conn.participants and principal.kind is not PrincipalKind.ACCOUNT:
             raise errors.AccessDenied("join the session first")
-        target = next((p for p in s.participants if p.id == req["participant"]), None)
-        if target is None:
+        try:
+            async with self.store.transaction() as tx:
+                target = await sessions.get_participant(tx, req["participant"])
+        except errors.NotFound:
+            target = None
+        if target is None or target.session_id != s.id:
             raise errors.NotFound(f"participant {req['participant']!r} not in session {s.id}")
         return principal, s, target
 
@@ -1197,7 +1211,9 @@ class Hub:
             await sessions.set_participant(tx, target.id, admission=AdmissionState.ADMITTED)
             await sessions.participant_joined(tx, target.id)
             if s.state is SessionState.WAITING:
-                await sessions.set_state(tx, s.id, SessionState.LIVE)
+                # atomic waiting → live (UPDATE … WHERE state = waiting): two first joins at
+                # once must not both try the transition (records names it after visits)
+                await sessions.accept_visit(tx, s.id)
             await sessions.log_event(
                 tx, s.id, "admitted", actor=principal.ref, participant_id=target.id
             )
@@ -1380,7 +1396,7 @@ class Hub:
 
     async def _on_recording_set(self, conn: Connection, req: P.Request) -> dict[str, Any]:
         principal = _need(conn)
-        s = await self._get(req["session"])
+        s = await self._get(req["session"], principal)
         self._require_moderator(principal, s, Action.RECORDING_CONTROL)
         if s.kind.value in self.settings.recording_automatic and not req["active"]:
             raise errors.ValidationError(f"{s.kind.value} sessions are always recorded")
@@ -1417,20 +1433,21 @@ class Hub:
                 if not staff:
                     continue
                 try:
-                    s = await self._get(room.session_id)
-                except errors.NotFound:
+                    async with self.store.transaction() as tx:
+                        counts = await sessions.attendance_counts(
+                            tx,
+                            room.session_id,
+                            (ParticipantRole.VIEWER, ParticipantRole.SPEAKER),
+                        )
+                except errors.GatewayError as exc:
+                    logger.warning("attendance of %s: %s", room.session_id, exc)
                     continue
-                per_unit: dict[str, int] = {}
-                for p in s.participants:
-                    if (
-                        p.role in (ParticipantRole.VIEWER, ParticipantRole.SPEAKER)
-                        and p.left_at is None
-                        and p.joined_at
-                    ):
-                        key = str(p.unit_id or 0)
-                        per_unit[key] = per_unit.get(key, 0) + 1
+                per_unit = {str(unit or 0): n for unit, n in counts.items()}
                 event = P.event(
-                    "attendance", session=s.id, total=sum(per_unit.values()), units=per_unit
+                    "attendance",
+                    session=room.session_id,
+                    total=sum(per_unit.values()),
+                    units=per_unit,
                 )
                 for m in staff:
                     if m.conn is not None:
@@ -1447,7 +1464,7 @@ class Hub:
         member = self._member(conn, req["session"])
         if not member.admitted:
             raise errors.AccessDenied("wait to be admitted before sending media")
-        s = await self._get(member.session_id)
+        s = await self._get(member.session_id, member.principal)
         if P.sdp_sends_media(req["sdp"]):
             if not may_publish(member.role):
                 raise errors.AccessDenied(
@@ -1597,9 +1614,14 @@ class Hub:
                     m.conn.send(P.event("media.lost", session=m.session_id))
 
     async def _subscribe_to_publishers(self, member: Member) -> None:
-        s = await self._get(member.session_id)
-        for p in s.participants:
-            if p.id == member.participant_id or not p.publishing or p.left_at is not None:
+        async with self.store.transaction() as tx:
+            s = await sessions.get_session_for(tx, member.session_id, member.principal.ref)
+            hidden = [ParticipantRole.VIEWER] if s.kind is SessionKind.TRAINING else []
+            present = await sessions.session_participants(
+                tx, member.session_id, present_only=True, exclude_roles=hidden
+            )
+        for p in present:
+            if p.id == member.participant_id or not p.publishing:
                 continue
             if should_subscribe(s.kind, member.role, p.role):
                 await self._media_send(
@@ -1760,8 +1782,17 @@ class Hub:
             conn.send(P.event("pong", at=time.time()))
         return {"at": time.time()}
 
-    async def _get(self, session_id: str) -> sessions.SessionInfo:
+    async def _get(
+        self, session_id: str, principal: Principal | None = None
+    ) -> sessions.SessionInfo:
+        """The session; with ``principal``, only that principal's participant rows.
+
+        The policy decides the same on either (it looks for the principal's own ref), and a
+        training with thousands of viewers is not loaded row by row on every request.
+        """
         async with self.store.transaction() as tx:
+            if principal is not None:
+                return await sessions.get_session_for(tx, session_id, principal.ref)
             return await sessions.get_session(tx, session_id)
 
     async def gauges(self) -> dict[str, Any]:
@@ -1787,7 +1818,7 @@ async def _present_memberships(
     for s in await sessions.list_sessions(
         tx, states=[SessionState.WAITING, SessionState.LIVE], limit=1000
     ):
-        full = await sessions.get_session(tx, s.id)
+        full = await sessions.get_session_for(tx, s.id, principal.ref)
         for p in full.participants:
             if (
                 p.principal_ref == principal.ref
