@@ -30,6 +30,7 @@ if (!token) {
     recordingEl: $("#rec"),
     on: {
       lobby: () => view("v-lobby"),
+      "participant.updated": () => ($("#raise").hidden = client.role !== "viewer"),
       entered: (snap) => {
         $("#title").textContent = snap.session.title || "";
         $("#raise").hidden = snap.participant.role !== "viewer";

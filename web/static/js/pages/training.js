@@ -1,0 +1,126 @@
+// Training: the trainer broadcasts camera or screen, sees attendance per unit and raised
+// hands, promotes one viewer to speak and demotes; viewers watch, raise a hand, ask.
+
+import * as i18n from "../i18n.js";
+import { t } from "../i18n.js";
+import { SessionClient } from "../session.js";
+import { Signal } from "../ws.js";
+import { $, api, bindConnection, h, say, view } from "../ui.js";
+
+i18n.setup();
+const signal = new Signal({ storageKey: "training" });
+window.__pg.signal = signal;
+bindConnection(signal);
+const hands = new Map();
+let raised = false;
+
+function isTrainer() {
+  return client.role === "trainer";
+}
+
+function renderRole() {
+  for (const el of document.querySelectorAll(".trainer-only")) el.hidden = !isTrainer();
+  for (const el of document.querySelectorAll(".viewer-only")) el.hidden = isTrainer() || client.role === "speaker";
+}
+
+function renderHands() {
+  $("#hands").replaceChildren(
+    ...[...hands.values()].map((x) =>
+      h(
+        "li",
+        { "data-participant": x.participant },
+        h("span", {}, x.name),
+        x.speaking
+          ? h("button", { type: "button", class: "secondary", onclick: () => act("training.demote", x) }, t("demote"))
+          : h("button", { type: "button", class: "promote", "aria-label": `${t("promote")} ${x.name}`, onclick: () => act("training.promote", x) }, t("promote")),
+      ),
+    ),
+  );
+}
+
+async function act(type, x) {
+  try {
+    await client.request(type, { participant: x.participant });
+    x.speaking = type === "training.promote";
+    renderHands();
+  } catch (err) {
+    say(err.message);
+  }
+}
+
+const client = new SessionClient(signal, {
+  key: "training",
+  grid: $("#grid"),
+  list: $("#people"),
+  recordingEl: $("#rec"),
+  on: {
+    entered: (snap) => {
+      $("#room-h").textContent = `${snap.session.title || ""} (${snap.session.id.slice(0, 8)})`;
+      view("v-room");
+      renderRole();
+    },
+    "participant.updated": () => renderRole(),
+    "hand.raised": (m) => {
+      if (m.raised) hands.set(m.participant, { participant: m.participant, name: m.name, speaking: false });
+      else if (!(hands.get(m.participant) || {}).speaking) hands.delete(m.participant);
+      renderHands();
+      say(`${t("raise_hand")}: ${m.name}`);
+    },
+    attendance: (m) => {
+      $("#attendance").textContent = `${t("attendance")}: ${m.total}`;
+      $("#attendance").dataset.total = String(m.total);
+    },
+    "chat.message": (m) => $("#questions").append(h("li", {}, h("strong", {}, m.name), m.text)),
+    gone: (reason) => {
+      $("#gone-msg").textContent = t(reason);
+      view("v-gone");
+    },
+    failed: (err) => {
+      $("#start-msg").textContent = err.message;
+      view("v-start");
+    },
+  },
+});
+window.__pg.client = client;
+
+$("#create").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const created = await signal.request("session.create", { kind: "training", title: ev.target.title.value });
+    await client.join(created.session.id);
+  } catch (err) {
+    $("#start-msg").textContent = err.message;
+  }
+});
+$("#joinf").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  await client.join(ev.target.sid.value.trim()).catch((err) => ($("#start-msg").textContent = err.message));
+});
+$("#raise").addEventListener("click", async () => {
+  raised = !raised;
+  await client.request("hand.raise", { raised }).catch((err) => say(err.message));
+  $("#raise").textContent = t(raised ? "lower_hand" : "raise_hand");
+  $("#raise").setAttribute("aria-pressed", String(raised));
+});
+$("#ask").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const text = ev.target.text.value.trim();
+  if (!text) return;
+  await client.request("chat.send", { text }).catch((err) => say(err.message));
+  ev.target.reset();
+});
+$("#end").addEventListener("click", () => client.request("session.end").catch((err) => say(err.message)));
+$("#share").addEventListener("click", () => (client.screen ? client.stopShare() : client.shareScreen()).catch((err) => say(err.message)));
+$("#invite").addEventListener("click", async () => {
+  try {
+    const inv = await api(`/api/sessions/${client.session}/invites`, { method: "POST", body: { role: "viewer", name: t("role_viewer") } });
+    $("#inv-link").value = new URL(inv.url, location.origin).href;
+  } catch (err) {
+    $("#inv-link").value = err.message;
+  }
+});
+i18n.onChange(() => {
+  renderHands();
+  client.view.render();
+});
+signal.connect();
