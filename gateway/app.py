@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import signal
+import sys
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -142,12 +144,23 @@ def create_app(
 
 
 async def run_app(app: web.Application, settings: Settings, ssl_context: Any = None) -> None:
-    """Serve ``app`` until cancelled (SIGINT/SIGTERM), then shut down in order."""
-    runner = web.AppRunner(app, handle_signals=True, shutdown_timeout=5)
+    """Serve ``app`` until SIGINT or SIGTERM, then shut down in order."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=5)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, ssl_context=ssl_context)
     await site.start()
+    scheme = "https" if ssl_context else "http"
+    # printed once the port accepts connections (scripts and tests wait for this line)
+    print(
+        f"petition-gateway listening on {scheme}://{settings.host}:{settings.port}/  (Ctrl+C stops)"
+    )
+    sys.stdout.flush()
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
+        logger.info("stopping: closing connections, media and recordings")
     finally:
         await runner.cleanup()

@@ -314,10 +314,6 @@ def _serve(settings: Settings, *, demo: bool, migrate: bool) -> int:
         lines = asyncio.run(_demo(settings))
         print("demo logins (example data; new passwords on every --demo start):")
         print("\n".join(lines))
-    scheme = "https" if ssl_context else "http"
-    print(
-        f"petition-gateway listening on {scheme}://{settings.host}:{settings.port}/  (Ctrl+C stops)"
-    )
     sys.stdout.flush()
     app = create_app(settings, migrate=migrate)
     with contextlib.suppress(KeyboardInterrupt):

@@ -225,6 +225,8 @@ class Feed:
         if self.ended.is_set():
             return
         self.ended.set()
+        if self._pli_task is not None:
+            self._pli_task.cancel()  # awaited by close()
         for sub in list(self.subscribers):
             sub.detach()
         if self._sink is not None and self.started:
@@ -256,6 +258,8 @@ class Feed:
                     sub.offer(packet)
                 if self._sink is not None:
                     self._to_sink(packet)
+        except Exception:
+            logger.exception("feed %s/%s failed; forwarding of it stops", self.publisher, self.kind)
         finally:
             self._end()
 

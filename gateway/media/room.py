@@ -45,7 +45,12 @@ class Room:
     @property
     def feeds(self) -> list[Feed]:
         """Every published track of the room."""
-        return [feed for peer in self.peers.values() for feed in peer.feeds.values()]
+        return [
+            feed
+            for peer in self.peers.values()
+            for feed in peer.feeds.values()
+            if not feed.ended.is_set()
+        ]
 
     def request_close(self, peer_id: str) -> None:
         """Ask the worker to close ``peer_id`` soon."""
@@ -112,16 +117,18 @@ class Room:
         """The first frame of a track arrived: tell the hub which kinds the publisher sends."""
         source = self.peers.get(feed.publisher)
         if source is not None:
-            kinds = sorted({f.kind for f in source.feeds.values() if f.started})
+            kinds = sorted(
+                {f.kind for f in source.feeds.values() if f.started and not f.ended.is_set()}
+            )
             source.send("peer.tracks", kinds=kinds)
 
     def on_feed_ended(self, feed: Feed) -> None:
-        """A track ended: its subscribers' transceivers go inactive (they get a new offer)."""
+        """A track ended: its subscribers' transceivers go inactive (they get a new offer).
+
+        The feed stays with its publisher until the peer closes, which awaits its tasks.
+        """
         for peer in self.peers.values():
             peer.unforward(feed)
-        source = self.peers.get(feed.publisher)
-        if source is not None:
-            source.feeds.pop(feed.source_mid, None)
 
     # ------------------------------------------------------------------ lifecycle
 
