@@ -57,7 +57,7 @@ SECURITY_HEADERS = {
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
-    if request.app[keys.SETTINGS].tls:
+    if request.secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
 
 

@@ -69,7 +69,7 @@ async def test_demo_serve_health_and_login_over_http(tmp_path: Path) -> None:
             ln.split()[3] for ln in lines if ln.strip().startswith("official  reception")
         )
         assert any("/kiosk#token=pgt_" in ln for ln in lines)
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
                 assert resp.status == 200
             body = {"username": "reception", "password": password}
