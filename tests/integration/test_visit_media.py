@@ -18,7 +18,7 @@ import av
 import pytest
 
 from records import sessions
-from tests.helpers import T, make_settings, seed_store
+from tests.helpers import PASSWORD, T, make_settings, seed_store
 from tests.media_peer import Peer, until
 from web import keys
 
@@ -84,7 +84,18 @@ async def test_recorded_visit_media_flows_both_ways(aiohttp_client: Any, tmp_pat
             10 * T,
             "both sides decode the other's audio",
         )
-        await asyncio.sleep(2)  # a couple of seconds of call to record
+        # connection quality reaches the officer's console and /metrics
+        await until(
+            lambda: officer.event("media.stats") is not None, 6 * T, "officer sees media stats"
+        )
+        admin = await client.post(
+            "/api/login", json={"username": "bureau_admin", "password": PASSWORD}
+        )
+        admin_cookie = {"Cookie": f"pg_session={admin.cookies['pg_session'].value}"}
+        client.session.cookie_jar.clear()
+        metrics = await (await client.get("/metrics", headers=admin_cookie)).text()
+        assert f'gateway_peer_fps{{session="{session}",participant="{resident}"}}' in metrics
+        await asyncio.sleep(1)  # a little more call to record
         await officer.request("session.end", session=session, outcome="registered")
         await until(
             lambda: kiosk.event("session.ended") is not None, 5 * T, "kiosk gets the receipt"
