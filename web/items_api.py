@@ -1459,6 +1459,14 @@ async def stats(request: web.Request) -> web.Response:
     body = report_json(report)
     body["unit_id"] = q.unit_id
     body["by"] = q.by
+    async with request.app[keys.STORE].transaction() as tx:
+        held = await sessions.session_statistics(
+            tx,
+            start=dt.datetime.combine(q.start, dt.time(), CHINA_TZ),
+            end=dt.datetime.combine(q.end, dt.time(), CHINA_TZ),
+            unit_ids=q.unit_ids,
+        )
+    body["sessions"] = dataclasses.asdict(held)
     return web.json_response(body)
 
 

@@ -386,6 +386,22 @@ def _schemas() -> dict[str, Schema]:
                 "top_categories": {"type": "array", "items": pair},
                 "top_subject_units": {"type": "array", "items": pair},
                 "mismatches": {"type": "array", "items": STR},
+                "sessions": {
+                    "type": "object",
+                    "properties": {
+                        key: {"type": "object", "additionalProperties": {"type": "integer"}}
+                        for key in (
+                            "by_kind",
+                            "by_kind_and_level",
+                            "training_attendance",
+                            "visit_ratings",
+                        )
+                    }
+                    | {
+                        key: {"type": "integer"}
+                        for key in ("visit_batches", "visit_person_times", "leader_receptions")
+                    },
+                },
             }
         ),
         "Session": _obj(session_props),
