@@ -184,11 +184,16 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def run_clients(
-    port: int, credentials: list[str], session_id: str, concurrency: int, seconds: float
+    port: int,
+    credentials: list[str],
+    session_id: str,
+    concurrency: int,
+    seconds: float,
+    clients: list[Client] | None = None,
 ) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=0)
     http = aiohttp.ClientSession(connector=connector)
-    clients: list[Client] = []
+    clients = [] if clients is None else clients
     hello_ms: list[float] = []
     join_ms: list[float] = []
     gate = asyncio.Semaphore(concurrency)
@@ -237,8 +242,9 @@ async def ping_storm(clients: list[Client], seconds: float) -> float:
 async def keep_alive(clients: list[Client], period: float, stop: asyncio.Event) -> None:
     """The protocol's app-level ping, so idle clients are not dropped by the heartbeat."""
     while not stop.is_set():
-        for c in clients:
-            await c.ws.send_str('{"type":"ping"}')
+        for c in list(clients):
+            if not c.ws.closed:
+                await c.ws.send_str('{"type":"ping"}')
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), period)
 
@@ -255,14 +261,14 @@ async def measure(
     await asyncio.sleep(0.5)
     rss0 = server.rss()
     cpu0 = server.cpu_s()
-    run = await run_clients(
-        server.port, credentials[1:], session_id, opts.concurrency, opts.seconds
-    )
-    clients: list[Client] = run["clients"]
+    clients: list[Client] = []
     stop = asyncio.Event()
-    # clients also receive attendance or other pushes: drain them in the background is not
-    # needed for idle memory; the app-level ping keeps them inside the heartbeat
+    # the protocol's ping every 5 s keeps joined clients inside the heartbeat while the
+    # others are still joining (a ramp of 2,000 takes longer than the 15 s timeout)
     pinger = asyncio.create_task(keep_alive(clients, 5.0, stop))
+    run = await run_clients(
+        server.port, credentials[1:], session_id, opts.concurrency, opts.seconds, clients
+    )
     await asyncio.sleep(2.0)  # let batched pushes settle
     rss1 = server.rss()
     cpu_join = server.cpu_s() - cpu0

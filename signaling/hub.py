@@ -713,6 +713,25 @@ class Hub:
                         "may_publish": may_publish(member.role),
                     },
                 )
+        elif op == "unpublished":
+            # a demoted speaker: the viewers here stop receiving its media
+            publisher = str(msg["participant"])
+            room = self.rooms.get(session_id)
+            kind = room.kind if room is not None else SessionKind.TRAINING
+            for pid in list(room.members) if room is not None else []:
+                member = self.members.get(pid)
+                if member is None or pid == publisher or not member.media_connected:
+                    continue
+                if not should_subscribe(kind, member.role, ParticipantRole.VIEWER):
+                    await self._media_send(
+                        member.session_id,
+                        {
+                            "type": "peer.unsubscribe",
+                            "room": member.session_id,
+                            "peer": pid,
+                            "publisher": publisher,
+                        },
+                    )
         elif op == "ended":
             sid = str(msg["session_id"])
             for pid, member in list(self.members.items()):
@@ -724,7 +743,6 @@ class Hub:
             room = self.rooms.get(str(msg["session_id"]))
             if room is not None:
                 room.attendance_dirty = True
-        del session_id
 
     def _deliver(self, session_id: str, event: dict[str, Any], audience: str) -> None:
         room = self.rooms.get(session_id)
@@ -1382,7 +1400,9 @@ class Hub:
         )
         if role is ParticipantRole.VIEWER:
             # viewers stop receiving the demoted speaker's media
-            await self._room_op(s.id, {"op": "unpublished", "participant": target.id})
+            await self._room_op(
+                s.id, {"op": "unpublished", "session": s.id, "participant": target.id}
+            )
         return {"participant": target.id, "role": role.value}
 
     async def _on_chat(self, conn: Connection, req: P.Request) -> dict[str, Any]:
