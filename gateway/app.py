@@ -120,7 +120,7 @@ def create_app(
             await worker.close()
 
     async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
-        hub = Hub(settings, app[keys.STORE], app[BUS])
+        hub = Hub(settings, app[keys.STORE], app[BUS], calendar=app[keys.CALENDAR])
         await hub.start()
         app[keys.HUB] = hub
         app[HUB] = hub

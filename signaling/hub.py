@@ -27,7 +27,8 @@ from aiohttp import WSMsgType, web
 
 from config import errors
 from config.settings import Settings
-from records import accounts, sessions
+from records import accounts, items, sessions
+from records.calendar import HolidayCalendar
 from records.enums import (
     AdmissionState,
     ParticipantRole,
@@ -36,6 +37,8 @@ from records.enums import (
     SessionKind,
     SessionState,
 )
+from records.lifecycle import EventType
+from records.lookup import format_code
 from records.policy import Action, decide, may_create_session, require
 from records.principals import Principal
 from records.store import Store
@@ -108,11 +111,18 @@ class Hub:
     """Owns every WebSocket connection of this process and its room subscriptions."""
 
     def __init__(
-        self, settings: Settings, store: Store, bus: Bus, *, hub_id: str | None = None
+        self,
+        settings: Settings,
+        store: Store,
+        bus: Bus,
+        *,
+        hub_id: str | None = None,
+        calendar: HolidayCalendar | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.bus = bus
+        self.calendar = calendar  # for writing session outcomes into petition items
         self.hub_id = hub_id or settings.hub_id or f"hub-{secrets.token_hex(6)}"
         self.placement = Placement(bus)
         self.conns: dict[str, Connection] = {}
@@ -1170,6 +1180,17 @@ class Hub:
         if req["outcome"]:
             async with self._tx() as tx:
                 await sessions.update_session(tx, s.id, outcome=req["outcome"])
+                if s.item_id and self.calendar is not None:
+                    # the outcome (e.g. mediation agreement reached) goes into the item's history
+                    await items.apply_event(
+                        tx,
+                        self.calendar,
+                        s.item_id,
+                        EventType.NOTE,
+                        account_id=principal.account_id,
+                        reason=f"{s.kind.value} outcome: {req['outcome']}",
+                        data={"session": s.id, "kind": s.kind.value, "outcome": req["outcome"]},
+                    )
         await self._end(s, f"ended by {principal.ref}", actor=principal.ref)
         return {"session": s.id, "state": "ended"}
 
@@ -1179,11 +1200,17 @@ class Hub:
             await sessions.log_event(tx, s.id, "ended", actor=actor, data={"reason": reason})
         await self._media_send(s.id, {"type": "room.close", "room": s.id})
         await self.placement.release(s.id)
+        lookup_code = None
+        if ended.item_id:
+            async with self._tx() as tx:
+                with contextlib.suppress(errors.NotFound):
+                    lookup_code = format_code((await items.get_item(tx, ended.item_id)).lookup_code)
         receipt = {
             "session": s.id,
             "kind": s.kind.value,
             "ended_at": ended.ended_at.isoformat() if ended.ended_at else None,
-            "item_id": s.item_id,
+            "item_id": ended.item_id,
+            "lookup_code": lookup_code,  # 查询码, printed on the receipt
             "reference": s.id[:8].upper(),
         }
         await self._room_event(
