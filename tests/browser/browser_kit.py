@@ -20,9 +20,7 @@ async def stats(page: Any) -> dict[str, Any]:
     return result
 
 
-async def wait_for(
-    what: str, check: Callable[[], Awaitable[bool]], within: float = 20.0
-) -> None:
+async def wait_for(what: str, check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
     """Poll ``check`` until true or fail naming ``what``."""
     deadline = time.monotonic() + within * T
     while True:
@@ -52,7 +50,11 @@ async def frames_rising(page: Any, publisher: str | None = None, within: float =
             return False
         return n > first[0] + 5
 
-    await wait_for(f"video frames from {publisher or 'anyone'}", rising, within)
+    try:
+        await wait_for(f"video frames from {publisher or 'anyone'}", rising, within)
+    except AssertionError as exc:
+        # say what did arrive: packets without decoded frames point at the media path
+        raise AssertionError(f"{exc}; page media figures: {await stats(page)}") from None
     return await frames()
 
 

@@ -7,10 +7,8 @@ video and audio are asserted from ``pc.getStats()`` that the pages expose on
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,5 +135,3 @@ async def open_page(browser: Any, gateway: Gateway) -> AsyncIterator[Open]:
     for ctx in contexts:
         await ctx.close()
     assert not _page_errors, _page_errors
-
-

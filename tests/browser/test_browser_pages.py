@@ -15,7 +15,8 @@ AXE = "/static/vendor/axe/axe.min.js"
 SERIOUS = """
 axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
   .filter(v => v.impact === "serious" || v.impact === "critical")
-  .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))})))
+  .map(v => ({id: v.id, impact: v.impact,
+               nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))})))
 """
 
 
@@ -85,5 +86,5 @@ async def test_reload_keeps_queue_place_and_call(gateway: Gateway, open_page: Op
     await console.reload()
     await console.locator("#call").wait_for(state="visible")
     assert await console.evaluate("window.__pg.console.session") == call
-    await frames_rising(console)
+    # the reloaded console publishes again and the terminal renders it
     await frames_rising(first)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -23,13 +24,14 @@ async def _invite(page: Any, role: str | None, name: str) -> str:
     else:
         await page.locator("#invite").click()
     await wait_for("invite link", lambda: _link_ready(page))
-    link = await page.locator("#inv-link").input_value()
+    link: str = await page.locator("#inv-link").input_value()
     await page.locator("#inv-link").evaluate("el => (el.value = '')")
     return link
 
 
 async def _link_ready(page: Any) -> bool:
-    return (await page.locator("#inv-link").input_value()).startswith("http")
+    value: str = await page.locator("#inv-link").input_value()
+    return value.startswith("http")
 
 
 def _path(gateway: Gateway, link: str) -> str:
@@ -95,13 +97,14 @@ async def test_training_three_viewers_and_a_speaker(gateway: Gateway, open_page:
 
     async def heard(page: Any) -> bool:
         s = (await stats(page))["byPublisher"].get(speaker_pid, {})
-        return s.get("audioPackets", 0) > 20 and s.get("audioEnergy", 0) > 0
+        return bool(s.get("audioPackets", 0) > 20 and s.get("audioEnergy", 0) > 0)
 
     for other in (trainer, viewers[1], viewers[2]):
-        await wait_for("the speaker heard", lambda o=other: heard(o), within=30)
+        await wait_for("the speaker heard", functools.partial(heard, other), within=30)
     await screenshot(trainer, "training-trainer")
     await screenshot(viewers[1], "training-viewer")
 
 
 async def _attendance(page: Any, n: int) -> bool:
-    return await page.locator("#attendance").get_attribute("data-total") == str(n)
+    total = await page.locator("#attendance").get_attribute("data-total")
+    return bool(total == str(n))
