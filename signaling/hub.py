@@ -39,7 +39,7 @@ from records.enums import (
 )
 from records.lifecycle import EventType
 from records.lookup import format_code
-from records.policy import Action, decide, may_create_session, require
+from records.policy import Action, ItemTarget, decide, may_create_session, require
 from records.principals import Principal
 from records.store import Store
 from signaling import protocol as P
@@ -1182,7 +1182,7 @@ class Hub:
                 await sessions.update_session(tx, s.id, outcome=req["outcome"])
                 if s.item_id and self.calendar is not None:
                     # the outcome (e.g. mediation agreement reached) goes into the item's history
-                    await items.apply_event(
+                    await items.apply_event(  # the link was checked when it was made
                         tx,
                         self.calendar,
                         s.item_id,
@@ -1223,6 +1223,8 @@ class Hub:
         s = await self._get(req["session"], principal)
         self._require_moderator(principal, s, Action.MODERATE_SESSION)
         async with self._tx() as tx:
+            item = await items.get_item(tx, req["item_id"])  # NotFound for a made-up id
+            require(principal, Action.EDIT_ITEM, _item_target(item), self.store.tree)
             await sessions.update_session(tx, s.id, item_id=req["item_id"])
             await sessions.log_event(
                 tx, s.id, "item_linked", actor=principal.ref, data={"item": req["item_id"]}
@@ -1886,6 +1888,18 @@ class Hub:
             if series:
                 figures[f"gateway_peer_{key}"] = series
         return figures
+
+
+def _item_target(item: items.Item) -> ItemTarget:
+    return ItemTarget(
+        id=item.id,
+        registering_unit_id=item.registering_unit_id,
+        handling_unit_id=item.handling_unit_id,
+        co_handling_unit_ids=frozenset(getattr(item, "co_handling_unit_ids", ()) or ()),
+        confidential=item.confidential,
+        handler_account_ids=frozenset(item.handler_account_ids),
+        recused_account_ids=frozenset(item.recused_account_ids),
+    )
 
 
 def _need(conn: Connection) -> Principal:

@@ -34,11 +34,24 @@ async def test_mediation_outcome_goes_into_the_item_history(api_sqlite: Api) -> 
     headers = await api.login("mediator")
     reception = await api.login("reception")
     item = await register(api, reception, "QX-XFJ-JDZX")
+    # the reception centre brings in the judicial bureau's mediator as co-handler
+    resp = await api.client.post(
+        f"/api/items/{item['id']}/co-handlers",
+        json={"unit_id": api.seed.units["QX-SFJ"]},
+        headers=reception,
+    )
+    assert resp.status == 200, await resp.text()
     mediator = await api.ws(headers=headers)
     created = await mediator.call("session.create", kind="mediation", title="邻里纠纷调解")
     sid = created["session"]["id"]
     await mediator.call("session.join", session=sid)
     await mediator.call("session.link_item", session=sid, item_id=item["id"])
+    outsider = await api.ws(headers=await api.login("housing"))
+    refused = await outsider.request(
+        {"type": "session.link_item", "session": sid, "item_id": item["id"]}
+    )
+    assert refused["code"] == "forbidden"
+    await outsider.close()
     await mediator.call("session.end", session=sid, outcome="agreement_reached")
     history = await (
         await api.client.get(f"/api/items/{item['id']}/history", headers=reception)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from records.enums import ParticipantRole, SessionState
+from tests.api.items_api_support import register
 from tests.helpers import Api
 from tests.signaling.conftest import events_of, session_of
 
@@ -38,15 +39,21 @@ async def test_a_whole_visit(api_sqlite: Api) -> None:
         joined = await side.event("participant.joined", session=sid)
         assert joined["participant"]["role"] == "officer"
 
-    linked = await officer.call("session.link_item", session=sid, item_id="ITEM42")
-    assert linked["item_id"] == "ITEM42"
+    unknown = await officer.request(
+        {"type": "session.link_item", "session": sid, "item_id": "ITEM42"}
+    )
+    assert unknown["code"] == "not_found"
+    item = await register(api, await api.login("reception"), "QX-XFJ-JDZX", channel="video")
+    linked = await officer.call("session.link_item", session=sid, item_id=item["id"])
+    assert linked["item_id"] == item["id"]
     await officer.call("chat.send", session=sid, text="您好")
     said = await kiosk.event("chat.message", session=sid)
     assert said["text"] == "您好"
 
     await officer.call("session.end", session=sid, outcome="registered")
     ended = await kiosk.event("session.ended", session=sid)
-    assert ended["receipt"]["item_id"] == "ITEM42"
+    assert ended["receipt"]["item_id"] == item["id"]
+    assert ended["receipt"]["lookup_code"]
     assert ended["receipt"]["session"] == sid
     assert ended["receipt"]["reference"]
     rated = await kiosk.call("visit.rate", session=sid, rating=5)
@@ -54,7 +61,7 @@ async def test_a_whole_visit(api_sqlite: Api) -> None:
 
     s = await session_of(api, sid)
     assert s.state is SessionState.ENDED
-    assert s.item_id == "ITEM42"
+    assert s.item_id == item["id"]
     assert s.rating == 5
     assert s.outcome == "registered"
     roles = {p.role for p in s.participants}
