@@ -18,7 +18,7 @@ from aiortc import RTCIceServer
 from config.settings import Settings
 from gateway.media.forward import RoomSink
 from gateway.media.worker import MediaWorker
-from recorder.room import RoomRecorder
+from recorder.room import RecorderSettings, RoomRecorder
 from signaling.bus import Bus, create_bus
 
 logger = logging.getLogger(__name__)
@@ -45,15 +45,20 @@ class RecordingBridge:
         if self._task is None:
             self._task = asyncio.create_task(self._publish(), name="recording-bridge")
 
-    def sink_factory(self, room_id: str, codec: str) -> RoomSink:
-        """Called by the worker for every room opened with ``record: true``."""
+    def sink_factory(self, room_id: str, codec: str, meta: dict[str, Any]) -> RoomSink:
+        """Called by the worker for every room recorded (``record: true`` or turned on)."""
         recorder = RoomRecorder(
             self.settings.recordings_dir,
             room_id,
             codec,
-            {"session": room_id},
+            {
+                "session": room_id,
+                "kind": meta.get("kind", ""),
+                "units": [meta["unit_id"]] if meta.get("unit_id") is not None else [],
+            },
             self._on_event,
             request_keyframe=lambda peer: self._keyframe(room_id, peer),
+            settings=RecorderSettings(segment_seconds=self.settings.segment_minutes * 60),
         )
         recorder.start()
         # RoomRecorder.close() returns its manifest; the media layer ignores the value

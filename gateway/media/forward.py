@@ -207,6 +207,17 @@ class Feed:
         if self._pli_task is not None:
             self._pli_wanted.set()
 
+    def set_sink(self, sink: FrameSink | None) -> None:
+        """Start or stop recording this track mid-session (the recorder starts on a keyframe)."""
+        old, self._sink = self._sink, sink
+        if old is not None and old is not sink and self.started:
+            try:
+                old.on_track_end(self.publisher, self.kind)
+            except Exception:
+                logger.exception("sink failed at track end of %s/%s", self.publisher, self.kind)
+        if sink is not None and self.started:
+            self.request_keyframe()
+
     def set_muted(self, muted: bool) -> None:
         """Stop (or resume) forwarding; subscribers restart from a keyframe on resume."""
         if muted == self.muted:
@@ -252,12 +263,13 @@ class Feed:
                         self._on_first_packet(self)
                 self.frames += 1
                 self.bytes += packet.size
+                # the record keeps what was said even while the moderator muted it for others
+                if self._sink is not None:
+                    self._to_sink(packet)
                 if self.muted:
                     continue
                 for sub in self.subscribers:
                     sub.offer(packet)
-                if self._sink is not None:
-                    self._to_sink(packet)
         except Exception:
             logger.exception("feed %s/%s failed; forwarding of it stops", self.publisher, self.kind)
         finally:

@@ -40,6 +40,7 @@ class Room:
         self.peers: dict[str, Peer] = {}
         self.subscriptions: dict[str, set[str]] = {}  # subscriber -> publishers
         self.muted: dict[str, set[str]] = {}  # publisher -> muted kinds
+        self.meta: dict[str, Any] = {}  # session kind, unit, hub reply channel (room.open)
         self._request_close = request_close
 
     @property
@@ -97,6 +98,26 @@ class Room:
             for feed in source.feeds.values():
                 if feed.kind == kind:
                     feed.set_muted(muted)
+
+    def permit(self, publisher: str, may_publish: bool) -> None:
+        """A participant's right to publish changed (a training viewer promoted or demoted)."""
+        for kind in ("audio", "video"):
+            self.set_muted(publisher, kind, not may_publish)
+
+    def request_keyframe(self, publisher: str) -> None:
+        """Ask ``publisher`` for a keyframe (the recorder starts files on keyframes)."""
+        source = self.peers.get(publisher)
+        if source is not None:
+            for feed in source.feeds.values():
+                if feed.kind == "video":
+                    feed.request_keyframe()
+
+    def set_sink(self, sink: RoomSink | None) -> RoomSink | None:
+        """Start (or stop) recording every published track; returns the previous sink."""
+        old, self.sink = self.sink, sink
+        for feed in self.feeds:
+            feed.set_sink(sink)
+        return old
 
     # ------------------------------------------------------------------ feed events
 

@@ -39,7 +39,8 @@ from signaling.bus import Bus
 logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
-SinkFactory = Callable[[str, str], RoomSink]
+#: ``(room, codec, meta) -> RoomSink``; meta is the ``meta`` of ``room.open`` (kind, unit...)
+SinkFactory = Callable[[str, str, dict[str, Any]], RoomSink]
 
 CODECS = ("vp8", "h264")
 HEARTBEAT_TTL_S = 5.0
@@ -59,7 +60,7 @@ class MediaWorker:
         ice_servers: STUN/TURN servers for the worker's connections; an empty list is fine
             (never ``None``, which in aiortc means a public STUN server).
         ice_loopback_only: gather only 127.0.0.1 host candidates (tests, single-machine demos).
-        sink_factory: ``(room, codec) -> RoomSink``, called for rooms opened with
+        sink_factory: ``(room, codec, meta) -> RoomSink``, called for rooms opened with
             ``record: true``; ``None`` disables recording.
         heartbeat_interval_s: seconds between registry heartbeats.
         stats_interval_s: seconds between ``peer.stats`` messages.
@@ -246,6 +247,9 @@ class MediaWorker:
         if kind == "room.close":
             await self._close_room(room_id)
             return
+        if kind == "room.record":
+            await self._set_recording(room_id, bool(message.get("record")))
+            return
         room = self.rooms.get(room_id)
         peer_id = message.get("peer")
         if not isinstance(peer_id, str):
@@ -265,6 +269,10 @@ class MediaWorker:
                 room.peers[peer_id] = peer
             elif isinstance(message.get("reply_to"), str):
                 peer.reply_to = message["reply_to"]
+            info = message.get("info")
+            update = getattr(room.sink, "update_participant", None)
+            if isinstance(info, dict) and callable(update):
+                update(peer_id, info)  # names and roles for the recording's manifest
             peer.post(message)
         elif kind in ("peer.answer", "peer.candidate"):
             if peer is None:
@@ -281,6 +289,8 @@ class MediaWorker:
                 self._error(message, "bad_request", f"peer.mute kind {media!r}")
                 return
             room.set_muted(peer_id, media, bool(message.get("muted")))
+        elif kind == "peer.permit":
+            room.permit(peer_id, bool(message.get("may_publish")))
         elif kind == "peer.close":
             await room.close_peer(peer_id)
         else:
@@ -293,11 +303,28 @@ class MediaWorker:
             codec = "vp8"
         if room_id in self.rooms:
             return
+        meta = message.get("meta")
+        meta = dict(meta) if isinstance(meta, dict) else {}
         sink = None
         if message.get("record") and self._sink_factory is not None:
-            sink = self._sink_factory(room_id, codec)
-        self.rooms[room_id] = Room(room_id, codec, sink, self._request_close)
+            sink = self._sink_factory(room_id, codec, meta)
+        room = Room(room_id, codec, sink, self._request_close)
+        room.meta = meta
+        self.rooms[room_id] = room
         logger.info("worker %s: room %s open (%s, record=%s)", self.id, room_id, codec, bool(sink))
+
+    async def _set_recording(self, room_id: str, record: bool) -> None:
+        """Start or stop recording an open room (a convener's choice for calls/conferences)."""
+        room = self.rooms.get(room_id)
+        if room is None or self._sink_factory is None or record == (room.sink is not None):
+            return
+        new = self._sink_factory(room_id, room.codec, room.meta) if record else None
+        old = room.set_sink(new)
+        if old is not None:
+            try:
+                await old.close()
+            except Exception:
+                logger.exception("room %s: recording sink failed to close", room_id)
 
     async def _close_room(self, room_id: str) -> None:
         room = self.rooms.pop(room_id, None)

@@ -299,7 +299,7 @@ def sinks() -> list[ListSink]:
 async def worker(
     loopback: None, bus: MemoryBus, sinks: list[ListSink]
 ) -> AsyncIterator[MediaWorker]:
-    def sink_factory(room: str, codec: str) -> ListSink:
+    def sink_factory(room: str, codec: str, meta: dict[str, Any]) -> ListSink:
         sinks.append(ListSink(room, codec))
         return sinks[-1]
 
