@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import fractions
 import json
+import math
 import time
 from typing import Any
 
@@ -94,11 +97,11 @@ class Peer:
                 assert isinstance(frame, av.VideoFrame | av.AudioFrame)
                 self.frames[mid] += 1
 
-    async def publish(self, session: str) -> dict[str, Any]:
-        """Offer a moving pattern and a tone; returns the hub's reply (names the worker)."""
+    async def publish(self, session: str, *tracks: MediaStreamTrack) -> dict[str, Any]:
+        """Offer ``tracks`` (default: a moving pattern and a tone); returns the hub's reply."""
         self.session = session
-        self.pc.addTrack(PatternVideoTrack())
-        self.pc.addTrack(ToneAudioTrack())
+        for track in tracks or (PatternVideoTrack(), ToneAudioTrack()):
+            self.pc.addTrack(track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return await self.request("media.offer", session=session, sdp=self.pc.localDescription.sdp)
 
@@ -127,3 +130,75 @@ async def until(condition: Any, within: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {within} s")
         await asyncio.sleep(0.05)
+
+
+class FlashBeepClock:
+    """Shared start time of a source that flashes and beeps at the same instants."""
+
+    EVENTS_EVERY_S = 1.5
+    FIRST_EVENT_S = 1.0
+    LENGTH_S = 0.1
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def in_event(self, t: float) -> bool:
+        if t < self.FIRST_EVENT_S:
+            return False
+        return (t - self.FIRST_EVENT_S) % self.EVENTS_EVERY_S < self.LENGTH_S
+
+
+class FlashVideoTrack(MediaStreamTrack):
+    """320x240 at 30 fps: dark, bright for 100 ms at each event."""
+
+    kind = "video"
+
+    def __init__(self, clock: FlashBeepClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self._count = 0
+
+    async def recv(self) -> av.VideoFrame:
+        self._count += 1
+        due = self.clock.start + self._count / 30
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        t = time.monotonic() - self.clock.start
+        frame = av.VideoFrame(320, 240, "yuv420p")
+        luma = 235 if self.clock.in_event(t) else 40
+        for n, plane in enumerate(frame.planes):
+            plane.update(bytes([luma if n == 0 else 128]) * plane.buffer_size)
+        frame.pts = int(t * 90000)
+        frame.time_base = fractions.Fraction(1, 90000)
+        return frame
+
+
+class BeepAudioTrack(MediaStreamTrack):
+    """48 kHz mono: silence, a 1 kHz beep for 100 ms at each event."""
+
+    kind = "audio"
+
+    def __init__(self, clock: FlashBeepClock) -> None:
+        super().__init__()
+        self.clock = clock
+        self._count = 0
+
+    async def recv(self) -> av.AudioFrame:
+        self._count += 1
+        due = self.clock.start + self._count * 0.02
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        t0 = (self._count - 1) * 0.02
+        samples = array.array(
+            "h",
+            (
+                int(16000 * math.sin(2 * math.pi * 1000 * (t0 + i / 48000)))
+                if self.clock.in_event(t0 + i / 48000)
+                else 0
+                for i in range(960)
+            ),
+        )
+        frame = av.AudioFrame(format="s16", layout="mono", samples=960)
+        frame.planes[0].update(samples.tobytes())
+        frame.sample_rate = 48000
+        frame.pts = (self._count - 1) * 960
+        frame.time_base = fractions.Fraction(1, 48000)
+        return frame

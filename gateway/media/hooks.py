@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import inspect
 import queue
 from collections.abc import Callable, Iterator
 from fractions import Fraction
@@ -58,6 +59,18 @@ _REQUIRED_NAMES: tuple[tuple[Any, str, tuple[str, ...]], ...] = (
 )
 
 
+#: aiortc's audio jitter buffer hands a frame on only once 4 more are queued
+#: (``RTCRtpReceiver``: ``JitterBuffer(capacity=16, prefetch=4)``): 80 ms of 20 ms Opus
+#: frames. Video has no prefetch. The recorder aligns tracks by arrival time, so it needs this.
+AUDIO_JITTER_PREFETCH = 4
+OPUS_FRAME_S = 0.020
+
+
+def receive_delay_s(kind: str) -> float:
+    """How long after its arrival on the wire a frame of ``kind`` reaches the feed."""
+    return AUDIO_JITTER_PREFETCH * OPUS_FRAME_S if kind == "audio" else 0.0
+
+
 def check_hooks() -> None:
     """Verify that every private name used by this module exists in the installed libraries.
 
@@ -80,6 +93,12 @@ def check_hooks() -> None:
             missing.append(f"{cls.__name__}.{method}")
     if "is_keyframe" not in dir(av.Packet):
         missing.append("av.Packet.is_keyframe")
+    try:
+        receiver_source = inspect.getsource(RTCRtpReceiver)
+    except (OSError, TypeError):
+        receiver_source = ""
+    if f"prefetch={AUDIO_JITTER_PREFETCH}" not in receiver_source:
+        missing.append(f"RTCRtpReceiver audio JitterBuffer(prefetch={AUDIO_JITTER_PREFETCH})")
     if missing:
         raise MediaError(
             f"passthrough hooks do not fit aiortc {aiortc.__version__} / av {av.__version__} "
