@@ -14,18 +14,22 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import secrets
+import shutil
 import time
 from typing import Any
 
 from config import errors
 from config.settings import Settings
 from records import accounts, sessions
+from records.enums import SessionKind
 from records.store import Store
 from signaling.bus import Bus, Message, Subscription
 
 logger = logging.getLogger(__name__)
 
 RECORDING_EVENTS = "recording.events"
+PLAYBACK_NAME = "playback.mp4"
 SWEEP_INTERVAL_S = 3600.0
 
 
@@ -56,6 +60,7 @@ class RecordingsKeeper:
         self._sweep_enabled = sweep
         self._sub: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._token = f"keeper-{secrets.token_hex(6)}"
 
     async def start(self) -> None:
         """Subscribe to recording events and start the sweeper."""
@@ -99,6 +104,7 @@ class RecordingsKeeper:
             for file in event.get("files") or []:
                 if isinstance(file, dict):
                     await self._file(session_id, file, str(file.get("peer", "")))
+            await self._compose_if_training(session_id)
             async with self.store.transaction() as tx:
                 await sessions.save_manifest(
                     tx,
@@ -118,6 +124,55 @@ class RecordingsKeeper:
                     "recording_error",
                     data={"peer": event.get("peer"), "error": str(event.get("error"))[:300]},
                 )
+
+    async def _compose_if_training(self, session_id: str) -> None:
+        """Training recordings form the video-on-demand library: one composed playback file.
+
+        Composition (a grid of participants, audio mixed, by ffmpeg) runs in a child process
+        driven from a worker thread, never on the event loop. One hub of a cluster does it: the
+        bus lock ``compose:<session>`` decides which.
+        """
+        async with self.store.transaction() as tx:
+            try:
+                s = await sessions.get_session(tx, session_id)
+            except errors.NotFound:
+                return
+        if s.kind is not SessionKind.TRAINING:
+            return
+        if shutil.which("ffmpeg") is None:
+            logger.warning("session %s: no ffmpeg here, no composed playback file", session_id)
+            return
+        if not await self.bus.acquire(f"compose:{session_id}", self._token, 3600):
+            return
+        task = asyncio.create_task(self._compose(session_id), name=f"compose-{session_id}")
+        self._tasks.append(task)
+
+    async def _compose(self, session_id: str) -> None:
+        from recorder.manifest import sha256_file  # noqa: PLC0415
+        from recorder.playback import compose  # noqa: PLC0415
+
+        session_dir = self.settings.recordings_dir / session_id
+        output = session_dir / PLAYBACK_NAME
+        try:
+            await asyncio.to_thread(compose, session_dir, output, timeout=3600)
+            digest = await asyncio.to_thread(sha256_file, output)
+            size = output.stat().st_size
+        except (errors.GatewayError, OSError) as exc:
+            logger.error("session %s: composing the playback file failed: %s", session_id, exc)
+            return
+        async with self.store.transaction() as tx:
+            await sessions.upsert_recording(
+                tx,
+                session_id,
+                f"{session_id}/{PLAYBACK_NAME}",
+                participant_id=None,
+                codec="h264+aac",
+                bytes=size,
+                sha256=digest,
+                state="playback",
+            )
+            await sessions.log_event(tx, session_id, "playback_composed", data={"sha256": digest})
+        logger.info("session %s: playback file composed (%d bytes)", session_id, size)
 
     async def _file(self, session_id: str, file: dict[str, Any], peer: str) -> None:
         name = file.get("path")

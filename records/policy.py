@@ -18,7 +18,7 @@ import dataclasses
 import enum
 
 from config.errors import AccessDenied
-from records.enums import PrincipalKind, Role, SessionKind
+from records.enums import PrincipalKind, Role, SessionKind, UnitLevel
 from records.orgs import OrgTree
 from records.principals import Principal
 
@@ -249,10 +249,22 @@ def _session(principal: Principal, action: Action, s: SessionTarget, tree: OrgTr
 
 
 def in_scope_of_session_unit(principal: Principal, s: SessionTarget, tree: OrgTree) -> bool:
-    """Training is broadcast down the tree: units below the convening unit may watch."""
+    """Training is broadcast down the tree.
+
+    A sub-district's or community's training reaches the units below it; a district
+    department's (the petition bureau's, the housing bureau's...) reaches the whole district.
+    """
     if principal.unit_id is None:
         return False
-    return tree.within(principal.unit_id, s.unit_id)
+    broadcast = s.unit_id
+    unit = tree.get(s.unit_id)
+    if unit is not None and unit.level is UnitLevel.DEPARTMENT:
+        districts = [
+            a for a in tree.ancestors(s.unit_id) if tree.units[a].level is UnitLevel.DISTRICT
+        ]
+        if districts:
+            broadcast = districts[0]
+    return tree.within(principal.unit_id, broadcast)
 
 
 def _item(principal: Principal, action: Action, item: ItemTarget, tree: OrgTree) -> Decision:

@@ -344,7 +344,7 @@ async def recording_file(request: web.Request) -> web.StreamResponse:
             remote=remote_of(request),
             detail={"session": s.id, "range": request.headers.get("Range", "")},
         )
-    content_type = "video/webm" if path.suffix == ".webm" else "video/x-matroska"
+    content_type = {".webm": "video/webm", ".mp4": "video/mp4"}.get(path.suffix, "video/x-matroska")
     return web.FileResponse(path, headers={"Content-Type": content_type})
 
 
