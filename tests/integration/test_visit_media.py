@@ -25,7 +25,12 @@ from web import keys
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("loopback")
-async def test_recorded_visit_media_flows_both_ways(aiohttp_client: Any, tmp_path: Path) -> None:
+async def test_recorded_visit_media_flows_both_ways(
+    aiohttp_client: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     from gateway.app import create_app
 
     settings = make_settings(
@@ -134,3 +139,20 @@ async def test_recorded_visit_media_flows_both_ways(aiohttp_client: Any, tmp_pat
         assert "opus" in codecs
         assert len(rec.sha256) == 64
     print(f"first frames both ways after {first_frames_s:.2f} s")
+
+    # `petition-gateway recordings verify` re-hashes the files and the chain
+    await client.close()  # the manifest is final once the worker closed the room
+    from gateway.cli import main
+
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(settings.data_dir))
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["recordings", "verify"]) == 0
+    assert "all recordings and the manifest chain verify" in capsys.readouterr().out
+    victim = settings.recordings_dir / recs[0].path
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    assert await asyncio.to_thread(main, ["recordings", "verify", "--session", session]) == 1
+    out = capsys.readouterr().out
+    assert "MISMATCH" in out
+    assert victim.name in out
