@@ -214,17 +214,22 @@ class RecordingsKeeper:
             sweep, self.settings.recordings_dir, days, time.time() if now is None else now
         )
         for d in deleted:
+            path = f"{d.session}/{d.path}"
             async with self.store.transaction() as tx:
                 await sessions.upsert_recording(
-                    tx, d.session, f"{d.session}/{d.path}", deleted_at=dt.datetime.now(dt.UTC)
+                    tx, d.session, path, deleted_at=dt.datetime.now(dt.UTC)
+                )
+                row = next(
+                    (r for r in await sessions.recordings_of(tx, d.session) if r.path == path), None
                 )
                 await accounts.audit(
                     tx,
                     "retention",
                     "recording_delete",
                     "recording",
-                    f"{d.session}/{d.path}",
+                    str(row.id) if row else "",
                     detail={
+                        "path": path,
                         "kind": d.kind,
                         "bytes": d.bytes,
                         "sha256": d.sha256,

@@ -17,7 +17,8 @@ from typing import Any
 import av
 import pytest
 
-from records import sessions
+from records import accounts, sessions
+from records.store import Store
 from tests.helpers import PASSWORD, T, make_settings, seed_store
 from tests.media_peer import Peer, until
 from web import keys
@@ -36,7 +37,6 @@ async def test_recorded_visit_media_flows_both_ways(
     settings = make_settings(
         tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}", media={"in_process_worker": True}
     )
-    from records.store import Store
 
     store = Store(settings.database_url)
     await store.start(migrate=True)
@@ -156,3 +156,22 @@ async def test_recorded_visit_media_flows_both_ways(
     out = capsys.readouterr().out
     assert "MISMATCH" in out
     assert victim.name in out
+
+    # retention: past the visit's retention the sweeper deletes the media, keeps the manifest
+    # and hashes, marks the rows deleted and audit-logs each deletion
+    from gateway.recordings import RecordingsKeeper
+    from signaling.bus import MemoryBus
+
+    store = Store(settings.database_url)
+    await store.start(migrate=False)
+    keeper = RecordingsKeeper(settings, store, MemoryBus(), sweep=False)
+    later = time.time() + (settings.retention_days["visit"] + 1) * 86400
+    assert await keeper.sweep_once(now=later) == len(recs)
+    assert (settings.recordings_dir / session / "manifest.json").exists()
+    async with store.transaction() as tx:
+        rows = await sessions.recordings_of(tx, session)
+        audit = await accounts.audit_entries(tx, action="recording_delete")
+    await store.close()
+    assert all(r.deleted and r.sha256 for r in rows if r.participant_id)
+    assert {e.object_id for e in audit} == {str(r.id) for r in recs}
+    assert {e.detail["path"] for e in audit} == {r.path for r in recs}
