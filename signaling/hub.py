@@ -20,8 +20,8 @@ import datetime as dt
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from aiohttp import WSMsgType, web
 
@@ -41,7 +41,7 @@ from records.lifecycle import EventType
 from records.lookup import format_code
 from records.policy import Action, ItemTarget, decide, may_create_session, require
 from records.principals import Principal
-from records.store import Store
+from records.store import Store, SyncConnection
 from signaling import protocol as P
 from signaling.bus import Bus, Message, Subscription
 from signaling.connection import Connection
@@ -49,6 +49,9 @@ from signaling.placement import Placement
 from signaling.tokens import sign_resume, verify_resume
 
 logger = logging.getLogger(__name__)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 HUB_TTL_S = 5.0
 STAFF_ROLES = frozenset(
@@ -181,6 +184,18 @@ class Hub:
             return
         async with self._db_lock, self.store.transaction() as tx:
             yield tx
+
+    async def _run(
+        self,
+        fn: Callable[Concatenate[SyncConnection, _P], _T],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> _T:
+        """``store.run`` (one transaction of prebuilt statements), queued like :meth:`_tx`."""
+        if self._db_lock is None:
+            return await self.store.run(fn, *args, **kwargs)
+        async with self._db_lock:
+            return await self.store.run(fn, *args, **kwargs)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
@@ -404,12 +419,15 @@ class Hub:
     ) -> dict[str, Any]:
         principal = cookie
         token = req["token"]
-        if token:
+        terminal_hello: sessions.TerminalHello | None = None
+        if token and token.startswith(accounts.TERMINAL_PREFIX):
+            # the credential, the announcements and the open visit in one transaction
+            terminal_hello = await self._run(sessions.terminal_hello, token, self.store.tree)
+            terminal = terminal_hello.terminal
+            principal = terminal.principal() if terminal else None
+        elif token:
             async with self._tx() as tx:
-                if token.startswith(accounts.TERMINAL_PREFIX):
-                    terminal = await accounts.resolve_terminal(tx, token)
-                    principal = terminal.principal() if terminal else None
-                elif token.startswith(accounts.INVITE_PREFIX):
+                if token.startswith(accounts.INVITE_PREFIX):
                     invite = await accounts.resolve_invite(tx, self.settings.secret_key, token)
                     principal = invite.principal() if invite else None
                 else:
@@ -460,11 +478,14 @@ class Hub:
         }
         if principal.kind is PrincipalKind.TERMINAL:
             assert principal.unit_id is not None
-            async with self._tx() as tx:
-                anns = await sessions.active_announcements(
-                    tx, self.store.tree.ancestors(principal.unit_id)
-                )
-                visit = await sessions.open_visit_of_terminal(tx, int(principal.id))
+            if terminal_hello is not None:
+                anns, visit = terminal_hello.announcements, terminal_hello.visit
+            else:
+                async with self._tx() as tx:
+                    anns = await sessions.active_announcements(
+                        tx, self.store.tree.ancestors(principal.unit_id)
+                    )
+                    visit = await sessions.open_visit_of_terminal(tx, int(principal.id))
             reply["announcements"] = [_announcement(a) for a in anns]
             if visit is not None:
                 reply["visit"] = await self._rebind_terminal_visit(conn, visit)
@@ -506,6 +527,23 @@ class Hub:
     ) -> dict[str, Any]:
         """Attach participant ``p`` of session ``s`` to ``conn`` (join, resume or reload)."""
         assert conn.principal is not None
+        await self._attach(conn, s, p)
+        if p.hub_id != self.hub_id:
+            async with self._tx() as tx:
+                await sessions.set_participant(tx, p.id, hub_id=self.hub_id)
+        if resumed:
+            await self._room_op(s.id, {"op": "resumed", "participant": p.id, "hub": self.hub_id})
+            async with self._tx() as tx:
+                await sessions.log_event(
+                    tx, s.id, "resumed", actor=conn.principal.ref, participant_id=p.id
+                )
+        return await self._room_snapshot(s.id, p.id)
+
+    async def _attach(
+        self, conn: Connection, s: sessions.SessionInfo, p: sessions.ParticipantInfo
+    ) -> None:
+        """This hub's memory of a binding: the member, the connection, the room channel."""
+        assert conn.principal is not None
         member = self.members.get(p.id)
         if member is not None:
             if member.leave_timer is not None:
@@ -527,17 +565,7 @@ class Hub:
             )
             self.members[p.id] = member
         conn.participants[s.id] = p.id
-        if p.hub_id != self.hub_id:
-            async with self._tx() as tx:
-                await sessions.set_participant(tx, p.id, hub_id=self.hub_id)
         await self._join_room_channel(s, p.id)
-        if resumed:
-            await self._room_op(s.id, {"op": "resumed", "participant": p.id, "hub": self.hub_id})
-            async with self._tx() as tx:
-                await sessions.log_event(
-                    tx, s.id, "resumed", actor=conn.principal.ref, participant_id=p.id
-                )
-        return await self._room_snapshot(s.id, p.id)
 
     async def _detach(self, conn: Connection) -> None:
         """A connection ended: start the resume window of each of its memberships."""
@@ -626,11 +654,23 @@ class Hub:
             if me is None:
                 me = await sessions.get_participant(tx, pid)
                 s = await sessions.get_session_for(tx, session_id, me.principal_ref)
-            # a training shows its viewers only to themselves: never load thousands of rows
-            hidden = [ParticipantRole.VIEWER] if s.kind is SessionKind.TRAINING else []
             present = await sessions.session_participants(
-                tx, session_id, present_only=True, exclude_roles=hidden, include_ids=[pid]
+                tx,
+                session_id,
+                present_only=True,
+                exclude_roles=_hidden_roles(s.kind),
+                include_ids=[pid],
             )
+        return self._snapshot(s, me, present)
+
+    def _snapshot(
+        self,
+        s: sessions.SessionInfo,
+        me: sessions.ParticipantInfo,
+        present: Sequence[sessions.ParticipantInfo],
+    ) -> dict[str, Any]:
+        """What a client sees of a room on joining: the session, itself, the others, the lobby."""
+        pid = me.id
         visible = [_participant(p) for p in present if p.admission is AdmissionState.ADMITTED]
         return {
             "session": _session_brief(s),
@@ -1029,53 +1069,48 @@ class Hub:
 
     async def _on_session_join(self, conn: Connection, req: P.Request) -> dict[str, Any]:
         principal = _need(conn)
-        s = await self._get(req["session"], principal)
-        require(principal, Action.JOIN_SESSION, s.target(), self.store.tree)
-        if s.state in CLOSED_STATES:
-            raise errors.InvalidTransition(f"session {s.id} is {s.state.value}")
-        mine = [p for p in s.participants if p.principal_ref == principal.ref and p.left_at is None]
-        if mine:  # a reload: rejoin the same participant
-            if mine[-1].admission is AdmissionState.REFUSED:
-                raise errors.AccessDenied(f"the convener refused entry to session {s.id}")
-            return await self._bind(conn, s, mine[-1], resumed=True)
-        if (
-            any(
-                p.principal_ref == principal.ref
-                and p.admission in (AdmissionState.REFUSED, AdmissionState.REMOVED)
+        tree = self.store.tree
+
+        def decide_join(s: sessions.SessionInfo) -> sessions.JoinDecision | None:
+            # runs inside the join's transaction (on the database thread with SQLite): reads
+            # only immutable values; raising writes nothing
+            require(principal, Action.JOIN_SESSION, s.target(), tree)
+            if s.state in CLOSED_STATES:
+                raise errors.InvalidTransition(f"session {s.id} is {s.state.value}")
+            if any(p.left_at is None for p in s.participants):
+                return None  # a reload: rejoin the same participant
+            if principal.kind is PrincipalKind.INVITE and any(
+                p.admission in (AdmissionState.REFUSED, AdmissionState.REMOVED)
                 for p in s.participants
-            )
-            and principal.kind is PrincipalKind.INVITE
-        ):
-            raise errors.AccessDenied(f"entry to session {s.id} was refused")
-        role, admission = self._role_on_join(principal, s)
-        async with self._tx() as tx:
-            if (
+            ):
+                raise errors.AccessDenied(f"entry to session {s.id} was refused")
+            role, admission = self._role_on_join(principal, s)
+            start = (
                 s.state is SessionState.WAITING
                 and s.kind is not SessionKind.VISIT
                 and admission is AdmissionState.ADMITTED
-            ):
-                # atomic waiting → live (UPDATE … WHERE state = waiting): two first joins at
-                # once must not both try the transition (records names it after visits)
-                await sessions.accept_visit(tx, s.id)
-            p = await sessions.add_participant(
-                tx,
-                s.id,
-                principal,
-                role,
-                admission,
-                joined=admission is AdmissionState.ADMITTED,
-                hub_id=self.hub_id,
             )
-            await sessions.log_event(
-                tx,
-                s.id,
-                "joined" if p.joined_at else "lobby",
-                actor=principal.ref,
-                participant_id=p.id,
-                data={"role": role.value},
-            )
-        # no reload of the session: _bind needs only its id and kind, the snapshot reads fresh
-        snapshot = await self._bind(conn, s, p, resumed=False)
+            return sessions.JoinDecision(role, admission, start)
+
+        # one transaction: the session, the principal's rows, the policy, the participant row,
+        # the event and what the snapshot shows; the join is written before the ack is sent
+        view = await self._run(
+            sessions.join_session,
+            req["session"],
+            principal,
+            decide_join,
+            hidden=_hidden_roles,
+            hub_id=self.hub_id,
+        )
+        s, p = view.session, view.participant
+        if p is None:
+            mine = [q for q in s.participants if q.left_at is None]
+            if mine[-1].admission is AdmissionState.REFUSED:
+                raise errors.AccessDenied(f"the convener refused entry to session {s.id}")
+            return await self._bind(conn, s, mine[-1], resumed=True)
+        role, admission = p.role, p.admission
+        await self._attach(conn, s, p)
+        snapshot = self._snapshot(s, p, view.present)
         if admission is AdmissionState.LOBBY:
             await self._room_event(
                 s.id, P.event("lobby.waiting", session=s.id, participant=_participant(p)), "staff"
@@ -1924,6 +1959,14 @@ async def _present_memberships(
             ):
                 out.append((full, p))
     return out
+
+
+def _hidden_roles(kind: SessionKind) -> tuple[ParticipantRole, ...]:
+    """Roles a room snapshot leaves out: a training shows its viewers only to themselves.
+
+    Never loading them keeps a join into a training of thousands from reading thousands of rows.
+    """
+    return (ParticipantRole.VIEWER,) if kind is SessionKind.TRAINING else ()
 
 
 def _participant(p: sessions.ParticipantInfo) -> dict[str, Any]:
