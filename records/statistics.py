@@ -20,11 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import Select, case, false, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from config.errors import ValidationError
 from records.deadlines import CHINA_TZ
@@ -54,6 +55,7 @@ _HANDLED = [
 ]
 _CLOSED_OTHER = [ItemState.DIVERTED.value, ItemState.NOT_ACCEPTED.value]
 _HUNDRED = Fraction(100)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,11 @@ def _instant(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), CHINA_TZ).astimezone(dt.UTC)
 
 
+def _no_index(col: ColumnElement[_T]) -> ColumnElement[_T]:
+    """``+col``: the same value, but SQLite's planner will not use an index for the term."""
+    return UnaryExpression(col, operator=operators.custom_op("+"), type_=col.type)
+
+
 def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
@@ -194,10 +201,23 @@ async def annual_report(
     if end <= start:
         raise ValidationError(f"report period is empty: {start} .. {end}")
     t = ItemRow
-    unit_col = t.registering_unit_id if by == "registering" else t.handling_unit_id
+    unit_col: ColumnElement[int | None] = (
+        t.registering_unit_id if by == "registering" else t.handling_unit_id
+    ).expression
+    registered_at: ColumnElement[dt.datetime] = t.registered_at.expression
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite has no hash aggregation: a GROUP BY over a range of registered_at sorted a
+        # million index entries (2.3 s of the 2.3 s report). The covering indexes
+        # ix_item_items_report* are led by the grouped columns, so read in index order the
+        # groups arrive sorted. Unary + (a no-op on any value) hides the period and unit
+        # terms from the planner, which would otherwise pick the registered_at or unit index
+        # and sort; reading a whole covering index costs ~0.1 s per million items. PostgreSQL
+        # hash-aggregates and plans on its own.
+        registered_at = _no_index(registered_at)
+        unit_col = _no_index(unit_col)
     where: list[ColumnElement[bool]] = [
-        t.registered_at >= _instant(start),
-        t.registered_at < _instant(end),
+        registered_at >= _instant(start),
+        registered_at < _instant(end),
     ]
     if unit_ids is not None:
         where.append(unit_col.in_(list(unit_ids)))
@@ -232,7 +252,7 @@ async def annual_report(
                 _flag(t.eval_handling.is_not(None)),
                 _flag(t.subject_unit_id.is_not(None)),
                 *level_sums,
-            ).group_by(t.channel, t.online_platform, t.state, t.type)
+            ).group_by(t.channel, t.state, t.type, t.online_platform)
         )
     ).all()
     channels: dict[str, int] = {}
