@@ -16,10 +16,12 @@ import dataclasses
 import datetime as dt
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote, unquote
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from config.errors import AccessDenied, InvalidTransition, NotFound, ValidationError
 from records import accounts, items, sessions, statistics
@@ -312,6 +314,7 @@ def case_json(c: items.BacklogCaseInfo) -> dict[str, Any]:
         "ledger": c.ledger,
         "unit_ids": list(c.unit_ids),
         "flagged_at": c.flagged_at.isoformat(),
+        "plan_due_on": _iso(c.plan_due_on),
     }
 
 
@@ -1131,6 +1134,145 @@ async def public_evaluate(request: web.Request) -> web.Response:
     return web.json_response(progress_json(pp))
 
 
+# ---- attachments -----------------------------------------------------------------------------
+
+_UPLOAD_CHUNK = 256 * 1024
+
+
+def attachment_json(a: items.AttachmentInfo) -> dict[str, Any]:
+    """The wire form of an attachment (no server path)."""
+    return {
+        "id": a.id,
+        "item_id": a.item_id,
+        "name": a.name,
+        "content_type": a.content_type,
+        "size": a.size,
+        "sha256": a.sha256,
+        "added_by": a.added_by,
+        "added_at": a.added_at.isoformat(),
+    }
+
+
+def _attachments_dir(request: web.Request) -> Path:
+    return request.app[keys.SETTINGS].data_dir / "attachments"
+
+
+async def _upload_source(request: web.Request) -> tuple[str, AsyncIterator[bytes]]:
+    """The uploaded file's name and its bytes, from a multipart form or a raw body."""
+    if request.content_type.startswith("multipart/"):
+        try:
+            reader = await request.multipart()
+            part = await reader.next()
+            while part is not None and not (
+                isinstance(part, BodyPartReader) and part.name == "file" and part.filename
+            ):
+                part = await reader.next()
+        except (ValueError, AssertionError, KeyError) as exc:
+            raise ValidationError(f"malformed multipart body: {exc}") from exc
+        if part is None:
+            raise ValidationError("multipart body has no part 'file' with a filename")
+        file_part = part
+
+        async def parts() -> AsyncIterator[bytes]:
+            while chunk := await file_part.read_chunk(_UPLOAD_CHUNK):
+                yield chunk
+
+        # aiohttp's client (and some others) percent-encode the name; browsers send UTF-8
+        return unquote(file_part.filename or ""), parts()
+    name = request.query.get("filename", "")
+    if not name:
+        raise ValidationError("a raw upload needs the query parameter 'filename'")
+
+    async def body() -> AsyncIterator[bytes]:
+        async for chunk in request.content.iter_chunked(_UPLOAD_CHUNK):
+            yield chunk
+
+    return name, body()
+
+
+@routes.post("/api/upload/items/{item_id}/attachments")
+async def upload_attachment(request: web.Request) -> web.Response:
+    """Attach a file (multipart part ``file``, or the raw body with ``?filename=``).
+
+    Images, PDF/OFD, office documents, audio and video up to 20 MiB; the type is checked
+    against the file's first bytes. A refused upload leaves nothing on disk or in the records.
+    """
+    p, item = await load_item(request, Action.EDIT_ITEM)
+    limit = items.MAX_ATTACHMENT_BYTES
+    if request.content_length is not None and request.content_length > limit + 64 * 1024:
+        # (multipart framing adds a little; the file itself is counted while reading)
+        return error_response(413, "too_large", f"attachments are limited to {limit} bytes")
+    directory = _attachments_dir(request)
+    try:
+        name, chunks = await _upload_source(request)
+        stored = await items.store_attachment_file(directory, item.id, name, chunks)
+    except items.AttachmentTooLarge as exc:
+        return error_response(413, exc.code, str(exc))
+    except items.AttachmentTypeRefused as exc:
+        return error_response(415, exc.code, str(exc))
+    except ValueError as exc:  # aiohttp's multipart reader on a malformed body
+        raise ValidationError(f"malformed upload: {exc}") from exc
+    try:
+        async with request.app[keys.STORE].transaction() as tx:
+            info = await items.add_attachment(tx, stored, account_id=p.account_id)
+            await accounts.audit(
+                tx,
+                p.ref,
+                "attachment_upload",
+                "item",
+                item.id,
+                remote=remote_of(request),
+                detail={"attachment": info.id, "name": info.name, "sha256": info.sha256},
+            )
+    except BaseException:
+        await asyncio.shield(items.discard_attachment_file(directory, stored))
+        raise
+    return web.json_response(attachment_json(info), status=201)
+
+
+@routes.get("/api/items/{item_id}/attachments")
+async def list_attachments(request: web.Request) -> web.Response:
+    """The item's attachments; audit-logged like every read of the item."""
+    p, item = await load_item(request, Action.VIEW_ITEM)
+    async with request.app[keys.STORE].transaction() as tx:
+        found = await items.list_attachments(tx, item.id)
+        await accounts.audit(
+            tx, p.ref, "view_item_attachments", "item", item.id, remote=remote_of(request)
+        )
+    return web.json_response({"attachments": [attachment_json(a) for a in found]})
+
+
+@routes.get("/api/items/{item_id}/attachments/{attachment_id}")
+async def download_attachment(request: web.Request) -> web.StreamResponse:
+    """The file, as an attachment download; scope-checked like the item and audit-logged."""
+    p, item = await load_item(request, Action.VIEW_ITEM)
+    raw_id = request.match_info["attachment_id"]
+    if not raw_id.isdigit() or int(raw_id) > MAX_ID:
+        raise NotFound(f"item {item.id} has no attachment {raw_id[:20]!r}")
+    async with request.app[keys.STORE].transaction() as tx:
+        info = await items.get_attachment(tx, item.id, int(raw_id))
+        await accounts.audit(
+            tx,
+            p.ref,
+            "download_attachment",
+            "item",
+            item.id,
+            remote=remote_of(request),
+            detail={"attachment": info.id, "name": info.name},
+        )
+    path = _attachments_dir(request) / info.relative_path
+    if not await asyncio.to_thread(path.is_file):
+        raise NotFound(f"attachment {info.id} of item {item.id}: the file is missing")
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": info.content_type,
+            "Content-Disposition": "attachment; filename*=UTF-8''" + quote(info.name, safe=""),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
 # ---- backlog cases ---------------------------------------------------------------------------
 
 
@@ -1165,6 +1307,8 @@ async def flag_backlog(request: web.Request) -> web.Response:
     ):
         raise ValidationError("field 'unit_ids' must be a list of 1..50 unit ids")
     unit_ids = [_unit_id(request, u) for u in unit_ids_raw]
+    raw_due = data.get("plan_due_on")
+    plan_due_on = None if raw_due is None else _date(raw_due, "field 'plan_due_on'")
     async with request.app[keys.STORE].transaction() as tx:
         leader = await accounts.get_account(tx, leader_id)
         if Role.LEADER not in leader.roles:
@@ -1179,6 +1323,7 @@ async def flag_backlog(request: web.Request) -> web.Response:
             ledger=text(data, "ledger", max_len=MAX_TEXT),
             unit_ids=unit_ids,
             account_id=p.account_id,
+            plan_due_on=plan_due_on,
         )
         if item.confidential:
             await items.set_handler(tx, item.id, leader_id)
@@ -1264,6 +1409,79 @@ async def my_backlog_page(request: web.Request) -> web.Response:
         {"leader": p.name, "count": len(summaries), "cases": Safe("".join(blocks))},
     )
     return web.Response(text=body, content_type="text/html", charset="utf-8")
+
+
+def attention_json(request: web.Request, a: items.BacklogAttention, code: str) -> dict[str, Any]:
+    """The wire form of a backlog case needing a unit's attention."""
+    return {
+        "case_id": a.case_id,
+        "item_id": a.item_id,
+        "lookup_code": code,
+        "unit_id": a.unit_id,
+        "unit_name": _unit_name(request, a.unit_id),
+        "leader_account_id": a.leader_account_id,
+        "plan_due_on": _iso(a.plan_due_on),
+        "plan_overdue": a.plan_overdue,
+        "days_overdue": a.days_overdue,
+        "missing_months": list(a.missing_months),
+    }
+
+
+@routes.get("/api/backlog/attention")
+async def backlog_attention(request: web.Request) -> web.Response:
+    """Per unit of the caller's scope, open cases with an overdue plan or missing months."""
+    p = require_official(request)
+    unit_id = query_int(request, "unit_id", lo=1, hi=MAX_ID, default=0) or None
+    if unit_id is not None:
+        await _require_unit_scope(request, unit_id, "backlog_attention")
+    units = _scope_units(request, p, unit_id)
+    today = _query_date(request, "as_of") or _today()
+    tree = request.app[keys.STORE].tree
+    rows: list[dict[str, Any]] = []
+    async with request.app[keys.STORE].transaction() as tx:
+        found = await items.backlog_attention(tx, unit_ids=units, today=today)
+        readable: dict[str, str | None] = {}
+        for a in found:
+            if a.item_id not in readable:
+                item = await items.get_item(tx, a.item_id)
+                mine = p.account_id == a.leader_account_id
+                ok = p.account_id not in item.recused_account_ids and (
+                    mine or decide(p, Action.VIEW_ITEM, item_target(item), tree)
+                )
+                readable[a.item_id] = format_code(item.lookup_code) if ok else None
+            code = readable[a.item_id]
+            if code is not None:
+                rows.append(attention_json(request, a, code))
+    return web.json_response(
+        {
+            "today": today.isoformat(),
+            "overdue_plans": len({r["case_id"] for r in rows if r["plan_overdue"]}),
+            "missing_entries": sum(len(r["missing_months"]) for r in rows),
+            "units": rows,
+        }
+    )
+
+
+@routes.put("/api/backlog/{case_id}/plan-due")
+async def set_plan_due(request: web.Request) -> web.Response:
+    """Set or clear the day the case's resolution plan is due (化解时限)."""
+    p, case, item = await _load_case(request)
+    await authorize(request, Action.EDIT_ITEM, item_target(item))
+    data = await read_json(request)
+    raw = data.get("plan_due_on")
+    due = None if raw is None else _date(raw, "field 'plan_due_on'")
+    async with request.app[keys.STORE].transaction() as tx:
+        updated = await items.set_plan_due(tx, case.id, due)
+        await accounts.audit(
+            tx,
+            p.ref,
+            "backlog_plan_due",
+            "backlog",
+            str(case.id),
+            remote=remote_of(request),
+            detail={"plan_due_on": _iso(due)},
+        )
+    return web.json_response(case_json(updated))
 
 
 @routes.get("/api/backlog/{case_id}")

@@ -17,6 +17,7 @@ from typing import Any
 
 from records.enums import ParticipantRole, Role, SessionKind, SessionState
 from records.item_models import Channel, ItemType, OriginLevel, Outcome
+from records.items import ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES
 from records.lifecycle import EventType, ItemState
 from web.items_api import ACTIONS, MAX_ID, MAX_TEXT, NOTICE_KINDS
 
@@ -171,6 +172,7 @@ def _schemas() -> dict[str, Schema]:
         "ledger": STR,
         "unit_ids": {"type": "array", "items": INT},
         "flagged_at": DATETIME,
+        "plan_due_on": _nullable(DATE),
     }
     missing = {
         "type": "object",
@@ -301,6 +303,35 @@ def _schemas() -> dict[str, Schema]:
             }
         ),
         "BacklogCase": _obj(case_props),
+        "Attachment": _obj(
+            {
+                "id": INT,
+                "item_id": ID32,
+                "name": STR,
+                "content_type": _enum(sorted({t for t, _ in ATTACHMENT_TYPES.values()})),
+                "size": {"type": "integer", "minimum": 1, "maximum": MAX_ATTACHMENT_BYTES},
+                "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "added_by": _nullable(INT),
+                "added_at": DATETIME,
+            }
+        ),
+        "BacklogAttention": _obj(
+            {
+                "case_id": INT,
+                "item_id": ID32,
+                "lookup_code": LOOKUP_CODE,
+                "unit_id": INT,
+                "unit_name": STR,
+                "leader_account_id": INT,
+                "plan_due_on": _nullable(DATE),
+                "plan_overdue": BOOL,
+                "days_overdue": {"type": "integer", "minimum": 0},
+                "missing_months": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": r"^\d{4}-\d{2}$"},
+                },
+            }
+        ),
         "BacklogCaseSummary": _obj(
             case_props
             | {
@@ -492,6 +523,47 @@ UNIT_QUERY = _query("unit_id", UNIT_ID, "a unit in the caller's scope (default: 
 CSV_ENUM = {"type": "string", "minLength": 1, "maxLength": 300}
 
 
+def _upload_op() -> Schema:
+    op = _op(
+        "Attach a file: multipart part 'file', or the raw body with ?filename=. Images, PDF, "
+        "OFD, office documents, audio, video; at most 20 MiB; 413 too large, 415 type not "
+        "allowed or content not matching the name, 422 empty",
+        _ref("Attachment"),
+        status="201",
+        params=[ITEM_ID, _query("filename", {"type": "string", "minLength": 1, "maxLength": 300})],
+        tag="attachments",
+    )
+    op["requestBody"] = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                }
+            },
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+    return op
+
+
+def _download_op() -> Schema:
+    op = _op(
+        "Download an attachment (audit-logged; confidential items: handlers only)",
+        None,
+        params=[ITEM_ID, _path("attachment_id", {"type": "integer", "minimum": 1})],
+        tag="attachments",
+    )
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    op["responses"]["200"] = {
+        "description": "the file, Content-Disposition: attachment",
+        "content": {t: binary for t in sorted({t for t, _ in ATTACHMENT_TYPES.values()})},
+    }
+    return op
+
+
 def _stats_params() -> list[Schema]:
     return [
         _query("year", {"type": "integer", "minimum": 2000, "maximum": 2100}),
@@ -662,10 +734,32 @@ def _items_paths() -> dict[str, Schema]:
                             "minItems": 1,
                             "maxItems": 50,
                         },
-                    }
+                        "plan_due_on": _nullable(DATE),
+                    },
+                    required=[
+                        "leader_account_id",
+                        "team",
+                        "resolution_plan",
+                        "stability_plan",
+                        "ledger",
+                        "unit_ids",
+                    ],
                 ),
                 params=[ITEM_ID],
             )
+        },
+        "/api/upload/items/{item_id}/attachments": {
+            "post": _upload_op(),
+        },
+        "/api/items/{item_id}/attachments": {
+            "get": _op(
+                "The item's attachments (audit-logged)",
+                _obj({"attachments": {"type": "array", "items": _ref("Attachment")}}),
+                params=[ITEM_ID],
+            )
+        },
+        "/api/items/{item_id}/attachments/{attachment_id}": {
+            "get": _download_op(),
         },
         "/api/public/progress": {
             "get": _op(
@@ -706,6 +800,31 @@ def _items_paths() -> dict[str, Schema]:
                 "The leader's own cases on a phone-sized HTML page",
                 {"type": "string"},
                 content_type="text/html",
+                tag="backlog",
+            )
+        },
+        "/api/backlog/attention": {
+            "get": _op(
+                "Per unit in scope, open backlog cases with an overdue plan or missing monthly "
+                "entries",
+                _obj(
+                    {
+                        "today": DATE,
+                        "overdue_plans": INT,
+                        "missing_entries": INT,
+                        "units": {"type": "array", "items": _ref("BacklogAttention")},
+                    }
+                ),
+                params=[UNIT_QUERY, _query("as_of", DATE, "the day to judge on (default today)")],
+                tag="backlog",
+            )
+        },
+        "/api/backlog/{case_id}/plan-due": {
+            "put": _op(
+                "Set or clear the day the resolution plan is due (化解时限)",
+                _ref("BacklogCase"),
+                body=_obj({"plan_due_on": _nullable(DATE)}),
+                params=[CASE_ID],
                 tag="backlog",
             )
         },

@@ -133,7 +133,7 @@ def live_server(tmp_path: Path) -> Iterator[_Server]:
 
 
 def _prepare(server: _Server, http: requests.Session) -> tuple[dict[str, str], dict[str, Any]]:
-    """Sign in, and make one item, backlog case and session for the fuzzer to act on."""
+    """Sign in, and make one item, backlog case and attachment for the fuzzer to act on."""
     resp = http.post(f"{server.url}/api/login", json={"username": "leader", "password": PASSWORD})
     resp.raise_for_status()
     headers = {
@@ -158,7 +158,15 @@ def _prepare(server: _Server, http: requests.Session) -> tuple[dict[str, str], d
         headers=headers,
     )
     assert resp.status_code == 201, resp.text
-    ids = {"item_id": item_id, "case_id": resp.json()["id"]}
+    case_id = resp.json()["id"]
+    resp = http.post(
+        f"{server.url}/api/upload/items/{item_id}/attachments",
+        params={"filename": "scan.png"},
+        data=b"\x89PNG\r\n\x1a\n" + bytes(64),
+        headers={**headers, "Content-Type": "application/octet-stream"},
+    )
+    assert resp.status_code == 201, resp.text
+    ids = {"item_id": item_id, "case_id": case_id, "attachment_id": resp.json()["id"]}
     return headers, ids
 
 

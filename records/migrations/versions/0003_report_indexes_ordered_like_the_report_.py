@@ -32,7 +32,7 @@ def upgrade() -> None:
     with op.batch_alter_table('item_items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_item_items_stats'))
         batch_op.create_index('ix_item_items_registered_at', ['registered_at'], unique=False)
-        batch_op.create_index('ix_item_items_report', ['channel', 'state', 'type', 'online_platform', 'registered_at', 'registering_unit_id', 'handling_unit_id', 'origin_level', 'led_by_other_unit', 'resolved', 'accepted_on_time', 'opinion_on_time', 'eval_handling', 'subject_unit_id'], unique=False)
+        batch_op.create_index('ix_item_items_report', ['channel', 'state', 'type', 'online_platform', 'origin_level', 'led_by_other_unit', 'resolved', 'accepted_on_time', 'opinion_on_time', 'eval_handling', 'registered_at', 'registering_unit_id', 'handling_unit_id', 'subject_unit_id'], unique=False)
         batch_op.create_index('ix_item_items_report_category', ['category', 'registered_at', 'registering_unit_id', 'handling_unit_id'], unique=False)
         batch_op.create_index('ix_item_items_report_subject', ['subject_unit_id', 'registered_at', 'registering_unit_id', 'handling_unit_id'], unique=False)
 
