@@ -94,6 +94,54 @@ class RoomLocal:
     attendance_dirty: bool = False
 
 
+class _SqliteGate:
+    """Keeps this hub's SQLite transactions from waiting on each other inside SQLite.
+
+    SQLite has one writer; a second one waits in SQLite's busy handler, which sleeps (up to
+    100 ms at a time). ``shared`` holders are :meth:`Store.run` calls, already one at a time on
+    the store's database thread, so any number may be queued there; an ``exclusive`` holder
+    (an ORM transaction on the aiosqlite pool) runs alone. A waiting exclusive holder stops new
+    shared ones, so a burst of joins cannot starve it.
+    """
+
+    def __init__(self) -> None:
+        self._cond = asyncio.Condition()
+        self._shared = 0
+        self._exclusive = False
+        self._exclusive_waiting = 0
+
+    @contextlib.asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        """Hold the gate beside other shared holders."""
+        async with self._cond:
+            await self._cond.wait_for(lambda: not self._exclusive and not self._exclusive_waiting)
+            self._shared += 1
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._shared -= 1
+                self._cond.notify_all()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the gate alone."""
+        async with self._cond:
+            self._exclusive_waiting += 1
+            try:
+                await self._cond.wait_for(lambda: not self._exclusive and not self._shared)
+            finally:
+                self._exclusive_waiting -= 1
+                self._cond.notify_all()  # shared waiters held back by this waiter (if cancelled)
+            self._exclusive = True
+        try:
+            yield
+        finally:
+            async with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
+
+
 def may_publish(role: ParticipantRole) -> bool:
     """Training viewers watch; everybody else may publish."""
     return role is not ParticipantRole.VIEWER
@@ -138,7 +186,7 @@ class Hub:
         self._closing = False
         self.counters: dict[str, int] = {}
         self._dead_hubs: dict[str, float] = {}
-        self._db_lock = asyncio.Lock() if settings.database_url.startswith("sqlite") else None
+        self._db_lock = _SqliteGate() if settings.database_url.startswith("sqlite") else None
         self.handlers: dict[
             str, Callable[[Connection, P.Request], Awaitable[dict[str, Any] | None]]
         ] = {
@@ -182,7 +230,7 @@ class Hub:
             async with self.store.transaction() as tx:
                 yield tx
             return
-        async with self._db_lock, self.store.transaction() as tx:
+        async with self._db_lock.exclusive(), self.store.transaction() as tx:
             yield tx
 
     async def _run(
@@ -191,10 +239,15 @@ class Hub:
         *args: _P.args,
         **kwargs: _P.kwargs,
     ) -> _T:
-        """``store.run`` (one transaction of prebuilt statements), queued like :meth:`_tx`."""
+        """``store.run`` (one transaction of prebuilt statements), never beside a :meth:`_tx`.
+
+        Runs do not wait for each other here: on SQLite they queue on the store's one database
+        thread, which takes the next as soon as one commits (taking turns on a lock instead
+        cost two thread wake-ups per transaction, most of a join's latency on a busy machine).
+        """
         if self._db_lock is None:
             return await self.store.run(fn, *args, **kwargs)
-        async with self._db_lock:
+        async with self._db_lock.shared():
             return await self.store.run(fn, *args, **kwargs)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
