@@ -51,8 +51,11 @@ async def test_recorded_call_keeps_audio_and_video_in_sync(
         clock = FlashBeepClock()
         await kiosk.publish(session, FlashVideoTrack(clock), BeepAudioTrack(clock))
         await officer.publish(session)
-        await until(lambda: officer.frames_from(resident, "video") > 0, 15 * T, "media flows")
+        # the call's media starts when the resident's connection is up (the recorder starts at
+        # the first keyframe that follows); the officer's own connection may come up later
+        await until(lambda: kiosk.pc.connectionState == "connected", 15 * T, "resident connected")
         flowing = time.monotonic()
+        await until(lambda: officer.frames_from(resident, "video") > 0, 15 * T, "media flows")
         await asyncio.sleep(6.5)
         await officer.request("session.end", session=session)
         call_s = time.monotonic() - flowing
