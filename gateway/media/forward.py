@@ -23,8 +23,13 @@ from gateway.media.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
-#: minimum spacing of keyframe requests sent upstream to one publisher track
-PLI_INTERVAL_S = 0.3
+#: minimum spacing of keyframe requests sent upstream to one publisher track. Chrome ignores a
+#: request that arrives less than 300 ms after the previous one it acted on (its encoder
+#: feedback's minimum keyframe interval), so the spacing stays clear of that.
+PLI_INTERVAL_S = 0.4
+#: while a subscriber still waits for a keyframe, the request is repeated this often: a PLI the
+#: publisher dropped (rate limit, loss, a stale SSRC) must not leave a viewer without video
+KEYFRAME_RETRY_S = 1.0
 #: per-subscriber queue bounds, in frames (2 s of 30 fps video, 2 s of 20 ms Opus)
 VIDEO_QUEUE = 60
 AUDIO_QUEUE = 100
@@ -85,6 +90,11 @@ class ForwardTrack(MediaStreamTrack):
     def queued(self) -> int:
         """Packets waiting for the sender."""
         return self._queue.qsize()
+
+    @property
+    def waiting_for_keyframe(self) -> bool:
+        """Whether this subscriber forwards nothing until the publisher sends a keyframe."""
+        return self._need_keyframe
 
     def attach(self, feed: Feed) -> None:
         """Start forwarding ``feed`` (detaching any previous one); waits for a keyframe."""
@@ -191,6 +201,9 @@ class Feed:
         self.frames = 0
         self.bytes = 0
         self.plis_sent = 0
+        #: keyframes received, and keyframe requests repeated because a subscriber still waited
+        self.keyframes = 0
+        self.pli_retries = 0
         self._track = track
         self._send_pli = send_pli
         self._sink = sink
@@ -265,6 +278,8 @@ class Feed:
                         self._on_first_packet(self)
                 self.frames += 1
                 self.bytes += packet.size
+                if packet.is_keyframe and self.kind == "video":
+                    self.keyframes += 1
                 # the record keeps what was said even while the moderator muted it for others
                 if self._sink is not None:
                     self._to_sink(packet)
@@ -296,9 +311,25 @@ class Feed:
             )
             self._sink = None
 
+    def _keyframe_awaited(self) -> bool:
+        return (
+            self.started
+            and not self.muted
+            and any(sub.waiting_for_keyframe for sub in self.subscribers)
+        )
+
     async def _pli_loop(self) -> None:
+        # A keyframe request is not fire-and-forget: the publisher may drop it (Chrome acts on
+        # at most one per 300 ms), and a subscriber waiting for a keyframe forwards nothing, so
+        # its viewer never asks by itself. Repeat while a subscriber still waits.
         while True:
-            await self._pli_wanted.wait()
+            try:
+                await asyncio.wait_for(self._pli_wanted.wait(), KEYFRAME_RETRY_S)
+            except TimeoutError:
+                if not self._keyframe_awaited():
+                    continue
+                self.pli_retries += 1
+                logger.debug("feed %s/%s: keyframe request repeated", self.publisher, self.kind)
             self._pli_wanted.clear()
             try:
                 sent = await self._send_pli()

@@ -52,6 +52,7 @@ _REQUIRED_NAMES: tuple[tuple[Any, str, tuple[str, ...]], ...] = (
     (RTCRtpReceiver, "receive", ("_RTCRtpReceiver__decoder_queue", "_track", "_queue")),
     (RTCRtpReceiver, "_handle_rtp_packet", ("_RTCRtpReceiver__decoder_queue",)),
     (RTCRtpReceiver, "_send_rtcp_pli", ()),
+    (RTCRtpReceiver, "_handle_rtp_packet", ("_RTCRtpReceiver__rtx_ssrc",)),
     (RTCRtpSender, "__init__", ("_RTCRtpSender__encoder",)),
     (RTCRtpSender, "_next_encoded_frame", ("_RTCRtpSender__encoder", "pack")),
     (RTCRtpSender, "_handle_rtcp_packet", ("_send_keyframe",)),
@@ -187,7 +188,10 @@ async def send_pli(receiver: RTCRtpReceiver) -> bool:
     Returns:
         whether a PLI was sent (``False`` while no RTP has arrived yet).
     """
-    sources = receiver.getSynchronizationSources()
+    # aiortc lists retransmission (RTX) SSRCs among the sources too (Chrome sends bandwidth
+    # probes on its RTX SSRC); a PLI addressed to one of them is ignored by the publisher.
+    rtx: dict[int, int] = receiver.__dict__.get("_RTCRtpReceiver__rtx_ssrc", {})
+    sources = [s for s in receiver.getSynchronizationSources() if s.source not in rtx]
     if not sources:
         return False
     newest = max(sources, key=lambda s: s.timestamp)

@@ -61,6 +61,7 @@ class Room:
 
     def subscribe(self, subscriber: str, publisher: str) -> None:
         """``subscriber`` wants ``publisher``'s media, now and whenever it publishes."""
+        logger.debug("room %s: %s subscribes to %s", self.id, subscriber, publisher)
         self.subscriptions.setdefault(subscriber, set()).add(publisher)
         peer = self.peers.get(subscriber)
         if peer is not None:

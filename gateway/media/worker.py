@@ -356,6 +356,28 @@ async def _peer_stats(peer: Peer) -> tuple[Message, int, int]:
             octets += stat.bytesSent or 0
     if not peer.feeds:
         frames = sum(s.track.sent for s in peer.slots if s.track.kind == "video")
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "peer %s: rtp %s; feeds %s; slots %s",
+            peer.id,
+            sorted(
+                (s.type, s.kind, s.ssrc, getattr(s, "packetsReceived", None) or s.packetsSent)
+                for s in report.values()
+                if s.type in ("inbound-rtp", "outbound-rtp")
+            ),
+            [(f.kind, f.source_mid, f.frames, f.plis_sent) for f in peer.feeds.values()],
+            [
+                (
+                    s.transceiver.mid,
+                    s.track.kind,
+                    s.feed.publisher if s.feed else None,
+                    s.track.sent,
+                    s.track.queued,
+                    s.track.dropped,
+                )
+                for s in peer.slots
+            ],
+        )
     stats: Message = {
         "packets_lost": lost,
         "rtt_ms": round(max(rtts) * 1000, 1) if rtts else None,

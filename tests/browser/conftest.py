@@ -7,8 +7,10 @@ video and audio are asserted from ``pc.getStats()`` that the pages expose on
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,9 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 #: scalable time unit for waits (slow CI machines may raise it)
 T = float(os.environ.get("GATEWAY_TEST_TIMEOUT_UNIT", "1.0"))
+#: GATEWAY_TEST_MEDIA_DEBUG=1 writes every page's console (with the SDPs media.js logs in its
+#: debug mode) and the worker's gateway.media DEBUG log to test-artifacts/<test>.*.log
+MEDIA_DEBUG = os.environ.get("GATEWAY_TEST_MEDIA_DEBUG") == "1"
 
 
 def _need_chromium() -> None:
@@ -111,7 +116,31 @@ Open = Callable[..., Awaitable[Any]]
 
 
 @pytest.fixture
-async def open_page(browser: Any, gateway: Gateway) -> AsyncIterator[Open]:
+def media_debug(request: pytest.FixtureRequest) -> Any:
+    """In debug mode: the gateway.media DEBUG log of the test in test-artifacts/."""
+    if not MEDIA_DEBUG:
+        yield None
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
+    name = request.node.name
+    handler = logging.FileHandler(ARTIFACTS / f"{name}.server.log", mode="w")
+    handler.setFormatter(logging.Formatter("%(created).3f %(name)s %(message)s"))
+    media = logging.getLogger("gateway.media")
+    level = media.level
+    media.setLevel(logging.DEBUG)
+    media.addHandler(handler)
+    console: list[str] = []
+    try:
+        yield console
+    finally:
+        media.removeHandler(handler)
+        media.setLevel(level)
+        handler.close()
+        (ARTIFACTS / f"{name}.console.log").write_text("\n".join(console), encoding="utf-8")
+
+
+@pytest.fixture
+async def open_page(browser: Any, gateway: Gateway, media_debug: Any) -> AsyncIterator[Open]:
     """``await open_page(path, login=username)`` → a page in its own context."""
     contexts: list[Any] = []
 
@@ -120,6 +149,8 @@ async def open_page(browser: Any, gateway: Gateway) -> AsyncIterator[Open]:
             base_url=gateway.url, viewport=viewport or {"width": 1280, "height": 860}
         )
         contexts.append(ctx)
+        if media_debug is not None:
+            await ctx.add_init_script("localStorage.setItem('pg.debug', '1')")
         if login:
             resp = await ctx.request.post(
                 "/api/login", data={"username": login, "password": PASSWORD}
@@ -127,6 +158,12 @@ async def open_page(browser: Any, gateway: Gateway) -> AsyncIterator[Open]:
             assert resp.ok, await resp.text()
         page = await ctx.new_page()
         page.on("pageerror", lambda exc: _page_errors.append(f"{path}: {exc}"))
+        if media_debug is not None:
+            tag = f"{path.split('#')[0]}#{len(contexts)}"
+            page.on(
+                "console",
+                lambda msg: media_debug.append(f"{time.time():.3f} [{tag}] {msg.type}: {msg.text}"),
+            )
         await page.goto(path)
         return page
 

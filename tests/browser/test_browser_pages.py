@@ -86,5 +86,6 @@ async def test_reload_keeps_queue_place_and_call(gateway: Gateway, open_page: Op
     await console.reload()
     await console.locator("#call").wait_for(state="visible")
     assert await console.evaluate("window.__pg.console.session") == call
-    # the reloaded console publishes again and the terminal renders it
-    await frames_rising(first)
+    # the reloaded console renders the terminal again, and the terminal renders it
+    await frames_rising(console, within=30)
+    await frames_rising(first, within=30)

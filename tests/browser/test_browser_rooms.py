@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
 import pytest
 
 from records import sessions
-from tests.browser.browser_kit import frames_rising, screenshot, stats, wait_for
+from tests.browser.browser_kit import audio_heard, frames_rising, screenshot, wait_for
 from tests.browser.conftest import Gateway, Open
 
 pytestmark = pytest.mark.browser
@@ -60,6 +59,11 @@ async def test_mediation_lobby_admit_and_refuse(gateway: Gateway, open_page: Ope
     await party_b.get_by_role("heading", name="主持人拒绝了您的入会请求").wait_for()
 
     await mediator.locator("#people").get_by_text("当事人甲").wait_for()
+    # the admitted party and the mediator see each other
+    mediator_pid = await mediator.evaluate("window.__pg.client.me")
+    party_pid = await party_a.evaluate("window.__pg.client.me")
+    await frames_rising(mediator, publisher=party_pid, within=30)
+    await frames_rising(party_a, publisher=mediator_pid, within=30)
     await screenshot(mediator, "room-call")
 
     await mediator.locator("#outcome").select_option("agreement")
@@ -95,12 +99,8 @@ async def test_training_three_viewers_and_a_speaker(gateway: Gateway, open_page:
     await trainer.locator(f'#hands li[data-participant="{speaker_pid}"] button.promote').click()
     await speaker.get_by_role("button", name=re.compile("举手|放下手")).wait_for(state="hidden")
 
-    async def heard(page: Any) -> bool:
-        s = (await stats(page))["byPublisher"].get(speaker_pid, {})
-        return bool(s.get("audioPackets", 0) > 20 and s.get("audioEnergy", 0) > 0)
-
     for other in (trainer, viewers[1], viewers[2]):
-        await wait_for("the speaker heard", functools.partial(heard, other), within=30)
+        await audio_heard(other, speaker_pid, within=30)
     await screenshot(trainer, "training-trainer")
     await screenshot(viewers[1], "training-viewer")
 

@@ -54,8 +54,8 @@ async def test_whole_visit(gateway: Gateway, open_page: Open) -> None:
     lawyer = await open_page(link.replace(gateway.url, ""))
     await lawyer.locator("#v-call").wait_for(state="visible")
     lawyer_pid = await lawyer.evaluate("window.__pg.client.me")
-    # the lawyer publishes (what the others must see); its own receiving is flaky as a late
-    # joiner (docs/apps.md, open issue), so it is not asserted here
+    # the late joiner sees the others, and they see it
+    await frames_rising(lawyer, within=30)
     await frames_rising(kiosk, publisher=lawyer_pid)
     await frames_rising(console, publisher=lawyer_pid)
     assert "律师" in (await kiosk.locator("#people").text_content() or "")

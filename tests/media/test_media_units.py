@@ -129,3 +129,49 @@ async def test_audio_queue_overflow_keeps_newest():
         track.offer(make_packet(i, keyframe=True))
     assert track.queued == 10
     assert track.overflows == 1
+
+
+async def test_a_dropped_keyframe_request_is_repeated_while_a_subscriber_waits():
+    # Chrome acts on at most one keyframe request per 300 ms and drops the rest; a subscriber
+    # that waits for a keyframe forwards nothing, so its viewer never asks by itself. Before
+    # the retry, such a viewer stayed without video for good (the flaky browser suite).
+    source = PacketSource()
+    plis: list[float] = []
+    honoured: list[float] = []
+    index = 0
+
+    async def send_pli() -> bool:
+        now = time.monotonic()
+        plis.append(now)
+        if len(plis) >= 3:  # the publisher ignores the first two requests
+            honoured.append(now)
+        return True
+
+    async def publish() -> None:
+        nonlocal index
+        while True:
+            keyframe = index == 0 or (bool(honoured) and honoured[-1] > time.monotonic() - 0.05)
+            source.queue.put_nowait(make_packet(index, keyframe=keyframe))
+            if keyframe and index:
+                honoured.clear()
+            index += 1
+            await asyncio.sleep(1 / 30)
+
+    feed = Feed("alice", "video", "0", source, send_pli)
+    publishing = asyncio.create_task(publish())
+    await asyncio.sleep(0.2)  # the feed started on its first keyframe; the viewer comes later
+    viewer = ForwardTrack("video")
+    viewer.attach(feed)
+    packet = await asyncio.wait_for(viewer.recv(), 2 * forward.KEYFRAME_RETRY_S + 1)
+    assert packet.is_keyframe
+    assert feed.pli_retries >= 1
+    assert len(plis) >= 3
+    gaps = [b - a for a, b in zip(plis, plis[1:], strict=False)]
+    assert min(gaps) >= forward.PLI_INTERVAL_S * 0.9
+    # once the viewer has its keyframe, no more requests
+    count = len(plis)
+    await asyncio.sleep(forward.KEYFRAME_RETRY_S + 0.3)
+    assert len(plis) == count
+    publishing.cancel()
+    await asyncio.gather(publishing, return_exceptions=True)
+    await feed.close()
