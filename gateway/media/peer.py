@@ -29,6 +29,7 @@ from aiortc.sdp import candidate_from_sdp
 from config.errors import MediaError
 from gateway.media import hooks
 from gateway.media.forward import Feed, ForwardTrack
+from gateway.media.numbering import Numbering
 from gateway.media.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -87,6 +88,8 @@ class Peer:
         self._pending_candidates: list[Message | None] = []
         self._negotiation_needed = False
         self._closed = False
+        #: payload types and extension ids negotiated so far; our re-offers keep them
+        self.numbering = Numbering()
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_connection_state)
         self._task = asyncio.create_task(self._run(), name=f"peer-{room.id}-{peer_id}")
@@ -118,6 +121,15 @@ class Peer:
             slot = Slot(transceiver, track)
             self.slots.append(slot)
         slot.transceiver.direction = "sendonly"
+        logger.debug(
+            "room %s peer %s: forward %s/%s (%s) on mid %s",
+            self.room.id,
+            self.id,
+            feed.publisher,
+            feed.kind,
+            feed.source_mid,
+            slot.transceiver.mid,
+        )
         slot.feed = feed
         slot.track.attach(feed)
         self._need_negotiation()
@@ -187,6 +199,13 @@ class Peer:
                 self.send("peer.error", code="media_error", message=f"{kind}: {exc}")
 
     async def _handle_offer(self, sdp: str) -> None:
+        logger.debug(
+            "room %s peer %s: client offer in %s\n%s",
+            self.room.id,
+            self.id,
+            self.pc.signalingState,
+            sdp,
+        )
         if self.pc.signalingState == "have-local-offer":
             # glare: the worker is impolite, the client rolls back and answers our offer
             logger.info("room %s peer %s: offer collided with ours; ignored", self.room.id, self.id)
@@ -202,6 +221,16 @@ class Peer:
                 hooks.restrict_codecs(transceiver, codec)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
+        # what was accepted first, then the rest of the client's numbers (kept off limits)
+        self.numbering.learn(self.pc.localDescription.sdp)
+        self.numbering.learn(sdp)
+        logger.debug(
+            "room %s peer %s: answer %s\n%s",
+            self.room.id,
+            self.id,
+            self.track_map(),
+            self.pc.localDescription.sdp,
+        )
         self.send("peer.answer", sdp=self.pc.localDescription.sdp, tracks=self.track_map())
         for candidate in self._pending_candidates:
             await self._add_candidate(candidate)
@@ -209,12 +238,20 @@ class Peer:
         self.room.sync_subscriptions(self)
 
     async def _handle_answer(self, sdp: str) -> None:
+        logger.debug(
+            "room %s peer %s: client answer in %s\n%s",
+            self.room.id,
+            self.id,
+            self.pc.signalingState,
+            sdp,
+        )
         if self.pc.signalingState != "have-local-offer":
             raise MediaError(f"answer in signaling state {self.pc.signalingState!r}; no offer out")
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:
             raise MediaError(f"cannot apply answer: {exc}") from exc
+        self.numbering.learn(sdp)
 
     async def _handle_candidate(self, candidate: Message | None) -> None:
         if self.pc.remoteDescription is None:
@@ -241,7 +278,17 @@ class Peer:
             return
         self._negotiation_needed = False
         offer = await self.pc.createOffer()
-        await self.pc.setLocalDescription(offer)
+        # aiortc numbers payload types and extension ids afresh in every offer; JSEP wants
+        # the negotiated ones kept (numbering.py)
+        sdp = self.numbering.apply(offer.sdp)
+        await self.pc.setLocalDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        logger.debug(
+            "room %s peer %s: offer %s\n%s",
+            self.room.id,
+            self.id,
+            self.track_map(),
+            self.pc.localDescription.sdp,
+        )
         self.send("peer.offer", sdp=self.pc.localDescription.sdp, tracks=self.track_map())
 
     def _need_negotiation(self) -> None:
@@ -271,10 +318,14 @@ class Peer:
             on_end=self.room.on_feed_ended,
         )
         self.feeds[mid] = feed
+        logger.debug(
+            "room %s peer %s: publishes %s on mid %s", self.room.id, self.id, track.kind, mid
+        )
         self.room.on_feed_added(feed)
 
     def _on_connection_state(self) -> None:
         state = self.pc.connectionState
+        logger.debug("room %s peer %s: connection %s", self.room.id, self.id, state)
         if state in ("connected", "failed") and state != self.state:
             self.state = state
             self.send("peer.state", state=state)

@@ -182,13 +182,20 @@ class MediaClient:
             {"type": message_type, "room": self.room, "peer": self.id, **fields},
         )
 
-    async def offer(self, *tracks: MediaStreamTrack) -> None:
-        """Publish ``tracks`` (or only a data channel) with the client's first offer."""
+    async def offer(
+        self, *tracks: MediaStreamTrack, munge: Callable[[str], str] | None = None
+    ) -> None:
+        """Publish ``tracks`` (or only a data channel) with the client's first offer.
+
+        ``munge`` rewrites the offer before it is applied (e.g. to a browser's numbering).
+        """
         for track in tracks:
             self.pc.addTrack(track)
         if not tracks:
             self.pc.createDataChannel("control")
-        await self.pc.setLocalDescription(await self.pc.createOffer())
+        offer = await self.pc.createOffer()
+        sdp = munge(offer.sdp) if munge is not None else offer.sdp
+        await self.pc.setLocalDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         await self.send("peer.offer", sdp=self.pc.localDescription.sdp, reply_to=self.channel)
 
     async def _read(self, sub: Any) -> None:

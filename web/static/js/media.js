@@ -9,6 +9,18 @@
 
 window.__pg = window.__pg || { pcs: [], links: [] };
 
+// localStorage "pg.debug" = "1" logs every SDP and state change to the console (tests do this)
+const DEBUG = (() => {
+  try {
+    return localStorage.getItem("pg.debug") === "1";
+  } catch {
+    return false;
+  }
+})();
+function debug(...args) {
+  if (DEBUG) console.debug("media:", ...args);
+}
+
 export class MediaLink {
   /**
    * @param {import("./ws.js").Signal} signal
@@ -60,7 +72,10 @@ export class MediaLink {
       this.signal.send(msg);
     };
     pc.ontrack = () => this._publishRemote();
-    pc.onconnectionstatechange = () => this.onState(pc.connectionState);
+    pc.onconnectionstatechange = () => {
+      debug("connection " + pc.connectionState);
+      this.onState(pc.connectionState);
+    };
     await this._serial(() => this._offer());
   }
 
@@ -72,8 +87,10 @@ export class MediaLink {
       return;
     }
     this.needOffer = false;
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription({ type: "offer", sdp: alignExtensions(offer.sdp) });
+    // The browser's own numbering goes out unchanged: the worker keeps the payload types and
+    // header-extension ids of this first offer in all its re-offers (docs/media.md).
+    await pc.setLocalDescription(await pc.createOffer());
+    debug("local offer\n" + pc.localDescription.sdp);
     await this.signal.request("media.offer", { session: this.session, sdp: pc.localDescription.sdp });
   }
 
@@ -102,6 +119,7 @@ export class MediaLink {
   }
 
   async _onAnswer(m) {
+    debug("remote answer (state " + this.pc.signalingState + ") tracks " + JSON.stringify(m.tracks) + "\n" + m.sdp);
     this._setTracks(m.tracks);
     if (this.pc.signalingState !== "have-local-offer") return;
     await this.pc.setRemoteDescription({ type: "answer", sdp: m.sdp });
@@ -111,6 +129,7 @@ export class MediaLink {
 
   async _onOffer(m) {
     const pc = this.pc;
+    debug("remote offer (state " + pc.signalingState + ") tracks " + JSON.stringify(m.tracks) + "\n" + m.sdp);
     this._setTracks(m.tracks);
     if (pc.signalingState === "have-local-offer") {
       // the worker is impolite: roll back our offer, answer theirs, offer again after
@@ -119,6 +138,7 @@ export class MediaLink {
     }
     await pc.setRemoteDescription({ type: "offer", sdp: m.sdp });
     await pc.setLocalDescription(await pc.createAnswer());
+    debug("local answer\n" + pc.localDescription.sdp);
     this.signal.send({ type: "media.answer", session: this.session, sdp: pc.localDescription.sdp });
     this._publishRemote();
     if (this.needOffer) await this._offer();
@@ -153,83 +173,6 @@ export class MediaLink {
       window.__pg.links = window.__pg.links.filter((l) => l !== this);
     }
   }
-}
-
-// aiortc numbers its header extensions mid=1, ssrc-audio-level=2, abs-send-time=3 in the
-// offers it makes later; Chrome numbers them differently in its first offer, and a BUNDLE
-// group cannot reassign an id ("RTP extension ID reassignment not supported"). So our offers
-// use aiortc's ids and leave out the extensions aiortc does not speak.
-const EXT_IDS = {
-  "urn:ietf:params:rtp-hdrext:sdes:mid": 1,
-  "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 2,
-  "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": 3,
-};
-
-// aiortc also renumbers payload types in its own offers (opus 96, VP8 97 + RTX 98, H264
-// 99-102) without keeping what was negotiated, and its receivers keep the first numbers: so
-// our offers use aiortc's numbers from the start and offer only the codecs it speaks.
-const H264_PT = { "42001f": [99, 100], "42e01f": [101, 102] };
-
-function mapCodecs(section) {
-  const lines = section.split("\r\n");
-  const rtpmap = new Map();
-  const fmtp = new Map();
-  for (const line of lines) {
-    let m = /^a=rtpmap:(\d+) ([^/]+)\//.exec(line);
-    if (m) rtpmap.set(m[1], m[2].toLowerCase());
-    m = /^a=fmtp:(\d+) (.*)$/.exec(line);
-    if (m) fmtp.set(m[1], m[2]);
-  }
-  const map = new Map(); // old pt -> new pt
-  for (const [pt, name] of rtpmap) {
-    const params = fmtp.get(pt) || "";
-    if (name === "opus") map.set(pt, 96);
-    else if (name === "vp8") map.set(pt, 97);
-    else if (name === "h264" && /packetization-mode=1/.test(params)) {
-      const profile = (/profile-level-id=([0-9a-f]{6})/i.exec(params) || [])[1];
-      const pts = profile && H264_PT[profile.toLowerCase()];
-      if (pts && ![...map.values()].includes(pts[0])) map.set(pt, pts[0]);
-    }
-  }
-  for (const [pt, name] of rtpmap) {
-    const apt = (/apt=(\d+)/.exec(fmtp.get(pt) || "") || [])[1];
-    if (name === "rtx" && apt && map.has(apt)) map.set(pt, map.get(apt) + 1);
-  }
-  if (!map.size) return section;
-  const out = [];
-  for (const line of lines) {
-    if (line.startsWith("m=")) {
-      const parts = line.split(" ");
-      const pts = parts.slice(3).filter((pt) => map.has(pt)).map((pt) => map.get(pt));
-      out.push([...parts.slice(0, 3), ...pts].join(" "));
-      continue;
-    }
-    const m = /^a=(rtpmap|fmtp|rtcp-fb):(\d+)(.*)$/.exec(line);
-    if (!m) {
-      out.push(line);
-      continue;
-    }
-    if (!map.has(m[2])) continue;
-    const rest = m[3].replace(/apt=(\d+)/, (_, apt) => `apt=${map.get(apt) ?? apt}`);
-    out.push(`a=${m[1]}:${map.get(m[2])}${rest}`);
-  }
-  return out.join("\r\n");
-}
-
-export function alignExtensions(sdp) {
-  const sections = sdp.split("\r\nm=");
-  sdp = [sections[0], ...sections.slice(1).map((s) => mapCodecs("m=" + s).slice(2))].join("\r\nm=");
-  const out = [];
-  for (const line of sdp.split("\r\n")) {
-    const m = /^a=extmap:(\d+)(\/\w+)? (\S+)(.*)$/.exec(line);
-    if (!m) {
-      out.push(line);
-      continue;
-    }
-    const id = EXT_IDS[m[3]];
-    if (id) out.push(`a=extmap:${id}${m[2] || ""} ${m[3]}${m[4]}`);
-  }
-  return out.join("\r\n");
 }
 
 /** Camera and microphone; falls back to audio only, then to nothing (watch-only). */
