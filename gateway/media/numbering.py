@@ -50,6 +50,10 @@ def _sections(lines: list[str]) -> Iterator[tuple[int, int]]:
             yield start, end
 
 
+def _mid(section: list[str]) -> str | None:
+    return next((line[6:].strip() for line in section if line.startswith("a=mid:")), None)
+
+
 def _codec_keys(section: list[str]) -> dict[int, CodecKey]:
     """Payload type → what it means, comparable across descriptions of both ends.
 
@@ -85,12 +89,20 @@ def _codec_keys(section: list[str]) -> dict[int, CodecKey]:
 
 
 class Numbering:
-    """The payload types and header-extension ids of one peer connection."""
+    """The payload types and header-extension ids of one peer connection.
+
+    Payload types are kept per m-section (mid): a codec may have different numbers in two
+    m-sections of one BUNDLE group (a browser that adds a section later picks its own), but a
+    number never means two codecs. Extension ids are one map for the whole connection (BUNDLE).
+    """
 
     def __init__(self) -> None:
+        #: mid → codec → payload type, as negotiated in that m-section
+        self.by_mid: dict[str, dict[CodecKey, int]] = {}
+        #: codec → the payload type new m-sections get (the first one seen)
         self.payload_types: dict[CodecKey, int] = {}
         self.extension_ids: dict[str, int] = {}
-        self._used_pts: set[int] = set()
+        self._pt_meaning: dict[int, CodecKey] = {}
         self._used_ids: set[int] = set()
 
     def learn(self, sdp: str) -> None:
@@ -102,10 +114,13 @@ class Numbering:
         lines = sdp.splitlines()
         for start, end in _sections(lines):
             section = lines[start:end]
+            mid = _mid(section)
             for pt, key in _codec_keys(section).items():
-                if key not in self.payload_types and pt not in self._used_pts:
-                    self.payload_types[key] = pt
-                self._used_pts.add(pt)
+                if self._pt_meaning.setdefault(pt, key) != key:
+                    continue  # the peer reuses a number for another codec: not ours to keep
+                if mid is not None:
+                    self.by_mid.setdefault(mid, {}).setdefault(key, pt)
+                self.payload_types.setdefault(key, pt)
             for line in section:
                 m = _EXTMAP.match(line)
                 if m:
@@ -121,9 +136,15 @@ class Numbering:
         for start, end in _sections(lines):
             section = lines[start:end]
             keys = _codec_keys(section)
+            negotiated = self.by_mid.setdefault(_mid(section) or "", {})
             # base codecs first, so that a new RTX never takes its base codec's number
             order = sorted(keys, key=lambda pt: keys[pt][0] == "rtx")
-            mapping = {pt: self._payload_type(keys[pt], pt) for pt in order}
+            mapping: dict[int, int] = {}
+            for pt in order:
+                key = keys[pt]
+                if key not in negotiated:
+                    negotiated[key] = self._payload_type(key, pt)
+                mapping[pt] = negotiated[key]
             lines[start:end] = [self._rewrite(line, mapping) for line in section]
         return eol.join(lines)
 
@@ -132,12 +153,12 @@ class Numbering:
             return self.payload_types[key]
         if preferred not in _DYNAMIC_PTS:
             return preferred  # a static payload type means the same everywhere
-        free = [pt for pt in _DYNAMIC_PTS if pt not in self._used_pts]
+        free = [pt for pt in _DYNAMIC_PTS if pt not in self._pt_meaning]
         if not free:
             raise ValueError("no free dynamic payload type left")
-        pt = preferred if preferred not in self._used_pts else free[0]
+        pt = preferred if preferred not in self._pt_meaning else free[0]
         self.payload_types[key] = pt
-        self._used_pts.add(pt)
+        self._pt_meaning[pt] = key
         return pt
 
     def _extension_id(self, uri: str, preferred: int) -> int:

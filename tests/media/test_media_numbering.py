@@ -163,6 +163,29 @@ def test_a_new_codec_never_takes_a_number_the_peer_uses():
     assert h264[2]["http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"] not in (1, 2, 3)
 
 
+def test_payload_types_are_kept_per_m_section():
+    # a watch-only client (data channel first) got the worker's numbers for its receiving
+    # sections; promoted, it offers a new sending section with its own number for opus
+    numbering = Numbering()
+    numbering.learn(
+        "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rtpmap:96 opus/48000/2\r\n"
+    )
+    numbering.learn(
+        "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rtpmap:96 opus/48000/2\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:3\r\na=rtpmap:111 opus/48000/2\r\n"
+    )
+    raw = (
+        "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rtpmap:96 opus/48000/2\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:3\r\na=rtpmap:96 opus/48000/2\r\n"
+        "m=audio 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:4\r\na=rtpmap:96 opus/48000/2\r\n"
+    )
+    assert [codecs for _, codecs, _ in numbers(numbering.apply(raw))] == [
+        {"opus": 96},
+        {"opus": 111},  # what that section negotiated, not the connection's first number
+        {"opus": 96},
+    ]
+
+
 CHROME_EXT_MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 CHROME_EXT_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 CHROME_EXT_ABS = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
