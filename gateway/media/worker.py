@@ -43,7 +43,9 @@ Message = dict[str, Any]
 SinkFactory = Callable[[str, str, dict[str, Any]], RoomSink]
 
 CODECS = ("vp8", "h264")
-HEARTBEAT_TTL_S = 5.0
+#: a worker silent this long is dead. Heartbeats come every second; 4 s (not 5) leaves room
+#: for the hub's 0.25 s check so a dead worker is noticed within 5 s of its death.
+HEARTBEAT_TTL_S = 4.0
 
 
 def worker_channel(worker_id: str) -> str:
