@@ -140,9 +140,24 @@ class ReplayTrack(MediaStreamTrack):
 class Bridge:
     """Line-JSON link between the client process and this process's bus."""
 
+    def video_sent(self) -> dict[int, int]:
+        """Frames handed to each video subscriber's sender, by track identity."""
+        if self.worker is None:
+            return {}
+        return {
+            id(slot.track): slot.track.sent
+            for room in self.worker.rooms.values()
+            for peer in room.peers.values()
+            for slot in peer.slots
+            if slot.track.kind == "video" and slot.feed is not None
+        }
+
     def __init__(self, bus: MemoryBus, relay: RelayServer) -> None:
         self.bus, self.relay = bus, relay
         self.marks: dict[str, tuple[float, float]] = {}
+        #: per mark: video frames the worker handed to each subscriber's sender so far
+        self.sent: dict[str, dict[int, int]] = {}
+        self.worker: MediaWorker | None = None
         self.reports: list[dict[str, Any]] = []
         self.done = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
@@ -175,6 +190,7 @@ class Bridge:
                 )
             elif op == "mark":
                 self.marks[item["name"]] = (time.monotonic(), time.process_time())
+                self.sent[item["name"]] = self.video_sent()
                 if item["name"].endswith("start"):
                     self.lag.reset()
                 else:
@@ -242,6 +258,7 @@ async def worker_side(args: argparse.Namespace) -> None:
     await worker.start()
     relay = RelayServer()
     bridge = Bridge(bus, relay)
+    bridge.worker = worker
     lag_task = asyncio.create_task(bridge.lag.run())
     server = await asyncio.start_server(bridge.serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -277,6 +294,14 @@ async def worker_side(args: argparse.Namespace) -> None:
     report(args, bridge)
 
 
+def worker_sent_fps(bridge: Bridge, phase: str) -> list[float]:
+    """Frames per second the worker itself sent to each video subscriber (the clients' own
+    receive rate is capped by the client process when it cannot keep up with N viewers)."""
+    (t0, _), (t1, _) = bridge.marks[f"{phase}_start"], bridge.marks[f"{phase}_end"]
+    before, after = bridge.sent[f"{phase}_start"], bridge.sent[f"{phase}_end"]
+    return [(after[k] - before.get(k, 0)) / (t1 - t0) for k in after]
+
+
 def cpu_pct(marks: dict[str, Any], phase: str) -> float:
     (t0, c0), (t1, c1) = marks[f"{phase}_start"], marks[f"{phase}_end"]
     return (c1 - c0) / (t1 - t0) * 100
@@ -292,9 +317,15 @@ def report(args: argparse.Namespace, bridge: Bridge) -> None:
     sfu_cpu = cpu_pct(marks, "sfu")
     streams = len(fps)
     lag99, lagmax = marks["sfu_end_lag"]
+    sent = worker_sent_fps(bridge, "sfu")
     print(
         f"forwarding worker: {streams} video streams delivered, worker CPU {sfu_cpu:.1f}% of a core"
     )
+    if sent:
+        print(
+            f"  worker sent per viewer: fps min {min(sent):.1f} mean {statistics.mean(sent):.1f}"
+            " (what the worker delivered; the client fps below is capped by the client process)"
+        )
     print(
         f"  fps min {min(fps):.1f} mean {statistics.mean(fps):.1f}; "
         f"loop lag p99 {lag99:.1f} ms max {lagmax:.1f} ms"
@@ -303,6 +334,7 @@ def report(args: argparse.Namespace, bridge: Bridge) -> None:
         f"BENCH fanout viewers={args.viewers if not args.rooms else 0} rooms={args.rooms} "
         f"streams={streams} cpu_per_viewer_pct={sfu_cpu / streams:.2f} "
         f"fps_min={min(fps):.1f} fps_mean={statistics.mean(fps):.1f} loop_lag_ms={lag99:.1f}"
+        f" worker_sent_fps_min={min(sent) if sent else 0:.1f}"
     )
     if "relay_fps" in result:
         relay_cpu = cpu_pct(marks, "relay")
