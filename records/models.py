@@ -163,6 +163,11 @@ class Participant(Base):
     hub_id: Mapped[str] = mapped_column(String(64), default="", index=True)
     created_at: Mapped[created_at]
 
+    # a join looks up the joiner's own rows in the session (rejoin, refusal) by principal
+    __table_args__ = (
+        Index("ix_session_participants_principal", "session_id", "principal_kind", "principal_id"),
+    )
+
 
 class SessionEvent(Base):
     """Append-only log of what happened in a session (admissions, role changes, mutes...)."""
