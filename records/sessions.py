@@ -677,6 +677,17 @@ class AnnouncementInfo:
     published_at: dt.datetime
     expires_at: dt.datetime
 
+    def as_json(self) -> dict[str, Any]:
+        """The form the REST API, the bus and the terminals carry."""
+        return {
+            "id": self.id,
+            "unit_id": self.unit_id,
+            "title": self.title,
+            "body": self.body,
+            "published_at": self.published_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+        }
+
 
 def _announcement(r: models.Announcement) -> AnnouncementInfo:
     return AnnouncementInfo(r.id, r.unit_id, r.title, r.body, r.published_at, r.expires_at)

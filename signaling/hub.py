@@ -539,7 +539,7 @@ class Hub:
                         tx, self.store.tree.ancestors(principal.unit_id)
                     )
                     visit = await sessions.open_visit_of_terminal(tx, int(principal.id))
-            reply["announcements"] = [_announcement(a) for a in anns]
+            reply["announcements"] = [a.as_json() for a in anns]
             if visit is not None:
                 reply["visit"] = await self._rebind_terminal_visit(conn, visit)
         return reply
@@ -1890,7 +1890,7 @@ class Hub:
 
     async def announce(self, announcement: sessions.AnnouncementInfo) -> None:
         """Push an announcement to every terminal in its unit's subtree, on every hub."""
-        await self.bus.publish("announce", _announcement(announcement))
+        await self.bus.publish("announce", announcement.as_json())
 
     async def _on_announce(self, msg: Message) -> None:
         unit_id = int(msg["unit_id"])
@@ -2045,17 +2045,6 @@ def _session_brief(s: sessions.SessionInfo) -> dict[str, Any]:
         "recorded": s.recorded,
         "item_id": s.item_id,
         "created_at": s.created_at.isoformat(),
-    }
-
-
-def _announcement(a: sessions.AnnouncementInfo) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "unit_id": a.unit_id,
-        "title": a.title,
-        "body": a.body,
-        "published_at": a.published_at.isoformat(),
-        "expires_at": a.expires_at.isoformat(),
     }
 
 

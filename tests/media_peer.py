@@ -9,6 +9,7 @@ import fractions
 import json
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import aioice.ice
@@ -18,7 +19,9 @@ from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from tests.helpers import T
+from config.settings import Settings
+from records.store import Store
+from tests.helpers import PASSWORD, Seed, T, make_settings, seed_store
 from tests.media.conftest import PatternVideoTrack, ToneAudioTrack
 
 
@@ -202,3 +205,32 @@ class BeepAudioTrack(MediaStreamTrack):
         frame.pts = (self._count - 1) * 960
         frame.time_base = fractions.Fraction(1, 48000)
         return frame
+
+
+async def media_app(
+    aiohttp_client: Any, tmp_path: Path, **sections: dict[str, Any]
+) -> tuple[Any, Settings, Seed]:
+    """The real app with its in-process media worker on a seeded SQLite file."""
+    from gateway.app import create_app  # noqa: PLC0415
+
+    sections.setdefault("media", {"in_process_worker": True})
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}", **sections)
+    store = Store(settings.database_url)
+    await store.start(migrate=True)
+    seed = await seed_store(store)
+    await store.close()
+    media_worker = bool(sections["media"].get("in_process_worker", True))
+    client = await aiohttp_client(create_app(settings, media_worker=media_worker))
+    return client, settings, seed
+
+
+async def login_headers(client: Any, username: str) -> dict[str, str]:
+    """Cookie and CSRF headers of a seeded official (the client keeps no cookie itself)."""
+    resp = await client.post("/api/login", json={"username": username, "password": PASSWORD})
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    client.session.cookie_jar.clear()
+    return {
+        "Cookie": f"pg_session={resp.cookies['pg_session'].value}",
+        "X-CSRF-Token": body["csrf_token"],
+    }

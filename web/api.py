@@ -581,19 +581,7 @@ async def publish_announcement(request: web.Request) -> web.Response:
     hub = request.app.get(keys.HUB)
     if hub is not None:
         await hub.announce(ann)
-    return web.json_response(announcement_json(ann), status=201)
-
-
-def announcement_json(a: sessions.AnnouncementInfo) -> dict[str, Any]:
-    """The wire form of an announcement."""
-    return {
-        "id": a.id,
-        "unit_id": a.unit_id,
-        "title": a.title,
-        "body": a.body,
-        "published_at": a.published_at.isoformat(),
-        "expires_at": a.expires_at.isoformat(),
-    }
+    return web.json_response(ann.as_json(), status=201)
 
 
 # ---- duty roster -----------------------------------------------------------------------------

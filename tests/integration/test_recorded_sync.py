@@ -15,9 +15,16 @@ from typing import Any
 import pytest
 
 from records import sessions
-from records.store import Store
-from tests.helpers import PASSWORD, T, make_settings, seed_store
-from tests.media_peer import BeepAudioTrack, FlashBeepClock, FlashVideoTrack, Peer, until
+from tests.helpers import T
+from tests.media_peer import (
+    BeepAudioTrack,
+    FlashBeepClock,
+    FlashVideoTrack,
+    Peer,
+    login_headers,
+    media_app,
+    until,
+)
 from tests.recorder.synthetic_media import av_offsets, decode_events, probe
 from web import keys
 
@@ -27,19 +34,8 @@ from web import keys
 async def test_recorded_call_keeps_audio_and_video_in_sync(
     aiohttp_client: Any, tmp_path: Path
 ) -> None:
-    from gateway.app import create_app
-
-    settings = make_settings(
-        tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}", media={"in_process_worker": True}
-    )
-    store = Store(settings.database_url)
-    await store.start(migrate=True)
-    seed = await seed_store(store)
-    await store.close()
-    client = await aiohttp_client(create_app(settings))
-    login = await client.post("/api/login", json={"username": "reception", "password": PASSWORD})
-    cookie = {"Cookie": f"pg_session={login.cookies['pg_session'].value}"}
-    client.session.cookie_jar.clear()
+    client, settings, seed = await media_app(aiohttp_client, tmp_path)
+    cookie = await login_headers(client, "reception")
     kiosk = Peer(await client.ws_connect("/ws"), "kiosk")
     officer = Peer(await client.ws_connect("/ws", headers=cookie), "officer")
     try:

@@ -19,8 +19,8 @@ import pytest
 
 from records import accounts, sessions
 from records.store import Store
-from tests.helpers import PASSWORD, T, make_settings, seed_store
-from tests.media_peer import Peer, until
+from tests.helpers import T
+from tests.media_peer import Peer, login_headers, media_app, until
 from web import keys
 
 
@@ -32,23 +32,8 @@ async def test_recorded_visit_media_flows_both_ways(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from gateway.app import create_app
-
-    settings = make_settings(
-        tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}", media={"in_process_worker": True}
-    )
-
-    store = Store(settings.database_url)
-    await store.start(migrate=True)
-    seed = await seed_store(store)
-    await store.close()
-    client = await aiohttp_client(create_app(settings))
-
-    login = await client.post(
-        "/api/login", json={"username": "reception", "password": "correct horse battery staple"}
-    )
-    cookie = {"Cookie": f"pg_session={login.cookies['pg_session'].value}"}
-    client.session.cookie_jar.clear()
+    client, settings, seed = await media_app(aiohttp_client, tmp_path)
+    cookie = await login_headers(client, "reception")
 
     kiosk = Peer(await client.ws_connect("/ws"), "kiosk")
     officer = Peer(await client.ws_connect("/ws", headers=cookie), "officer")
@@ -93,11 +78,7 @@ async def test_recorded_visit_media_flows_both_ways(
         await until(
             lambda: officer.event("media.stats") is not None, 6 * T, "officer sees media stats"
         )
-        admin = await client.post(
-            "/api/login", json={"username": "bureau_admin", "password": PASSWORD}
-        )
-        admin_cookie = {"Cookie": f"pg_session={admin.cookies['pg_session'].value}"}
-        client.session.cookie_jar.clear()
+        admin_cookie = await login_headers(client, "bureau_admin")
         metrics = await (await client.get("/metrics", headers=admin_cookie)).text()
         assert f'gateway_peer_fps{{session="{session}",participant="{resident}"}}' in metrics
         await asyncio.sleep(1)  # a little more call to record

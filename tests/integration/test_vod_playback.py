@@ -13,22 +13,9 @@ import av
 import pytest
 
 from records import accounts, sessions
-from records.store import Store
-from tests.helpers import IN_CI, PASSWORD, T, make_settings, seed_store
-from tests.media_peer import Peer, until
+from tests.helpers import IN_CI, T
+from tests.media_peer import Peer, login_headers, media_app, until
 from web import keys
-
-
-async def _login(client: Any, username: str) -> dict[str, str]:
-    resp = await client.post("/api/login", json={"username": username, "password": PASSWORD})
-    assert resp.status == 200
-    body = await resp.json()
-    headers = {
-        "Cookie": f"pg_session={resp.cookies['pg_session'].value}",
-        "X-CSRF-Token": body["csrf_token"],
-    }
-    client.session.cookie_jar.clear()
-    return headers
 
 
 @pytest.mark.slow
@@ -40,18 +27,9 @@ async def test_training_playback_file_range_scope_and_audit(
         if IN_CI:
             pytest.fail("CI=true but ffmpeg is not installed")
         pytest.skip("ffmpeg not installed: no composed playback here")
-    from gateway.app import create_app
-
-    settings = make_settings(
-        tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}", media={"in_process_worker": True}
-    )
-    store = Store(settings.database_url)
-    await store.start(migrate=True)
-    await seed_store(store)
-    await store.close()
-    client = await aiohttp_client(create_app(settings))
-    trainer_h = await _login(client, "trainer")
-    viewer_h = await _login(client, "dongfeng")
+    client, settings, _seed = await media_app(aiohttp_client, tmp_path)
+    trainer_h = await login_headers(client, "trainer")
+    viewer_h = await login_headers(client, "dongfeng")
     trainer = Peer(await client.ws_connect("/ws", headers=trainer_h), "trainer")
     viewer = Peer(await client.ws_connect("/ws", headers=viewer_h), "viewer")
     try:
@@ -101,7 +79,7 @@ async def test_training_playback_file_range_scope_and_audit(
     assert resp.headers["Content-Type"] == "video/mp4"
     # a sub-district's viewer may watch the district's training; a department outside may not
     assert (await client.get(url, headers={**viewer_h, "Range": "bytes=0-9"})).status == 206
-    outsider = await _login(client, "housing")
+    outsider = await login_headers(client, "housing")
     assert (await client.get(url, headers=outsider)).status == 403
     async with app_store.transaction() as tx:
         played = await accounts.audit_entries(tx, object_id=str(playback.id))
