@@ -24,9 +24,12 @@ import json
 import logging
 import math
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 SCRIPT = os.path.abspath(__file__)
@@ -45,6 +48,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
 
 from gateway.media import hooks  # noqa: E402
 from gateway.media.worker import MediaWorker, worker_channel  # noqa: E402
+from recorder.room import RoomRecorder  # noqa: E402
 from signaling.bus import MemoryBus  # noqa: E402
 
 WORKER = "bench"
@@ -254,7 +258,18 @@ class RelayServer:
 async def worker_side(args: argparse.Namespace) -> None:
     loopback()
     bus = MemoryBus()
-    worker = MediaWorker(bus, WORKER, ice_loopback_only=True)
+    recordings = Path(tempfile.mkdtemp(prefix="fanout-rec-"))
+    recorders: list[RoomRecorder] = []
+
+    def sink_factory(room: str, codec: str, meta: dict[str, Any]) -> Any:
+        recorder = RoomRecorder(recordings, room, codec, meta)
+        recorder.start()
+        recorders.append(recorder)
+        return recorder
+
+    worker = MediaWorker(
+        bus, WORKER, ice_loopback_only=True, sink_factory=sink_factory if args.record else None
+    )
     await worker.start()
     relay = RelayServer()
     bridge = Bridge(bus, relay)
@@ -278,6 +293,7 @@ async def worker_side(args: argparse.Namespace) -> None:
             str(args.seconds),
             "--relay-viewers",
             str(args.relay_viewers),
+            *(["--record"] if args.record else []),
         ]
     )
     try:
@@ -291,6 +307,15 @@ async def worker_side(args: argparse.Namespace) -> None:
         await relay.close()
         await worker.close()
         await bus.close()
+    if recorders:
+
+        def summary() -> str:
+            files = list(recordings.glob("*/*.webm"))
+            size = sum(f.stat().st_size for f in files)
+            shutil.rmtree(recordings, ignore_errors=True)
+            return f"recorded {len(files)} files, {size / 1e6:.1f} MB"
+
+        print(await asyncio.to_thread(summary))
     report(args, bridge)
 
 
@@ -502,7 +527,13 @@ async def client_side(args: argparse.Namespace) -> None:
             link.send(
                 op="publish",
                 channel=worker_channel(WORKER),
-                message={"type": "room.open", "room": room, "codec": "vp8", "record": False},
+                message={
+                    "type": "room.open",
+                    "room": room,
+                    "codec": "vp8",
+                    "record": args.record,
+                    "meta": {"kind": "visit"},
+                },
             )
             a, b = Viewer(link, room, "a"), Viewer(link, room, "b")
             await a.join(replay_tracks(media), ["b"])
@@ -558,6 +589,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--role", default="worker", choices=["worker", "clients"], help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="record every room too (the real recorder, files in a temporary directory)",
     )
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
