@@ -68,6 +68,7 @@ from records.lifecycle import (
 )
 from records.lookup import format_code, new_code, normalise
 from records.models import Session as SessionRow
+from records.policy import ItemTarget
 
 __all__ = [
     "ATTACHMENT_TYPES",
@@ -242,6 +243,31 @@ class Item:
     due_article: str | None
     eval_acceptance: bool | None
     eval_handling: bool | None
+
+    def target(self, *, holder_only: bool = False) -> ItemTarget:
+        """What the policy needs of this item.
+
+        ``holder_only``: as seen by the unit holding it now (lifecycle actions act for it).
+        """
+        handlers = frozenset(self.handler_account_ids)
+        recused = frozenset(self.recused_account_ids)
+        if holder_only:
+            return ItemTarget(
+                id=self.id,
+                registering_unit_id=self.handling_unit_id or self.registering_unit_id,
+                confidential=self.confidential,
+                handler_account_ids=handlers,
+                recused_account_ids=recused,
+            )
+        return ItemTarget(
+            id=self.id,
+            registering_unit_id=self.registering_unit_id,
+            handling_unit_id=self.handling_unit_id,
+            co_handling_unit_ids=frozenset(self.co_handling_unit_ids),
+            confidential=self.confidential,
+            handler_account_ids=handlers,
+            recused_account_ids=recused,
+        )
 
 
 @dataclass(frozen=True, slots=True)

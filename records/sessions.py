@@ -428,6 +428,20 @@ async def orphaned_participants(
     return [_participant(r) for r in rows]
 
 
+async def open_session_ids_of(db: AsyncSession, principal: Principal) -> list[str]:
+    """Waiting or live sessions in which ``principal`` has a participant that has not left."""
+    rows = await db.execute(
+        select(models.Participant.session_id)
+        .join(models.Session, models.Session.id == models.Participant.session_id)
+        .where(models.Participant.principal_kind == principal.kind)
+        .where(models.Participant.principal_id == principal.id)
+        .where(models.Participant.left_at.is_(None))
+        .where(models.Session.state.in_([SessionState.WAITING, SessionState.LIVE]))
+        .distinct()
+    )
+    return [str(r[0]) for r in rows.all()]
+
+
 async def waiting_visits(
     db: AsyncSession, reception_unit_ids: Iterable[int] | None
 ) -> list[SessionInfo]:

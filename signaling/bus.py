@@ -144,6 +144,13 @@ class _QueueSubscription:
         await self._on_close(self)
 
 
+async def _close_all(subs: dict[str, set[_QueueSubscription]]) -> None:
+    for channel_subs in list(subs.values()):
+        for sub in list(channel_subs):
+            await sub.close()
+    subs.clear()
+
+
 class MemoryBus:
     """In-process bus for the embedded default and for tests."""
 
@@ -217,10 +224,7 @@ class MemoryBus:
         if self._closed:
             return
         self._closed = True
-        for subs in list(self._subs.values()):
-            for sub in list(subs):
-                await sub.close()
-        self._subs.clear()
+        await _close_all(self._subs)
 
 
 _RELEASE_SCRIPT = """
@@ -384,10 +388,7 @@ class RedisBus:
         if self._closed:
             return
         self._closed = True
-        for subs in list(self._subs.values()):
-            for sub in list(subs):
-                await sub.close()
-        self._subs.clear()
+        await _close_all(self._subs)
         if self._reader is not None:
             self._reader.cancel()
             # gather re-raises our own cancellation but not the reader's

@@ -39,7 +39,7 @@ from records.enums import (
 )
 from records.lifecycle import EventType
 from records.lookup import format_code
-from records.policy import Action, ItemTarget, decide, may_create_session, require
+from records.policy import Action, decide, may_create_session, require
 from records.principals import Principal
 from records.store import Store, SyncConnection
 from signaling import protocol as P
@@ -47,6 +47,7 @@ from signaling.bus import Bus, Message, Subscription
 from signaling.connection import Connection
 from signaling.placement import Placement
 from signaling.tokens import sign_resume, verify_resume
+from signaling.turn import turn_credentials
 
 logger = logging.getLogger(__name__)
 
@@ -1312,7 +1313,7 @@ class Hub:
         self._require_moderator(principal, s, Action.MODERATE_SESSION)
         async with self._tx() as tx:
             item = await items.get_item(tx, req["item_id"])  # NotFound for a made-up id
-            require(principal, Action.EDIT_ITEM, _item_target(item), self.store.tree)
+            require(principal, Action.EDIT_ITEM, item.target(), self.store.tree)
             await sessions.update_session(tx, s.id, item_id=req["item_id"])
             await sessions.log_event(
                 tx, s.id, "item_linked", actor=principal.ref, data={"item": req["item_id"]}
@@ -1978,18 +1979,6 @@ class Hub:
         return figures
 
 
-def _item_target(item: items.Item) -> ItemTarget:
-    return ItemTarget(
-        id=item.id,
-        registering_unit_id=item.registering_unit_id,
-        handling_unit_id=item.handling_unit_id,
-        co_handling_unit_ids=frozenset(getattr(item, "co_handling_unit_ids", ()) or ()),
-        confidential=item.confidential,
-        handler_account_ids=frozenset(item.handler_account_ids),
-        recused_account_ids=frozenset(item.recused_account_ids),
-    )
-
-
 def _need(conn: Connection) -> Principal:
     if conn.principal is None:
         raise P.ProtocolError(P.UNAUTHENTICATED, "send hello first")
@@ -2000,10 +1989,8 @@ async def _present_memberships(
     tx: Any, principal: Principal
 ) -> list[tuple[sessions.SessionInfo, sessions.ParticipantInfo]]:
     out = []
-    for s in await sessions.list_sessions(
-        tx, states=[SessionState.WAITING, SessionState.LIVE], limit=1000
-    ):
-        full = await sessions.get_session_for(tx, s.id, principal.ref)
+    for session_id in await sessions.open_session_ids_of(tx, principal):
+        full = await sessions.get_session_for(tx, session_id, principal.ref)
         for p in full.participants:
             if (
                 p.principal_ref == principal.ref
@@ -2046,16 +2033,3 @@ def _session_brief(s: sessions.SessionInfo) -> dict[str, Any]:
         "item_id": s.item_id,
         "created_at": s.created_at.isoformat(),
     }
-
-
-def turn_credentials(secret: str, user: str, ttl_s: int, now: float) -> tuple[str, str]:
-    """Coturn ``use-auth-secret`` credentials: username ``expiry:user``, HMAC-SHA1 password."""
-    import base64  # noqa: PLC0415
-    import hashlib  # noqa: PLC0415
-    import hmac  # noqa: PLC0415
-
-    username = f"{int(now) + ttl_s}:{user}"
-    password = base64.b64encode(
-        hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
-    ).decode()
-    return username, password

@@ -164,24 +164,8 @@ async def _require_unit_scope(request: web.Request, unit_id: int, what: str) -> 
 
 
 def item_target(item: items.Item, *, holder_only: bool = False) -> ItemTarget:
-    """What the policy needs of an item; ``holder_only``: as seen by the unit holding it now."""
-    if holder_only:
-        return ItemTarget(
-            id=item.id,
-            registering_unit_id=item.handling_unit_id or item.registering_unit_id,
-            confidential=item.confidential,
-            handler_account_ids=frozenset(item.handler_account_ids),
-            recused_account_ids=frozenset(item.recused_account_ids),
-        )
-    return ItemTarget(
-        id=item.id,
-        registering_unit_id=item.registering_unit_id,
-        handling_unit_id=item.handling_unit_id,
-        co_handling_unit_ids=frozenset(item.co_handling_unit_ids),
-        confidential=item.confidential,
-        handler_account_ids=frozenset(item.handler_account_ids),
-        recused_account_ids=frozenset(item.recused_account_ids),
-    )
+    """What the policy needs of an item (see :meth:`records.items.Item.target`)."""
+    return item.target(holder_only=holder_only)
 
 
 def item_json(item: items.Item, *, full: bool = True) -> dict[str, Any]:

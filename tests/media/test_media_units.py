@@ -13,7 +13,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from config.errors import MediaError
 from gateway.media import forward, hooks
 from gateway.media.forward import Feed, ForwardTrack
-from gateway.media.ice import turn_credentials
+from signaling.turn import turn_credentials
 
 
 def test_turn_credentials_match_coturn_rest_scheme():

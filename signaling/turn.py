@@ -1,4 +1,4 @@
-"""ICE configuration: the configured servers only, BUNDLE always, and coturn credentials."""
+"""TURN credentials for coturn's ``use-auth-secret`` mode, handed to each participant."""
 
 from __future__ import annotations
 
