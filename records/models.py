@@ -166,6 +166,8 @@ class Participant(Base):
     # a join looks up the joiner's own rows in the session (rejoin, refusal) by principal
     __table_args__ = (
         Index("ix_session_participants_principal", "session_id", "principal_kind", "principal_id"),
+        # and the present participants it may see (a training's viewers left out) by role
+        Index("ix_session_participants_present", "session_id", "role", "left_at"),
     )
 
 

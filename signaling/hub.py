@@ -1219,15 +1219,8 @@ class Hub:
         return {"session": req["session"]}
 
     async def _leave(self, session_id: str, pid: str, reason: str) -> None:
-        async with self._tx() as tx:
-            await sessions.participant_left(tx, pid, reason)
-            await sessions.set_participant(tx, pid, publishing=False)
-            p = await sessions.get_participant(tx, pid)
-            s = await sessions.get_session_for(tx, session_id, p.principal_ref)
-            await sessions.log_event(
-                tx, session_id, "left", participant_id=pid, data={"reason": reason}
-            )
-            nobody_left = not await self._anyone_present(tx, session_id)
+        view = await self._run(sessions.leave_session, session_id, pid, reason)
+        s, p, nobody_left = view.session, view.participant, view.nobody_left
         await self._media_send(session_id, {"type": "peer.close", "room": session_id, "peer": pid})
         if s.kind is SessionKind.TRAINING and p.role is ParticipantRole.VIEWER:
             await self._room_op(session_id, {"op": "attendance", "session_id": session_id})
@@ -1241,23 +1234,6 @@ class Hub:
             # the last two may leave at once, or someone ended it meanwhile: then it is over
             with contextlib.suppress(errors.InvalidTransition):
                 await self._end(s, "everyone left", actor="hub")
-
-    @staticmethod
-    async def _anyone_present(tx: Any, session_id: str) -> bool:
-        """Whether someone who joined is still in the session (viewers counted last, cheaply)."""
-        others = await sessions.session_participants(
-            tx, session_id, present_only=True, exclude_roles=[ParticipantRole.VIEWER]
-        )
-        if any(p.joined_at is not None for p in others):
-            return True
-        viewers = await sessions.session_participants(
-            tx,
-            session_id,
-            present_only=True,
-            exclude_roles=[r for r in ParticipantRole if r is not ParticipantRole.VIEWER],
-            limit=1,
-        )
-        return any(p.joined_at is not None for p in viewers)
 
     async def _on_session_end(self, conn: Connection, req: P.Request) -> dict[str, Any]:
         principal = _need(conn)
