@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import resource
 import socket
 import statistics
@@ -244,6 +245,38 @@ async def ping_storm(clients: list[Client], seconds: float) -> float:
     return done / (time.perf_counter() - began)
 
 
+async def steady_joins(
+    clients: list[Client], session_id: str, rate: float, count: int
+) -> tuple[list[float], float]:
+    """With every client connected: ``count`` of them leave and join again, arriving at random.
+
+    Open loop: arrivals are a Poisson process of ``rate`` per second whatever the hub's answers
+    take (a closed loop of K requests in flight measures K times the service time instead).
+    Returns each join's join → ack time (ms) and the achieved arrival rate.
+    """
+    rng = random.Random(7)
+    chosen = rng.sample(clients, min(count, len(clients)))
+    join_ms: list[float] = []
+
+    async def one(c: Client) -> None:
+        await c.request({"type": "session.leave", "session": session_id})
+        t0 = time.perf_counter()
+        await c.request({"type": "session.join", "session": session_id})
+        join_ms.append((time.perf_counter() - t0) * 1000)
+
+    tasks = []
+    began = due = time.perf_counter()
+    for c in chosen:
+        due += rng.expovariate(rate)
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(c)))
+    offered = len(chosen) / (time.perf_counter() - began)
+    await asyncio.gather(*tasks)
+    return join_ms, offered
+
+
 async def keep_alive(clients: list[Client], period: float, stop: asyncio.Event) -> None:
     """The protocol's app-level ping, so idle clients are not dropped by the heartbeat.
 
@@ -285,6 +318,7 @@ async def measure(
     await asyncio.sleep(2.0)  # let batched pushes settle
     rss1 = server.rss()
     cpu_join = server.cpu_s() - cpu0
+    steady_ms, offered = await steady_joins(clients, session_id, opts.rate, opts.steady_joins)
     msgs = await ping_storm(clients, opts.seconds)
     stop.set()
     await pinger
@@ -294,17 +328,25 @@ async def measure(
         "connect_s": run["connect_s"],
         "hello_p50_ms": statistics.median(run["hello_ms"]),
         "hello_p99_ms": pct(run["hello_ms"], 99),
-        "join_p50_ms": statistics.median(run["join_ms"]),
-        "join_p99_ms": pct(run["join_ms"], 99),
+        "ramp_join_p50_ms": statistics.median(run["join_ms"]),
+        "ramp_join_p99_ms": pct(run["join_ms"], 99),
+        "join_p50_ms": statistics.median(steady_ms),
+        "join_p99_ms": pct(steady_ms, 99),
+        "join_max_ms": max(steady_ms),
+        "join_rate": offered,
         "msgs_per_s": msgs,
         "mem_per_client_kb": (rss1 - rss0) / n / 1024,
         "server_cpu_per_join_ms": cpu_join / n * 1000,
         "rss_mb": rss1 / 2**20,
     }
     print(
-        f"{label:>9}: {n} clients joined in {out['connect_s']:.1f} s;"
-        f" hello p50/p99 {out['hello_p50_ms']:.1f}/{out['hello_p99_ms']:.1f} ms;"
-        f" join p50/p99 {out['join_p50_ms']:.1f}/{out['join_p99_ms']:.1f} ms;"
+        f"{label:>9}: ramp: {n} clients joined in {out['connect_s']:.1f} s"
+        f" ({n / out['connect_s']:.0f}/s, {opts.concurrency} in flight):"
+        f" hello p50/p99 {out['hello_p50_ms']:.1f}/{out['hello_p99_ms']:.1f} ms,"
+        f" join p50/p99 {out['ramp_join_p50_ms']:.1f}/{out['ramp_join_p99_ms']:.1f} ms;"
+        f" then {len(steady_ms)} rejoins at {out['join_rate']:.0f}/s with all {n} connected:"
+        f" join p50/p99/max {out['join_p50_ms']:.1f}/{out['join_p99_ms']:.1f}"
+        f"/{out['join_max_ms']:.1f} ms;"
         f" {out['msgs_per_s']:.0f} pings/s; {out['mem_per_client_kb']:.1f} KB per idle client"
         f" (RSS {out['rss_mb']:.0f} MB);"
         f" server CPU per hello+join {out['server_cpu_per_join_ms']:.2f} ms",
@@ -321,6 +363,10 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=20, help="joins in flight")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of the ping storm")
+    parser.add_argument(
+        "--rate", type=float, default=100.0, help="rejoins per second once all are connected"
+    )
+    parser.add_argument("--steady-joins", type=int, default=1000, help="rejoins measured")
     parser.add_argument("--no-baseline", action="store_true")
     opts = parser.parse_args()
     limit = raise_fd_limit()
@@ -384,6 +430,9 @@ async def main() -> None:
         f"BENCH signaling clients={res['clients']} join_p50_ms={res['join_p50_ms']:.1f}"
         f" join_p99_ms={res['join_p99_ms']:.1f} msgs_per_s={res['msgs_per_s']:.0f}"
         f" mem_per_client_kb={res['mem_per_client_kb']:.1f}"
+        f" join_rate={res['join_rate']:.0f}"
+        f" ramp_join_p50_ms={res['ramp_join_p50_ms']:.1f}"
+        f" ramp_join_p99_ms={res['ramp_join_p99_ms']:.1f}"
         f" hello_p99_ms={res['hello_p99_ms']:.1f}"
         f" baseline_join_p99_ms={baseline['join_p99_ms'] if baseline else 0:.1f}"
         f" baseline_msgs_per_s={baseline['msgs_per_s'] if baseline else 0:.0f}"
