@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from gateway.media.hooks import receive_delay_s
+from gateway.media.hooks import SharedPacketizer, receive_delay_s
 from gateway.media.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,13 @@ class ForwardTrack(MediaStreamTrack):
             self.feed = None
         self._clear()
 
+    def packed(self, packet: av.Packet[Any]) -> tuple[list[bytes], int] | None:
+        """The RTP payloads of a queued frame, packetized once by its feed (or None)."""
+        feed = self.feed
+        if feed is None or feed.packer is None:
+            return None
+        return feed.packer.lookup(packet)
+
     def request_keyframe(self) -> None:
         """Forward a viewer's PLI/FIR upstream (rate-limited by the feed)."""
         if self.feed is not None:
@@ -179,6 +186,8 @@ class Feed:
         sink: where a recorded room's frames go, or ``None``.
         on_first_packet: called once when the first frame arrives.
         on_end: called once when the track ended or the feed was closed.
+        codec: the track's codec (``vp8``, ``h264``, ``opus``): each frame is then packetized
+            once for every subscriber (:class:`~gateway.media.hooks.SharedPacketizer`).
     """
 
     def __init__(
@@ -191,8 +200,10 @@ class Feed:
         sink: FrameSink | None = None,
         on_first_packet: Callable[[Feed], None] | None = None,
         on_end: Callable[[Feed], None] | None = None,
+        codec: str | None = None,
     ) -> None:
         self.publisher = publisher
+        self.packer = SharedPacketizer(codec) if codec else None
         self.kind = kind
         self.source_mid = source_mid
         self.subscribers: set[ForwardTrack] = set()
@@ -283,8 +294,10 @@ class Feed:
                 # the record keeps what was said even while the moderator muted it for others
                 if self._sink is not None:
                     self._to_sink(packet)
-                if self.muted:
+                if self.muted or not self.subscribers:
                     continue
+                if self.packer is not None:
+                    self.packer.pack(packet)
                 for sub in self.subscribers:
                     sub.offer(packet)
         except Exception:

@@ -316,6 +316,7 @@ class Peer:
             sink=self.room.sink,
             on_first_packet=self.room.on_feed_started,
             on_end=self.room.on_feed_ended,
+            codec=self.room.codec if track.kind == "video" else "opus",
         )
         self.feeds[mid] = feed
         logger.debug(
