@@ -1,0 +1,132 @@
+"""What forwarded RTP looks like on the wire to a viewer (the worker's lean send loop)."""
+
+from __future__ import annotations
+
+import struct
+import time
+from typing import Any
+
+from aiortc.rtp import RtpPacket
+
+
+def tap(viewer: Any, drop: Any = None) -> list[bytes]:
+    """Record every RTP packet a viewer's transport delivers (after SRTP), optionally dropping.
+
+    ``drop(data)`` returning True loses that packet before aiortc's receiver sees it, as the
+    network would.
+    """
+    transport = viewer.pc.sctp.transport  # BUNDLE: the one DTLS transport of the viewer
+    original = transport._handle_rtp_data
+    seen: list[bytes] = []
+
+    async def handle(data: bytes, arrival_time_ms: int) -> None:
+        if drop is not None and drop(data):
+            return
+        seen.append(data)
+        await original(data, arrival_time_ms)
+
+    transport.__dict__["_handle_rtp_data"] = handle
+    return seen
+
+
+def payload_types(viewer: Any, mime: str) -> set[int]:
+    return {
+        c.payloadType
+        for t in viewer.pc.getTransceivers()
+        for c in t._codecs
+        if c.mimeType.lower() == mime
+    }
+
+
+async def two_viewers(client, room_opener, media_sources):
+    video_cls, audio_cls = media_sources
+    await room_opener("r1", "vp8")
+    alice = await client("r1", "alice")
+    await alice.offer(video_cls(), audio_cls())
+    viewers = []
+    for name in ("bob", "carol"):
+        viewer = await client("r1", name)
+        await viewer.offer()
+        await viewer.wait_for(lambda v=viewer: v.of_type("peer.state"), within=10)
+        viewers.append(viewer)
+    return viewers
+
+
+async def test_viewers_get_well_formed_rtp_with_the_same_payloads(
+    client, room_opener, media_sources, worker, decode_errors
+):
+    bob, carol = await two_viewers(client, room_opener, media_sources)
+    seen = {v.id: tap(v) for v in (bob, carol)}
+    for viewer in (bob, carol):
+        await viewer.send("peer.subscribe", publisher="alice")
+    for viewer in (bob, carol):
+        await viewer.wait_for(lambda v=viewer: v.frames_from("alice", "video") >= 30, within=20)
+    assert decode_errors.messages == []
+
+    payloads = {}
+    for viewer in (bob, carol):
+        transport = viewer.pc.sctp.transport
+        vp8 = payload_types(viewer, "video/vp8")
+        video_mids = {t.mid for t in viewer.pc.getTransceivers() if t.kind == "video"}
+        packets = [
+            RtpPacket.parse(data, transport._rtp_header_extensions_map) for data in seen[viewer.id]
+        ]
+        video = [p for p in packets if p.payload_type in vp8]
+        assert len(video) > 30
+        now_abs = (int((time.time() + 2_208_988_800) * (1 << 18))) & 0xFFFFFF
+        for p in video:
+            assert p.version == 2
+            assert p.extensions.mid in video_mids  # BUNDLE routing by mid, as aiortc sends it
+            # abs-send-time: 6.18 fixed-point seconds, within 2 s of now (modulo 64 s)
+            assert p.extensions.abs_send_time is not None
+            assert min((now_abs - p.extensions.abs_send_time) % (1 << 24), 1 << 24) < 2 << 18
+        # one SSRC, consecutive sequence numbers, a marker on each frame's last packet
+        assert len({p.ssrc for p in video}) == 1
+        for a, b in zip(video, video[1:], strict=False):
+            assert b.sequence_number == (a.sequence_number + 1) & 0xFFFF
+            if b.timestamp != a.timestamp:
+                assert a.marker == 1
+        payloads[viewer.id] = [p.payload for p in video]
+
+    # each frame is packetized once for both viewers: the same VP8 payloads (picture ids too)
+    first = payloads["carol"][0]
+    assert first in payloads["bob"]
+    at = payloads["bob"].index(first)
+    common = min(len(payloads["bob"]) - at, len(payloads["carol"]))
+    assert common > 20
+    assert payloads["bob"][at : at + common] == payloads["carol"][:common]
+
+
+async def test_a_lost_packet_is_sent_again_after_the_viewers_nack(
+    client, room_opener, media_sources, worker, decode_errors
+):
+    bob, _carol = await two_viewers(client, room_opener, media_sources)
+    state: dict[str, Any] = {"video": 0, "lost": None}
+
+    def drop(data: bytes) -> bool:
+        if (data[1] & 0x7F) in payload_types(bob, "video/vp8"):
+            state["video"] += 1
+            if state["video"] == 200:  # well into the stream: one packet is lost once
+                state["lost"] = struct.unpack("!H", data[2:4])[0]
+                return True
+        return False
+
+    seen = tap(bob, drop)
+    await bob.send("peer.subscribe", publisher="alice")
+    await bob.wait_for(lambda: state["lost"] is not None, within=20)
+    rtx = payload_types(bob, "video/rtx")
+    assert rtx, "the viewer negotiated retransmissions"
+
+    def resent() -> bool:
+        return any(
+            (d[1] & 0x7F) in rtx
+            and struct.unpack("!H", d[12 + 4 + 4 * struct.unpack("!H", d[14:16])[0] :][:2])[0]
+            == state["lost"]
+            for d in seen
+            if d[0] & 0x10 and len(d) > 20
+        )
+
+    await bob.wait_for(resent, within=5)
+    frames = bob.frames_from("alice", "video")
+    await bob.wait_for(lambda: bob.frames_from("alice", "video") >= frames + 30, within=10)
+    assert decode_errors.messages == []
