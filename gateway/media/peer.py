@@ -39,6 +39,13 @@ logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
 
+#: a client that has not answered the worker's re-offer after this long gets it again (the
+#: message may have been lost on the way, e.g. over a hub restart) ...
+ANSWER_TIMEOUT_S = 5.0
+#: ... and after this many offers without an answer its peer is closed with ``answer_timeout``:
+#: until it answers, no subscription of it can change (offers go out only from ``stable``)
+OFFER_ATTEMPTS = 3
+
 
 def rtc_configuration(ice_servers: list[RTCIceServer]) -> RTCConfiguration:
     """The one peer connection configuration: the configured servers (maybe none), BUNDLE.
@@ -88,6 +95,9 @@ class Peer:
         self._pending_candidates: list[Message | None] = []
         self._negotiation_needed = False
         self._closed = False
+        self._offer_serial = 0  # which worker offer an answer timer belongs to
+        self._offer_attempts = 0
+        self._answer_timer: asyncio.TimerHandle | None = None
         #: payload types and extension ids negotiated so far; our re-offers keep them
         self.numbering = Numbering()
         self.pc.on("track", self._on_track)
@@ -161,6 +171,7 @@ class Peer:
         if self._closed:
             return
         self._closed = True
+        self._cancel_answer_timer()
         if asyncio.current_task() is not self._task:
             await cancel_and_wait(self._task)
         for feed in list(self.feeds.values()):
@@ -187,6 +198,8 @@ class Peer:
                     await self._handle_candidate(message.get("candidate"))
                 elif kind == "_negotiate":
                     pass
+                elif kind == "_answer_due":
+                    self._answer_due(message["offer"])
                 if self._negotiation_needed:
                     await self._offer()
             except (MediaError, ValueError) as exc:
@@ -251,6 +264,7 @@ class Peer:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
         except Exception as exc:
             raise MediaError(f"cannot apply answer: {exc}") from exc
+        self._cancel_answer_timer()
         self.numbering.learn(sdp)
 
     async def _handle_candidate(self, candidate: Message | None) -> None:
@@ -290,6 +304,48 @@ class Peer:
             self.pc.localDescription.sdp,
         )
         self.send("peer.offer", sdp=self.pc.localDescription.sdp, tracks=self.track_map())
+        self._offer_serial += 1
+        self._offer_attempts = 1
+        self._arm_answer_timer()
+
+    def _arm_answer_timer(self) -> None:
+        self._cancel_answer_timer()
+        due = {"type": "_answer_due", "offer": self._offer_serial}
+        self._answer_timer = asyncio.get_running_loop().call_later(ANSWER_TIMEOUT_S, self.post, due)
+
+    def _cancel_answer_timer(self) -> None:
+        if self._answer_timer is not None:
+            self._answer_timer.cancel()
+            self._answer_timer = None
+
+    def _answer_due(self, offer: int) -> None:
+        """No answer to our offer ``offer`` yet: send it again, or give up on the client."""
+        if offer != self._offer_serial or self.pc.signalingState != "have-local-offer":
+            return  # answered meanwhile
+        if self._offer_attempts >= OFFER_ATTEMPTS:
+            logger.warning(
+                "room %s peer %s: no answer to %d offers; closing",
+                self.room.id,
+                self.id,
+                self._offer_attempts,
+            )
+            self.send(
+                "peer.error",
+                code="answer_timeout",
+                message=f"no answer to {OFFER_ATTEMPTS} offers of the worker",
+            )
+            self.room.request_close(self.id)
+            return
+        self._offer_attempts += 1
+        logger.info(
+            "room %s peer %s: offer unanswered; sent again (%d)",
+            self.room.id,
+            self.id,
+            self._offer_attempts,
+        )
+        assert self.pc.localDescription is not None
+        self.send("peer.offer", sdp=self.pc.localDescription.sdp, tracks=self.track_map())
+        self._arm_answer_timer()
 
     def _need_negotiation(self) -> None:
         if not self._negotiation_needed:

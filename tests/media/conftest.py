@@ -168,6 +168,8 @@ class MediaClient:
         self.track_map: dict[str, dict[str, Any]] = {}
         self.received: dict[str, Received] = {}
         self.offers_from_worker = 0
+        #: worker offers to leave unanswered, as if lost on the way (then counted, not applied)
+        self.ignore_offers = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
         self.pc.on("track", self._on_track)
@@ -209,6 +211,9 @@ class MediaClient:
                     await self.pc.setRemoteDescription(
                         RTCSessionDescription(sdp=message["sdp"], type="answer")
                     )
+                elif kind == "peer.offer" and self.ignore_offers > 0:
+                    self.ignore_offers -= 1
+                    self.offers_from_worker += 1
                 elif kind == "peer.offer":
                     self.offers_from_worker += 1
                     await self.pc.setRemoteDescription(

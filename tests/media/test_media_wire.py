@@ -8,6 +8,8 @@ from typing import Any
 
 from aiortc.rtp import RtpPacket
 
+from gateway.media import peer as peer_module
+
 
 def tap(viewer: Any, drop: Any = None) -> list[bytes]:
     """Record every RTP packet a viewer's transport delivers (after SRTP), optionally dropping.
@@ -130,3 +132,31 @@ async def test_a_lost_packet_is_sent_again_after_the_viewers_nack(
     frames = bob.frames_from("alice", "video")
     await bob.wait_for(lambda: bob.frames_from("alice", "video") >= frames + 30, within=10)
     assert decode_errors.messages == []
+
+
+async def test_an_unanswered_offer_is_sent_again_then_the_peer_is_closed(
+    client, room_opener, media_sources, worker, monkeypatch
+):
+    monkeypatch.setattr(peer_module, "ANSWER_TIMEOUT_S", 0.5)
+    bob, carol = await two_viewers(client, room_opener, media_sources)
+    # bob's client misses the worker's first offer: it comes again and the video follows
+    bob.ignore_offers = 1
+    await bob.send("peer.subscribe", publisher="alice")
+    await bob.wait_for(lambda: bob.frames_from("alice", "video") >= 5, within=15)
+    assert bob.offers_from_worker >= 2
+    assert not bob.of_type("peer.error")
+
+    # carol's client never answers: after three offers its peer is closed, and she is told why
+    carol.ignore_offers = 100
+    await carol.send("peer.subscribe", publisher="alice")
+    await carol.wait_for(
+        lambda: any(m["code"] == "answer_timeout" for m in carol.of_type("peer.error")),
+        within=10,
+    )
+    await carol.wait_for(
+        lambda: any(m["state"] == "closed" for m in carol.of_type("peer.state")), within=10
+    )
+    assert carol.offers_from_worker == peer_module.OFFER_ATTEMPTS
+    # bob is unaffected
+    frames = bob.frames_from("alice", "video")
+    await bob.wait_for(lambda: bob.frames_from("alice", "video") >= frames + 10, within=10)
