@@ -168,3 +168,34 @@ async def test_recovery_leaves_a_live_recording_alone(
     manifest = await recorder.close()
     assert manifest.state == "closed"
     assert verify(tmp_path) == []
+
+
+async def test_media_is_forced_to_disk_while_recording_and_at_close(
+    tmp_path: Path, source: list[Encoded], monkeypatch: Any
+) -> None:
+    # a power cut must not take more than about a second of the evidence: the writer fsyncs
+    # what the muxer wrote as it goes (every second; here every frame) and when the file ends
+    from recorder import segment
+
+    synced: list[tuple[str, bool]] = []  # (path, file still being written)
+    real_fsync = os.fsync
+    writing = {"open": True}
+
+    def spy(fd: int) -> None:
+        synced.append((os.readlink(f"/proc/self/fd/{fd}"), writing["open"]))
+        real_fsync(fd)
+
+    monkeypatch.setattr(segment, "SYNC_INTERVAL_S", 0.0)
+    monkeypatch.setattr(segment.os, "fsync", spy)
+    recorder = RoomRecorder(tmp_path, "S-1", "vp8", {"kind": "visit", "participants": {}})
+    recorder.start()
+    for k, packet, arrival in packets_for(source, t0=time.time(), until=2.5):
+        recorder.on_packet("p1", k, packet, arrival)
+    await asyncio.sleep(1.0)  # the writer thread muxes what it was given
+    media_synced_while_open = {p for p, still in synced if p.endswith(".webm")}
+    writing["open"] = False
+    manifest = await recorder.close()
+    media = str(tmp_path / "S-1" / manifest.data["files"][0]["path"])
+    assert media in media_synced_while_open
+    assert (media, False) in synced  # again once closed (trailer, cues)
+    assert str(tmp_path / "S-1") in {p for p, _ in synced}  # its directory entry
