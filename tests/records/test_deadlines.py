@@ -21,6 +21,8 @@ from records.deadlines import (
 
 D = dt.date
 
+REPO_HOLIDAYS = Path(__file__).resolve().parents[2] / "config" / "holidays"
+
 
 @pytest.mark.parametrize(
     ("event", "days", "expected", "why"),
@@ -113,13 +115,26 @@ def test_event_day_is_china_local() -> None:
         local_date(dt.datetime(2024, 2, 9, 17, 30))
 
 
-def test_shipped_calendar_covers_2020_to_2026_and_flags_2026(calendar: HolidayCalendar) -> None:
+def test_shipped_calendar_covers_2020_to_2026(calendar: HolidayCalendar) -> None:
     assert all(calendar.covers(y) for y in range(2020, 2027))
-    assert calendar.unverified_years == {2026}
+    assert calendar.unverified_years == frozenset()  # 2026 checked against its notice
+    # 2026 (国务院办公厅 2025-11-04): nine days of Spring Festival, Saturdays worked after it
+    assert calendar.is_holiday(D(2026, 2, 15))
+    assert calendar.is_holiday(D(2026, 2, 23))
+    assert calendar.is_working_day(D(2026, 2, 28))
+    assert calendar.next_working_day(D(2026, 10, 1)) == D(2026, 10, 8)
     assert calendar.is_holiday(D(2024, 2, 12))
     assert calendar.is_working_day(D(2024, 2, 18))  # Sunday, adjusted working day
     assert not calendar.is_working_day(D(2020, 2, 1))  # cancelled 调休 in 2020 (COVID)
     assert calendar.next_working_day(D(2023, 9, 29)) == D(2023, 10, 7)
+
+
+def test_a_file_not_yet_checked_is_flagged(tmp_path: Path) -> None:
+    text = (REPO_HOLIDAYS / "CN-2026.toml").read_text(encoding="utf-8")
+    (tmp_path / "CN-2026.toml").write_text(
+        text.replace("verified = true", "verified = false"), encoding="utf-8"
+    )
+    assert load_calendar(tmp_path).unverified_years == {2026}
 
 
 def test_missing_year_falls_back_to_weekends_and_warns(
