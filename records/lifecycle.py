@@ -337,8 +337,11 @@ ARTICLES: Mapping[RuleSet, Mapping[str, str]] = MappingProxyType(
             {
                 "route": "信访工作条例 (2022) Art. 22",
                 "object": "信访工作条例 (2022) Art. 23",
-                # DOMAIN.md gives no article number for the acceptance notice.
-                "accept": "信访工作条例 (2022), written acceptance notice",
+                # a unit that received a transferred or assigned item tells the petitioner in
+                # writing within 15 days that it took it and how it will be handled: Art. 23(3)
+                # (DOMAIN.md gives no number; checked against a district petition bureau's
+                # published reading of the Regulations, 2025)
+                "accept": "信访工作条例 (2022) Art. 23(3)",
                 "opinion": "信访工作条例 (2022) Art. 34",
                 "review_request": "信访工作条例 (2022) Art. 35",
                 "review_opinion": "信访工作条例 (2022) Art. 35",

@@ -82,6 +82,7 @@ def test_replay_current_deadline_with_articles(calendar: HolidayCalendar) -> Non
     assert accept is not None
     # 1 Feb + 15 = Fri 16 Feb, in the Spring Festival -> Sun 18 Feb (adjusted working day)
     assert accept.due == dt.date(2024, 2, 18)
+    assert accept.article == "信访工作条例 (2022) Art. 23(3)"
     objection = found[-1]
     # Fri 2, Sun 4 (调休), Mon 5, Tue 6, Wed 7 Feb
     assert objection.due == dt.date(2024, 2, 7)
