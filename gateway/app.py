@@ -21,7 +21,6 @@ from aiohttp import web
 
 from config.settings import Settings, with_secret_key
 from gateway.recordings import RecordingsKeeper
-from records.accounts import LoginThrottle
 from records.calendar import load_calendar
 from records.store import Store
 from signaling.bus import Bus, create_bus
@@ -30,6 +29,7 @@ from web import api, items_api, keys, pages
 from web.auth import PRINCIPAL, RateLimiter, auth_middleware, rate_limit_middleware
 from web.errors import error_middleware
 from web.metrics import Metrics
+from web.throttle import SharedThrottle
 
 if TYPE_CHECKING:
     from gateway.worker import Worker
@@ -80,7 +80,7 @@ def create_app(
         client_max_size=1024 * 1024,
     )
     app[keys.SETTINGS] = settings
-    app[keys.THROTTLE] = LoginThrottle(settings.login_max_failures, settings.login_lockout_s)
+    app[keys.THROTTLE] = SharedThrottle(settings.login_max_failures, settings.login_lockout_s)
     app[keys.METRICS] = Metrics()
     app.on_response_prepare.append(_security_headers)
 
@@ -96,7 +96,9 @@ def create_app(
         bus = create_bus(settings.redis_url, settings.redis_prefix)
         await bus.ping()
         app[BUS] = bus
+        app[keys.THROTTLE].use(bus)  # failed attempts count across the cluster
         yield
+        app[keys.THROTTLE].use(None)
         await bus.close()
 
     async def recordings_ctx(app: web.Application) -> AsyncIterator[None]:

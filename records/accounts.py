@@ -186,10 +186,10 @@ async def authenticate(db: AsyncSession, username: str, password: str) -> Accoun
 
 
 class LoginThrottle:
-    """Counts failed logins per username and per address; refuses after too many.
+    """Counts failed logins per key (username, address) in this process; refuses after too many.
 
-    Kept in memory per hub: a cluster multiplies the allowance by the number of hubs, which
-    is still a hard limit (documented in docs/security.md).
+    The hubs count on the bus, across the cluster (``web/throttle.py``); this in-memory count is
+    what a hub falls back to while the bus is unreachable.
     """
 
     def __init__(self, max_failures: int, lockout_s: float, clock: Any = time.monotonic) -> None:

@@ -80,6 +80,21 @@ class Bus(Protocol):
         """The token holding ``key``, if any."""
         ...
 
+    async def incr(self, key: str, ttl_s: float) -> int:
+        """Add one to the cluster-wide counter ``key`` and return it.
+
+        A new counter expires ``ttl_s`` after its first increment (a fixed window).
+        """
+        ...
+
+    async def count(self, key: str) -> int:
+        """The counter ``key`` (0 when absent or expired)."""
+        ...
+
+    async def forget(self, key: str) -> None:
+        """Delete the counter ``key``."""
+        ...
+
     async def ping(self) -> None:
         """Raise BusError if the bus is unreachable."""
         ...
@@ -151,6 +166,10 @@ async def _close_all(subs: dict[str, set[_QueueSubscription]]) -> None:
     subs.clear()
 
 
+#: counters the in-memory bus keeps at most (failed logins under a spray of usernames)
+MAX_MEMORY_COUNTERS = 100_000
+
+
 class MemoryBus:
     """In-process bus for the embedded default and for tests."""
 
@@ -158,6 +177,7 @@ class MemoryBus:
         self._subs: dict[str, set[_QueueSubscription]] = {}
         self._workers: dict[str, tuple[float, Message]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
+        self._counters: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
         self._closed = False
 
     async def publish(self, channel: str, message: Message) -> None:
@@ -215,6 +235,26 @@ class MemoryBus:
         if held is None or held[1] <= time.monotonic():
             return None
         return held[0]
+
+    async def incr(self, key: str, ttl_s: float) -> int:
+        now = time.monotonic()
+        count, expires = self._counters.get(key, (0, 0.0))
+        if expires <= now:
+            count, expires = 0, now + ttl_s
+        self._counters[key] = (count + 1, expires)
+        if len(self._counters) > MAX_MEMORY_COUNTERS:  # bounded under a spray of keys
+            live = {k: v for k, v in self._counters.items() if v[1] > now}
+            if len(live) > MAX_MEMORY_COUNTERS // 2:
+                live = dict(list(live.items())[-(MAX_MEMORY_COUNTERS // 2) :])
+            self._counters = live
+        return count + 1
+
+    async def count(self, key: str) -> int:
+        count, expires = self._counters.get(key, (0, 0.0))
+        return count if expires > time.monotonic() else 0
+
+    async def forget(self, key: str) -> None:
+        self._counters.pop(key, None)
 
     async def ping(self) -> None:
         if self._closed:
@@ -377,6 +417,30 @@ class RedisBus:
         except redis.exceptions.RedisError as exc:
             raise BusError(f"redis read {key!r} failed: {exc}") from exc
         return None if value is None else str(value)
+
+    async def incr(self, key: str, ttl_s: float) -> int:
+        k = self._key("count", key)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(k, 0, nx=True, px=max(1, int(ttl_s * 1000)))
+                pipe.incr(k)
+                _created, value = await pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis counter {key!r} failed: {exc}") from exc
+        return int(value)
+
+    async def count(self, key: str) -> int:
+        try:
+            value = await self._redis.get(self._key("count", key))
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis counter {key!r} failed: {exc}") from exc
+        return 0 if value is None else int(value)
+
+    async def forget(self, key: str) -> None:
+        try:
+            await self._redis.delete(self._key("count", key))
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis counter {key!r} failed: {exc}") from exc
 
     async def ping(self) -> None:
         try:

@@ -130,7 +130,7 @@ async def login(request: web.Request) -> web.Response:
     store = request.app[keys.STORE]
     settings = request.app[keys.SETTINGS]
     throttle_keys = (f"user:{username.lower()}", f"addr:{remote}")
-    if throttle.locked(*throttle_keys):
+    if await throttle.locked(*throttle_keys):
         async with store.transaction() as tx:
             await accounts.audit(
                 tx,
@@ -146,7 +146,7 @@ async def login(request: web.Request) -> web.Response:
     async with store.transaction() as tx:
         account = await accounts.authenticate(tx, username, password)
         if account is None:
-            throttle.fail(*throttle_keys)
+            await throttle.fail(*throttle_keys)
             await accounts.audit(
                 tx,
                 f"login:{username}",
@@ -158,7 +158,7 @@ async def login(request: web.Request) -> web.Response:
             )
             failed = True
         else:
-            throttle.reset(*throttle_keys)
+            await throttle.reset(*throttle_keys)
             ttl = dt.timedelta(hours=settings.session_ttl_h)
             token, csrf = await accounts.open_login(tx, account, ttl, remote)
             await accounts.audit(

@@ -1081,7 +1081,7 @@ async def public_evaluate(request: web.Request) -> web.Response:
     throttle = request.app[keys.THROTTLE]
     key_code = "eval-code:" + re.sub(r"[\s\-]", "", raw_code).upper()
     key_addr = f"eval-addr:{remote}"
-    if throttle.locked(key_code, key_addr):
+    if await throttle.locked(key_code, key_addr):
         return error_response(429, "throttled", "too many failed attempts; try again later")
     store = request.app[keys.STORE]
     try:
@@ -1109,7 +1109,7 @@ async def public_evaluate(request: web.Request) -> web.Response:
     else:
         failed = False
     if failed:
-        throttle.fail(key_code, key_addr)
+        await throttle.fail(key_code, key_addr)
         async with store.transaction() as tx:
             await accounts.audit(
                 tx, "public", "evaluate", "item", "", remote=remote, outcome="failed"

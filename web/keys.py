@@ -7,14 +7,14 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from config.settings import Settings
-from records.accounts import LoginThrottle
 from records.calendar import HolidayCalendar
 from records.store import Store
 from web.metrics import Metrics
+from web.throttle import SharedThrottle
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
-THROTTLE = web.AppKey("login_throttle", LoginThrottle)
+THROTTLE = web.AppKey("login_throttle", SharedThrottle)
 METRICS = web.AppKey("metrics", Metrics)
 CALENDAR = web.AppKey("holiday_calendar", HolidayCalendar)
 
