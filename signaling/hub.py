@@ -581,7 +581,21 @@ class Hub:
     ) -> dict[str, Any]:
         """Attach participant ``p`` of session ``s`` to ``conn`` (join, resume or reload)."""
         assert conn.principal is not None
+        held = self.members.get(p.id)
+        # Still held by another connection (the client reconnected before this hub noticed the
+        # old one was lost) or by another hub: the worker's peer belongs to the old
+        # connection's RTCPeerConnection, and the client offers from a new one, which cannot
+        # renegotiate that peer. Close it, as a detach would have (same bus channel as the
+        # client's coming offer, so the worker closes first).
+        stale_peer = (held is not None and held.conn is not None and held.conn is not conn) or (
+            p.hub_id not in ("", self.hub_id)
+        )
         await self._attach(conn, s, p)
+        if stale_peer:
+            member = self.members.get(p.id)
+            if member is not None:
+                member.media_connected = False  # the new peer subscribes when connected
+            await self._media_send(s.id, {"type": "peer.close", "room": s.id, "peer": p.id})
         if p.hub_id != self.hub_id:
             async with self._tx() as tx:
                 await sessions.set_participant(tx, p.id, hub_id=self.hub_id)
