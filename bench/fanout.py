@@ -350,7 +350,7 @@ def report(args: argparse.Namespace, bridge: Bridge) -> None:
     if sent:
         print(
             f"  worker sent per viewer: fps min {min(sent):.1f} mean {statistics.mean(sent):.1f}"
-            " (what the worker delivered; the client fps below is capped by the client process)"
+            " (frames handed to each viewer's sender; below: complete frames each client got)"
         )
     print(
         f"  fps min {min(fps):.1f} mean {statistics.mean(fps):.1f}; "
