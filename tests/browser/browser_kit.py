@@ -119,3 +119,10 @@ async def audio_heard(page: Any, publisher: str, within: float = 20.0) -> None:
         raise AssertionError(
             f"{exc}; page media figures: {await stats(page)}; details: {await diagnose(page)}"
         ) from None
+
+
+async def ask_for_a_visit(kiosk: Any, matter: str) -> None:
+    """On a kiosk: pick the matter, call the reception, wait for the queue view."""
+    await kiosk.get_by_role("button", name=matter).click()
+    await kiosk.get_by_role("button", name="呼叫接访人员").click()
+    await kiosk.locator("#v-queue").wait_for(state="visible")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from records import sessions
-from tests.browser.browser_kit import T, frames_rising, screenshot, wait_for
+from tests.browser.browser_kit import T, ask_for_a_visit, frames_rising, screenshot, wait_for
 from tests.browser.conftest import Gateway, Open
 from web import keys
 
@@ -106,9 +106,7 @@ ABANDON_SOCKET = """() => {
 async def test_network_blip_keeps_the_visit(gateway: Gateway, open_page: Open) -> None:
     kiosk = await open_page(f"/kiosk#token={gateway.seed.terminals[HEPING]}")
     console = await open_page("/console", login="reception")
-    await kiosk.get_by_role("button", name="房屋与拆迁").click()
-    await kiosk.get_by_role("button", name="呼叫接访人员").click()
-    await kiosk.locator("#v-queue").wait_for(state="visible")
+    await ask_for_a_visit(kiosk, "房屋与拆迁")
     await console.get_by_role("button", name=re.compile("接听")).first.click()
     await kiosk.locator("#v-call").wait_for(state="visible")
     session_id = await kiosk.evaluate("window.__pg.kiosk.session")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.browser_kit import frames_rising, screenshot
+from tests.browser.browser_kit import ask_for_a_visit, frames_rising, screenshot
 from tests.browser.conftest import Gateway, Open
 
 pytestmark = pytest.mark.browser
@@ -66,9 +66,7 @@ async def test_reload_keeps_queue_place_and_call(gateway: Gateway, open_page: Op
     first = await open_page(f"/kiosk#token={gateway.seed.terminals['QX-DFJD-HPSQ']}")
     second = await open_page(f"/kiosk#token={gateway.seed.terminals['QX-DFJD-XYSQ']}")
     for kiosk in (first, second):
-        await kiosk.get_by_role("button", name="其他事项").click()
-        await kiosk.get_by_role("button", name="呼叫接访人员").click()
-        await kiosk.locator("#v-queue").wait_for(state="visible")
+        await ask_for_a_visit(kiosk, "其他事项")
     assert await second.locator("#position").get_attribute("data-position") == "2"
     session = await second.evaluate("window.__pg.kiosk.session")
     await second.reload()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from records import sessions
-from tests.browser.browser_kit import frames_rising, screenshot, stats, wait_for
+from tests.browser.browser_kit import ask_for_a_visit, frames_rising, screenshot, stats, wait_for
 from tests.browser.conftest import Gateway, Open
 
 pytestmark = pytest.mark.browser
@@ -21,9 +21,7 @@ async def test_whole_visit(gateway: Gateway, open_page: Open) -> None:
     console = await open_page("/console", login="reception")
 
     # the terminal: two touches to reach the queue
-    await kiosk.get_by_role("button", name="房屋与拆迁").click()
-    await kiosk.get_by_role("button", name="呼叫接访人员").click()
-    await kiosk.locator("#v-queue").wait_for(state="visible")
+    await ask_for_a_visit(kiosk, "房屋与拆迁")
     await screenshot(kiosk, "kiosk-queue")
 
     # the officer accepts; both render each other's video
