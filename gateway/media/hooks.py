@@ -407,7 +407,6 @@ async def _forward_rtp(sender: RTCRtpSender, history: dict[int, bytes], codec: A
     """
     d = sender.__dict__
     d["_RTCRtpSender__rtp_started"].set()
-    dtls: RTCDtlsTransport = sender.transport
     packetizer: _Packetizer = d["_RTCRtpSender__encoder"]
     before, after, has_send_time = _extension_template(
         d["_RTCRtpSender__rtp_header_extensions_map"], d["_RTCRtpSender__mid"]
@@ -440,6 +439,7 @@ async def _forward_rtp(sender: RTCRtpSender, history: dict[int, bytes], codec: A
                 extension = before + ((ntp >> 14) & 0xFFFFFF).to_bytes(3, "big") + after
             else:
                 extension = before
+            dtls: RTCDtlsTransport = sender.transport  # per frame: BUNDLE may swap it
             if dtls._state != State.CONNECTED:
                 raise ConnectionError("Cannot send encrypted RTP, not connected")
             protect = dtls._tx_srtp.protect
