@@ -153,8 +153,10 @@ export class SessionClient {
     const track = display.getVideoTracks()[0];
     await this.link.replaceVideo(track);
     this.view.setSelf(this.me, display);
+    // also ended by the browser: its "stop sharing" bar, or the shared tab or window closed
     track.onended = () => this.stopShare();
     this.screen = display;
+    if (this.on.sharing) this.on.sharing(true);
   }
 
   async stopShare() {
@@ -164,6 +166,7 @@ export class SessionClient {
     const cam = this.stream && this.stream.getVideoTracks()[0];
     if (cam) await this.link.replaceVideo(cam);
     this.view.setSelf(this.me, this.stream);
+    if (this.on.sharing) this.on.sharing(false);
   }
 
   request(type, fields = {}) {

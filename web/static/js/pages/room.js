@@ -68,6 +68,11 @@ const client = new SessionClient(signal, {
       $("#start-msg").textContent = err.message;
       view("v-start");
     },
+    // the button follows the share, however it ends (also kept across a language switch)
+    sharing: (on) => {
+      $("#share").dataset.i18n = on ? "stop_share" : "share_screen";
+      $("#share").textContent = t($("#share").dataset.i18n);
+    },
   },
 });
 window.__pg.client = client;
@@ -100,13 +105,7 @@ $("#end").addEventListener("click", async () => {
 });
 $("#share").addEventListener("click", async () => {
   try {
-    if (client.screen) {
-      await client.stopShare();
-      $("#share").textContent = t("share_screen");
-    } else {
-      await client.shareScreen();
-      $("#share").textContent = t("stop_share");
-    }
+    await (client.screen ? client.stopShare() : client.shareScreen());
   } catch (err) {
     say(err.message);
   }
