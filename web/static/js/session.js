@@ -143,6 +143,12 @@ export class SessionClient {
     this.link = null;
     if (this.stream) for (const tr of this.stream.getTracks()) tr.stop();
     this.stream = null;
+    if (this.screen) {
+      // the capture ends with the session (the browser would go on capturing the screen)
+      for (const tr of this.screen.getTracks()) tr.stop();
+      this.screen = null;
+      if (this.on.sharing) this.on.sharing(false);
+    }
     this.view.setParticipants([]);
     this.view.setRemote(new Map());
     this.view.setSelf(null, null);
