@@ -88,7 +88,8 @@ export class SessionClient {
       for (const tr of this.stream.getTracks()) tr.stop();
       this.stream = null;
     }
-    this.view.setSelf(this.me, publish ? this.stream : null);
+    if (!publish) this._endShare(); // a demoted speaker shares nothing any more
+    this.view.setSelf(this.me, publish ? this.screen || this.stream : null);
     this.link = new MediaLink(this.signal, this.session, {
       iceServers: this.snapshot.ice_servers || [],
       stream: publish ? this.stream : null,
@@ -96,6 +97,15 @@ export class SessionClient {
       onState: (s) => this.on.mediaState && this.on.mediaState(s),
     });
     await this.link.start();
+    // a new connection (a rejoin after a network drop) goes on with the share, not the camera
+    if (this.screen) await this.link.replaceVideo(this.screen.getVideoTracks()[0]);
+  }
+
+  _endShare() {
+    if (!this.screen) return;
+    for (const tr of this.screen.getTracks()) tr.stop();
+    this.screen = null;
+    if (this.on.sharing) this.on.sharing(false);
   }
 
   async _updated(p) {
@@ -143,12 +153,7 @@ export class SessionClient {
     this.link = null;
     if (this.stream) for (const tr of this.stream.getTracks()) tr.stop();
     this.stream = null;
-    if (this.screen) {
-      // the capture ends with the session (the browser would go on capturing the screen)
-      for (const tr of this.screen.getTracks()) tr.stop();
-      this.screen = null;
-      if (this.on.sharing) this.on.sharing(false);
-    }
+    this._endShare(); // the capture ends with the session (the browser would go on capturing)
     this.view.setParticipants([]);
     this.view.setRemote(new Map());
     this.view.setSelf(null, null);
@@ -167,12 +172,10 @@ export class SessionClient {
 
   async stopShare() {
     if (!this.screen) return;
-    for (const tr of this.screen.getTracks()) tr.stop();
-    this.screen = null;
+    this._endShare();
     const cam = this.stream && this.stream.getVideoTracks()[0];
     if (cam) await this.link.replaceVideo(cam);
     this.view.setSelf(this.me, this.stream);
-    if (this.on.sharing) this.on.sharing(false);
   }
 
   request(type, fields = {}) {

@@ -75,6 +75,11 @@ const client = new SessionClient(signal, {
       $("#gone-msg").textContent = t(reason);
       view("v-gone");
     },
+    // the button follows the share, however it ends (also kept across a language switch)
+    sharing: (on) => {
+      $("#share").dataset.i18n = on ? "stop_share" : "share_screen";
+      $("#share").textContent = t($("#share").dataset.i18n);
+    },
     failed: (err) => {
       $("#start-msg").textContent = err.message;
       view("v-start");
