@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _need_chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 #: scalable time unit for waits (slow CI machines may raise it)
@@ -126,3 +130,123 @@ async def ask_for_a_visit(kiosk: Any, matter: str) -> None:
     await kiosk.get_by_role("button", name=matter).click()
     await kiosk.get_by_role("button", name="呼叫接访人员").click()
     await kiosk.locator("#v-queue").wait_for(state="visible")
+
+
+# How a page loses its signaling connection in a network blip: Chromium's offline mode stalls an
+# open WebSocket without closing it, so the page gives its socket up from page JS, as Chromium
+# does on a network change: no close frame goes out, and the hub learns of the loss only by
+# its heartbeat, after the page has come back on a new connection.
+ABANDON_SOCKET = """() => {
+    const ws = window.__pg.signal.ws;
+    const lost = ws.onclose;
+    ws.onmessage = null;
+    ws.onclose = null;
+    lost();
+}"""
+
+
+# Screen sharing. Chromium picks the shared tab by its title
+# (`--auto-select-tab-capture-source-by-title`) only without `--use-fake-ui-for-media-stream`:
+# that flag answers every `getDisplayMedia` with a fake screen (the camera's own pattern at
+# 1280×720). So sharing tests launch their own Chromium without it (`sharing_browser`) and grant
+# camera and microphone to every context instead.
+SHARED_TITLE = "pg-share-case-file"
+SHARE_ARGS = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"] + [
+    f"--auto-select-tab-capture-source-by-title={SHARED_TITLE}"
+]
+#: the tab that gets shared: a red page with a moving bar (so the capture has new frames)
+DOCUMENT = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
+<title>{SHARED_TITLE}</title><style>
+body {{ margin: 0; height: 100vh; background: #c81414; color: #fff; font: 48px sans-serif; }}
+#bar {{ position: absolute; top: 200px; width: 160px; height: 40px; background: #fff;
+        animation: move 1.5s linear infinite alternate; }}
+@keyframes move {{ from {{ left: 0 }} to {{ left: 900px }} }}
+</style></head><body><h1>案件材料</h1><div id="bar"></div></body></html>"""
+DOCUMENT_SHAPE = 1280 / 860  # the tab's viewport (the contexts' default in conftest)
+CAMERA_SHAPE = 4 / 3  # Chromium's fake camera: 640×480, scaled down by the encoder at most
+
+#: size and mean colour of what a tile's <video> shows right now (drawn into a small canvas)
+PICTURE = """(selector) => {
+  const v = document.querySelector(selector);
+  if (!v || !v.videoWidth) return null;
+  const c = document.createElement("canvas");
+  c.width = 32;
+  c.height = 24;
+  const g = c.getContext("2d");
+  g.drawImage(v, 0, 0, c.width, c.height);
+  const d = g.getImageData(0, 0, c.width, c.height).data;
+  const sum = [0, 0, 0];
+  for (let i = 0; i < d.length; i += 4) for (let k = 0; k < 3; k++) sum[k] += d[i + k];
+  return {width: v.videoWidth, height: v.videoHeight, rgb: sum.map((x) => x / (d.length / 4))};
+}"""
+
+
+class _GrantingBrowser:
+    """The launched browser, with camera and microphone granted to every new context."""
+
+    def __init__(self, browser: Any) -> None:
+        self._browser = browser
+
+    async def new_context(self, **kwargs: Any) -> Any:
+        return await self._browser.new_context(permissions=["camera", "microphone"], **kwargs)
+
+
+@pytest.fixture
+async def sharing_browser() -> AsyncIterator[Any]:
+    """Headless Chromium that shares the tab titled SHARED_TITLE without asking.
+
+    A module uses it for its pages with ``browser = sharing_browser``.
+    """
+    _need_chromium()
+    from playwright.async_api import async_playwright  # noqa: PLC0415
+
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=SHARE_ARGS, headless=True)
+        try:
+            yield _GrantingBrowser(b)
+        finally:
+            await b.close()
+
+
+def _is_document(pic: dict[str, Any]) -> bool:
+    r, g, b = pic["rgb"]
+    shape = pic["width"] / pic["height"]
+    return bool(r > 150 and g < 90 and b < 90 and abs(shape - DOCUMENT_SHAPE) < 0.05)
+
+
+def _is_camera(pic: dict[str, Any]) -> bool:
+    r, g, b = pic["rgb"]
+    shape = pic["width"] / pic["height"]
+    return bool(g > 100 and r < 70 and b < 70 and abs(shape - CAMERA_SHAPE) < 0.05)
+
+
+async def shows(page: Any, selector: str, what: str, within: float = 20.0) -> None:
+    """Wait until the <video> at ``selector`` shows the shared tab (``"document"``) or camera."""
+    check = _is_document if what == "document" else _is_camera
+    seen: list[Any] = [None]
+
+    async def showing() -> bool:
+        seen[0] = await page.evaluate(PICTURE, selector)
+        return seen[0] is not None and check(seen[0])
+
+    try:
+        await wait_for(f"{selector} to show the {what}", showing, within)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; it shows {seen[0]}") from None
+
+
+async def share_label(page: Any, text: str) -> None:
+    """Wait until the page's share button says ``text``."""
+    await page.locator("#share").filter(has_text=text).wait_for(timeout=10_000 * T)
+
+
+async def invite_link(page: Any) -> str:
+    """On the room page: the invite link once the 邀请 form has made it."""
+
+    async def ready() -> bool:
+        value: str = await page.locator("#inv-link").input_value()
+        return value.startswith("http")
+
+    await wait_for("invite link", ready)
+    link: str = await page.locator("#inv-link").input_value()
+    return link

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from records import sessions
-from tests.browser.browser_kit import T, ask_for_a_visit, frames_rising, screenshot, wait_for
+from tests.browser.browser_kit import (
+    ABANDON_SOCKET,
+    T,
+    ask_for_a_visit,
+    frames_rising,
+    screenshot,
+    wait_for,
+)
 from tests.browser.conftest import Gateway, Open
 from web import keys
 
@@ -88,19 +95,6 @@ async def test_announcements_reach_terminals_in_scope(gateway: Gateway, open_pag
     await binhe.locator("#announcements").get_by_role("heading", name=own).wait_for()
     assert title not in (await binhe.locator("#ann-list").text_content() or "")
     assert body not in (await binhe.locator("main").text_content() or "")
-
-
-# How the terminal loses its signaling connection in a blip: Chromium's offline mode stalls an
-# open WebSocket without closing it, so the page gives its socket up from page JS, as Chromium
-# does on a network change: no close frame goes out, and the hub learns of the loss only by
-# its heartbeat, after the terminal has come back on a new connection.
-ABANDON_SOCKET = """() => {
-    const ws = window.__pg.signal.ws;
-    const lost = ws.onclose;
-    ws.onmessage = null;
-    ws.onclose = null;
-    lost();
-}"""
 
 
 async def test_network_blip_keeps_the_visit(gateway: Gateway, open_page: Open) -> None:
