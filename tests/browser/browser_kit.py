@@ -250,3 +250,39 @@ async def invite_link(page: Any) -> str:
     await wait_for("invite link", ready)
     link: str = await page.locator("#inv-link").input_value()
     return link
+
+
+async def conference_with_an_official(
+    gateway: Any, open_page: Any, title: str, name: str
+) -> tuple[Any, Any]:
+    """The mediator starts a conference, invites an official ``name`` and admits them.
+
+    Returns the convener's page and the official's, both in the call.
+    """
+    convener = await open_page("/room", login="mediator")
+    await convener.locator("#kind").select_option("conference")
+    await convener.locator("#title-in").fill(title)
+    await convener.get_by_role("button", name="发起", exact=True).click()
+    await convener.locator("#v-room").wait_for(state="visible")
+    await convener.locator("#inv-role").select_option("official")
+    await convener.locator("#inv-name").fill(name)
+    await convener.locator("#invite button[type=submit]").click()
+    link = await invite_link(convener)
+    official = await open_page(link.replace(gateway.url, ""))
+    await official.locator("#v-lobby").wait_for(state="visible")
+    await convener.get_by_role("button", name=f"准入 {name}").click()
+    await official.locator("#v-call").wait_for(state="visible")
+    return convener, official
+
+
+async def share_a_document(sharer: Any, watcher: Any, tile: str) -> Any:
+    """``sharer`` opens the case-file tab and shares it; ``watcher`` sees it in ``tile``.
+
+    Returns the shared tab's page (closing it ends the capture).
+    """
+    document = await sharer.context.new_page()
+    await document.set_content(DOCUMENT)
+    await sharer.get_by_role("button", name="共享屏幕").click()
+    await share_label(sharer, "停止共享")
+    await shows(watcher, tile, "document")
+    return document

@@ -20,9 +20,10 @@ import pytest
 
 from tests.browser.browser_kit import (
     DOCUMENT,
+    conference_with_an_official,
     frames_rising,
-    invite_link,
     screenshot,
+    share_a_document,
     share_label,
     sharing_browser,
     shows,
@@ -38,20 +39,9 @@ browser = sharing_browser  # this module's pages run in the Chromium that shares
 async def test_conference_screen_share_seen_by_the_other_official(
     gateway: Gateway, open_page: Open
 ) -> None:
-    convener = await open_page("/room", login="mediator")
-    await convener.locator("#kind").select_option("conference")
-    await convener.locator("#title-in").fill("物业纠纷会商")
-    await convener.get_by_role("button", name="发起", exact=True).click()
-    await convener.locator("#v-room").wait_for(state="visible")
-    await convener.locator("#inv-role").select_option("official")
-    await convener.locator("#inv-name").fill("住建局工作人员")
-    await convener.locator("#invite button[type=submit]").click()
-    link = await invite_link(convener)
-
-    official = await open_page(link.replace(gateway.url, ""))
-    await official.locator("#v-lobby").wait_for(state="visible")
-    await convener.get_by_role("button", name="准入 住建局工作人员").click()
-    await official.locator("#v-call").wait_for(state="visible")
+    convener, official = await conference_with_an_official(
+        gateway, open_page, "物业纠纷会商", "住建局工作人员"
+    )
     convener_pid = await convener.evaluate("window.__pg.client.me")
     tile = f'#grid figure[data-participant="{convener_pid}"] video'
     self_tile = "#grid figure.self video"
@@ -59,11 +49,7 @@ async def test_conference_screen_share_seen_by_the_other_official(
     await shows(official, tile, "camera")
 
     # share the case file's tab: the other official sees it, live, and the button says so
-    document = await convener.context.new_page()
-    await document.set_content(DOCUMENT)
-    await convener.get_by_role("button", name="共享屏幕").click()
-    await share_label(convener, "停止共享")
-    await shows(official, tile, "document")
+    document = await share_a_document(convener, official, tile)
     await frames_rising(official, publisher=convener_pid)
     await shows(official, tile, "document")
     await shows(convener, self_tile, "document")

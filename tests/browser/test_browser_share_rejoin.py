@@ -21,11 +21,12 @@ import pytest
 
 from tests.browser.browser_kit import (
     ABANDON_SOCKET,
-    DOCUMENT,
     T,
+    conference_with_an_official,
     frames_rising,
     invite_link,
     screenshot,
+    share_a_document,
     share_label,
     sharing_browser,
     shows,
@@ -57,31 +58,16 @@ async def _blip(page: Any) -> None:
 
 
 async def test_share_goes_on_after_a_network_blip(gateway: Gateway, open_page: Open) -> None:
-    convener = await open_page("/room", login="mediator")
-    await convener.locator("#kind").select_option("conference")
-    await convener.locator("#title-in").fill("征地补偿会商")
-    await convener.get_by_role("button", name="发起", exact=True).click()
-    await convener.locator("#v-room").wait_for(state="visible")
-    await convener.locator("#inv-role").select_option("official")
-    await convener.locator("#inv-name").fill("自然资源局工作人员")
-    await convener.locator("#invite button[type=submit]").click()
-    link = await invite_link(convener)
-
-    official = await open_page(link.replace(gateway.url, ""))
-    await official.locator("#v-lobby").wait_for(state="visible")
-    await convener.get_by_role("button", name="准入 自然资源局工作人员").click()
-    await official.locator("#v-call").wait_for(state="visible")
+    convener, official = await conference_with_an_official(
+        gateway, open_page, "征地补偿会商", "自然资源局工作人员"
+    )
     session_id = await convener.evaluate("window.__pg.client.session")
     convener_pid = await convener.evaluate("window.__pg.client.me")
     tile = _tile(convener_pid)
     await frames_rising(official, publisher=convener_pid, within=30)
     await shows(official, tile, "camera")
 
-    document = await convener.context.new_page()
-    await document.set_content(DOCUMENT)
-    await convener.get_by_role("button", name="共享屏幕").click()
-    await share_label(convener, "停止共享")
-    await shows(official, tile, "document")
+    await share_a_document(convener, official, tile)
 
     # the convener's network goes for a moment; the page rejoins on a new connection
     old_pc = await convener.evaluate_handle("window.__pg.links[0].pc")
@@ -133,11 +119,7 @@ async def test_training_share_button_follows_the_share(gateway: Gateway, open_pa
     await shows(viewer, tile, "camera")
 
     # the trainer shares a tab: the button says so, the viewer sees the tab, live
-    document = await trainer.context.new_page()
-    await document.set_content(DOCUMENT)
-    await trainer.get_by_role("button", name="共享屏幕").click()
-    await share_label(trainer, "停止共享")
-    await shows(viewer, tile, "document")
+    document = await share_a_document(trainer, viewer, tile)
     await frames_rising(viewer, publisher=trainer_pid)
     await shows(viewer, tile, "document")
     await screenshot(viewer, "training-share-seen-by-viewer")
@@ -150,8 +132,4 @@ async def test_training_share_button_follows_the_share(gateway: Gateway, open_pa
     await shows(trainer, SELF_TILE, "camera")
 
     # and the button shares again
-    document = await trainer.context.new_page()
-    await document.set_content(DOCUMENT)
-    await trainer.get_by_role("button", name="共享屏幕").click()
-    await share_label(trainer, "停止共享")
-    await shows(viewer, tile, "document")
+    document = await share_a_document(trainer, viewer, tile)
