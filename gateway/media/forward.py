@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from gateway.media.hooks import SharedPacketizer, receive_delay_s
+from gateway.media.hooks import SharedPacketizer
 from gateway.media.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
@@ -218,7 +218,6 @@ class Feed:
         self._track = track
         self._send_pli = send_pli
         self._sink = sink
-        self._receive_delay_s = receive_delay_s(kind)
         self._on_first_packet = on_first_packet
         self._on_end = on_end
         self._pli_wanted = asyncio.Event()
@@ -314,10 +313,8 @@ class Feed:
         copy.time_base = packet.time_base
         copy.is_keyframe = packet.is_keyframe
         try:
-            # the wall clock of its arrival, not of its release by aiortc's jitter buffer
-            self._sink.on_packet(
-                self.publisher, self.kind, copy, time.time() - self._receive_delay_s
-            )
+            # the lean receiver hands a frame on as its last packet arrives
+            self._sink.on_packet(self.publisher, self.kind, copy, time.time())
         except Exception:
             logger.exception(
                 "sink failed on %s/%s; recording of it stops", self.publisher, self.kind

@@ -234,6 +234,7 @@ class Peer:
                 hooks.restrict_codecs(transceiver, codec)
         answer = await self.pc.createAnswer()
         await self.pc.setLocalDescription(answer)
+        hooks.install_fast_receive(self.pc)
         # what was accepted first, then the rest of the client's numbers (kept off limits)
         self.numbering.learn(self.pc.localDescription.sdp)
         self.numbering.learn(sdp)
@@ -374,6 +375,7 @@ class Peer:
             on_end=self.room.on_feed_ended,
             codec=self.room.codec if track.kind == "video" else "opus",
         )
+        hooks.on_picture_loss(receiver, feed.request_keyframe)
         self.feeds[mid] = feed
         logger.debug(
             "room %s peer %s: publishes %s on mid %s", self.room.id, self.id, track.kind, mid

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiortc.rtp import RtpPacket
 
+from gateway.media import hooks
 from gateway.media import peer as peer_module
 
 
@@ -160,3 +161,113 @@ async def test_an_unanswered_offer_is_sent_again_then_the_peer_is_closed(
     # bob is unaffected
     frames = bob.frames_from("alice", "video")
     await bob.wait_for(lambda: bob.frames_from("alice", "video") >= frames + 10, within=10)
+
+
+# --------------------------------------------------------------------------- upstream loss
+
+
+def drop_sent(publisher: Any, drop: Any) -> None:
+    """Lose packets the publisher sends (after its sender built them), as the network would."""
+    transport = next(
+        t.sender.transport for t in publisher.pc.getTransceivers() if t.kind == "video"
+    )
+    original = transport._send_rtp
+
+    async def send(data: bytes) -> None:
+        if not drop(data):
+            await original(data)
+
+    transport.__dict__["_send_rtp"] = send
+
+
+def worker_video_receiver(worker: Any, room: str, peer: str) -> Any:
+    pc = worker.rooms[room].peers[peer].pc
+    return next(t.receiver for t in pc.getTransceivers() if t.kind == "video")
+
+
+def lose_one_video_packet(alice_pts: Any, state: dict[str, Any], also_rtx: bool) -> Any:
+    """A drop function losing the 150th VP8 packet (and, if asked, every retransmission)."""
+
+    def drop(data: bytes) -> bool:
+        pt = data[1] & 0x7F
+        vp8, rtx = alice_pts()
+        if pt in vp8:
+            state["video"] += 1
+            if state["video"] == 150:
+                state["lost_at"] = time.monotonic()
+                return True
+        if pt in rtx and state["lost_at"] is not None:
+            state["rtx"] += 1
+            return also_rtx
+        return False
+
+    return drop
+
+
+async def test_a_publishers_lost_packet_is_repaired_by_the_workers_nack(
+    client, room_opener, media_sources, worker, sinks, decode_errors
+):
+    state: dict[str, Any] = {"video": 0, "lost_at": None, "rtx": 0}
+    holder: dict[str, Any] = {}
+
+    def alice_pts() -> tuple[set[int], set[int]]:
+        a = holder["alice"]
+        return payload_types(a, "video/vp8"), payload_types(a, "video/rtx")
+
+    video_cls, audio_cls = media_sources
+    await room_opener("r1", "vp8", record=True)
+    alice = holder["alice"] = await client("r1", "alice")
+    await alice.offer(video_cls(), audio_cls())
+    drop_sent(alice, lose_one_video_packet(alice_pts, state, also_rtx=False))
+    bob = await client("r1", "bob")
+    await bob.offer()
+    await bob.wait_for(lambda: bob.of_type("peer.state"), within=10)
+    await bob.send("peer.subscribe", publisher="alice")
+
+    await bob.wait_for(lambda: state["rtx"] > 0, within=20)  # the worker asked, alice resent
+    frames = bob.frames_from("alice", "video")
+    await bob.wait_for(lambda: bob.frames_from("alice", "video") >= frames + 30, within=10)
+    counters = hooks.receive_counters(worker_video_receiver(worker, "r1", "alice"))
+    assert counters["nacks_sent"] >= 1
+    assert counters["skipped_gaps"] == 0  # repaired in time: no frame was given up
+    # the recording has every frame: consecutive timestamps, no keyframe forced by the loss
+    video = [p for peer, kind, p, _t in sinks[0].packets if kind == "video"]
+    steps = {b.pts - a.pts for a, b in zip(video, video[1:], strict=False)}
+    assert max(steps) <= 2 * 3000, steps
+    assert decode_errors.messages == []
+
+
+async def test_a_packet_lost_for_good_costs_a_keyframe_not_a_broken_picture(
+    client, room_opener, media_sources, worker, sinks, decode_errors
+):
+    state: dict[str, Any] = {"video": 0, "lost_at": None, "rtx": 0}
+    holder: dict[str, Any] = {}
+
+    def alice_pts() -> tuple[set[int], set[int]]:
+        a = holder["alice"]
+        return payload_types(a, "video/vp8"), payload_types(a, "video/rtx")
+
+    video_cls, audio_cls = media_sources
+    await room_opener("r1", "vp8", record=True)
+    alice = holder["alice"] = await client("r1", "alice")
+    await alice.offer(video_cls(), audio_cls())
+    drop_sent(alice, lose_one_video_packet(alice_pts, state, also_rtx=True))
+    bob = await client("r1", "bob")
+    await bob.offer()
+    await bob.wait_for(lambda: bob.of_type("peer.state"), within=10)
+    await bob.send("peer.subscribe", publisher="alice")
+
+    await bob.wait_for(lambda: state["lost_at"] is not None, within=20)
+    receiver = worker_video_receiver(worker, "r1", "alice")
+    await bob.wait_for(lambda: hooks.receive_counters(receiver)["skipped_gaps"] == 1, within=5)
+    frames = bob.frames_from("alice", "video")
+    await bob.wait_for(lambda: bob.frames_from("alice", "video") >= frames + 30, within=10)
+    assert state["rtx"] >= 1  # the worker asked, but the retransmission was lost too
+
+    # the recording (what every viewer got too) skips the broken frames and resumes on a
+    # keyframe the worker asked for
+    video = [p for peer, kind, p, _t in sinks[0].packets if kind == "video"]
+    gaps = [i for i in range(1, len(video)) if video[i].pts - video[i - 1].pts > 2 * 3000]
+    assert len(gaps) == 1, [p.pts for p in video]
+    assert video[gaps[0]].is_keyframe
+    assert decode_errors.messages == []
