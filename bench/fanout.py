@@ -156,11 +156,26 @@ class Bridge:
             if slot.track.kind == "video" and slot.feed is not None
         }
 
+    def upstream_losses(self) -> dict[str, int]:
+        """What the worker's receivers repaired or gave up, over all published video tracks."""
+        totals = {"nacks_sent": 0, "skipped_gaps": 0, "dropped_frames": 0}
+        if self.worker is None:
+            return totals
+        for room in self.worker.rooms.values():
+            for peer in room.peers.values():
+                for transceiver in peer.pc.getTransceivers():
+                    counters = hooks.receive_counters(transceiver.receiver)
+                    if transceiver.kind == "video" and counters:
+                        for key in totals:
+                            totals[key] += counters[key]
+        return totals
+
     def __init__(self, bus: MemoryBus, relay: RelayServer) -> None:
         self.bus, self.relay = bus, relay
         self.marks: dict[str, tuple[float, float]] = {}
         #: per mark: video frames the worker handed to each subscriber's sender so far
         self.sent: dict[str, dict[int, int]] = {}
+        self.losses: dict[str, dict[str, int]] = {}
         self.worker: MediaWorker | None = None
         self.reports: list[dict[str, Any]] = []
         self.done = asyncio.Event()
@@ -195,6 +210,7 @@ class Bridge:
             elif op == "mark":
                 self.marks[item["name"]] = (time.monotonic(), time.process_time())
                 self.sent[item["name"]] = self.video_sent()
+                self.losses[item["name"]] = self.upstream_losses()
                 if item["name"].endswith("start"):
                     self.lag.reset()
                 else:
@@ -356,6 +372,17 @@ def report(args: argparse.Namespace, bridge: Bridge) -> None:
         f"  fps min {min(fps):.1f} mean {statistics.mean(fps):.1f}; "
         f"loop lag p99 {lag99:.1f} ms max {lagmax:.1f} ms"
     )
+    before, after = bridge.losses.get("sfu_start", {}), bridge.losses.get("sfu_end", {})
+    losses = {k: after[k] - before.get(k, 0) for k in after}
+    if losses:
+        print(
+            f"  published video received: {losses['nacks_sent']} NACKs sent, "
+            f"{losses['skipped_gaps']} gaps given up, {losses['dropped_frames']} frames dropped "
+            "awaiting a keyframe"
+        )
+    if "client_cpu_pct" in result:
+        client_cpu = result["client_cpu_pct"]
+        print(f"  client process (publishers and counting viewers): {client_cpu:.1f}%")
     line = (
         f"BENCH fanout viewers={args.viewers if not args.rooms else 0} rooms={args.rooms} "
         f"streams={streams} cpu_per_viewer_pct={sfu_cpu / streams:.2f} "
@@ -556,11 +583,16 @@ async def measure(link: Link, phase: str, viewers: list[Viewer], seconds: float)
     await asyncio.sleep(1.0)  # settle
     start = [v.video_frames for v in viewers]
     link.send(op="mark", name=f"{phase}_start")
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), time.process_time()
     await asyncio.sleep(seconds)
     link.send(op="mark", name=f"{phase}_end")
     elapsed = time.monotonic() - t0
+    CLIENT_CPU[phase] = (time.process_time() - cpu0) / elapsed * 100
     return [(v.video_frames - s) / elapsed for v, s in zip(viewers, start, strict=True)]
+
+
+#: this process's CPU per measured phase, % of a core
+CLIENT_CPU: dict[str, float] = {}
 
 
 def replay_tracks(media: tuple[list[av.Packet], list[av.Packet]]) -> list[MediaStreamTrack]:
@@ -605,6 +637,7 @@ async def client_side(args: argparse.Namespace) -> None:
             watchers += [a, b]
         everyone += watchers
         result["sfu_fps"] = await measure(link, "sfu", watchers, args.seconds)
+        result["client_cpu_pct"] = CLIENT_CPU["sfu"]
     else:
         link.send(
             op="publish",

@@ -274,6 +274,8 @@ class Feed:
             self._on_end(self)
 
     async def _run(self) -> None:
+        # Frames come through push() when the receiver delivers them directly (the worker's
+        # lean receivers); the track then only says when it ended.
         try:
             while True:
                 try:
@@ -281,28 +283,42 @@ class Feed:
                 except MediaStreamError:
                     break
                 assert isinstance(packet, av.Packet), "feed track must be a passthrough track"
-                if not self.started:
-                    self.started = True
-                    self.request_keyframe()
-                    if self._on_first_packet is not None:
-                        self._on_first_packet(self)
-                self.frames += 1
-                self.bytes += packet.size
-                if packet.is_keyframe and self.kind == "video":
-                    self.keyframes += 1
-                # the record keeps what was said even while the moderator muted it for others
-                if self._sink is not None:
-                    self._to_sink(packet)
-                if self.muted or not self.subscribers:
-                    continue
-                if self.packer is not None:
-                    self.packer.pack(packet)
-                for sub in self.subscribers:
-                    sub.offer(packet)
+                self._take(packet)
         except Exception:
             logger.exception("feed %s/%s failed; forwarding of it stops", self.publisher, self.kind)
         finally:
             self._end()
+
+    def push(self, packet: av.Packet[Any]) -> None:
+        """Take one frame from the receiver, synchronously (no task wake-up per frame)."""
+        if self.ended.is_set():
+            return
+        try:
+            self._take(packet)
+        except Exception:
+            logger.exception("feed %s/%s failed; forwarding of it stops", self.publisher, self.kind)
+            self._run_task.cancel()
+            self._end()
+
+    def _take(self, packet: av.Packet[Any]) -> None:
+        if not self.started:
+            self.started = True
+            self.request_keyframe()
+            if self._on_first_packet is not None:
+                self._on_first_packet(self)
+        self.frames += 1
+        self.bytes += packet.size
+        if packet.is_keyframe and self.kind == "video":
+            self.keyframes += 1
+        # the record keeps what was said even while the moderator muted it for others
+        if self._sink is not None:
+            self._to_sink(packet)
+        if self.muted or not self.subscribers:
+            return
+        if self.packer is not None:
+            self.packer.pack(packet)
+        for sub in self.subscribers:
+            sub.offer(packet)
 
     def _to_sink(self, packet: av.Packet[Any]) -> None:
         assert self._sink is not None

@@ -292,6 +292,8 @@ class _LeanReceiver:
         self._assembler = VideoAssembler(self._emit, self._is_keyframe, self._picture_lost)
         #: called when a video frame was lost for good (the feed asks for a keyframe)
         self.on_picture_loss: Callable[[], None] | None = None
+        #: takes each frame at once instead of the track's queue (see :func:`deliver_frames`)
+        self.consumer: Callable[[av.Packet[Any]], None] | None = None
         self.nacks_sent = 0
         self.abs_send_time_ids: HeaderExtensions | None = None
 
@@ -410,7 +412,10 @@ class _LeanReceiver:
         packet.dts = pts
         packet.time_base = self._time_base
         packet.is_keyframe = keyframe
-        self._track_queue.put_nowait(packet)
+        if self.consumer is not None:
+            self.consumer(packet)
+        else:
+            self._track_queue.put_nowait(packet)
 
     def _picture_lost(self) -> None:
         if self.on_picture_loss is not None:
@@ -482,6 +487,18 @@ def on_picture_loss(receiver: RTCRtpReceiver, callback: Callable[[], None]) -> N
     if lean is None:
         raise MediaError("on_picture_loss needs install_passthrough first")
     lean.on_picture_loss = callback
+
+
+def deliver_frames(receiver: RTCRtpReceiver, consumer: Callable[[av.Packet[Any]], None]) -> None:
+    """Hand a passthrough receiver's frames to ``consumer`` as each completes.
+
+    Instead of the track's queue (one task wake-up per frame for its reader); the track still
+    ends as usual when the receiver stops.
+    """
+    lean = receiver.__dict__.get(_LEAN)
+    if lean is None:
+        raise MediaError("deliver_frames needs install_passthrough first")
+    lean.consumer = consumer
 
 
 def receive_counters(receiver: RTCRtpReceiver) -> dict[str, int]:

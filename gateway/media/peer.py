@@ -376,6 +376,7 @@ class Peer:
             codec=self.room.codec if track.kind == "video" else "opus",
         )
         hooks.on_picture_loss(receiver, feed.request_keyframe)
+        hooks.deliver_frames(receiver, feed.push)
         self.feeds[mid] = feed
         logger.debug(
             "room %s peer %s: publishes %s on mid %s", self.room.id, self.id, track.kind, mid
