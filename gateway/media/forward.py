@@ -46,8 +46,9 @@ class FrameSink(Protocol):
         Args:
             peer: the publishing participant id.
             kind: ``"audio"`` or ``"video"``.
-            packet: a copy owned by the sink; ``pts`` in ``time_base`` (1/clock rate) starts at
-                0 for the track's first frame; ``is_keyframe`` is set.
+            packet: shared with the subscribers' senders, read-only: its attributes are read
+                on the calling thread, its bytes anywhere. ``pts`` in ``time_base`` (1/clock
+                rate) starts at 0 for the track's first frame; ``is_keyframe`` is set.
             arrival_wallclock: ``time.time()`` when the frame was complete on the worker.
         """
         ...
@@ -322,15 +323,10 @@ class Feed:
 
     def _to_sink(self, packet: av.Packet[Any]) -> None:
         assert self._sink is not None
-        # the sink gets its own packet: muxing rewrites pts/time_base, which senders still read
-        copy = av.Packet(bytes(packet))
-        copy.pts = packet.pts
-        copy.dts = packet.dts
-        copy.time_base = packet.time_base
-        copy.is_keyframe = packet.is_keyframe
         try:
-            # the lean receiver hands a frame on as its last packet arrives
-            self._sink.on_packet(self.publisher, self.kind, copy, time.time())
+            # the same packet the senders read (the recorder muxes a packet of its own made
+            # from its bytes); the lean receiver hands a frame on as its last packet arrives
+            self._sink.on_packet(self.publisher, self.kind, packet, time.time())
         except Exception:
             logger.exception(
                 "sink failed on %s/%s; recording of it stops", self.publisher, self.kind
