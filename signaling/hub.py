@@ -1759,6 +1759,19 @@ class Hub:
                 ),
                 "staff",
             )
+        elif mtype == "peer.speaking":
+            # a training's viewers are not told (thousands of them; they watch the trainer)
+            audience = "speakers" if member.kind is SessionKind.TRAINING else "admitted"
+            await self._room_event(
+                member.session_id,
+                P.event(
+                    "media.speaking",
+                    session=member.session_id,
+                    participant=pid,
+                    speaking=msg.get("speaking") is True,
+                ),
+                audience,
+            )
         elif mtype == "peer.error" and conn:
             conn.send(
                 P.error(None, P.MEDIA_UNAVAILABLE, str(msg.get("message", "media error"))[:300])

@@ -76,6 +76,7 @@ from aiortc.utils import random16, random32, uint16_add
 from config.errors import MediaError
 from gateway.media.rtp_in import (
     LossTracker,
+    SpeakingDetector,
     TimestampUnwrapper,
     VideoAssembler,
     pack_nack,
@@ -296,6 +297,9 @@ class _LeanReceiver:
         self.consumer: Callable[[av.Packet[Any]], None] | None = None
         self.nacks_sent = 0
         self.abs_send_time_ids: HeaderExtensions | None = None
+        self._speaking = SpeakingDetector() if self.kind == "audio" else None
+        #: called with True/False when the publisher starts/stops speaking (audio levels)
+        self.on_speaking: Callable[[bool], None] | None = None
 
     @property
     def assembler(self) -> VideoAssembler:
@@ -304,16 +308,44 @@ class _LeanReceiver:
     def on_rtp(self, data: bytes, now: float) -> None:
         """Handle one decrypted RTP packet that arrived at ``now`` (``time.monotonic()``)."""
         ids = self.abs_send_time_ids
-        header = parse_rtp(data, ids.abs_send_time if ids is not None else None)
+        if ids is None:
+            header = parse_rtp(data, None)
+        elif self._speaking is not None:
+            header = parse_rtp(data, None, ids.audio_level)
+        else:
+            header = parse_rtp(data, ids.abs_send_time)
         if header is None:
             return
-        pt, marker, seq, ts, ssrc, start, end, abs_send_time = header
+        pt, marker, seq, ts, ssrc, start, end, abs_send_time, level = header
+        if level is not None:
+            self._level(level, now)
         self._on_packet(
             pt, marker, seq, ts, ssrc, data[start:end], len(data) - end, abs_send_time, now
         )
 
+    def _level(self, level: int, now: float) -> None:
+        detector = self._speaking
+        if detector is not None and self._receiver._enabled:
+            change = detector.add(level, now)
+            if change is not None and self.on_speaking is not None:
+                self.on_speaking(change)
+
+    def expire_speaking(self, now: float) -> None:
+        """Report the end of speech when the packets stopped coming (no level to see)."""
+        if self._speaking is not None:
+            change = self._speaking.expire(now)
+            if change is not None and self.on_speaking is not None:
+                self.on_speaking(change)
+
     async def handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         """Stands in for ``RTCRtpReceiver._handle_rtp_packet`` (packets aiortc parsed)."""
+        self.on_parsed(packet)
+
+    def on_parsed(self, packet: RtpPacket) -> None:
+        """Handle a packet aiortc parsed (the first of an SSRC it routed)."""
+        now = time.monotonic()
+        if packet.extensions.audio_level is not None:
+            self._level(packet.extensions.audio_level[1], now)
         self._on_packet(
             packet.payload_type,
             bool(packet.marker),
@@ -323,7 +355,7 @@ class _LeanReceiver:
             packet.payload,
             packet.padding_size,
             packet.extensions.abs_send_time,
-            time.monotonic(),
+            now,
         )
 
     def _on_packet(
@@ -501,6 +533,25 @@ def deliver_frames(receiver: RTCRtpReceiver, consumer: Callable[[av.Packet[Any]]
     lean.consumer = consumer
 
 
+def on_speaking(receiver: RTCRtpReceiver, callback: Callable[[bool], None]) -> None:
+    """Call ``callback(speaking)`` when an audio publisher starts or stops speaking.
+
+    From the ``ssrc-audio-level`` header extension (RFC 6464) browsers put on every audio
+    packet; nothing is decoded. :func:`expire_speaking` ends it when the packets stop.
+    """
+    lean = receiver.__dict__.get(_LEAN)
+    if lean is None:
+        raise MediaError("on_speaking needs install_passthrough first")
+    lean.on_speaking = callback
+
+
+def expire_speaking(receiver: RTCRtpReceiver) -> None:
+    """Tell ``on_speaking``'s callback the speech ended if no loud packet came for a while."""
+    lean: _LeanReceiver | None = receiver.__dict__.get(_LEAN)
+    if lean is not None:
+        lean.expire_speaking(time.monotonic())
+
+
 def receive_counters(receiver: RTCRtpReceiver) -> dict[str, int]:
     """A passthrough video receiver's frame assembly counters (tests and statistics)."""
     lean: _LeanReceiver | None = receiver.__dict__.get(_LEAN)
@@ -608,17 +659,7 @@ def _route_slowly(dtls: RTCDtlsTransport, router: RtpRouter, plain: bytes) -> No
         return
     lean = receiver.__dict__.get(_LEAN)
     if lean is not None:
-        lean._on_packet(
-            packet.payload_type,
-            bool(packet.marker),
-            packet.sequence_number,
-            packet.timestamp,
-            packet.ssrc,
-            packet.payload,
-            packet.padding_size,
-            packet.extensions.abs_send_time,
-            time.monotonic(),
-        )
+        lean.on_parsed(packet)
     else:
         _spawn(receiver._handle_rtp_packet(packet, arrival_time_ms=clock.current_ms()))
 

@@ -10,6 +10,7 @@ time, and the worker offers only from the ``stable`` state: never two offers in 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +91,8 @@ class Peer:
         self.feeds: dict[str, Feed] = {}  # by source mid
         self.slots: list[Slot] = []
         self.state = "new"
+        #: what the hub was last told: whether this participant is speaking (audio levels)
+        self.speaking = False
         self._emit = emit
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
         self._pending_candidates: list[Message | None] = []
@@ -115,6 +118,19 @@ class Peer:
         self._emit(
             self.reply_to, {"type": message_type, "room": self.room.id, "peer": self.id, **fields}
         )
+
+    def speaking_changed(self, feed: Feed, speaking: bool) -> None:
+        """Tell the hub when this participant starts or stops speaking (not while muted)."""
+        speaking = speaking and not feed.muted and not feed.ended.is_set()
+        if speaking != self.speaking:
+            self.speaking = speaking
+            self.send("peer.speaking", speaking=speaking)
+
+    def expire_speaking(self) -> None:
+        """End a speaking state whose audio packets stopped coming."""
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "audio" and transceiver.receiver.track is not None:
+                hooks.expire_speaking(transceiver.receiver)
 
     def forward(self, feed: Feed) -> None:
         """Start forwarding ``feed`` to this peer (a free slot or a new transceiver)."""
@@ -377,6 +393,8 @@ class Peer:
         )
         hooks.on_picture_loss(receiver, feed.request_keyframe)
         hooks.deliver_frames(receiver, feed.push)
+        if track.kind == "audio":
+            hooks.on_speaking(receiver, functools.partial(self.speaking_changed, feed))
         self.feeds[mid] = feed
         logger.debug(
             "room %s peer %s: publishes %s on mid %s", self.room.id, self.id, track.kind, mid

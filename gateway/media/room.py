@@ -99,6 +99,8 @@ class Room:
             for feed in source.feeds.values():
                 if feed.kind == kind:
                     feed.set_muted(muted)
+                    if muted and kind == "audio":
+                        source.speaking_changed(feed, False)
 
     def permit(self, publisher: str, may_publish: bool) -> None:
         """A participant's right to publish changed (a training viewer promoted or demoted)."""

@@ -14,6 +14,8 @@ buffer scan and a thread hand-off per datagram).
 * :class:`LossTracker` lists the missing sequence numbers to NACK, repeating the request while
   they are still missing.
 * :class:`TimestampUnwrapper` makes RTP timestamps count from 0 across 32-bit wrap-arounds.
+* :class:`SpeakingDetector` tells when a participant starts and stops speaking from the audio
+  level each audio packet carries (RFC 6464 ``ssrc-audio-level``), without decoding.
 """
 
 from __future__ import annotations
@@ -41,15 +43,16 @@ def seq_newer(a: int, b: int) -> bool:
 
 
 def parse_rtp(
-    data: bytes, abs_send_time_id: int | None
-) -> tuple[int, bool, int, int, int, int, int, int | None] | None:
+    data: bytes, abs_send_time_id: int | None, audio_level_id: int | None = None
+) -> tuple[int, bool, int, int, int, int, int, int | None, int | None] | None:
     """The header of an RTP packet, or ``None`` if it is malformed.
 
     Returns:
         ``(payload_type, marker, sequence_number, timestamp, ssrc, payload_start,
-        payload_end, abs_send_time)``; the payload is ``data[payload_start:payload_end]``
-        (padding removed) and ``abs_send_time`` is ``None`` unless the one-byte header
-        extension with ``abs_send_time_id`` is present.
+        payload_end, abs_send_time, audio_level)``; the payload is
+        ``data[payload_start:payload_end]`` (padding removed); ``abs_send_time`` and
+        ``audio_level`` (0 loudest to 127 silent, in -dBov) are ``None`` unless the one-byte
+        header extension with that id is present.
     """
     size = len(data)
     if size < 12:
@@ -58,7 +61,7 @@ def parse_rtp(
     if first >> 6 != 2:
         return None
     start = 12 + 4 * (first & 0x0F)
-    abs_send_time = None
+    abs_send_time = audio_level = None
     if first & 0x10:  # header extension
         if start + 4 > size:
             return None
@@ -66,19 +69,23 @@ def parse_rtp(
         ext_end = start + 4 + 4 * words
         if ext_end > size:
             return None
-        if abs_send_time_id is not None and data[start] == 0xBE and data[start + 1] == 0xDE:
+        wanted = (abs_send_time_id is not None) + (audio_level_id is not None)
+        if wanted and data[start] == 0xBE and data[start + 1] == 0xDE:
             i = start + 4
-            while i < ext_end:
+            while i < ext_end and wanted:
                 byte = data[i]
                 if byte == 0:  # padding
                     i += 1
                     continue
                 ext_id, length = byte >> 4, (byte & 0x0F) + 1
-                if ext_id == 15:
+                if ext_id == 15 or i + 1 + length > ext_end:
                     break
-                if ext_id == abs_send_time_id and length == 3 and i + 4 <= ext_end:
+                if ext_id == abs_send_time_id and length == 3:
                     abs_send_time = (data[i + 1] << 16) | (data[i + 2] << 8) | data[i + 3]
-                    break
+                    wanted -= 1
+                elif ext_id == audio_level_id and length == 1:
+                    audio_level = data[i + 1] & 0x7F
+                    wanted -= 1
                 i += 1 + length
         start = ext_end
     end = size
@@ -99,6 +106,7 @@ def parse_rtp(
         start,
         end,
         abs_send_time,
+        audio_level,
     )
 
 
@@ -384,3 +392,47 @@ class LossTracker:
             missing[seq] += 1
         self._asked_at = now
         return sorted(missing, key=lambda s: (s - max_seq) & 0xFFFF)
+
+
+#: an audio packet louder than this (in -dBov: 0 is full scale) counts as voice
+LOUD_DBOV = 45
+#: smoothed share of loud packets (each 20 ms) from which a participant is speaking: three
+#: loud packets in a row (60 ms) reach it, a click or a cough of one packet does not
+SPEAKING_SHARE = 0.5
+#: quiet this long (no loud packet) and the participant has stopped speaking
+SPEAKING_HANGOVER_S = 0.8
+
+
+class SpeakingDetector:
+    """Speaking or not, from per-packet audio levels; a change is reported once.
+
+    :meth:`add` and :meth:`expire` return the new state when it changed, else ``None``.
+    """
+
+    __slots__ = ("_last_loud", "_share", "speaking")
+
+    def __init__(self) -> None:
+        self._share = 0.0
+        self._last_loud = -1e9
+        self.speaking = False
+
+    def add(self, level: int, now: float) -> bool | None:
+        loud = level <= LOUD_DBOV
+        share = self._share * 0.75 + (0.25 if loud else 0.0)
+        self._share = share
+        if loud:
+            self._last_loud = now
+        if not self.speaking:
+            if share >= SPEAKING_SHARE:
+                self.speaking = True
+                return True
+            return None
+        return self.expire(now)
+
+    def expire(self, now: float) -> bool | None:
+        """Stop speaking after the hangover even when no packet arrives (the track stopped)."""
+        if self.speaking and now - self._last_loud >= SPEAKING_HANGOVER_S:
+            self.speaking = False
+            self._share = 0.0
+            return False
+        return None

@@ -12,6 +12,7 @@ worker → hub, on the peer's ``reply_to``:
     ``peer.answer`` / ``peer.offer`` {sdp, tracks: [{mid, publisher, kind, source_mid}]},
     ``peer.tracks`` {kinds}, ``peer.state`` {state: connected|failed|closed},
     ``peer.stats`` {stats: {bitrate_kbps, fps, packets_lost, rtt_ms}},
+    ``peer.speaking`` {speaking: bool} (from the audio levels the publisher's packets carry),
     ``peer.error`` {code, message}.
 
 Heartbeat: ``bus.heartbeat(worker_id, {rooms, peers, tracks, cpu_pct}, ttl_s=5)`` every second.
@@ -197,6 +198,7 @@ class MediaWorker:
                 for peer in list(room.peers.values()):
                     if peer.state != "connected":
                         continue
+                    peer.expire_speaking()
                     key = (room.id, peer.id)
                     try:
                         stats, octets, frames = await _peer_stats(peer)

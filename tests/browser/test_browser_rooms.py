@@ -64,6 +64,11 @@ async def test_mediation_lobby_admit_and_refuse(gateway: Gateway, open_page: Ope
     party_pid = await party_a.evaluate("window.__pg.client.me")
     await frames_rising(mediator, publisher=party_pid, within=30)
     await frames_rising(party_a, publisher=mediator_pid, within=30)
+    # Chromium's fake microphone beeps: the mediator's page shows the party speaking, from the
+    # levels the worker reads off the party's audio packets
+    talking = mediator.locator(f'#grid figure.speaking[data-participant="{party_pid}"]')
+    await talking.wait_for(timeout=15_000)
+    await talking.get_by_text("正在讲话").wait_for(timeout=2_000)
     await screenshot(mediator, "room-call")
 
     await mediator.locator("#outcome").select_option("agreement")

@@ -74,6 +74,19 @@ async def test_recorded_visit_media_flows_both_ways(
             10 * T,
             "both sides decode the other's audio",
         )
+
+        # each side is shown that the other is speaking (their tone is loud)
+        def speaks(peer: Peer, who: str) -> bool:
+            return any(
+                e["type"] == "media.speaking" and e["participant"] == who and e["speaking"]
+                for e in peer.events
+            )
+
+        await until(
+            lambda: speaks(officer, resident) and speaks(kiosk, reception),
+            5 * T,
+            "both sides see the other speaking",
+        )
         # connection quality reaches the officer's console and /metrics
         await until(
             lambda: officer.event("media.stats") is not None, 6 * T, "officer sees media stats"

@@ -16,6 +16,7 @@ from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtcpRtpfbPacket, R
 from gateway.media import rtp_in
 from gateway.media.rtp_in import (
     LossTracker,
+    SpeakingDetector,
     TimestampUnwrapper,
     VideoAssembler,
     pack_nack,
@@ -55,10 +56,11 @@ def test_parse_rtp_reads_what_aiortc_serializes(padding, csrc, abs_send_time):
 
     header = parse_rtp(data, 3)
     assert header is not None
-    pt, marker, seq, ts, ssrc, start, end, sent = header
+    pt, marker, seq, ts, ssrc, start, end, sent, level = header
     assert (pt, marker, seq, ts, ssrc) == (96, True, 65535, 0xFFFFFFF0, 0x1234ABCD)
     assert data[start:end] == packet.payload
     assert sent == abs_send_time
+    assert level is None  # not asked for
     assert parse_rtp(data, None)[7] is None  # type: ignore[index]
 
 
@@ -254,3 +256,48 @@ def test_pack_nack_matches_aiortc_for_long_lists():
     ours = pack_nack(0x11, 0x22, lost)
     theirs = bytes(RtcpRtpfbPacket(fmt=1, ssrc=0x11, media_ssrc=0x22, lost=lost))
     assert ours == theirs
+
+
+def test_parse_rtp_reads_the_audio_level_aiortc_writes():
+    mapping = HeaderExtensionsMap()
+    mapping.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=1, uri=MID),
+                RTCRtpHeaderExtensionParameters(
+                    id=2, uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+                ),
+            ]
+        )
+    )
+    packet = RtpPacket(payload_type=111, sequence_number=1, timestamp=960, ssrc=7)
+    packet.extensions = HeaderExtensions(mid="0", audio_level=(True, 33))
+    packet.payload = b"opus"
+    header = parse_rtp(packet.serialize(mapping), None, 2)
+    assert header is not None
+    assert header[8] == 33
+    assert parse_rtp(packet.serialize(mapping), None, None)[8] is None  # type: ignore[index]
+
+
+def test_speaking_starts_on_voice_not_on_a_click_and_ends_after_quiet():
+    detector = SpeakingDetector()
+    t = 0.0
+    assert detector.add(20, t) is None  # one loud packet: a click
+    changes = []
+    for level in [127] * 10 + [25] * 5:
+        t += 0.02
+        changes.append(detector.add(level, t))
+    assert changes.index(True) == 12  # the third loud packet in a row
+    assert detector.speaking
+    quiet = [detector.add(127, t + 0.02 * i) for i in range(1, 60)]
+    assert quiet.index(False) == int(rtp_in.SPEAKING_HANGOVER_S / 0.02) - 1
+    assert detector.expire(t + 10) is None  # already stopped: said once
+
+
+def test_speaking_expires_without_packets():
+    detector = SpeakingDetector()
+    for i in range(5):
+        detector.add(10, i * 0.02)
+    assert detector.speaking
+    assert detector.expire(0.5) is None
+    assert detector.expire(0.08 + rtp_in.SPEAKING_HANGOVER_S) is False

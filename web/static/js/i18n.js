@@ -159,6 +159,7 @@ const DICT = {
   attendance: ["参训人数", "Attendance"],
   questions: ["提问", "Questions"],
   you_speak: ["您正在发言", "You are speaking"],
+  speaking_now: ["正在讲话", "Speaking"],
   // join / field
   join_title: ["受邀参加视频会话", "Join by invitation"],
   join_invalid: ["邀请链接无效或已过期", "The invite link is not valid or has expired"],

@@ -35,6 +35,7 @@ export class SessionClient {
     hook("participant.updated", (m) => this._updated(m.participant));
     hook("participant.left", (m) => this.view.drop(m.participant));
     hook("media.stats", (m) => this.view.setStats(m.participant, m.stats));
+    hook("media.speaking", (m) => this.view.setSpeaking(m.participant, m.speaking));
     hook("recording", (m) => this.view.setRecording(m.active));
     hook("lobby.waiting", (m) => {
       this.lobby.set(m.participant.id, m.participant);

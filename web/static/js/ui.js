@@ -123,6 +123,7 @@ export class CallView {
     this.selfId = null;
     this.tiles = new Map(); // id -> {fig, video, stream key}
     this.stats = new Map();
+    this.speaking = new Set(); // participant ids speaking now (media.speaking)
     this.remote = new Map();
     this.selfStream = null;
     this.extra = () => [];
@@ -146,12 +147,26 @@ export class CallView {
 
   drop(id) {
     this.participants.delete(id);
+    this.speaking.delete(id);
     this.render();
   }
 
   setRemote(map) {
     this.remote = map;
     this.render();
+  }
+
+  setSpeaking(id, on) {
+    if (on) this.speaking.add(id);
+    else this.speaking.delete(id);
+    const tile = this.tiles.get(id);
+    if (tile) this._speaking(tile, id);
+  }
+
+  _speaking(tile, id) {
+    const on = this.speaking.has(id);
+    tile.fig.classList.toggle("speaking", on);
+    tile.talk.textContent = on ? t("speaking_now") : "";
   }
 
   setStats(id, stats) {
@@ -188,8 +203,9 @@ export class CallView {
         const video = h("video", { autoplay: true, playsinline: true });
         const caption = h("figcaption");
         const quality = h("span", { class: "quality", role: "status" });
-        const fig = h("figure", { class: "tile", "data-participant": id }, video, caption, quality);
-        tile = { fig, video, caption, quality, key: "" };
+        const talk = h("span", { class: "talk", "aria-live": "polite" });
+        const fig = h("figure", { class: "tile", "data-participant": id }, video, caption, quality, talk);
+        tile = { fig, video, caption, quality, talk, key: "" };
         this.tiles.set(id, tile);
         this.grid.append(fig);
       }
@@ -216,6 +232,7 @@ export class CallView {
       }
       tile.fig.classList.toggle("nomedia", !key);
       this._quality(tile, id);
+      this._speaking(tile, id);
     }
     for (const [id, tile] of this.tiles) {
       if (!ids.has(id)) {

@@ -137,6 +137,7 @@ function wire() {
   signal.on("participant.updated", (m) => m.session === state.session && call.upsert(m.participant));
   signal.on("participant.left", (m) => m.session === state.session && call.drop(m.participant));
   signal.on("media.stats", (m) => m.session === state.session && call.setStats(m.participant, m.stats));
+  signal.on("media.speaking", (m) => m.session === state.session && call.setSpeaking(m.participant, m.speaking));
   signal.on("recording", (m) => m.session === state.session && call.setRecording(m.active));
   signal.on("session.item", (m) => {
     if (m.session === state.session) $("#item-linked").textContent = `${t("linked")}: ${m.item_id}`;

@@ -153,6 +153,7 @@ function wire(signal) {
   signal.on("participant.updated", (m) => m.session === state.session && call.upsert(m.participant));
   signal.on("participant.left", (m) => m.session === state.session && call.drop(m.participant));
   signal.on("recording", (m) => m.session === state.session && call.setRecording(m.active));
+  signal.on("media.speaking", (m) => m.session === state.session && call.setSpeaking(m.participant, m.speaking));
   signal.on("session.ended", async (m) => {
     if (m.session !== state.session) return;
     stopMedia();
