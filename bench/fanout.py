@@ -430,12 +430,13 @@ class Link:
 class FrameCounter:
     """Counts complete video frames at the RTP level, in place of aiortc's receive path.
 
-    Installed as a viewer's ``RTCDtlsTransport._handle_rtp_data``: it sees each packet after
-    SRTP verification and decryption, and counts a frame when its marker packet arrives with no
-    sequence gap since the previous frame ended (every packet of the frame was delivered). No
-    depacketizing, no jitter buffer, no decoding. aiortc's own receiver would also send a REMB
-    for nearly every packet: 100 such viewers cost the worker more than forwarding to them,
-    where a browser sends its receiver reports about once a second (as this viewer still does).
+    Installed with the worker's own fast receive path (``hooks.install_fast_receive`` with
+    ``on_rtp``): it sees each packet after SRTP verification and decryption, in the socket's
+    callback, and counts a frame when its marker packet arrives with no sequence gap since the
+    previous frame ended (every packet of the frame was delivered). No depacketizing, no jitter
+    buffer, no decoding, and no RTCP of its own: aiortc's receiver would send a REMB for nearly
+    every packet (100 such viewers cost the worker more than forwarding to them), where a
+    browser sends its receiver reports about once a second.
     """
 
     def __init__(self, pc: RTCPeerConnection) -> None:
@@ -446,6 +447,10 @@ class FrameCounter:
         self._intact = False
 
     async def __call__(self, data: bytes, arrival_time_ms: int) -> None:
+        self.count(data, 0.0)
+
+    def count(self, data: bytes, now: float) -> None:
+        """Count one decrypted RTP packet (``hooks.install_fast_receive``'s ``on_rtp``)."""
         if not self.video_payload_types and self.pc.remoteDescription is not None:
             self.video_payload_types = video_payload_types(self.pc.remoteDescription.sdp)
         if len(data) < 12 or (data[1] & 0x7F) not in self.video_payload_types:
@@ -493,10 +498,7 @@ class Viewer:
     def on_track(self, track: MediaStreamTrack) -> None:
         transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
         if self.light:
-            if self.counter is None:
-                self.counter = FrameCounter(self.pc)
-                transceiver.receiver.transport.__dict__["_handle_rtp_data"] = self.counter
-            return
+            return  # counted by self.counter, below aiortc's receivers
         hooks.install_passthrough(transceiver.receiver)
         self.tasks.append(asyncio.create_task(self.count(track)))
 
@@ -508,6 +510,13 @@ class Viewer:
                     self._frames += 1
         except MediaStreamError:
             pass
+
+    def count_frames(self) -> None:
+        """Light viewers: count frames as packets are decrypted, in the socket callback (the
+        worker's own fast receive path); call after ``setLocalDescription``."""
+        if self.light and self.counter is None:
+            self.counter = FrameCounter(self.pc)
+            hooks.install_fast_receive(self.pc, on_rtp=self.counter.count)
 
     def add_tracks(self, tracks: list[MediaStreamTrack]) -> None:
         for track in tracks:
@@ -530,6 +539,7 @@ class Viewer:
         if not tracks:
             self.pc.createDataChannel("c")
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.count_frames()
         self.to_worker("peer.offer", sdp=self.pc.localDescription.sdp, reply_to=self.channel)
         for publisher in subscribe:
             self.to_worker("peer.subscribe", publisher=publisher)
@@ -563,6 +573,7 @@ class Viewer:
             self.pc.addTransceiver("video", "recvonly")
             self.pc.addTransceiver("audio", "recvonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.count_frames()
         self.link.send(
             op="relay.offer", peer=self.peer, sdp=self.pc.localDescription.sdp, publish=bool(tracks)
         )

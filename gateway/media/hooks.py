@@ -588,6 +588,8 @@ def install_fast_receive(
     sockets exist then); calling it again is harmless.
     """
     transports = {t.receiver.transport for t in pc.getTransceivers()}
+    if pc.sctp is not None:  # a data channel alone: media added later is bundled onto it
+        transports.add(pc.sctp.transport)
     for dtls in transports:
         _install_fast_receive(dtls, on_rtp)
 
