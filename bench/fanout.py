@@ -186,6 +186,8 @@ class Bridge:
         async def forward(channel: str) -> None:
             sub = await self.bus.subscribe(channel)
             async for message in sub:
+                if writer.is_closing():  # the client process is gone (the bench is ending)
+                    break
                 writer.write((json.dumps({"channel": channel, "message": message}) + "\n").encode())
 
         while line := await reader.readline():
