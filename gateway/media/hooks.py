@@ -254,6 +254,9 @@ class _SeqView:
 
 
 _LEAN = "_gateway_lean_receiver"
+#: sources one receiver keeps (media, RTX, a few restarts); a new one beyond this evicts the
+#: longest silent, so a publisher inventing SSRCs cannot grow the worker's tables
+MAX_SOURCES = 8
 #: how often a receiver's "last heard" time per source is refreshed (it keeps sources of the
 #: last 10 s; a PLI goes to the newest)
 _ACTIVE_REFRESH_S = 0.5
@@ -302,6 +305,11 @@ class _LeanReceiver:
         self.on_speaking: Callable[[bool], None] | None = None
 
     @property
+    def sources(self) -> dict[int, float]:
+        """SSRCs seen (media and RTX), by when they were last heard (monotonic)."""
+        return self._active_at
+
+    @property
     def assembler(self) -> VideoAssembler:
         return self._assembler
 
@@ -340,6 +348,19 @@ class _LeanReceiver:
     async def handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         """Stands in for ``RTCRtpReceiver._handle_rtp_packet`` (packets aiortc parsed)."""
         self.on_parsed(packet)
+
+    def _admit_source(self, ssrc: int, now: float) -> None:
+        """A new SSRC: keep it, forgetting the longest silent one beyond MAX_SOURCES."""
+        known = self._active_at
+        known[ssrc] = now
+        while len(known) > MAX_SOURCES:
+            oldest = min(known, key=known.__getitem__)
+            del known[oldest]
+            self._streams.pop(oldest, None)
+            self._active.pop(oldest, None)
+            table = self._receiver.transport._rtp_router.ssrc_table
+            if table.get(oldest) is self._receiver:
+                del table[oldest]
 
     def on_parsed(self, packet: RtpPacket) -> None:
         """Handle a packet aiortc parsed (the first of an SSRC it routed)."""
@@ -385,7 +406,12 @@ class _LeanReceiver:
             )
             if remb is not None:
                 self._send_remb(remb)
-        if now - self._active_at.get(ssrc, -1e9) >= _ACTIVE_REFRESH_S:
+        last_heard = self._active_at.get(ssrc)
+        if last_heard is None or now - last_heard >= _ACTIVE_REFRESH_S:
+            if last_heard is None:
+                self._admit_source(ssrc, now)
+            if ssrc not in self._active_at:
+                return  # evicted at once: a flood of made-up sources
             self._active_at[ssrc] = now
             self._active[ssrc] = clock.current_datetime()
         stats = self._streams.get(ssrc)
@@ -563,6 +589,7 @@ def receive_counters(receiver: RTCRtpReceiver) -> dict[str, int]:
         "dropped_frames": assembler.dropped_frames,
         "skipped_gaps": assembler.skipped_gaps,
         "nacks_sent": lean.nacks_sent,
+        "sources": len(lean.sources),
     }
 
 

@@ -30,6 +30,9 @@ MAX_GAP_WAIT_S = 0.4
 MAX_PENDING = 512
 #: a jump this far ahead is a new stream origin (a publisher restart), not a loss to repair
 MAX_JUMP = 3000
+#: a frame of more packets than this is dropped as lost (about 2.4 MB: a 4K keyframe is less;
+#: a publisher that never sets the marker bit must not grow the worker's memory)
+MAX_FRAME_PACKETS = 2000
 #: a NACK for packets still missing is repeated after this long, at most NACK_REPEATS times
 NACK_REPEAT_S = 0.1
 NACK_REPEATS = 3
@@ -314,6 +317,8 @@ class VideoAssembler:
             self._frame_valid = True
         elif self._frame_valid and timestamp == self._frame_ts:
             self._parts.append(data)
+            if len(self._parts) > MAX_FRAME_PACKETS:
+                self._lost()
         else:
             self._frame_valid = False  # the middle of a frame whose start was lost
             self._parts = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import time
 from typing import Any
@@ -271,3 +272,33 @@ async def test_a_packet_lost_for_good_costs_a_keyframe_not_a_broken_picture(
     assert len(gaps) == 1, [p.pts for p in video]
     assert video[gaps[0]].is_keyframe
     assert decode_errors.messages == []
+
+
+async def test_a_publisher_inventing_sources_cannot_grow_the_workers_tables(
+    client, room_opener, media_sources, worker
+):
+    from aiortc.rtp import RtpPacket  # noqa: PLC0415
+
+    video_cls, audio_cls = media_sources
+    await room_opener("r1", "vp8")
+    alice = await client("r1", "alice")
+    await alice.offer(video_cls(), audio_cls())
+    await alice.wait_for(lambda: alice.of_type("peer.tracks"), within=10)
+    transport = next(t.sender.transport for t in alice.pc.getTransceivers())
+    vp8 = next(iter(payload_types(alice, "video/vp8")))
+    for ssrc in range(1000, 1300):  # 300 made-up sources with the video payload type
+        packet = RtpPacket(payload_type=vp8, sequence_number=1, timestamp=1, ssrc=ssrc)
+        packet.payload = b"\x90\x80\x01\x00"
+        await transport._send_rtp(packet.serialize())
+    receiver = worker_video_receiver(worker, "r1", "alice")
+    router = receiver.transport._rtp_router
+    await alice.wait_for(lambda: any(ssrc >= 1000 for ssrc in router.ssrc_table), within=5)
+    await asyncio.sleep(0.3)
+    assert len(router.ssrc_table) <= hooks.MAX_SOURCES * 2 + 4  # audio's and video's, bounded
+    assert hooks.receive_counters(receiver)["sources"] <= hooks.MAX_SOURCES
+    # and alice's real video still flows to a viewer
+    bob = await client("r1", "bob")
+    await bob.offer()
+    await bob.wait_for(lambda: bob.of_type("peer.state"), within=10)
+    await bob.send("peer.subscribe", publisher="alice")
+    await bob.wait_for(lambda: bob.frames_from("alice", "video") >= 10, within=15)

@@ -301,3 +301,14 @@ def test_speaking_expires_without_packets():
     assert detector.speaking
     assert detector.expire(0.5) is None
     assert detector.expire(0.08 + rtp_in.SPEAKING_HANGOVER_S) is False
+
+
+def test_a_frame_that_never_ends_is_dropped_not_kept():
+    asm, out = assembler()
+    asm.push(1, 0, True, b"K0.0;", True, now=0.0)  # a keyframe, then a frame without a marker
+    for i in range(rtp_in.MAX_FRAME_PACKETS + 10):
+        asm.push(2 + i, 3000, False, b"x" * 10, i == 0, now=0.0)
+    assert out.losses == 1
+    assert len(asm._parts) < 20  # what came after the limit only
+    asm.push(2 + rtp_in.MAX_FRAME_PACKETS + 10, 6000, True, b"K2.0;", True, now=0.0)
+    assert [f[0][:3] for f in out.frames] == [b"K0.", b"K2."]
