@@ -74,7 +74,9 @@ from aiortc.rtp import (
 from aiortc.utils import random16, random32, uint16_add
 
 from config.errors import MediaError
+from gateway.media import rtp_in
 from gateway.media.rtp_in import (
+    ByteBudget,
     LossTracker,
     SpeakingDetector,
     TimestampUnwrapper,
@@ -637,19 +639,33 @@ def _install_fast_receive(
     ssrc_table = router.ssrc_table
     dd = dtls.__dict__
     monotonic = time.monotonic
+    rate = rtp_in.MAX_INBOUND_BITS_PER_S / 8
+    budget = ByteBudget(rate, burst=rate)  # a second's worth
+    dd[_BUDGET] = budget
+    warned_at = -1e9
 
     def data_received(data: bytes, component: int) -> None:
+        nonlocal warned_at
         srtp = dtls._rx_srtp
         if srtp is None or not (127 < data[0] < 192) or (191 < data[1] < 209):
             queue_put((data, component))  # DTLS, SRTCP, or before the handshake
             return
         dd["_RTCDtlsTransport__rx_bytes"] += len(data)
         dd["_RTCDtlsTransport__rx_packets"] += 1
+        now = monotonic()
+        if not budget.allow(len(data), now):
+            if now - warned_at > 10:
+                warned_at = now
+                logger.warning(
+                    "a peer sends more than %d b/s: %d packets dropped so far",
+                    rtp_in.MAX_INBOUND_BITS_PER_S,
+                    budget.dropped,
+                )
+            return
         try:
             plain = srtp.unprotect(data)
         except pylibsrtp.Error:
             return  # not authentic, or a replay: aiortc drops it too
-        now = monotonic()
         if on_rtp is not None:
             on_rtp(plain, now)
             return
@@ -662,6 +678,17 @@ def _install_fast_receive(
         _route_slowly(dtls, router, plain)
 
     connection.data_received = data_received  # type: ignore[method-assign]
+
+
+_BUDGET = "_gateway_inbound_budget"
+
+
+def inbound_dropped(pc: RTCPeerConnection) -> int:
+    """RTP packets dropped because the peer sent more than its inbound budget."""
+    transports = {t.receiver.transport for t in pc.getTransceivers()}
+    return sum(
+        budget.dropped for t in transports if (budget := t.__dict__.get(_BUDGET)) is not None
+    )
 
 
 def _demux_datagram(

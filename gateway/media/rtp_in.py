@@ -441,3 +441,34 @@ class SpeakingDetector:
             self._share = 0.0
             return False
         return None
+
+
+#: what one participant may send the worker, all RTP together: a 1080p screen share and a
+#: camera are well under it; beyond it packets are dropped before they are decrypted
+MAX_INBOUND_BITS_PER_S = 16_000_000
+
+
+class ByteBudget:
+    """A token bucket: at most ``rate`` bytes a second on average, bursts up to ``burst``."""
+
+    __slots__ = ("_at", "_tokens", "burst", "dropped", "rate")
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._tokens = burst
+        self._at = 0.0
+        self.dropped = 0
+
+    def allow(self, size: int, now: float) -> bool:
+        """Whether ``size`` bytes arriving at ``now`` (monotonic s) are within the budget."""
+        tokens = self._tokens + (now - self._at) * self.rate
+        if tokens > self.burst:
+            tokens = self.burst
+        self._at = now
+        if tokens < size:
+            self._tokens = tokens
+            self.dropped += 1
+            return False
+        self._tokens = tokens - size
+        return True

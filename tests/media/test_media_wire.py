@@ -302,3 +302,24 @@ async def test_a_publisher_inventing_sources_cannot_grow_the_workers_tables(
     await bob.wait_for(lambda: bob.of_type("peer.state"), within=10)
     await bob.send("peer.subscribe", publisher="alice")
     await bob.wait_for(lambda: bob.frames_from("alice", "video") >= 10, within=15)
+
+
+async def test_a_publisher_sending_beyond_its_budget_is_cut_down(
+    client, room_opener, media_sources, worker, monkeypatch
+):
+    from gateway.media import rtp_in  # noqa: PLC0415
+
+    monkeypatch.setattr(rtp_in, "MAX_INBOUND_BITS_PER_S", 64_000)  # far below the test video
+    video_cls, audio_cls = media_sources
+    await room_opener("r1", "vp8")
+    alice = await client("r1", "alice")
+    await alice.offer(video_cls(), audio_cls())
+    await alice.wait_for(lambda: alice.of_type("peer.tracks"), within=10)
+    peer = worker.rooms["r1"].peers["alice"]
+    await alice.wait_for(lambda: hooks.inbound_dropped(peer.pc) > 50, within=10)
+    # what the worker takes in (and would forward and record) stays near the budget:
+    # 8 kB a second here, where the test's video alone is several times that
+    before = sum(f.bytes for f in peer.feeds.values())
+    await asyncio.sleep(2.0)
+    taken = sum(f.bytes for f in peer.feeds.values()) - before
+    assert taken <= 2 * 8_000 * 1.25, taken

@@ -312,3 +312,13 @@ def test_a_frame_that_never_ends_is_dropped_not_kept():
     assert len(asm._parts) < 20  # what came after the limit only
     asm.push(2 + rtp_in.MAX_FRAME_PACKETS + 10, 6000, True, b"K2.0;", True, now=0.0)
     assert [f[0][:3] for f in out.frames] == [b"K0.", b"K2."]
+
+
+def test_the_inbound_budget_allows_its_rate_and_drops_the_excess():
+    budget = rtp_in.ByteBudget(rate=1000, burst=1000)
+    assert budget.allow(1000, now=10.0)  # a full burst
+    assert not budget.allow(1, now=10.0)
+    # 1000 bytes a second: over 5 s, ~5000 bytes of 100-byte packets pass out of 10,000 offered
+    passed = sum(budget.allow(100, now=10.0 + i * 0.05) for i in range(100))
+    assert 48 <= passed <= 51
+    assert budget.dropped == 1 + 100 - passed
