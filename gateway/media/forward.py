@@ -30,6 +30,8 @@ PLI_INTERVAL_S = 0.4
 #: while a subscriber still waits for a keyframe, the request is repeated this often: a PLI the
 #: publisher dropped (rate limit, loss, a stale SSRC) must not leave a viewer without video
 KEYFRAME_RETRY_S = 1.0
+#: a viewer's estimate below this is not followed (a video call needs about this much)
+MIN_FOLLOWED_BITRATE = 150_000
 #: per-subscriber queue bounds, in frames (2 s of 30 fps video, 2 s of 20 ms Opus)
 VIDEO_QUEUE = 60
 AUDIO_QUEUE = 100
@@ -80,6 +82,8 @@ class ForwardTrack(MediaStreamTrack):
         self.maxsize = VIDEO_QUEUE if kind == "video" else AUDIO_QUEUE
         self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(self.maxsize)
         self.feed: Feed | None = None
+        #: the viewer's latest bandwidth estimate, b/s, if recent (set by the peer)
+        self.estimate: Callable[[], int | None] | None = None
         self._need_keyframe = True
         self._reading = False
         #: packets handed to the sender / dropped because the queue was full / overflows
@@ -227,6 +231,24 @@ class Feed:
         if kind == "video":
             self._pli_task = asyncio.create_task(self._pli_loop(), name=f"pli-{publisher}")
         self.ended = asyncio.Event()
+        #: whether the publisher is asked to send no more than its viewers can take
+        self.follow_viewers = True
+
+    def downstream_cap(self) -> int | None:
+        """What this track's viewers can take (b/s): the lowest recent estimate, if followed.
+
+        ``None`` when nobody said or :attr:`follow_viewers` is off (a training: one viewer's
+        poor link must not lower the picture for everyone). Never below
+        :data:`MIN_FOLLOWED_BITRATE`.
+        """
+        if not self.follow_viewers:
+            return None
+        lowest: int | None = None
+        for sub in self.subscribers:
+            estimate = sub.estimate() if sub.estimate is not None else None
+            if estimate is not None and (lowest is None or estimate < lowest):
+                lowest = estimate
+        return max(lowest, MIN_FOLLOWED_BITRATE) if lowest is not None else None
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe soon (at most one PLI per ``PLI_INTERVAL_S``)."""

@@ -727,7 +727,8 @@ class _RembPacer:
     packet of a publisher (measured: a fifth of a worker's CPU with 50 publishers, and as many
     RTCP packets for each browser to handle). libwebrtc sends one a second, or at once when
     the estimate drops by 3 % or more (at most every 200 ms). The estimator still sees every
-    packet.
+    packet. ``cap`` (see :func:`cap_bandwidth`) lowers what is sent to what the publisher's
+    viewers can take.
     """
 
     INTERVAL_S = 1.0
@@ -737,18 +738,44 @@ class _RembPacer:
         self._estimator = estimator
         self._sent_at = -1e9
         self._sent_bitrate = 0
+        self.cap: Callable[[], int | None] | None = None
+        #: the last estimate sent to the publisher, b/s
+        self.sent_bitrate = 0
 
     def add(self, **kwargs: Any) -> tuple[int, list[int]] | None:
         remb: tuple[int, list[int]] | None = self._estimator.add(**kwargs)
         if remb is None:
             return None
+        bitrate = remb[0]
+        if self.cap is not None:
+            cap = self.cap()
+            if cap is not None and cap < bitrate:
+                bitrate = cap
         now = time.monotonic()
         since = now - self._sent_at
-        dropped = remb[0] < self._sent_bitrate * 0.97
+        dropped = bitrate < self._sent_bitrate * 0.97
         if since >= self.INTERVAL_S or (dropped and since >= self.DROP_INTERVAL_S):
-            self._sent_at, self._sent_bitrate = now, remb[0]
-            return remb
+            self._sent_at, self._sent_bitrate = now, bitrate
+            self.sent_bitrate = bitrate
+            return bitrate, remb[1]
         return None
+
+
+def cap_bandwidth(receiver: RTCRtpReceiver, cap: Callable[[], int | None]) -> None:
+    """Send the publisher of ``receiver`` at most ``cap()`` b/s as its REMB (None: no cap).
+
+    With no simulcast, a publisher sending more than a viewer's link takes only congests that
+    link: in a 1:1 visit or a small conference the publisher should follow its viewers.
+    """
+    pacer = receiver.__dict__.get("_RTCRtpReceiver__remote_bitrate_estimator")
+    if isinstance(pacer, _RembPacer):
+        pacer.cap = cap
+
+
+def sent_estimate(receiver: RTCRtpReceiver) -> int:
+    """The last bandwidth estimate (b/s) the worker sent the publisher of ``receiver``."""
+    pacer = receiver.__dict__.get("_RTCRtpReceiver__remote_bitrate_estimator")
+    return pacer.sent_bitrate if isinstance(pacer, _RembPacer) else 0
 
 
 def is_passthrough(receiver: RTCRtpReceiver) -> bool:
@@ -783,6 +810,8 @@ class _Packetizer:
         name = codec_name.lower()
         self.codec_name = name
         self.packets = 0
+        #: the viewer's latest bandwidth estimate (REMB) for this sender: (b/s, monotonic s)
+        self.remb: tuple[int, float] | None = None
         self._video: Vp8Encoder | H264Encoder | None = None
         if name == "vp8":
             self._video = Vp8Encoder()  # holds no codec context until encode(), never called
@@ -793,6 +822,15 @@ class _Packetizer:
 
     def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         raise MediaError(f"forwarding sender got a raw {type(frame).__name__}; it never encodes")
+
+    # aiortc's sender hands a viewer's REMB to its encoder's ``target_bitrate``
+    @property
+    def target_bitrate(self) -> int:
+        return self.remb[0] if self.remb is not None else 0
+
+    @target_bitrate.setter
+    def target_bitrate(self, bitrate: int) -> None:
+        self.remb = (int(bitrate), time.monotonic())
 
     def pack(self, packet: av.Packet[Any]) -> tuple[list[bytes], int]:
         self.packets += 1
@@ -1023,6 +1061,23 @@ async def _retransmit(
         )
         d["_RTCRtpSender__rtx_sequence_number"] = uint16_add(rtx_sequence_number, 1)
     await sender.transport._send_rtp(packet.serialize(extensions_map))
+
+
+#: a viewer's bandwidth estimate older than this is not followed any more
+VIEWER_ESTIMATE_TTL_S = 5.0
+
+
+def viewer_estimate(sender: RTCRtpSender) -> int | None:
+    """The bandwidth (b/s) the viewer of a forwarding sender last said it can take, if recent.
+
+    Browsers send it as REMB (RTCP) about once a second; aiortc's sender passes it to the
+    packetizer's ``target_bitrate``.
+    """
+    encoder = sender.__dict__.get("_RTCRtpSender__encoder")
+    remb = encoder.remb if isinstance(encoder, _Packetizer) else None
+    if remb is None or time.monotonic() - remb[1] > VIEWER_ESTIMATE_TTL_S:
+        return None
+    return remb[0]
 
 
 def packetized_count(sender: RTCRtpSender) -> int | None:

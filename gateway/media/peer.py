@@ -144,6 +144,7 @@ class Peer:
             transceiver.setCodecPreferences(hooks.codec_preferences(feed.kind, codec))
             hooks.install_packetizer(transceiver.sender, codec)
             hooks.on_keyframe_request(transceiver.sender, track.request_keyframe)
+            track.estimate = functools.partial(hooks.viewer_estimate, transceiver.sender)
             slot = Slot(transceiver, track)
             self.slots.append(slot)
         slot.transceiver.direction = "sendonly"
@@ -395,6 +396,10 @@ class Peer:
         hooks.deliver_frames(receiver, feed.push)
         if track.kind == "audio":
             hooks.on_speaking(receiver, functools.partial(self.speaking_changed, feed))
+        else:
+            # a training's trainer serves many viewers: it does not follow the weakest one
+            feed.follow_viewers = self.room.meta.get("kind") != "training"
+            hooks.cap_bandwidth(receiver, feed.downstream_cap)
         self.feeds[mid] = feed
         logger.debug(
             "room %s peer %s: publishes %s on mid %s", self.room.id, self.id, track.kind, mid

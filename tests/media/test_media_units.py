@@ -175,3 +175,26 @@ async def test_a_dropped_keyframe_request_is_repeated_while_a_subscriber_waits()
     publishing.cancel()
     await asyncio.gather(publishing, return_exceptions=True)
     await feed.close()
+
+
+def test_the_remb_sent_upstream_is_capped_by_the_viewers_and_paced(monkeypatch):
+    clock = {"now": 100.0}
+    monkeypatch.setattr(hooks.time, "monotonic", lambda: clock["now"])
+
+    class Estimator:
+        def add(self, **kwargs: object) -> tuple[int, list[int]]:
+            return 2_000_000, [5]
+
+    pacer = hooks._RembPacer(Estimator())
+    assert pacer.add() == (2_000_000, [5])
+    clock["now"] += 0.1
+    assert pacer.add() is None  # paced: once a second
+    cap = {"value": None}
+    pacer.cap = lambda: cap["value"]
+    cap["value"] = 300_000  # a viewer can take only this
+    clock["now"] += 0.15
+    assert pacer.add() == (300_000, [5])  # a drop goes out at once (after 200 ms)
+    assert pacer.sent_bitrate == 300_000
+    cap["value"] = None
+    clock["now"] += 1.0
+    assert pacer.add() == (2_000_000, [5])

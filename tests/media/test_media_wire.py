@@ -323,3 +323,36 @@ async def test_a_publisher_sending_beyond_its_budget_is_cut_down(
     await asyncio.sleep(2.0)
     taken = sum(f.bytes for f in peer.feeds.values()) - before
     assert taken <= 2 * 8_000 * 1.25, taken
+
+
+async def test_a_viewers_bandwidth_estimate_caps_what_the_publisher_is_asked_for(
+    client, room_opener, media_sources, worker
+):
+    from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci  # noqa: PLC0415
+
+    video_cls, audio_cls = media_sources
+    await room_opener("r1", "vp8")
+    alice = await client("r1", "alice")
+    await alice.offer(video_cls(), audio_cls())
+    bob = await client("r1", "bob")
+    await bob.offer()
+    await bob.wait_for(lambda: bob.of_type("peer.state"), within=10)
+    await bob.send("peer.subscribe", publisher="alice")
+    await bob.wait_for(lambda: bob.frames_from("alice", "video") >= 10, within=20)
+    feed = next(f for f in worker.rooms["r1"].peers["alice"].feeds.values() if f.kind == "video")
+    assert feed.downstream_cap() is None  # bob's aiortc client said nothing yet that is low
+
+    # bob's link can take 300 kb/s: his browser says so in REMB, about once a second
+    receiver = next(t.receiver for t in bob.pc.getTransceivers() if t.kind == "video")
+    receiver.__dict__["_RTCRtpReceiver__remote_bitrate_estimator"] = None  # only ours, below
+    media_ssrc = receiver.getSynchronizationSources()[0].source
+    rtcp_ssrc = receiver.__dict__["_RTCRtpReceiver__rtcp_ssrc"]
+    remb = pack_remb_fci(300_000, [media_ssrc])
+    await receiver._send_rtcp(
+        RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=remb)
+    )
+    # the worker's REMB to alice is capped by it (tests/media/test_media_units.py: the pacer)
+    await bob.wait_for(lambda: feed.downstream_cap() == 300_000, within=5)
+    # a training's trainer does not follow one viewer
+    feed.follow_viewers = False
+    assert feed.downstream_cap() is None
