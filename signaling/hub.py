@@ -711,6 +711,15 @@ class Hub:
     ) -> None:
         await self._room_op(session_id, {"op": "event", "event": event, "audience": audience})
 
+    async def _participant_event(
+        self, member: Member, etype: str, audience: str = "all", **fields: Any
+    ) -> None:
+        """Tell ``member``'s room an event about ``member`` (``session``, ``participant``)."""
+        event = P.event(
+            etype, session=member.session_id, participant=member.participant_id, **fields
+        )
+        await self._room_event(member.session_id, event, audience)
+
     async def _room_snapshot(self, session_id: str, pid: str) -> dict[str, Any]:
         member = self.members.get(pid)
         async with self._tx() as tx:
@@ -1730,15 +1739,7 @@ class Hub:
                     "role": member.role.value,
                 },
             )
-            await self._room_event(
-                member.session_id,
-                P.event(
-                    "media.published",
-                    session=member.session_id,
-                    participant=pid,
-                    kinds=msg.get("kinds", []),
-                ),
-            )
+            await self._participant_event(member, "media.published", kinds=msg.get("kinds", []))
         elif mtype == "peer.state":
             state = msg.get("state")
             if state == "connected" and not member.media_connected:
@@ -1749,29 +1750,12 @@ class Hub:
         elif mtype == "peer.stats":
             stats = msg.get("stats", {})
             member.stats = dict(stats) if isinstance(stats, dict) else {}
-            await self._room_event(
-                member.session_id,
-                P.event(
-                    "media.stats",
-                    session=member.session_id,
-                    participant=pid,
-                    stats=msg.get("stats", {}),
-                ),
-                "staff",
-            )
+            await self._participant_event(member, "media.stats", "staff", stats=member.stats)
         elif mtype == "peer.speaking":
             # a training's viewers are not told (thousands of them; they watch the trainer)
             audience = "speakers" if member.kind is SessionKind.TRAINING else "admitted"
-            await self._room_event(
-                member.session_id,
-                P.event(
-                    "media.speaking",
-                    session=member.session_id,
-                    participant=pid,
-                    speaking=msg.get("speaking") is True,
-                ),
-                audience,
-            )
+            speaking = msg.get("speaking") is True
+            await self._participant_event(member, "media.speaking", audience, speaking=speaking)
         elif mtype == "peer.error" and conn:
             conn.send(
                 P.error(None, P.MEDIA_UNAVAILABLE, str(msg.get("message", "media error"))[:300])

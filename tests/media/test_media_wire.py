@@ -205,25 +205,32 @@ def lose_one_video_packet(alice_pts: Any, state: dict[str, Any], also_rtx: bool)
     return drop
 
 
-async def test_a_publishers_lost_packet_is_repaired_by_the_workers_nack(
-    client, room_opener, media_sources, worker, sinks, decode_errors
-):
+async def a_lossy_call(
+    client: Any, room_opener: Any, media_sources: Any, also_rtx: bool
+) -> tuple[Any, dict[str, Any]]:
+    """A recorded room: alice publishes losing one video packet (and maybe its resends), bob
+    watches. Returns bob and the loss's state (``lost_at``, ``rtx`` resends seen)."""
     state: dict[str, Any] = {"video": 0, "lost_at": None, "rtx": 0}
-    holder: dict[str, Any] = {}
-
-    def alice_pts() -> tuple[set[int], set[int]]:
-        a = holder["alice"]
-        return payload_types(a, "video/vp8"), payload_types(a, "video/rtx")
-
     video_cls, audio_cls = media_sources
     await room_opener("r1", "vp8", record=True)
-    alice = holder["alice"] = await client("r1", "alice")
+    alice = await client("r1", "alice")
     await alice.offer(video_cls(), audio_cls())
-    drop_sent(alice, lose_one_video_packet(alice_pts, state, also_rtx=False))
+
+    def alice_pts() -> tuple[set[int], set[int]]:
+        return payload_types(alice, "video/vp8"), payload_types(alice, "video/rtx")
+
+    drop_sent(alice, lose_one_video_packet(alice_pts, state, also_rtx=also_rtx))
     bob = await client("r1", "bob")
     await bob.offer()
     await bob.wait_for(lambda: bob.of_type("peer.state"), within=10)
     await bob.send("peer.subscribe", publisher="alice")
+    return bob, state
+
+
+async def test_a_publishers_lost_packet_is_repaired_by_the_workers_nack(
+    client, room_opener, media_sources, worker, sinks, decode_errors
+):
+    bob, state = await a_lossy_call(client, room_opener, media_sources, also_rtx=False)
 
     await bob.wait_for(lambda: state["rtx"] > 0, within=20)  # the worker asked, alice resent
     frames = bob.frames_from("alice", "video")
@@ -241,22 +248,7 @@ async def test_a_publishers_lost_packet_is_repaired_by_the_workers_nack(
 async def test_a_packet_lost_for_good_costs_a_keyframe_not_a_broken_picture(
     client, room_opener, media_sources, worker, sinks, decode_errors
 ):
-    state: dict[str, Any] = {"video": 0, "lost_at": None, "rtx": 0}
-    holder: dict[str, Any] = {}
-
-    def alice_pts() -> tuple[set[int], set[int]]:
-        a = holder["alice"]
-        return payload_types(a, "video/vp8"), payload_types(a, "video/rtx")
-
-    video_cls, audio_cls = media_sources
-    await room_opener("r1", "vp8", record=True)
-    alice = holder["alice"] = await client("r1", "alice")
-    await alice.offer(video_cls(), audio_cls())
-    drop_sent(alice, lose_one_video_packet(alice_pts, state, also_rtx=True))
-    bob = await client("r1", "bob")
-    await bob.offer()
-    await bob.wait_for(lambda: bob.of_type("peer.state"), within=10)
-    await bob.send("peer.subscribe", publisher="alice")
+    bob, state = await a_lossy_call(client, room_opener, media_sources, also_rtx=True)
 
     await bob.wait_for(lambda: state["lost_at"] is not None, within=20)
     receiver = worker_video_receiver(worker, "r1", "alice")
