@@ -43,10 +43,7 @@ def payload_types(viewer: Any, mime: str) -> set[int]:
 
 
 async def two_viewers(client, room_opener, media_sources):
-    video_cls, audio_cls = media_sources
-    await room_opener("r1", "vp8")
-    alice = await client("r1", "alice")
-    await alice.offer(video_cls(), audio_cls())
+    await alice_publishes(client, room_opener, media_sources)
     viewers = []
     for name in ("bob", "carol"):
         viewer = await client("r1", name)
@@ -205,16 +202,24 @@ def lose_one_video_packet(alice_pts: Any, state: dict[str, Any], also_rtx: bool)
     return drop
 
 
+async def alice_publishes(
+    client: Any, room_opener: Any, media_sources: Any, record: bool = False
+) -> Any:
+    """Room r1 (VP8) with alice publishing the test video and tone."""
+    video_cls, audio_cls = media_sources
+    await room_opener("r1", "vp8", record=record)
+    alice = await client("r1", "alice")
+    await alice.offer(video_cls(), audio_cls())
+    return alice
+
+
 async def a_lossy_call(
     client: Any, room_opener: Any, media_sources: Any, also_rtx: bool
 ) -> tuple[Any, dict[str, Any]]:
     """A recorded room: alice publishes losing one video packet (and maybe its resends), bob
     watches. Returns bob and the loss's state (``lost_at``, ``rtx`` resends seen)."""
     state: dict[str, Any] = {"video": 0, "lost_at": None, "rtx": 0}
-    video_cls, audio_cls = media_sources
-    await room_opener("r1", "vp8", record=True)
-    alice = await client("r1", "alice")
-    await alice.offer(video_cls(), audio_cls())
+    alice = await alice_publishes(client, room_opener, media_sources, record=True)
 
     def alice_pts() -> tuple[set[int], set[int]]:
         return payload_types(alice, "video/vp8"), payload_types(alice, "video/rtx")
@@ -271,10 +276,7 @@ async def test_a_publisher_inventing_sources_cannot_grow_the_workers_tables(
 ):
     from aiortc.rtp import RtpPacket  # noqa: PLC0415
 
-    video_cls, audio_cls = media_sources
-    await room_opener("r1", "vp8")
-    alice = await client("r1", "alice")
-    await alice.offer(video_cls(), audio_cls())
+    alice = await alice_publishes(client, room_opener, media_sources)
     await alice.wait_for(lambda: alice.of_type("peer.tracks"), within=10)
     transport = next(t.sender.transport for t in alice.pc.getTransceivers())
     vp8 = next(iter(payload_types(alice, "video/vp8")))
@@ -302,10 +304,7 @@ async def test_a_publisher_sending_beyond_its_budget_is_cut_down(
     from gateway.media import rtp_in  # noqa: PLC0415
 
     monkeypatch.setattr(rtp_in, "MAX_INBOUND_BITS_PER_S", 64_000)  # far below the test video
-    video_cls, audio_cls = media_sources
-    await room_opener("r1", "vp8")
-    alice = await client("r1", "alice")
-    await alice.offer(video_cls(), audio_cls())
+    alice = await alice_publishes(client, room_opener, media_sources)
     await alice.wait_for(lambda: alice.of_type("peer.tracks"), within=10)
     peer = worker.rooms["r1"].peers["alice"]
     await alice.wait_for(lambda: hooks.inbound_dropped(peer.pc) > 50, within=10)
@@ -322,10 +321,7 @@ async def test_a_viewers_bandwidth_estimate_caps_what_the_publisher_is_asked_for
 ):
     from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci  # noqa: PLC0415
 
-    video_cls, audio_cls = media_sources
-    await room_opener("r1", "vp8")
-    alice = await client("r1", "alice")
-    await alice.offer(video_cls(), audio_cls())
+    await alice_publishes(client, room_opener, media_sources)
     bob = await client("r1", "bob")
     await bob.offer()
     await bob.wait_for(lambda: bob.of_type("peer.state"), within=10)
