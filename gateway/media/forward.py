@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from gateway.media.hooks import SharedPacketizer
+from gateway.media.packetize import SharedPacketizer
 from gateway.media.tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class Feed:
         on_first_packet: called once when the first frame arrives.
         on_end: called once when the track ended or the feed was closed.
         codec: the track's codec (``vp8``, ``h264``, ``opus``): each frame is then packetized
-            once for every subscriber (:class:`~gateway.media.hooks.SharedPacketizer`).
+            once for every subscriber (:class:`~gateway.media.packetize.SharedPacketizer`).
     """
 
     def __init__(

@@ -14,18 +14,22 @@ viewer) keep decoding and encoding normally:
   socket's callback (measured: 25 recorded 1:1 rooms went from 98 % of a core at 28.8 fps to
   67 % at 30 fps).
 * :func:`install_packetizer` gives one sender a stand-in encoder that only packetizes
-  :class:`av.Packet` input (``encode`` refuses raw frames), so no codec context is created,
+  :class:`av.Packet` input (``packetize.Packetizer``: ``encode`` refuses raw frames, so no
+  codec context is created), the viewer's bandwidth estimate on the way (``viewer_estimate``),
   and a leaner send loop (:func:`_forward_rtp`): per frame one clock reading and one header
   extension block, per packet a header, SRTP protection and the datagram, without the five
   nested coroutines of aiortc's path (measured: the bulk of a viewer's cost).
 * :func:`on_keyframe_request` routes a viewer's PLI/FIR to a callback instead of the sender's
   (absent) encoder.
-* :func:`send_pli` asks the publisher for a keyframe.
+* :func:`send_pli` asks the publisher for a keyframe; :func:`cap_bandwidth` caps the
+  bandwidth estimate (REMB, paced by ``rtp_in.RembPacer``) sent to it.
+* :func:`on_speaking` reports when a publisher starts and stops speaking (audio levels).
 * :func:`restrict_codecs` forces the room codec on a transceiver created from a remote offer.
 * :func:`loopback_only` restricts ICE host candidates to 127.0.0.1 for the current context.
 
-``aiortc`` and ``av`` are pinned exactly (pyproject.toml); :func:`check_hooks` fails loudly
-when an upgrade removed one of the names used here.
+What does not need private names lives next door: ``rtp_in.py`` (incoming RTP over bytes)
+and ``packetize.py``. ``aiortc`` and ``av`` are pinned exactly (pyproject.toml);
+:func:`check_hooks` fails loudly when an upgrade removed one of the names used here.
 """
 
 from __future__ import annotations
@@ -75,12 +79,15 @@ from aiortc.utils import random16, random32, uint16_add
 
 from config.errors import MediaError
 from gateway.media import rtp_in
+from gateway.media.packetize import Packetizer
 from gateway.media.rtp_in import (
     ByteBudget,
     LossTracker,
+    RembPacer,
     SpeakingDetector,
     TimestampUnwrapper,
     VideoAssembler,
+    is_keyframe,
     pack_nack,
     parse_rtp,
     seq_newer,
@@ -92,8 +99,6 @@ logger = logging.getLogger(__name__)
 #: the versions these hooks were written and tested against
 TESTED_VERSIONS = {"aiortc": "1.16.0", "av": "18.1.0"}
 
-_VIDEO_CLOCK = 90_000
-_OPUS_CLOCK = 48_000
 
 # (owner, function, names its code must use): the private names and the code paths using them
 _REQUIRED_NAMES: tuple[tuple[Any, str, tuple[str, ...]], ...] = (
@@ -195,28 +200,6 @@ def check_hooks() -> None:
 
 
 # --------------------------------------------------------------------------- receive side
-
-
-def is_keyframe(codec_name: str, data: bytes) -> bool:
-    """Whether an encoded frame can be decoded on its own.
-
-    Args:
-        codec_name: ``VP8``, ``H264`` or an audio codec name (always ``True``).
-        data: the depayloaded frame (VP8 frame, or H264 in Annex-B form).
-    """
-    name = codec_name.lower()
-    if name == "vp8":
-        return bool(data) and (data[0] & 1) == 0
-    if name == "h264":
-        return any(nal_type in (5, 7) for nal_type in _h264_nal_types(data))
-    return True
-
-
-def _h264_nal_types(data: bytes) -> Iterator[int]:
-    i = data.find(b"\x00\x00\x01")
-    while i != -1 and i + 3 < len(data):
-        yield data[i + 3] & 0x1F
-        i = data.find(b"\x00\x00\x01", i + 3)
 
 
 class _PassthroughQueue(queue.Queue[Any]):
@@ -534,7 +517,7 @@ def install_passthrough(receiver: RTCRtpReceiver) -> None:
     receiver.__dict__["_RTCRtpReceiver__decoder_queue"] = _PassthroughQueue(track_queue)
     estimator = receiver.__dict__.get("_RTCRtpReceiver__remote_bitrate_estimator")
     if estimator is not None:
-        receiver.__dict__["_RTCRtpReceiver__remote_bitrate_estimator"] = _RembPacer(estimator)
+        receiver.__dict__["_RTCRtpReceiver__remote_bitrate_estimator"] = RembPacer(estimator)
     lean = _LeanReceiver(receiver)
     lean.abs_send_time_ids = _extension_ids(receiver.transport)
     receiver.__dict__[_LEAN] = lean
@@ -720,47 +703,6 @@ def _route_slowly(dtls: RTCDtlsTransport, router: RtpRouter, plain: bytes) -> No
         _spawn(receiver._handle_rtp_packet(packet, arrival_time_ms=clock.current_ms()))
 
 
-class _RembPacer:
-    """Lets a receiver's bandwidth estimate (REMB) out as libwebrtc does, not on every update.
-
-    aiortc's receiver sends a REMB each time its estimator returns one, which is nearly every
-    packet of a publisher (measured: a fifth of a worker's CPU with 50 publishers, and as many
-    RTCP packets for each browser to handle). libwebrtc sends one a second, or at once when
-    the estimate drops by 3 % or more (at most every 200 ms). The estimator still sees every
-    packet. ``cap`` (see :func:`cap_bandwidth`) lowers what is sent to what the publisher's
-    viewers can take.
-    """
-
-    INTERVAL_S = 1.0
-    DROP_INTERVAL_S = 0.2
-
-    def __init__(self, estimator: Any) -> None:
-        self._estimator = estimator
-        self._sent_at = -1e9
-        self._sent_bitrate = 0
-        self.cap: Callable[[], int | None] | None = None
-        #: the last estimate sent to the publisher, b/s
-        self.sent_bitrate = 0
-
-    def add(self, **kwargs: Any) -> tuple[int, list[int]] | None:
-        remb: tuple[int, list[int]] | None = self._estimator.add(**kwargs)
-        if remb is None:
-            return None
-        bitrate = remb[0]
-        if self.cap is not None:
-            cap = self.cap()
-            if cap is not None and cap < bitrate:
-                bitrate = cap
-        now = time.monotonic()
-        since = now - self._sent_at
-        dropped = bitrate < self._sent_bitrate * 0.97
-        if since >= self.INTERVAL_S or (dropped and since >= self.DROP_INTERVAL_S):
-            self._sent_at, self._sent_bitrate = now, bitrate
-            self.sent_bitrate = bitrate
-            return bitrate, remb[1]
-        return None
-
-
 def cap_bandwidth(receiver: RTCRtpReceiver, cap: Callable[[], int | None]) -> None:
     """Send the publisher of ``receiver`` at most ``cap()`` b/s as its REMB (None: no cap).
 
@@ -768,14 +710,14 @@ def cap_bandwidth(receiver: RTCRtpReceiver, cap: Callable[[], int | None]) -> No
     link: in a 1:1 visit or a small conference the publisher should follow its viewers.
     """
     pacer = receiver.__dict__.get("_RTCRtpReceiver__remote_bitrate_estimator")
-    if isinstance(pacer, _RembPacer):
+    if isinstance(pacer, RembPacer):
         pacer.cap = cap
 
 
 def sent_estimate(receiver: RTCRtpReceiver) -> int:
     """The last bandwidth estimate (b/s) the worker sent the publisher of ``receiver``."""
     pacer = receiver.__dict__.get("_RTCRtpReceiver__remote_bitrate_estimator")
-    return pacer.sent_bitrate if isinstance(pacer, _RembPacer) else 0
+    return pacer.sent_bitrate if isinstance(pacer, RembPacer) else 0
 
 
 def is_passthrough(receiver: RTCRtpReceiver) -> bool:
@@ -803,77 +745,6 @@ async def send_pli(receiver: RTCRtpReceiver) -> bool:
 # --------------------------------------------------------------------------- send side
 
 
-class _Packetizer:
-    """A sender 'encoder' that only packetizes already encoded :class:`av.Packet` frames."""
-
-    def __init__(self, codec_name: str) -> None:
-        name = codec_name.lower()
-        self.codec_name = name
-        self.packets = 0
-        #: the viewer's latest bandwidth estimate (REMB) for this sender: (b/s, monotonic s)
-        self.remb: tuple[int, float] | None = None
-        self._video: Vp8Encoder | H264Encoder | None = None
-        if name == "vp8":
-            self._video = Vp8Encoder()  # holds no codec context until encode(), never called
-        elif name == "h264":
-            self._video = H264Encoder()
-        elif name != "opus":
-            raise MediaError(f"no packetizer for codec {codec_name!r}")
-
-    def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
-        raise MediaError(f"forwarding sender got a raw {type(frame).__name__}; it never encodes")
-
-    # aiortc's sender hands a viewer's REMB to its encoder's ``target_bitrate``
-    @property
-    def target_bitrate(self) -> int:
-        return self.remb[0] if self.remb is not None else 0
-
-    @target_bitrate.setter
-    def target_bitrate(self, bitrate: int) -> None:
-        self.remb = (int(bitrate), time.monotonic())
-
-    def pack(self, packet: av.Packet[Any]) -> tuple[list[bytes], int]:
-        self.packets += 1
-        if self._video is not None:
-            result: tuple[list[bytes], int] = self._video.pack(packet)
-            return result
-        # Opus: one packet is one RTP payload
-        timestamp = int((packet.pts or 0) * (packet.time_base or 0) * _OPUS_CLOCK)
-        return [bytes(packet)], timestamp
-
-
-class SharedPacketizer:
-    """Packetizes each frame of one published track once, for all its subscribers' senders.
-
-    The publisher's feed calls :meth:`pack` as it offers a frame (in order, so VP8 picture ids
-    follow the frames); each subscriber's send loop then finds the payloads with
-    :meth:`lookup`. The newest :data:`SHARED_FRAMES` frames are kept, more than a subscriber
-    queue holds; a frame no longer kept is packetized by the sender itself.
-    """
-
-    SHARED_FRAMES = 128
-
-    def __init__(self, codec_name: str) -> None:
-        self._packetizer = _Packetizer(codec_name)
-        # id(frame) -> (frame, payloads, timestamp); the frame is held so its id stays unique
-        self._frames: dict[int, tuple[Any, list[bytes], int]] = {}
-
-    def pack(self, packet: av.Packet[Any]) -> None:
-        """Packetize a frame about to be offered to subscribers."""
-        payloads, timestamp = self._packetizer.pack(packet)
-        frames = self._frames
-        frames[id(packet)] = (packet, payloads, timestamp)
-        if len(frames) > self.SHARED_FRAMES:
-            del frames[next(iter(frames))]
-
-    def lookup(self, packet: av.Packet[Any]) -> tuple[list[bytes], int] | None:
-        """The payloads and RTP timestamp (from 0) of a frame :meth:`pack` saw, else None."""
-        hit = self._frames.get(id(packet))
-        if hit is None or hit[0] is not packet:
-            return None
-        return hit[1], hit[2]
-
-
 def install_packetizer(sender: RTCRtpSender, codec_name: str) -> None:
     """Make ``sender`` packetize encoded frames without ever creating an encoder.
 
@@ -881,7 +752,7 @@ def install_packetizer(sender: RTCRtpSender, codec_name: str) -> None:
     The sender's RTP loop becomes :func:`_forward_rtp` (call this before ``send()`` starts it:
     from the transceiver's creation, as ``gateway/media/peer.py`` does).
     """
-    sender.__dict__["_RTCRtpSender__encoder"] = _Packetizer(codec_name)
+    sender.__dict__["_RTCRtpSender__encoder"] = Packetizer(codec_name)
     history: dict[int, bytes] = {}
     sender.__dict__["_run_rtp"] = functools.partial(_forward_rtp, sender, history)
     sender.__dict__["_retransmit"] = functools.partial(_retransmit, sender, history)
@@ -938,7 +809,7 @@ async def _forward_rtp(sender: RTCRtpSender, history: dict[int, bytes], codec: A
     """
     d = sender.__dict__
     d["_RTCRtpSender__rtp_started"].set()
-    packetizer: _Packetizer = d["_RTCRtpSender__encoder"]
+    packetizer: Packetizer = d["_RTCRtpSender__encoder"]
     before, after, has_send_time = _extension_template(
         d["_RTCRtpSender__rtp_header_extensions_map"], d["_RTCRtpSender__mid"]
     )
@@ -1074,7 +945,7 @@ def viewer_estimate(sender: RTCRtpSender) -> int | None:
     packetizer's ``target_bitrate``.
     """
     encoder = sender.__dict__.get("_RTCRtpSender__encoder")
-    remb = encoder.remb if isinstance(encoder, _Packetizer) else None
+    remb = encoder.remb if isinstance(encoder, Packetizer) else None
     if remb is None or time.monotonic() - remb[1] > VIEWER_ESTIMATE_TTL_S:
         return None
     return remb[0]
@@ -1083,7 +954,7 @@ def viewer_estimate(sender: RTCRtpSender) -> int | None:
 def packetized_count(sender: RTCRtpSender) -> int | None:
     """Frames packed by a sender's packetizer, or ``None`` if it has a real encoder (or none)."""
     encoder = sender.__dict__.get("_RTCRtpSender__encoder")
-    return encoder.packets if isinstance(encoder, _Packetizer) else None
+    return encoder.packets if isinstance(encoder, Packetizer) else None
 
 
 def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:

@@ -11,7 +11,7 @@ from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from config.errors import MediaError
-from gateway.media import forward, hooks
+from gateway.media import forward, hooks, rtp_in
 from gateway.media.forward import Feed, ForwardTrack
 from signaling.turn import turn_credentials
 
@@ -49,7 +49,7 @@ def test_hooks_check_names_versions_when_a_private_name_is_gone(monkeypatch):
     ],
 )
 def test_keyframe_detection(codec, data, expected):
-    assert hooks.is_keyframe(codec, data) is expected
+    assert rtp_in.is_keyframe(codec, data) is expected
 
 
 class PacketSource(MediaStreamTrack):
@@ -179,13 +179,13 @@ async def test_a_dropped_keyframe_request_is_repeated_while_a_subscriber_waits()
 
 def test_the_remb_sent_upstream_is_capped_by_the_viewers_and_paced(monkeypatch):
     clock = {"now": 100.0}
-    monkeypatch.setattr(hooks.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(rtp_in.time, "monotonic", lambda: clock["now"])
 
     class Estimator:
         def add(self, **kwargs: object) -> tuple[int, list[int]]:
             return 2_000_000, [5]
 
-    pacer = hooks._RembPacer(Estimator())
+    pacer = rtp_in.RembPacer(Estimator())
     assert pacer.add() == (2_000_000, [5])
     clock["now"] += 0.1
     assert pacer.add() is None  # paced: once a second
