@@ -193,7 +193,7 @@ class RoomRecorder:
             kind: ``"video"`` or ``"audio"``.
             packet: an ``av.Packet`` with ``pts`` (RTP timestamp), ``time_base``
                 (1/90000 or 1/48000) and, for video, ``is_keyframe``.
-            arrival_wallclock: ``time.time()`` when the frame was complete on the worker.
+            arrival_wallclock: ``time.time()`` when the frame's earliest packet arrived.
         """
         if not self._accepting or kind not in _KINDS:
             return

@@ -51,7 +51,8 @@ class FrameSink(Protocol):
             packet: shared with the subscribers' senders, read-only: its attributes are read
                 on the calling thread, its bytes anywhere. ``pts`` in ``time_base`` (1/clock
                 rate) starts at 0 for the track's first frame; ``is_keyframe`` is set.
-            arrival_wallclock: ``time.time()`` when the frame was complete on the worker.
+            arrival_wallclock: ``time.time()`` when the frame's earliest packet reached the
+                worker (a paced keyframe's last packet may come 100 ms or more later).
         """
         ...
 
@@ -306,24 +307,27 @@ class Feed:
                 except MediaStreamError:
                     break
                 assert isinstance(packet, av.Packet), "feed track must be a passthrough track"
-                self._take(packet)
+                self._take(packet, time.time())
         except Exception:
             logger.exception("feed %s/%s failed; forwarding of it stops", self.publisher, self.kind)
         finally:
             self._end()
 
-    def push(self, packet: av.Packet[Any]) -> None:
-        """Take one frame from the receiver, synchronously (no task wake-up per frame)."""
+    def push(self, packet: av.Packet[Any], arrival: float) -> None:
+        """Take one frame from the receiver, synchronously (no task wake-up per frame).
+
+        ``arrival``: the wall clock when the frame's earliest packet arrived.
+        """
         if self.ended.is_set():
             return
         try:
-            self._take(packet)
+            self._take(packet, arrival)
         except Exception:
             logger.exception("feed %s/%s failed; forwarding of it stops", self.publisher, self.kind)
             self._run_task.cancel()
             self._end()
 
-    def _take(self, packet: av.Packet[Any]) -> None:
+    def _take(self, packet: av.Packet[Any], arrival: float) -> None:
         if not self.started:
             self.started = True
             self.request_keyframe()
@@ -335,7 +339,7 @@ class Feed:
             self.keyframes += 1
         # the record keeps what was said even while the moderator muted it for others
         if self._sink is not None:
-            self._to_sink(packet)
+            self._to_sink(packet, arrival)
         if self.muted or not self.subscribers:
             return
         if self.packer is not None:
@@ -343,12 +347,12 @@ class Feed:
         for sub in self.subscribers:
             sub.offer(packet)
 
-    def _to_sink(self, packet: av.Packet[Any]) -> None:
+    def _to_sink(self, packet: av.Packet[Any], arrival: float) -> None:
         assert self._sink is not None
         try:
             # the same packet the senders read (the recorder muxes a packet of its own made
-            # from its bytes); the lean receiver hands a frame on as its last packet arrives
-            self._sink.on_packet(self.publisher, self.kind, packet, time.time())
+            # from its bytes)
+            self._sink.on_packet(self.publisher, self.kind, packet, arrival)
         except Exception:
             logger.exception(
                 "sink failed on %s/%s; recording of it stops", self.publisher, self.kind

@@ -282,7 +282,7 @@ class _LeanReceiver:
         #: called when a video frame was lost for good (the feed asks for a keyframe)
         self.on_picture_loss: Callable[[], None] | None = None
         #: takes each frame at once instead of the track's queue (see :func:`deliver_frames`)
-        self.consumer: Callable[[av.Packet[Any]], None] | None = None
+        self.consumer: Callable[[av.Packet[Any], float], None] | None = None
         self.nacks_sent = 0
         self.abs_send_time_ids: HeaderExtensions | None = None
         self._speaking = SpeakingDetector() if self.kind == "audio" else None
@@ -425,7 +425,7 @@ class _LeanReceiver:
             if last is None or seq_newer(seq, last):
                 self._last_audio_seq = seq
                 if payload:
-                    self._emit(payload, ts, True)
+                    self._emit(payload, ts, True, now)
             return
         lost = loss.add(seq, now)
         if lost:
@@ -446,7 +446,7 @@ class _LeanReceiver:
     def _is_keyframe(self, data: bytes) -> bool:
         return is_keyframe(self._codec_name, data)
 
-    def _emit(self, data: bytes, ts: int, keyframe: bool) -> None:
+    def _emit(self, data: bytes, ts: int, keyframe: bool, arrival: float) -> None:
         if self._d.get("_RTCRtpReceiver__decoder_thread") is None:
             return  # not started, or stopped
         packet = av.Packet(data)
@@ -456,7 +456,8 @@ class _LeanReceiver:
         packet.time_base = self._time_base
         packet.is_keyframe = keyframe
         if self.consumer is not None:
-            self.consumer(packet)
+            # the wall clock when its earliest packet arrived (``arrival`` is monotonic)
+            self.consumer(packet, time.time() - (time.monotonic() - arrival))
         else:
             self._track_queue.put_nowait(packet)
 
@@ -532,9 +533,12 @@ def on_picture_loss(receiver: RTCRtpReceiver, callback: Callable[[], None]) -> N
     lean.on_picture_loss = callback
 
 
-def deliver_frames(receiver: RTCRtpReceiver, consumer: Callable[[av.Packet[Any]], None]) -> None:
-    """Hand a passthrough receiver's frames to ``consumer`` as each completes.
+def deliver_frames(
+    receiver: RTCRtpReceiver, consumer: Callable[[av.Packet[Any], float], None]
+) -> None:
+    """Hand a passthrough receiver's frames to ``consumer(packet, arrival)`` as each completes.
 
+    ``arrival`` is the wall clock (``time.time()``) when the frame's earliest packet arrived.
     Instead of the track's queue (one task wake-up per frame for its reader); the track still
     ends as usual when the receiver stops.
     """

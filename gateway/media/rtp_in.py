@@ -205,8 +205,8 @@ class TimestampUnwrapper:
         return timestamp - self._origin
 
 
-#: emit(frame data, RTP timestamp, is keyframe)
-FrameCallback = Callable[[bytes, int, bool], None]
+#: emit(frame data, RTP timestamp, is keyframe, arrival of its earliest packet)
+FrameCallback = Callable[[bytes, int, bool, float], None]
 
 
 class VideoAssembler:
@@ -220,12 +220,17 @@ class VideoAssembler:
     A packet starts a frame when the codec says so (``start`` True or False, as VP8's S bit), or,
     when it cannot (``start`` None, e.g. H264), when it follows a packet with the marker bit or
     carries a new timestamp.
+
+    A frame is emitted with the arrival time of its earliest packet: a browser paces a large
+    keyframe's packets over 100 ms or more, and the recording places a track by its first
+    frame's arrival, so the last packet's time would put the video late against the audio.
     """
 
     __slots__ = (
         "_after_marker",
         "_after_skip",
         "_emit",
+        "_frame_arrival",
         "_frame_ts",
         "_frame_valid",
         "_gap_since",
@@ -250,10 +255,11 @@ class VideoAssembler:
         self._is_keyframe = is_keyframe
         self._on_loss = on_loss
         self.expected: int | None = None
-        self._pending: dict[int, tuple[int, bool, bytes, bool | None]] = {}
+        self._pending: dict[int, tuple[int, bool, bytes, bool | None, float]] = {}
         self._gap_since = 0.0
         self._parts: list[bytes] = []
         self._frame_ts = -1
+        self._frame_arrival = 0.0
         self._frame_valid = False
         self._after_marker = True  # a stream starts on a frame boundary
         self._after_skip = False
@@ -272,7 +278,7 @@ class VideoAssembler:
             expected = seq
         distance = (seq - expected) & 0xFFFF
         if distance == 0 and not self._pending:  # in order, nothing waiting: the usual case
-            self._consume(timestamp, marker, data, start)
+            self._consume(timestamp, marker, data, start, now)
             self.expected = (seq + 1) & 0xFFFF
             return
         if distance >= 0x8000 and 0x10000 - distance <= MAX_JUMP:
@@ -280,12 +286,12 @@ class VideoAssembler:
             return  # already consumed or given up: a duplicate or a late retransmission
         if distance > MAX_JUMP:
             self._restart(seq)
-            self._consume(timestamp, marker, data, start)
+            self._consume(timestamp, marker, data, start, now)
             self.expected = (seq + 1) & 0xFFFF
             return
         if not self._pending:
             self._gap_since = now
-        self._pending[seq] = (timestamp, marker, data, start)
+        self._pending[seq] = (timestamp, marker, data, start, now)
         self.expected = expected
         self._drain()
         if self._pending and (
@@ -298,8 +304,8 @@ class VideoAssembler:
         expected = self.expected
         assert expected is not None
         while expected in pending:
-            timestamp, marker, data, start = pending.pop(expected)
-            self._consume(timestamp, marker, data, start)
+            timestamp, marker, data, start, arrival = pending.pop(expected)
+            self._consume(timestamp, marker, data, start, arrival)
             expected = (expected + 1) & 0xFFFF
         self.expected = expected
 
@@ -330,7 +336,9 @@ class VideoAssembler:
             self.need_keyframe = True
         self._on_loss()
 
-    def _consume(self, timestamp: int, marker: bool, data: bytes, start: bool | None) -> None:
+    def _consume(
+        self, timestamp: int, marker: bool, data: bytes, start: bool | None, arrival: float
+    ) -> None:
         if start is None:
             start = self._after_marker or (not self._after_skip and timestamp != self._frame_ts)
         if start:
@@ -338,9 +346,12 @@ class VideoAssembler:
                 self._lost()  # the previous frame never got its last packet (marker)
             self._parts = [data]
             self._frame_ts = timestamp
+            self._frame_arrival = arrival
             self._frame_valid = True
         elif self._frame_valid and timestamp == self._frame_ts:
             self._parts.append(data)
+            if arrival < self._frame_arrival:  # it waited behind a gap
+                self._frame_arrival = arrival
             if len(self._parts) > MAX_FRAME_PACKETS:
                 self._lost()
         else:
@@ -359,7 +370,7 @@ class VideoAssembler:
                 return
             self.need_keyframe = False
             self.frames += 1
-            self._emit(frame, timestamp, keyframe)
+            self._emit(frame, timestamp, keyframe, self._frame_arrival)
 
 
 class LossTracker:

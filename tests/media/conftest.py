@@ -289,11 +289,13 @@ class ListSink:
         self.room = room
         self.codec = codec
         self.packets: list[tuple[str, str, av.Packet, float]] = []
+        self.handed_at: list[float] = []  # time.time() of each on_packet call
         self.ended: list[tuple[str, str]] = []
         self.closed = False
 
     def on_packet(self, peer: str, kind: str, packet: av.Packet, arrival_wallclock: float) -> None:
         self.packets.append((peer, kind, packet, arrival_wallclock))
+        self.handed_at.append(time.time())
 
     def on_track_end(self, peer: str, kind: str) -> None:
         self.ended.append((peer, kind))

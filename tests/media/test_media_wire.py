@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import fractions
+import os
 import struct
 import time
 from typing import Any
 
+import av
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
 from gateway.media import hooks
 from gateway.media import peer as peer_module
+from gateway.media.packetize import Packetizer
 
 
 def tap(viewer: Any, drop: Any = None) -> list[bytes]:
@@ -344,3 +349,59 @@ async def test_a_viewers_bandwidth_estimate_caps_what_the_publisher_is_asked_for
     # a training's trainer does not follow one viewer
     feed.follow_viewers = False
     assert feed.downstream_cap() is None
+
+
+class NoiseVideoTrack(MediaStreamTrack):
+    """320x240 at 30 fps of random pixels: keyframes of many packets."""
+
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._count = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        loop = asyncio.get_running_loop()
+        if self._start is None:
+            self._start = loop.time()
+        self._count += 1
+        await asyncio.sleep(max(0.0, self._start + self._count / 30 - loop.time()))
+        frame = av.VideoFrame(320, 240, "yuv420p")
+        for plane in frame.planes:
+            plane.update(os.urandom(plane.buffer_size))
+        frame.pts = self._count * 3000
+        frame.time_base = fractions.Fraction(1, 90000)
+        return frame
+
+
+async def test_a_paced_keyframe_is_recorded_at_its_first_packets_arrival(
+    client, room_opener, worker, sinks
+):
+    # a browser paces a keyframe's packets out over 100 ms and more; here 10 ms apart
+    await room_opener("r1", "vp8", record=True)
+    alice = await client("r1", "alice")
+    await alice.offer(NoiseVideoTrack())
+    vp8 = payload_types(alice, "video/vp8")
+    transport = next(t.sender.transport for t in alice.pc.getTransceivers() if t.kind == "video")
+    original = transport._send_rtp
+
+    async def paced(data: bytes) -> None:
+        if (data[1] & 0x7F) in vp8:
+            await asyncio.sleep(0.01)
+        await original(data)
+
+    transport.__dict__["_send_rtp"] = paced
+    await alice.wait_for(
+        lambda: any(k == "video" and p.is_keyframe for _, k, p, _a in sinks[0].packets),
+        within=15,
+    )
+    at = next(
+        i for i, (_, k, p, _a) in enumerate(sinks[0].packets) if k == "video" and p.is_keyframe
+    )
+    keyframe = sinks[0].packets[at][2]
+    packets = len(Packetizer("vp8").pack(keyframe)[0])
+    assert packets >= 4, packets
+    # dated by its first packet, (packets - 1) × 10 ms before its last one completed it
+    early = sinks[0].handed_at[at] - sinks[0].packets[at][3]
+    assert early >= (packets - 1) * 0.01 * 0.8, (early, packets)

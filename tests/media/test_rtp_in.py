@@ -107,10 +107,12 @@ def test_timestamps_count_from_zero_across_the_wrap():
 class Frames:
     def __init__(self) -> None:
         self.frames: list[tuple[bytes, int, bool]] = []
+        self.arrivals: list[float] = []
         self.losses = 0
 
-    def emit(self, data: bytes, ts: int, key: bool) -> None:
+    def emit(self, data: bytes, ts: int, key: bool, arrival: float) -> None:
         self.frames.append((data, ts, key))
+        self.arrivals.append(arrival)
 
     def lost(self) -> None:
         self.losses += 1
@@ -145,11 +147,12 @@ def frame_bytes(f: int, packets: int) -> bytes:
 @pytest.mark.parametrize("first_seq", [100, 65530])
 def test_frames_come_out_whole_in_order_across_the_sequence_wrap(first_seq):
     asm, out = assembler()
-    for seq, ts, marker, data, start in stream(5, 3, first_seq):
-        asm.push(seq, ts, marker, data, start, now=0.0)
+    for i, (seq, ts, marker, data, start) in enumerate(stream(5, 3, first_seq)):
+        asm.push(seq, ts, marker, data, start, now=i * 0.01)  # paced: a packet each 10 ms
     assert [f[0] for f in out.frames] == [frame_bytes(f, 3) for f in range(5)]
     assert [f[1] for f in out.frames] == [0, 3000, 6000, 9000, 12000]
     assert [f[2] for f in out.frames] == [True, False, False, False, False]
+    assert out.arrivals == pytest.approx([0.0, 0.03, 0.06, 0.09, 0.12])  # each first packet
     assert out.losses == 0
 
 
@@ -178,6 +181,8 @@ def test_a_retransmission_within_the_wait_repairs_the_gap():
     assert len(out.frames) == 1  # frames after the gap wait for it
     asm.push(*lost, now=0.2)  # the retransmission, within MAX_GAP_WAIT_S
     assert [f[0] for f in out.frames] == [frame_bytes(f, 3) for f in range(6)]
+    # each frame is dated by its earliest packet, not by the retransmission it waited for
+    assert out.arrivals == pytest.approx([0.0, 0.03, 0.05, 0.08, 0.11, 0.14])
     assert out.losses == 0
     assert asm.skipped_gaps == 0
 
