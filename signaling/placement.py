@@ -26,14 +26,24 @@ def workers_only(live: dict[str, Message]) -> dict[str, Message]:
     return {w: info for w, info in live.items() if info.get("kind") != "hub"}
 
 
-def load_of(info: Message) -> tuple[float, float, float]:
-    """Sort key: fewer peers, fewer rooms, less CPU first."""
+#: a worker using this much of its core is busy: a new room goes to one that is not, if any
+BUSY_CPU_PCT = 80.0
+
+
+def load_of(info: Message) -> tuple[bool, float, float, float]:
+    """Sort key: not busy first, then fewer peers, fewer rooms, less CPU.
+
+    Peers alone mislead: a training's viewer costs a worker about a third of what a recorded
+    visit's participant does (0.4-0.5 % against 1.4 % of a core, docs/benchmarks.md), so a
+    worker near its core's capacity is avoided whatever its count.
+    """
 
     def num(key: str) -> float:
         value: Any = info.get(key, 0)
         return float(value) if isinstance(value, int | float) else 0.0
 
-    return (num("peers"), num("rooms"), num("cpu_pct"))
+    cpu = num("cpu_pct")
+    return (cpu >= BUSY_CPU_PCT, num("peers"), num("rooms"), cpu)
 
 
 class Placement:
