@@ -168,6 +168,9 @@ class Connection:
         if self._writer is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(self._writer), timeout=2)
+            except asyncio.CancelledError:
+                self._writer.cancel()  # we are cancelled ourselves: do not leave it pending
+                raise
             except TimeoutError:
                 # the client stopped reading mid-close: do not wait for it any longer
                 self._drop_slow()

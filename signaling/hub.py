@@ -357,8 +357,10 @@ class Hub:
             logger.exception("ws %s: connection handler failed", conn.id)
         finally:
             self.conns.pop(conn.id, None)
-            await self._detach(conn)
-            await conn.close()
+            try:
+                await self._detach(conn)
+            finally:  # even when the handler is cancelled (shutdown): no writer left behind
+                await conn.close()
         return ws
 
     async def _read_loop(self, conn: Connection, cookie_principal: Principal | None) -> None:
