@@ -12,7 +12,7 @@ viewer) keep decoding and encoding normally:
 * :func:`install_fast_receive` takes a peer connection's incoming RTP off aiortc's transport
   task: each datagram is demultiplexed, decrypted and handed to its lean receiver in the
   socket's callback (measured: 25 recorded 1:1 rooms went from 98 % of a core at 28.8 fps to
-  67 % at 30 fps).
+  about 70 % at 30 fps).
 * :func:`install_packetizer` gives one sender a stand-in encoder that only packetizes
   :class:`av.Packet` input (``packetize.Packetizer``: ``encode`` refuses raw frames, so no
   codec context is created), the viewer's bandwidth estimate on the way (``viewer_estimate``),
