@@ -535,15 +535,17 @@ class RembPacer:
         remb: tuple[int, list[int]] | None = self._estimator.add(**kwargs)
         if remb is None:
             return None
+        now = time.monotonic()
+        since = now - self._sent_at
+        if since < self.DROP_INTERVAL_S:
+            return None  # (the estimator returns one for nearly every packet)
         bitrate = remb[0]
         if self.cap is not None:
             cap = self.cap()
             if cap is not None and cap < bitrate:
                 bitrate = cap
-        now = time.monotonic()
-        since = now - self._sent_at
         dropped = bitrate < self._sent_bitrate * 0.97
-        if since >= self.INTERVAL_S or (dropped and since >= self.DROP_INTERVAL_S):
+        if since >= self.INTERVAL_S or dropped:
             self._sent_at, self._sent_bitrate = now, bitrate
             self.sent_bitrate = bitrate
             return bitrate, remb[1]
