@@ -205,27 +205,16 @@ def check_hooks() -> None:
 class _PassthroughQueue(queue.Queue[Any]):
     """Stands in for a receiver's decoder input queue.
 
-    The lean receiver (:class:`_LeanReceiver`) hands frames to the track itself; aiortc only
-    puts here the ``None`` that tells the decoder thread to stop (which then ends the track as
-    usual), or, should a packet still reach aiortc's own handler, a frame: it is passed on.
+    The lean receiver (:class:`_LeanReceiver`) hands frames on itself and stands in for
+    aiortc's packet handler, so only the ``None`` that tells the decoder thread to stop comes
+    here (the thread then ends the track as usual).
     """
-
-    def __init__(self, track_queue: asyncio.Queue[Any]) -> None:
-        super().__init__()
-        self._track_queue = track_queue
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
         if item is None:
             super().put(None)
-            return
-        codec, frame = item
-        data: bytes = frame.data
-        packet = av.Packet(data)
-        packet.pts = frame.timestamp
-        packet.dts = frame.timestamp
-        packet.time_base = Fraction(1, codec.clockRate)
-        packet.is_keyframe = is_keyframe(codec.name, data)
-        self._track_queue.put_nowait(packet)
+        else:  # aiortc's own handler is replaced (install_passthrough): never a frame
+            logger.warning("passthrough receiver got a frame from aiortc's path; dropped")
 
 
 class _SeqView:
@@ -514,8 +503,7 @@ def install_passthrough(receiver: RTCRtpReceiver) -> None:
     track = receiver.track
     if track is None or receiver.__dict__.get("_RTCRtpReceiver__decoder_thread") is not None:
         raise MediaError(f"receiver {receiver!r} has no track or already started; too late")
-    track_queue = track._queue  # type: ignore[attr-defined]  # RemoteStreamTrack's queue
-    receiver.__dict__["_RTCRtpReceiver__decoder_queue"] = _PassthroughQueue(track_queue)
+    receiver.__dict__["_RTCRtpReceiver__decoder_queue"] = _PassthroughQueue()
     estimator = receiver.__dict__.get("_RTCRtpReceiver__remote_bitrate_estimator")
     if estimator is not None:
         receiver.__dict__["_RTCRtpReceiver__remote_bitrate_estimator"] = RembPacer(estimator)
