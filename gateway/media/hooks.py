@@ -706,12 +706,6 @@ def cap_bandwidth(receiver: RTCRtpReceiver, cap: Callable[[], int | None]) -> No
         pacer.cap = cap
 
 
-def sent_estimate(receiver: RTCRtpReceiver) -> int:
-    """The last bandwidth estimate (b/s) the worker sent the publisher of ``receiver``."""
-    pacer = receiver.__dict__.get("_RTCRtpReceiver__remote_bitrate_estimator")
-    return pacer.sent_bitrate if isinstance(pacer, RembPacer) else 0
-
-
 def is_passthrough(receiver: RTCRtpReceiver) -> bool:
     """Whether :func:`install_passthrough` was applied to ``receiver``."""
     return isinstance(receiver.__dict__.get("_RTCRtpReceiver__decoder_queue"), _PassthroughQueue)
