@@ -252,6 +252,20 @@ async def invite_link(page: Any) -> str:
     return link
 
 
+async def start_session(
+    open_page: Any, path: str, login: str, title: str, kind: str | None = None
+) -> Any:
+    """``login`` opens ``path`` (/room or /training), starts a session titled ``title`` (of
+    ``kind``, where the page offers a choice) and is in its room; returns the page."""
+    page = await open_page(path, login=login)
+    if kind is not None:
+        await page.locator("#kind").select_option(kind)
+    await page.locator("#title-in").fill(title)
+    await page.get_by_role("button", name="发起", exact=True).click()
+    await page.locator("#v-room").wait_for(state="visible")
+    return page
+
+
 async def conference_with_an_official(
     gateway: Any, open_page: Any, title: str, name: str
 ) -> tuple[Any, Any]:
@@ -259,11 +273,7 @@ async def conference_with_an_official(
 
     Returns the convener's page and the official's, both in the call.
     """
-    convener = await open_page("/room", login="mediator")
-    await convener.locator("#kind").select_option("conference")
-    await convener.locator("#title-in").fill(title)
-    await convener.get_by_role("button", name="发起", exact=True).click()
-    await convener.locator("#v-room").wait_for(state="visible")
+    convener = await start_session(open_page, "/room", "mediator", title, kind="conference")
     await convener.locator("#inv-role").select_option("official")
     await convener.locator("#inv-name").fill(name)
     await convener.locator("#invite button[type=submit]").click()

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from records import sessions
-from tests.browser.browser_kit import audio_heard, frames_rising, screenshot, wait_for
+from tests.browser.browser_kit import (
+    audio_heard,
+    frames_rising,
+    screenshot,
+    start_session,
+    wait_for,
+)
 from tests.browser.conftest import Gateway, Open
 
 pytestmark = pytest.mark.browser
@@ -38,10 +44,7 @@ def _path(gateway: Gateway, link: str) -> str:
 
 
 async def test_mediation_lobby_admit_and_refuse(gateway: Gateway, open_page: Open) -> None:
-    mediator = await open_page("/room", login="mediator")
-    await mediator.locator("#title-in").fill("邻里纠纷调解")
-    await mediator.get_by_role("button", name="发起", exact=True).click()
-    await mediator.locator("#v-room").wait_for(state="visible")
+    mediator = await start_session(open_page, "/room", "mediator", "邻里纠纷调解")
     session_id = await mediator.evaluate("window.__pg.client.session")
     link_a = await _invite(mediator, "party", "当事人甲")
     link_b = await _invite(mediator, "party", "当事人乙")
@@ -83,10 +86,7 @@ async def test_mediation_lobby_admit_and_refuse(gateway: Gateway, open_page: Ope
 
 
 async def test_training_three_viewers_and_a_speaker(gateway: Gateway, open_page: Open) -> None:
-    trainer = await open_page("/training", login="trainer")
-    await trainer.locator("#title-in").fill("信访条例培训")
-    await trainer.get_by_role("button", name="发起", exact=True).click()
-    await trainer.locator("#v-room").wait_for(state="visible")
+    trainer = await start_session(open_page, "/training", "trainer", "信访条例培训")
     trainer_pid = await trainer.evaluate("window.__pg.client.me")
     viewers = []
     for _ in range(3):

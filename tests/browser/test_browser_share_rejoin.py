@@ -30,6 +30,7 @@ from tests.browser.browser_kit import (
     share_label,
     sharing_browser,
     shows,
+    start_session,
     wait_for,
 )
 from tests.browser.conftest import Gateway, Open
@@ -105,10 +106,7 @@ async def test_share_goes_on_after_a_network_blip(gateway: Gateway, open_page: O
 
 
 async def test_training_share_button_follows_the_share(gateway: Gateway, open_page: Open) -> None:
-    trainer = await open_page("/training", login="trainer")
-    await trainer.locator("#title-in").fill("信访接待规范培训")
-    await trainer.get_by_role("button", name="发起", exact=True).click()
-    await trainer.locator("#v-room").wait_for(state="visible")
+    trainer = await start_session(open_page, "/training", "trainer", "信访接待规范培训")
     trainer_pid = await trainer.evaluate("window.__pg.client.me")
     await trainer.locator("#invite").click()
     link = await invite_link(trainer)
