@@ -273,7 +273,8 @@ class _LeanReceiver:
         #: takes each frame at once instead of the track's queue (see :func:`deliver_frames`)
         self.consumer: Callable[[av.Packet[Any], float], None] | None = None
         self.nacks_sent = 0
-        self.abs_send_time_ids: HeaderExtensions | None = None
+        #: the negotiated header extension ids (aiortc updates this object in place)
+        self._ids = _extension_ids(receiver.transport)
         self._speaking = SpeakingDetector() if self.kind == "audio" else None
         #: called with True/False when the publisher starts/stops speaking (audio levels)
         self.on_speaking: Callable[[bool], None] | None = None
@@ -289,10 +290,8 @@ class _LeanReceiver:
 
     def on_rtp(self, data: bytes, now: float) -> None:
         """Handle one decrypted RTP packet that arrived at ``now`` (``time.monotonic()``)."""
-        ids = self.abs_send_time_ids
-        if ids is None:
-            header = parse_rtp(data, None)
-        elif self._speaking is not None:
+        ids = self._ids
+        if self._speaking is not None:
             header = parse_rtp(data, None, ids.audio_level)
         else:
             header = parse_rtp(data, ids.abs_send_time)
@@ -321,7 +320,7 @@ class _LeanReceiver:
 
     async def handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         """Stands in for ``RTCRtpReceiver._handle_rtp_packet`` (packets aiortc parsed)."""
-        self.on_parsed(packet)
+        self.on_parsed(packet, time.monotonic())
 
     def _admit_source(self, ssrc: int, now: float) -> None:
         """A new SSRC: keep it, forgetting the longest silent one beyond MAX_SOURCES."""
@@ -336,9 +335,8 @@ class _LeanReceiver:
             if table.get(oldest) is self._receiver:
                 del table[oldest]
 
-    def on_parsed(self, packet: RtpPacket) -> None:
-        """Handle a packet aiortc parsed (the first of an SSRC it routed)."""
-        now = time.monotonic()
+    def on_parsed(self, packet: RtpPacket, now: float) -> None:
+        """Handle a packet aiortc parsed (the first of an SSRC it routed), arrived at ``now``."""
         if packet.extensions.audio_level is not None:
             self._level(packet.extensions.audio_level[1], now)
         self._on_packet(
@@ -383,9 +381,7 @@ class _LeanReceiver:
         last_heard = self._active_at.get(ssrc)
         if last_heard is None or now - last_heard >= _ACTIVE_REFRESH_S:
             if last_heard is None:
-                self._admit_source(ssrc, now)
-            if ssrc not in self._active_at:
-                return  # evicted at once: a flood of made-up sources
+                self._admit_source(ssrc, now)  # the newest: never the one evicted
             self._active_at[ssrc] = now
             self._active[ssrc] = clock.current_datetime()
         stats = self._streams.get(ssrc)
@@ -508,17 +504,20 @@ def install_passthrough(receiver: RTCRtpReceiver) -> None:
     if estimator is not None:
         receiver.__dict__["_RTCRtpReceiver__remote_bitrate_estimator"] = RembPacer(estimator)
     lean = _LeanReceiver(receiver)
-    lean.abs_send_time_ids = _extension_ids(receiver.transport)
     receiver.__dict__[_LEAN] = lean
     receiver.__dict__["_handle_rtp_packet"] = lean.handle_rtp_packet
 
 
+def _lean(receiver: RTCRtpReceiver) -> _LeanReceiver:
+    lean: _LeanReceiver | None = receiver.__dict__.get(_LEAN)
+    if lean is None:
+        raise MediaError(f"receiver {receiver!r} is not a passthrough receiver")
+    return lean
+
+
 def on_picture_loss(receiver: RTCRtpReceiver, callback: Callable[[], None]) -> None:
     """Call ``callback`` when a passthrough receiver lost a video frame for good."""
-    lean = receiver.__dict__.get(_LEAN)
-    if lean is None:
-        raise MediaError("on_picture_loss needs install_passthrough first")
-    lean.on_picture_loss = callback
+    _lean(receiver).on_picture_loss = callback
 
 
 def deliver_frames(
@@ -530,10 +529,7 @@ def deliver_frames(
     Instead of the track's queue (one task wake-up per frame for its reader); the track still
     ends as usual when the receiver stops.
     """
-    lean = receiver.__dict__.get(_LEAN)
-    if lean is None:
-        raise MediaError("deliver_frames needs install_passthrough first")
-    lean.consumer = consumer
+    _lean(receiver).consumer = consumer
 
 
 def on_speaking(receiver: RTCRtpReceiver, callback: Callable[[bool], None]) -> None:
@@ -542,10 +538,7 @@ def on_speaking(receiver: RTCRtpReceiver, callback: Callable[[bool], None]) -> N
     From the ``ssrc-audio-level`` header extension (RFC 6464) browsers put on every audio
     packet; nothing is decoded. :func:`expire_speaking` ends it when the packets stop.
     """
-    lean = receiver.__dict__.get(_LEAN)
-    if lean is None:
-        raise MediaError("on_speaking needs install_passthrough first")
-    lean.on_speaking = callback
+    _lean(receiver).on_speaking = callback
 
 
 def expire_speaking(receiver: RTCRtpReceiver) -> None:
@@ -591,11 +584,15 @@ def install_fast_receive(
     the lean handler still take aiortc's path. Call it after ``setLocalDescription`` (the ICE
     sockets exist then); calling it again is harmless.
     """
+    for dtls in _dtls_transports(pc):
+        _install_fast_receive(dtls, on_rtp)
+
+
+def _dtls_transports(pc: RTCPeerConnection) -> set[RTCDtlsTransport]:
     transports = {t.receiver.transport for t in pc.getTransceivers()}
     if pc.sctp is not None:  # a data channel alone: media added later is bundled onto it
         transports.add(pc.sctp.transport)
-    for dtls in transports:
-        _install_fast_receive(dtls, on_rtp)
+    return transports
 
 
 def _install_fast_receive(
@@ -650,7 +647,7 @@ def _install_fast_receive(
         if lean is not None:
             lean.on_rtp(plain, now)
             return
-        _route_slowly(dtls, router, plain)
+        _route_slowly(dtls, router, plain, now)
 
     connection.data_received = data_received  # type: ignore[method-assign]
 
@@ -660,9 +657,10 @@ _BUDGET = "_gateway_inbound_budget"
 
 def inbound_dropped(pc: RTCPeerConnection) -> int:
     """RTP packets dropped because the peer sent more than its inbound budget."""
-    transports = {t.receiver.transport for t in pc.getTransceivers()}
     return sum(
-        budget.dropped for t in transports if (budget := t.__dict__.get(_BUDGET)) is not None
+        budget.dropped
+        for t in _dtls_transports(pc)
+        if (budget := t.__dict__.get(_BUDGET)) is not None
     )
 
 
@@ -679,7 +677,7 @@ def _demux_datagram(
         original(data, addr)
 
 
-def _route_slowly(dtls: RTCDtlsTransport, router: RtpRouter, plain: bytes) -> None:
+def _route_slowly(dtls: RTCDtlsTransport, router: RtpRouter, plain: bytes, now: float) -> None:
     """A packet of an SSRC not yet known: routed by aiortc (mid, payload type)."""
     try:
         packet = RtpPacket.parse(plain, dtls._rtp_header_extensions_map)
@@ -690,7 +688,7 @@ def _route_slowly(dtls: RTCDtlsTransport, router: RtpRouter, plain: bytes) -> No
         return
     lean = receiver.__dict__.get(_LEAN)
     if lean is not None:
-        lean.on_parsed(packet)
+        lean.on_parsed(packet, now)
     else:
         _spawn(receiver._handle_rtp_packet(packet, arrival_time_ms=clock.current_ms()))
 
