@@ -198,3 +198,23 @@ def test_the_remb_sent_upstream_is_capped_by_the_viewers_and_paced(monkeypatch):
     cap["value"] = None
     clock["now"] += 1.0
     assert pacer.add() == (2_000_000, [5])
+
+
+async def test_a_feed_is_capped_by_its_viewers_lowest_recent_estimate():
+    async def send_pli() -> bool:
+        return True
+
+    feed = Feed("alice", "video", "0", PacketSource(), send_pli)
+    quiet, weak, strong = ForwardTrack("video"), ForwardTrack("video"), ForwardTrack("video")
+    for track in (quiet, weak, strong):
+        track.attach(feed)
+    assert feed.downstream_cap() is None  # nobody said what they can take
+    estimates = {id(quiet): None, id(weak): 300_000, id(strong): 2_000_000}
+    for track in (quiet, weak, strong):
+        track.estimate = lambda t=track: estimates[id(t)]
+    assert feed.downstream_cap() == 300_000
+    estimates[id(weak)] = 20_000  # a viewer's broken estimate does not starve the call
+    assert feed.downstream_cap() == forward.MIN_FOLLOWED_BITRATE
+    feed.follow_viewers = False  # a training
+    assert feed.downstream_cap() is None
+    await feed.close()

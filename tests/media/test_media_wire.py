@@ -333,7 +333,8 @@ async def test_a_viewers_bandwidth_estimate_caps_what_the_publisher_is_asked_for
     await bob.send("peer.subscribe", publisher="alice")
     await bob.wait_for(lambda: bob.frames_from("alice", "video") >= 10, within=20)
     feed = next(f for f in worker.rooms["r1"].peers["alice"].feeds.values() if f.kind == "video")
-    assert feed.downstream_cap() is None  # bob's aiortc client said nothing yet that is low
+    # (with no estimate the feed is not capped: tests/media/test_media_units.py; here bob's own
+    # aiortc estimator may already have reported one)
 
     # bob's link can take 300 kb/s: his browser says so in REMB, about once a second
     receiver = next(t.receiver for t in bob.pc.getTransceivers() if t.kind == "video")
@@ -346,9 +347,6 @@ async def test_a_viewers_bandwidth_estimate_caps_what_the_publisher_is_asked_for
     )
     # the worker's REMB to alice is capped by it (tests/media/test_media_units.py: the pacer)
     await bob.wait_for(lambda: feed.downstream_cap() == 300_000, within=5)
-    # a training's trainer does not follow one viewer
-    feed.follow_viewers = False
-    assert feed.downstream_cap() is None
 
 
 class NoiseVideoTrack(MediaStreamTrack):
