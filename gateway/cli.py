@@ -23,7 +23,7 @@ from typing import Any
 
 from config.errors import ConfigError, GatewayError
 from config.settings import PACKAGE_DIR, Settings, build_settings, with_secret_key
-from records import accounts, sessions
+from records import accounts, recordings, sessions
 from records.enums import ParticipantRole, Role
 from records.store import Store
 
@@ -90,7 +90,16 @@ def _parser() -> argparse.ArgumentParser:
     verify = rec_sub.add_parser(
         "verify", help="re-hash files and the manifest chain; report mismatches"
     )
-    verify.add_argument("--session")
+    verify.add_argument("--session", help="re-hash only this session's files")
+    verify.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    verify.add_argument(
+        "--dir", type=Path, help="the recordings directory, e.g. a copy (default: recording.dir)"
+    )
+    verify.add_argument(
+        "--head",
+        metavar="HASH:LENGTH",
+        help="verify offline against a chain head written down earlier (no database is read)",
+    )
     return parser
 
 
@@ -156,6 +165,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             )
         asyncio.run(run_worker(settings, args.id or f"worker-{secrets.token_hex(4)}"))
         return 0
+    if args.command == "recordings" and args.head:
+        return _verify_offline(settings, args)
     settings = with_secret_key(settings)
     return int(asyncio.run(_admin(args, settings)))
 
@@ -218,23 +229,57 @@ async def _admin(args: argparse.Namespace, settings: Settings) -> int:
             print(f"link: /join#invite={token}")
             return 0
         if args.command == "recordings":
-            return await _verify(settings, store, args.session)
+            return await _verify(settings, store, args)
     finally:
         await store.close()
     return 2
 
 
-async def _verify(settings: Settings, store: Store, session: str | None) -> int:
-    from recorder.verify import verify  # noqa: PLC0415
+async def _verify(settings: Settings, store: Store, args: argparse.Namespace) -> int:
+    """Re-hash every recording; compare the disk, the chain and the database."""
+    from recorder.verify import Anchor, Expected, check  # noqa: PLC0415
 
-    mismatches = await asyncio.to_thread(verify, settings.recordings_dir, session)
-    for m in mismatches:
-        print(f"MISMATCH {m}")
-    if not mismatches:
-        print("all recordings and the manifest chain verify")
-        return 0
-    print(f"{len(mismatches)} mismatches")
-    return 1
+    async with store.transaction() as tx:
+        data = await recordings.verify_data(tx)
+    expected = Expected(
+        head=None if data.head is None else Anchor(*data.head), runs=data.runs, files=data.files
+    )
+    root = args.dir or settings.recordings_dir
+    report = await asyncio.to_thread(check, root, args.session, expected)
+    return _print_report(report, args.json, "the database")
+
+
+def _verify_offline(settings: Settings, args: argparse.Namespace) -> int:
+    """Verify a recordings directory (a copy, say) against a chain head noted earlier."""
+    from recorder.verify import Anchor, Expected, check  # noqa: PLC0415
+
+    chain_hash, sep, length = str(args.head).partition(":")
+    if not sep or not length.isdigit() or len(chain_hash) != 64:
+        raise ConfigError(f"--head {args.head!r}: expected HASH:LENGTH as verify printed it")
+    expected = Expected(head=Anchor(chain_hash, int(length)))
+    report = check(args.dir or settings.recordings_dir, args.session, expected)
+    return _print_report(report, args.json, "the head given")
+
+
+def _print_report(report: Any, as_json: bool, anchor: str) -> int:
+    if as_json:
+        print(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+    else:
+        for m in report.problems:
+            print(f"MISMATCH {m.problem} {m.path or ''}: {m.detail}")
+        head = report.head
+        print(
+            f"chain head: {head.chain_hash}:{head.length}" if head else "chain head: (empty chain)"
+        )
+        print(
+            f"{report.sessions} sessions, {report.runs} runs, {report.files} files re-hashed; "
+            f"{len(report.open_runs)} runs still open; compared with {anchor}"
+        )
+        if report.problems:
+            print(f"{len(report.problems)} mismatches")
+        else:
+            print("all recordings and the manifest chain verify")
+    return 1 if report.problems else 0
 
 
 DEMO_ACCOUNTS = (

@@ -3,7 +3,14 @@
 Media workers cannot write the database (they talk to the hub only through the bus), so every
 recording event (``recording.file_started``, ``recording.file_closed``, ``recording.closed``)
 arrives on the ``recording.events`` channel and is written here. Writes are idempotent (by
-file path), so several hubs receiving the same event agree.
+file path and chain hash), so several hubs receiving the same event agree.
+
+The bus delivers at most once: an event sent while no hub listens is lost. What matters is
+on disk anyway: every finalised run is a line of the chain with its manifest. So the keeper
+also **reconciles**: at start and every :data:`RECONCILE_INTERVAL_S` it reads the chain lines
+it has not seen and stores any run the database lacks, exactly as if its event had come.
+A finalised run's file rows, its run row (chain hash and position: the anchored head of the
+chain) and the honest end of a session a crash interrupted are written in one transaction.
 
 Retention: once an hour the sweeper deletes expired media files (in a thread), keeps the
 manifests and hashes, marks the rows deleted and writes each deletion to the audit log.
@@ -17,11 +24,12 @@ import logging
 import secrets
 import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 from config import errors
 from config.settings import Settings
-from records import accounts, sessions
+from records import accounts, recordings, sessions
 from records.enums import SessionKind
 from records.store import Store
 from signaling.bus import Bus, Message, Subscription
@@ -31,6 +39,8 @@ logger = logging.getLogger(__name__)
 RECORDING_EVENTS = "recording.events"
 PLAYBACK_NAME = "playback.mp4"
 SWEEP_INTERVAL_S = 3600.0
+#: how often the chain on disk is compared with the database (a lost event is stored then)
+RECONCILE_INTERVAL_S = 30.0
 
 
 def _time(value: Any) -> dt.datetime | None:
@@ -41,6 +51,32 @@ def _time(value: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _relative(session_id: str, run: str | None, name: str) -> str:
+    """A run's file as the database names it: relative to the recordings root."""
+    return f"{session_id}/{name}" if run is None else f"{session_id}/{run}/{name}"
+
+
+def _read_run_manifest(root: Path, session_id: str, run: str | None) -> dict[str, Any]:
+    from recorder.layout import run_dir  # noqa: PLC0415
+    from recorder.manifest import read_manifest  # noqa: PLC0415
+
+    return read_manifest(run_dir(root, session_id, run).path)
+
+
+def _file_fields(file: dict[str, Any], peer: str) -> dict[str, Any]:
+    codecs = file.get("codecs") or {}
+    return {
+        "participant_id": peer or None,
+        "codec": "+".join(str(v) for v in codecs.values()) if isinstance(codecs, dict) else "",
+        "started_at": _time(file.get("started_at")),
+        "ended_at": _time(file.get("ended_at")),
+        "frames": _frames(file),
+        "bytes": int(file.get("bytes") or 0),
+        "sha256": str(file.get("sha256") or ""),
+        "state": str(file.get("state") or "open"),
+    }
 
 
 def _frames(file: dict[str, Any]) -> int:
@@ -61,25 +97,42 @@ class RecordingsKeeper:
         self._sub: Subscription | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._token = f"keeper-{secrets.token_hex(6)}"
+        self._closing_lock = asyncio.Lock()  # a run's event and the reconciler never race
+        self._chain_seen = 0  # chain lines already compared with the database
+        self._applying = 0  # events being stored now
 
     async def start(self) -> None:
         """Subscribe to recording events and start the sweeper."""
         self._sub = await self.bus.subscribe(RECORDING_EVENTS)
         self._tasks.append(asyncio.create_task(self._consume(self._sub), name="recordings-events"))
+        self._tasks.append(asyncio.create_task(self._reconciler(), name="recordings-reconcile"))
         if self._sweep_enabled:
             self._tasks.append(asyncio.create_task(self._sweeper(), name="recordings-sweeper"))
 
     async def close(self) -> None:
-        """Store what is already received (up to 5 s), then stop; idempotent."""
+        """Store what is already received (up to 5 s), then stop; idempotent.
+
+        Runs finalised while this hub shuts down but whose events did not arrive in time are
+        stored by the last reconciliation here (or by the next hub's first).
+        """
         if self._sub is not None:
             pending = getattr(self._sub, "pending", None)
             deadline = time.monotonic() + 5.0
             # polling: the subscription has no "drained" event, and this runs once at shutdown
-            while callable(pending) and pending() and time.monotonic() < deadline:  # noqa: ASYNC110
+            while time.monotonic() < deadline and (  # noqa: ASYNC110
+                self._applying or (callable(pending) and pending())
+            ):
                 await asyncio.sleep(0.02)
-            await asyncio.sleep(0.05)  # let the consumer finish the message it holds
             await self._sub.close()
             self._sub = None
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks.clear()
+            try:
+                await self.reconcile()
+            except (errors.GatewayError, OSError) as exc:
+                logger.error("recordings: last reconciliation failed: %s", exc)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -87,10 +140,13 @@ class RecordingsKeeper:
 
     async def _consume(self, sub: Subscription) -> None:
         async for event in sub:
+            self._applying += 1
             try:
                 await self.apply(event)
             except errors.GatewayError as exc:
                 logger.error("recording event %s not stored: %s", event.get("type"), exc)
+            finally:
+                self._applying -= 1
 
     async def apply(self, event: Message) -> None:
         """Store one recording event."""
@@ -98,34 +154,133 @@ class RecordingsKeeper:
         session_id = str(event.get("session", ""))
         if not session_id:
             return
+        run = event.get("run")
+        run = str(run) if run else None
         if etype in ("recording.file_started", "recording.file_closed"):
-            await self._file(session_id, dict(event.get("file") or {}), str(event.get("peer", "")))
+            file = dict(event.get("file") or {})
+            await self._file(session_id, run, file, str(event.get("peer", "")))
         elif etype == "recording.closed":
-            for file in event.get("files") or []:
-                if isinstance(file, dict):
-                    await self._file(session_id, file, str(file.get("peer", "")))
-            await self._compose_if_training(session_id)
-            async with self.store.transaction() as tx:
-                await sessions.save_manifest(
-                    tx,
-                    session_id,
-                    f"{session_id}/manifest.json",
-                    str(event.get("manifest_sha256", "")),
-                    str(event.get("chain_hash", "")),
-                )
-                await sessions.log_event(
-                    tx, session_id, "recording_closed", data={"chain_hash": event.get("chain_hash")}
-                )
+            async with self._closing_lock:
+                new = await self._run_closed(session_id, run, event)
+            if new:
+                await self._compose_if_training(session_id, run)
         elif etype == "recording.error":
             async with self.store.transaction() as tx:
                 await sessions.log_event(
                     tx,
                     session_id,
                     "recording_error",
-                    data={"peer": event.get("peer"), "error": str(event.get("error"))[:300]},
+                    data={
+                        "run": run,
+                        "peer": event.get("peer"),
+                        "error": str(event.get("error"))[:300],
+                    },
                 )
 
-    async def _compose_if_training(self, session_id: str) -> None:
+    async def _run_closed(self, session_id: str, run: str | None, event: Message) -> bool:
+        """A finalised run: its files, its place in the chain, the session's honest end."""
+        files = [f for f in event.get("files") or [] if isinstance(f, dict)]
+        chain_hash = str(event.get("chain_hash", ""))
+        index = event.get("chain_index")
+        info = recordings.RunInfo(
+            session_id=session_id,
+            run_id=run or "",
+            path=_relative(session_id, run, "manifest.json"),
+            sha256=str(event.get("manifest_sha256", "")),
+            chain_hash=chain_hash,
+            previous_chain_hash=event.get("previous_chain_hash"),
+            chain_index=int(index) if isinstance(index, int) and index > 0 else None,
+            state="recovered" if event.get("recovered") else "closed",
+        )
+        ends = [t for f in files if (t := _time(f.get("ended_at"))) is not None]
+
+        async def write() -> bool:
+            async with self.store.transaction() as tx:
+                for file in files:
+                    await sessions.upsert_recording(
+                        tx,
+                        session_id,
+                        _relative(session_id, run, str(file.get("path", ""))),
+                        **_file_fields(file, str(file.get("peer") or "")),
+                    )
+                new = await recordings.save_run(tx, info)
+                if new:
+                    await sessions.log_event(
+                        tx,
+                        session_id,
+                        "recording_closed",
+                        data={
+                            "run": run,
+                            "chain_hash": chain_hash,
+                            "chain_index": info.chain_index,
+                        },
+                    )
+                if ends:
+                    await recordings.extend_interrupted(tx, session_id, max(ends))
+                return new
+
+        try:
+            return await write()
+        except errors.Conflict:
+            # another hub stored the same run at the same moment: now it is an update
+            return await write()
+
+    async def _reconciler(self) -> None:
+        while True:
+            try:
+                await self.reconcile()
+            except (errors.GatewayError, OSError) as exc:
+                logger.error("recordings: reconciling the chain with the database failed: %s", exc)
+            await asyncio.sleep(RECONCILE_INTERVAL_S)
+
+    async def reconcile(self) -> int:
+        """Store every chained run the database lacks (lost events); returns how many."""
+        from recorder.chain import read_chain  # noqa: PLC0415
+
+        root = self.settings.recordings_dir
+        entries = await asyncio.to_thread(read_chain, root)
+        fresh = entries[self._chain_seen :]
+        if not fresh:
+            return 0
+        async with self.store.transaction() as tx:
+            known = await recordings.known_chain_hashes(tx)
+        stored = 0
+        for entry in fresh:
+            if entry.chain in known:
+                continue
+            try:
+                data = await asyncio.to_thread(_read_run_manifest, root, entry.session, entry.run)
+            except (OSError, ValueError) as exc:
+                logger.error(
+                    "recordings: chain line %d (%s) has no readable manifest: %s",
+                    entry.index,
+                    entry.session,
+                    exc,
+                )
+                continue
+            event: Message = {
+                "type": "recording.closed",
+                "session": entry.session,
+                "run": entry.run,
+                "chain_index": entry.index,
+                "manifest_sha256": entry.manifest_sha256,
+                "chain_hash": entry.chain,
+                "previous_chain_hash": entry.previous,
+                "files": data.get("files", []),
+                "recovered": data.get("state") != "closed",
+            }
+            try:
+                await self.apply(event)
+            except errors.NotFound:
+                logger.error("recordings: chained session %s is not in the database", entry.session)
+                continue
+            stored += 1
+        self._chain_seen = len(entries)
+        if stored:
+            logger.warning("recordings: stored %d run(s) whose events were lost", stored)
+        return stored
+
+    async def _compose_if_training(self, session_id: str, run: str | None) -> None:
         """Training recordings form the video-on-demand library: one composed playback file.
 
         Composition (a grid of participants, audio mixed, by ffmpeg) runs in a child process
@@ -142,17 +297,19 @@ class RecordingsKeeper:
         if shutil.which("ffmpeg") is None:
             logger.warning("session %s: no ffmpeg here, no composed playback file", session_id)
             return
-        if not await self.bus.acquire(f"compose:{session_id}", self._token, 3600):
+        if not await self.bus.acquire(f"compose:{session_id}:{run}", self._token, 3600):
             return
-        task = asyncio.create_task(self._compose(session_id), name=f"compose-{session_id}")
+        task = asyncio.create_task(self._compose(session_id, run), name=f"compose-{session_id}")
         self._tasks.append(task)
 
-    async def _compose(self, session_id: str) -> None:
+    async def _compose(self, session_id: str, run: str | None) -> None:
         from recorder.manifest import sha256_file  # noqa: PLC0415
         from recorder.playback import compose  # noqa: PLC0415
 
         session_dir = self.settings.recordings_dir / session_id
-        output = session_dir / PLAYBACK_NAME
+        # one composition per finalised run, of every run so far; never written over
+        name = PLAYBACK_NAME if run is None else f"playback-{run}.mp4"
+        output = session_dir / name
         try:
             await asyncio.to_thread(compose, session_dir, output, timeout=3600)
             digest = await asyncio.to_thread(sha256_file, output)
@@ -164,7 +321,7 @@ class RecordingsKeeper:
             await sessions.upsert_recording(
                 tx,
                 session_id,
-                f"{session_id}/{PLAYBACK_NAME}",
+                f"{session_id}/{name}",
                 participant_id=None,
                 codec="h264+aac",
                 bytes=size,
@@ -174,28 +331,21 @@ class RecordingsKeeper:
             await sessions.log_event(tx, session_id, "playback_composed", data={"sha256": digest})
         logger.info("session %s: playback file composed (%d bytes)", session_id, size)
 
-    async def _file(self, session_id: str, file: dict[str, Any], peer: str) -> None:
+    async def _file(
+        self, session_id: str, run: str | None, file: dict[str, Any], peer: str
+    ) -> None:
         name = file.get("path")
         if not isinstance(name, str) or not name:
             return
-        codecs = file.get("codecs") or {}
-        fields: dict[str, Any] = {
-            "participant_id": peer or None,
-            "codec": "+".join(str(v) for v in codecs.values()) if isinstance(codecs, dict) else "",
-            "started_at": _time(file.get("started_at")),
-            "ended_at": _time(file.get("ended_at")),
-            "frames": _frames(file),
-            "bytes": int(file.get("bytes") or 0),
-            "sha256": str(file.get("sha256") or ""),
-            "state": str(file.get("state") or "open"),
-        }
+        path = _relative(session_id, run, name)
+        fields = _file_fields(file, peer)
         try:
             async with self.store.transaction() as tx:
-                await sessions.upsert_recording(tx, session_id, f"{session_id}/{name}", **fields)
+                await sessions.upsert_recording(tx, session_id, path, **fields)
         except errors.Conflict:
             # another hub inserted the same row at the same moment: write again as an update
             async with self.store.transaction() as tx:
-                await sessions.upsert_recording(tx, session_id, f"{session_id}/{name}", **fields)
+                await sessions.upsert_recording(tx, session_id, path, **fields)
 
     async def _sweeper(self) -> None:
         while True:

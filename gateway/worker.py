@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from aiortc import RTCIceServer
 
+from config.errors import GatewayError
 from config.settings import Settings
 from gateway.media.forward import RoomSink
 from gateway.media.worker import MediaWorker
@@ -24,6 +25,8 @@ from signaling.bus import Bus, create_bus
 logger = logging.getLogger(__name__)
 
 RECORDING_EVENTS = "recording.events"
+#: how often a worker looks for recording runs left open by a worker that died
+RECOVER_INTERVAL_S = 10.0
 
 
 class RecordingBridge:
@@ -38,12 +41,16 @@ class RecordingBridge:
         self.bus = bus
         self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(10_000)
         self._task: asyncio.Task[None] | None = None
+        self._recover_task: asyncio.Task[None] | None = None
+        self._recorders: dict[int, RoomRecorder] = {}
         self.worker: MediaWorker | None = None
 
     def start(self) -> None:
         """Start the publishing task."""
         if self._task is None:
             self._task = asyncio.create_task(self._publish(), name="recording-bridge")
+        if self._recover_task is None:
+            self._recover_task = asyncio.create_task(self._recover_loop(), name="recording-recover")
 
     def sink_factory(self, room_id: str, codec: str, meta: dict[str, Any]) -> RoomSink:
         """Called by the worker for every room recorded (``record: true`` or turned on)."""
@@ -61,6 +68,9 @@ class RecordingBridge:
             settings=RecorderSettings(segment_seconds=self.settings.segment_minutes * 60),
         )
         recorder.start()
+        # forget finished ones: the registry only tells recovery which runs are ours
+        self._recorders = {k: r for k, r in self._recorders.items() if not r.closed}
+        self._recorders[id(recorder)] = recorder
         # RoomRecorder.close() returns its manifest; the media layer ignores the value
         return cast(RoomSink, recorder)
 
@@ -86,28 +96,55 @@ class RecordingBridge:
             except Exception:
                 logger.exception("could not publish recording event %s", event.get("type"))
 
-    async def recover(self) -> None:
-        """Close, hash and mark recordings a crash left open (nothing is deleted)."""
+    async def recover(self, *, scan_all: bool = True) -> None:
+        """Close, hash and mark recording runs a crash left open (nothing is deleted).
+
+        With ``scan_all`` (at start) every run is looked at; otherwise only the runs listed
+        as open, which is cheap: a live worker then closes the runs of a worker that died.
+        """
         from recorder.recovery import recover  # noqa: PLC0415
 
-        for manifest in await asyncio.to_thread(recover, self.settings.recordings_dir):
+        mine = [
+            (recorder.session_id, recorder.run)
+            for recorder in self._recorders.values()
+            if not recorder.closed
+        ]
+        found = await asyncio.to_thread(
+            recover, self.settings.recordings_dir, scan_all=scan_all, skip=mine
+        )
+        for manifest in found:
             logger.warning(
-                "recovered recording of session %s (%s)", manifest.session, manifest.state
+                "recovered recording run %s/%s (%s)", manifest.session, manifest.run, manifest.state
             )
             self._on_event(
                 {
                     "type": "recording.closed",
                     "session": manifest.session,
+                    "run": manifest.run,
+                    "chain_index": manifest.chain_index,
                     "manifest": str(manifest.path),
                     "manifest_sha256": manifest.sha256,
                     "chain_hash": manifest.chain_hash,
+                    "previous_chain_hash": manifest.previous_chain_hash,
                     "files": manifest.data.get("files", []),
                     "recovered": True,
                 }
             )
 
+    async def _recover_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RECOVER_INTERVAL_S)
+            try:
+                await self.recover(scan_all=False)
+            except (GatewayError, OSError) as exc:
+                logger.error("recovering open recording runs failed: %s", exc)
+
     async def close(self) -> None:
         """Flush the queued events and stop; idempotent."""
+        if self._recover_task is not None:
+            self._recover_task.cancel()
+            await asyncio.gather(self._recover_task, return_exceptions=True)
+            self._recover_task = None
         if self._task is None:
             return
         self._queue.put_nowait(None)

@@ -1,10 +1,14 @@
 r"""Hash chain over session manifests: each link commits to the previous one.
 
 ``chain.jsonl`` under the recordings root is append-only, one JSON object per finalised
-session, in finalisation order::
+recording run (``recorder.layout``), in finalisation order::
 
-    {"session": "S-1", "manifest_sha256": "…", "previous": "…" | null,
-     "chain": "…", "at": "2024-05-01T08:30:00.000Z"}
+    {"session": "S-1", "run": "r20240501T080000Z-1a2b3c4d", "n": 17,
+     "manifest_sha256": "…", "previous": "…" | null, "chain": "…",
+     "at": "2024-05-01T08:30:00.000Z"}
+
+``n`` is the line's position (1-based) and ``run`` the run directory; lines written before
+runs existed have neither (their manifest is ``<session>/manifest.json``).
 
 ``chain = sha256("petition-gateway-chain-v1\n" + previous_or_empty + "\n" + manifest_sha256)``.
 Removing or altering a line, or a manifest, breaks every later link. Appends from several
@@ -20,12 +24,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from config.errors import RecorderError
 from recorder.manifest import iso_utc
 
 CHAIN_FILE = "chain.jsonl"
 _DOMAIN = b"petition-gateway-chain-v1\n"
+_TAIL_BYTES = 4096
 
 
 def chain_hash(previous: str | None, manifest: bytes) -> str:
@@ -57,6 +63,9 @@ class ChainEntry:
     previous: str | None
     chain: str
     at: str
+    run: str | None = None
+    index: int = 0  # 1-based position in the file
+    stated_index: int | None = None  # the ``n`` written on the line (None on older lines)
 
 
 def read_chain(root: Path) -> list[ChainEntry]:
@@ -64,7 +73,7 @@ def read_chain(root: Path) -> list[ChainEntry]:
     path = root / CHAIN_FILE
     if not path.exists():
         return []
-    entries = []
+    entries: list[ChainEntry] = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -77,6 +86,9 @@ def read_chain(root: Path) -> list[ChainEntry]:
                     previous=raw["previous"],
                     chain=str(raw["chain"]),
                     at=str(raw["at"]),
+                    run=None if raw.get("run") is None else str(raw["run"]),
+                    index=len(entries) + 1,
+                    stated_index=None if raw.get("n") is None else int(raw["n"]),
                 )
             )
         except (ValueError, KeyError) as exc:
@@ -84,8 +96,31 @@ def read_chain(root: Path) -> list[ChainEntry]:
     return entries
 
 
-def append_chain(root: Path, session: str, manifest: bytes) -> ChainEntry:
-    """Append a session's manifest to ``root/chain.jsonl`` (blocking; call from a thread).
+def _last_link(handle: IO[bytes]) -> tuple[str | None, int]:
+    """The last line's chain hash and the number of lines, reading only the tail if it can."""
+    size = handle.seek(0, os.SEEK_END)
+    if size == 0:
+        return None, 0
+    handle.seek(max(0, size - _TAIL_BYTES))
+    lines = [line for line in handle.read().splitlines() if line.strip()]
+    if lines and size > _TAIL_BYTES:
+        lines = lines[1:]  # the first may be cut
+    if lines:
+        last = json.loads(lines[-1])
+        if last.get("n") is not None:
+            return str(last["chain"]), int(last["n"])
+    handle.seek(0)  # older lines carry no position: count them all
+    previous: str | None = None
+    count = 0
+    for line in handle.read().splitlines():
+        if line.strip():
+            previous = str(json.loads(line)["chain"])
+            count += 1
+    return previous, count
+
+
+def append_chain(root: Path, session: str, manifest: bytes, run: str | None = None) -> ChainEntry:
+    """Append a run's manifest to ``root/chain.jsonl`` (blocking; call from a thread).
 
     Holds an exclusive ``flock`` while it reads the last link and appends, so workers sharing
     the recordings directory never fork the chain.
@@ -95,11 +130,7 @@ def append_chain(root: Path, session: str, manifest: bytes) -> ChainEntry:
     with path.open("a+b") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
-            handle.seek(0)
-            previous: str | None = None
-            for line in handle.read().splitlines():
-                if line.strip():
-                    previous = str(json.loads(line)["chain"])
+            previous, count = _last_link(handle)
             digest = hashlib.sha256(manifest).hexdigest()
             entry = ChainEntry(
                 session=session,
@@ -107,9 +138,14 @@ def append_chain(root: Path, session: str, manifest: bytes) -> ChainEntry:
                 previous=previous,
                 chain=link_hash(previous, digest),
                 at=iso_utc(time.time()) or "",
+                run=run,
+                index=count + 1,
+                stated_index=count + 1,
             )
-            record = {
+            record: dict[str, object] = {
                 "session": entry.session,
+                "run": run,
+                "n": entry.index,
                 "manifest_sha256": entry.manifest_sha256,
                 "previous": entry.previous,
                 "chain": entry.chain,

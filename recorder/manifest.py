@@ -3,8 +3,9 @@
 Schema (``"schema": 1``)::
 
     {
-      "schema": 1,
+      "schema": 2,
       "session": "S-123",
+      "run": "r20240501T080000Z-1a2b3c4d",  # this run's directory (recorder.layout)
       "state": "open" | "closed" | "recovered (truncated)",
       "kind": "visit",                       # from meta["kind"]
       "units": ["district/…"],               # from meta["units"]
@@ -41,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 OPEN_MARKER = "recording.open"
 
@@ -108,6 +109,8 @@ class RoomManifest:
         previous_chain_hash: the link it was chained to (None for the first session).
         state: ``"closed"`` (or ``"recovered (truncated)"`` from recovery).
         data: the manifest JSON as a dict (schema in ``recorder.manifest``).
+        run: the recording run (``recorder.layout``); None for the older one-per-session layout.
+        chain_index: the 1-based position of this run's line in the chain.
     """
 
     session: str
@@ -117,3 +120,5 @@ class RoomManifest:
     previous_chain_hash: str | None
     state: str
     data: dict[str, Any]
+    run: str | None = None
+    chain_index: int = 0

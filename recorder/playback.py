@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from config.errors import RecorderError
+from recorder.layout import session_runs
 from recorder.manifest import parse_iso_utc, read_manifest
 
 
@@ -28,7 +29,7 @@ def compose(
     """Render ``output`` (H264 + AAC MP4) from a session's files, placed by wall clock.
 
     Args:
-        session_dir: the session directory (with ``manifest.json``).
+        session_dir: the session directory (every run's files are composed).
         output: the MP4 to write.
         cell: width and height of each participant's cell in the grid.
         fps: output frame rate.
@@ -41,11 +42,11 @@ def compose(
     executable = shutil.which(ffmpeg)
     if executable is None:
         raise RecorderError(f"playback needs ffmpeg, not found: {ffmpeg!r}")
-    data = read_manifest(session_dir)
     files = [
-        f
-        for f in data.get("files", [])
-        if f.get("started_at") and f.get("ended_at") and (session_dir / f["path"]).exists()
+        {**f, "path": str(target.path / f["path"])}
+        for target in session_runs(session_dir)
+        for f in read_manifest(target.path).get("files", [])
+        if f.get("started_at") and f.get("ended_at") and (target.path / f["path"]).exists()
     ]
     if not files:
         raise RecorderError(f"no playable media in {str(session_dir)!r}")
@@ -55,12 +56,12 @@ def compose(
     cols = math.ceil(math.sqrt(len(peers)))
     rows = math.ceil(len(peers) / cols)
     width, height = cell
-    args = [executable, "-nostdin", "-y", "-loglevel", "error"]
+    args = [executable, "-nostdin", "-n", "-loglevel", "error"]
     parts = [f"color=c=black:s={width * cols}x{height * rows}:r={fps}:d={end - start:.3f}[base0]"]
     audio_labels = []
     layer = 0
     for index, file in enumerate(files):
-        args += ["-i", str(session_dir / file["path"])]
+        args += ["-i", file["path"]]
         offset = parse_iso_utc(file["started_at"]) - start
         slot = peers.index(str(file["peer"]))
         x, y = (slot % cols) * width, (slot // cols) * height

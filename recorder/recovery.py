@@ -1,7 +1,7 @@
 """Close recordings left open by a crashed worker, without deleting anything.
 
-A recording is left open when its directory still has the ``recording.open`` marker (or a
-manifest in state ``open``). The marker is ``flock``-ed by the live writer, so a marker we
+A recording run is left open when its directory still has the ``recording.open`` marker (or
+a manifest in state ``open``). The marker is ``flock``-ed by the live writer, so a marker we
 can lock belongs to a dead process; one we cannot lock is a live recording (possibly on
 another worker sharing the directory) and is skipped. Matroska files stay readable up to
 their last flushed cluster; recovery measures what is there by demuxing, hashes it and
@@ -18,12 +18,14 @@ import fcntl
 import json
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import av
 
 from recorder.chain import append_chain, read_chain
+from recorder.layout import RunDir, close_run, open_runs, run_dirs
 from recorder.manifest import (
     MANIFEST_NAME,
     OPEN_MARKER,
@@ -43,66 +45,91 @@ logger = logging.getLogger(__name__)
 _MEDIA_SUFFIXES = (".webm", ".mkv")
 
 
-def recover(root: Path) -> list[RoomManifest]:
-    """Finalise every crashed recording under ``root`` (blocking; run it in a thread).
+def recover(
+    root: Path, *, scan_all: bool = True, skip: Iterable[tuple[str, str]] = ()
+) -> list[RoomManifest]:
+    """Finalise every crashed recording run under ``root`` (blocking; run it in a thread).
 
     Args:
         root: the recordings root.
+        scan_all: look at every run and older-layout session (at worker start); otherwise
+            only at the runs listed as open (``recorder.layout.open_runs``: cheap enough to
+            run every few seconds, so a run whose worker died is closed by a live worker).
+        skip: ``(session, run)`` pairs this process is recording now.
 
     Returns:
-        One manifest per session recovered (state ``recovered (truncated)``), or chained
-        late (a crash between the final manifest write and the chain append).
+        One manifest per run recovered (state ``recovered (truncated)``), or chained late
+        (a crash between the final manifest write and the chain append).
     """
     root = Path(root)
     results: list[RoomManifest] = []
     if not root.exists():
         return results
-    chained = {entry.session for entry in read_chain(root)}
-    for directory in sorted(p for p in root.iterdir() if p.is_dir()):
-        manifest_path = directory / MANIFEST_NAME
-        marker_path = directory / OPEN_MARKER
-        if not manifest_path.exists():
+    chained = {(entry.session, entry.run) for entry in read_chain(root)}
+    candidates: dict[tuple[str, str | None], RunDir] = {}
+    for found in open_runs(root):
+        candidates[(found.session, found.run)] = found
+    if scan_all:
+        for found in run_dirs(root):
+            candidates.setdefault((found.session, found.run), found)
+    busy = set(skip)
+    for key, target in sorted(candidates.items(), key=lambda kv: kv[1].label):
+        if key[1] is not None and (key[0], key[1]) in busy:
             continue
-        with contextlib.ExitStack() as stack:
-            if marker_path.exists():
-                marker = stack.enter_context(marker_path.open("rb"))
-                try:
-                    fcntl.flock(marker.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # a live recording
-            try:
-                data: dict[str, Any] = json.loads(manifest_path.read_bytes())
-            except ValueError:
-                logger.error("recovery: unreadable manifest %s, left as is", manifest_path)
-                continue
-            state = data.get("state")
-            if state == STATE_OPEN:
-                _recover_files(directory, data)
-                payload = manifest_bytes(data)
-                write_atomic(manifest_path, payload)
-            elif state in (STATE_CLOSED, STATE_RECOVERED) and directory.name not in chained:
-                payload = manifest_path.read_bytes()
-            else:
-                if marker_path.exists():
-                    marker_path.unlink()
-                continue
-            entry = append_chain(root, directory.name, payload)
-            chained.add(directory.name)
-            if marker_path.exists():
-                marker_path.unlink()
-            logger.warning("recovery: session %s finalised as %s", directory.name, data["state"])
-            results.append(
-                RoomManifest(
-                    session=directory.name,
-                    path=manifest_path,
-                    sha256=entry.manifest_sha256,
-                    chain_hash=entry.chain,
-                    previous_chain_hash=entry.previous,
-                    state=str(data["state"]),
-                    data=json.loads(payload),
-                )
-            )
+        manifest = _recover_run(root, target, key in chained)
+        if manifest is not None:
+            chained.add(key)
+            results.append(manifest)
     return results
+
+
+def _recover_run(root: Path, target: RunDir, chained: bool) -> RoomManifest | None:
+    directory = target.path
+    manifest_path = directory / MANIFEST_NAME
+    marker_path = directory / OPEN_MARKER
+    with contextlib.ExitStack() as stack:
+        if marker_path.exists():
+            marker = stack.enter_context(marker_path.open("rb"))
+            try:
+                fcntl.flock(marker.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None  # a live recording (maybe on another worker)
+        if not manifest_path.exists():
+            # created and never written: nothing to finalise
+            marker_path.unlink(missing_ok=True)
+            close_run(root, target.session, target.run)
+            return None
+        try:
+            data: dict[str, Any] = json.loads(manifest_path.read_bytes())
+        except ValueError:
+            logger.error("recovery: unreadable manifest %s, left as is", manifest_path)
+            return None
+        state = data.get("state")
+        if state == STATE_OPEN:
+            _recover_files(directory, data)
+            payload = manifest_bytes(data)
+            write_atomic(manifest_path, payload)
+        elif state in (STATE_CLOSED, STATE_RECOVERED) and not chained:
+            payload = manifest_path.read_bytes()
+        else:
+            marker_path.unlink(missing_ok=True)
+            close_run(root, target.session, target.run)
+            return None
+        entry = append_chain(root, target.session, payload, target.run)
+        marker_path.unlink(missing_ok=True)
+        close_run(root, target.session, target.run)
+    logger.warning("recovery: run %s finalised as %s", target.label, data["state"])
+    return RoomManifest(
+        session=target.session,
+        path=manifest_path,
+        sha256=entry.manifest_sha256,
+        chain_hash=entry.chain,
+        previous_chain_hash=entry.previous,
+        state=str(data["state"]),
+        data=json.loads(payload),
+        run=target.run,
+        chain_index=entry.index,
+    )
 
 
 def probe_media(path: Path) -> tuple[float, dict[str, int]]:

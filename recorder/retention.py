@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from config.errors import RecorderError
+from recorder.layout import run_dirs
 from recorder.manifest import (
     MANIFEST_NAME,
     OPEN_MARKER,
@@ -35,7 +36,7 @@ class DeletedFile:
 
     Attributes:
         session: session id.
-        path: file name inside the session directory.
+        path: the file's path inside the session directory (``run/name``).
         kind: the session kind whose retention applied.
         bytes: size before deletion.
         sha256: the manifest's hash of the deleted file.
@@ -70,9 +71,10 @@ def sweep(root: Path, retention_days: Mapping[str, float], now: float) -> list[D
     deleted: list[DeletedFile] = []
     if not root.exists():
         return deleted
-    for directory in sorted(p for p in root.iterdir() if p.is_dir()):
+    for target in run_dirs(root):
+        directory = target.path
         manifest_path = directory / MANIFEST_NAME
-        if not manifest_path.exists() or (directory / OPEN_MARKER).exists():
+        if (directory / OPEN_MARKER).exists():
             continue
         try:
             data = json.loads(manifest_path.read_bytes())
@@ -95,8 +97,8 @@ def sweep(root: Path, retention_days: Mapping[str, float], now: float) -> list[D
             except OSError as exc:
                 raise RecorderError(f"retention: cannot delete {str(media)!r}: {exc}") from exc
             record = DeletedFile(
-                session=directory.name,
-                path=str(file["path"]),
+                session=target.session,
+                path=target.relative(str(file["path"])),
                 kind=kind,
                 bytes=size,
                 sha256=file.get("sha256"),

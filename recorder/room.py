@@ -6,10 +6,13 @@ room hashes finished files so a 30-minute segment's SHA-256 never stalls muxing.
 (``on_event``, ``request_keyframe``) are always called on the event loop thread that called
 :meth:`RoomRecorder.start`.
 
-Files live in ``directory / session_id``: one file per participant and segment,
-``manifest.json`` (state ``open`` while recording, rewritten atomically on every file
-change) and ``recording.open``, a marker locked with ``flock`` for as long as the recording
-runs, so recovery can tell a crashed recording from a live one on another worker.
+Every recorder is one **run** of its session (``recorder.layout``): its files live in
+``directory / session_id / run``, a directory created exclusively, so a second recording of
+the same session (recording turned off and on, the room moved to another worker) can never
+overwrite the first. There: one file per participant and segment, ``manifest.json`` (state
+``open`` while recording, rewritten atomically on every file change, chained once when the
+run is finalised) and ``recording.open``, a marker locked with ``flock`` for as long as the
+recording runs, so recovery can tell a crashed recording from a live one on another worker.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import IO, Any, Protocol
 
 from config.errors import RecorderError
 from recorder.chain import append_chain
+from recorder.layout import close_run, create_run, mark_open, new_run_id
 from recorder.manifest import (
     MANIFEST_NAME,
     OPEN_MARKER,
@@ -107,8 +111,8 @@ class RoomRecorder:
     """Records every participant of one room, without transcoding.
 
     Args:
-        directory: the recordings root; this session's files go to ``directory/session_id``
-            and the chain to ``directory/chain.jsonl``.
+        directory: the recordings root; this run's files go to
+            ``directory/session_id/run`` and the chain to ``directory/chain.jsonl``.
         session_id: the session id (also the directory name; no path separators).
         codec: the room's video codec, ``"vp8"`` (WebM files) or ``"h264"`` (Matroska).
         meta: session metadata: ``kind``, ``units`` and ``participants``
@@ -117,6 +121,7 @@ class RoomRecorder:
         request_keyframe: called on the event loop with a peer id when the recorder needs
             a keyframe from that peer (start, rotation, after drops).
         settings: tunables; defaults suit production.
+        run: this run's id (default: a new one, ``recorder.layout.new_run_id``).
     """
 
     def __init__(
@@ -129,6 +134,7 @@ class RoomRecorder:
         *,
         request_keyframe: KeyframeCallback | None = None,
         settings: RecorderSettings | None = None,
+        run: str | None = None,
     ) -> None:
         codec = codec.lower()
         if codec not in CONTAINERS:
@@ -137,7 +143,11 @@ class RoomRecorder:
             raise RecorderError(f"session id {session_id!r} is not usable as a directory name")
         self.root = Path(directory)
         self.session_id = session_id
-        self.session_dir = self.root / session_id
+        self.run = run or new_run_id()
+        if safe_name(self.run) != self.run:
+            raise RecorderError(f"run id {self.run!r} is not usable as a directory name")
+        # ParticipantHost.session_dir: where this run's files go
+        self.session_dir = self.root / session_id / self.run
         self.codec = codec
         self.settings = settings or RecorderSettings()
         self._on_event = on_event
@@ -236,6 +246,11 @@ class RoomRecorder:
         if self._accepting:
             self._queue.append(_TrackEnd(peer, kind))
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called (the run is finalised or being finalised)."""
+        return self._closing is not None
+
     async def close(self) -> RoomManifest:
         """Stop, finalise every file, hash, write the manifest and chain it. Idempotent.
 
@@ -261,6 +276,8 @@ class RoomRecorder:
             {
                 "type": "recording.closed",
                 "session": self.session_id,
+                "run": self.run,
+                "chain_index": result.chain_index,
                 "manifest": str(result.path),
                 "manifest_sha256": result.sha256,
                 "chain_hash": result.chain_hash,
@@ -298,6 +315,7 @@ class RoomRecorder:
         event = {
             "type": "recording.file_started",
             "session": self.session_id,
+            "run": self.run,
             "peer": info.peer,
             "file": info.to_json(),
         }
@@ -312,6 +330,7 @@ class RoomRecorder:
         event = {
             "type": "recording.error",
             "session": self.session_id,
+            "run": self.run,
             "peer": peer,
             "error": str(error),
         }
@@ -328,6 +347,7 @@ class RoomRecorder:
         event = {
             "type": "recording.file_closed",
             "session": self.session_id,
+            "run": self.run,
             "peer": info.peer,
             "file": info.to_json(),
         }
@@ -338,7 +358,7 @@ class RoomRecorder:
     def _run(self) -> None:
         try:
             self._prepare()
-        except OSError:
+        except (OSError, RecorderError):
             logger.exception("session %s: cannot create %s", self.session_id, self.session_dir)
             self._from_thread(
                 self._deliver,
@@ -377,8 +397,13 @@ class RoomRecorder:
                 logger.exception("session %s: cannot finish %s", self.session_id, participant.peer)
 
     def _prepare(self) -> None:
-        self.session_dir.mkdir(parents=True, exist_ok=True)
-        marker = (self.session_dir / OPEN_MARKER).open("wb")
+        create_run(
+            self.root,
+            self.session_id,
+            self.run,
+            {"started_at": iso_utc(self._started_at), "host": socket.gethostname()},
+        )
+        marker = (self.session_dir / OPEN_MARKER).open("xb")
         fcntl.flock(marker.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         marker.write(
             json.dumps(
@@ -392,6 +417,7 @@ class RoomRecorder:
         )
         marker.flush()
         self._marker = marker
+        mark_open(self.root, self.session_id, self.run)
         self._write_manifest(STATE_OPEN)
 
     def _dispatch(self, item: QueuedPacket | _TrackEnd | _ParticipantUpdate) -> None:
@@ -427,6 +453,7 @@ class RoomRecorder:
         return {
             "schema": SCHEMA_VERSION,
             "session": self.session_id,
+            "run": self.run,
             "state": state,
             "kind": self._meta.get("kind"),
             "units": self._meta.get("units", []),
@@ -449,17 +476,21 @@ class RoomRecorder:
 
     def _finalise(self) -> RoomManifest:
         wait(self._hash_jobs)
-        self.session_dir.mkdir(parents=True, exist_ok=True)
         if self._started_at is None:
             self._started_at = time.time()
+        if self._marker is None and not self.session_dir.exists():
+            # the writer never ran (or could not create the run): the run still gets its
+            # directory, so the chain never names a manifest that is not there
+            self._prepare()
         payload = self._write_manifest(STATE_CLOSED, time.time())
-        entry = append_chain(self.root, self.session_id, payload)
+        entry = append_chain(self.root, self.session_id, payload, self.run)
         marker = self._marker
         self._marker = None
         with contextlib.suppress(FileNotFoundError):
             (self.session_dir / OPEN_MARKER).unlink()
         if marker is not None:
             marker.close()  # releases the flock
+        close_run(self.root, self.session_id, self.run)
         return RoomManifest(
             session=self.session_id,
             path=self.session_dir / MANIFEST_NAME,
@@ -468,4 +499,6 @@ class RoomRecorder:
             previous_chain_hash=entry.previous,
             state=STATE_CLOSED,
             data=json.loads(payload),
+            run=self.run,
+            chain_index=entry.index,
         )

@@ -109,6 +109,12 @@ class SegmentWriter:
         self._last: dict[str, int] = {}
         self._end_ms = 0
         try:
+            # Claim the name first: a recording is evidence, so a file that exists already is
+            # never truncated (av.open would), whatever bug or race led here.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        except OSError as exc:
+            raise RecorderError(f"cannot create recording file {str(path)!r}: {exc}") from exc
+        try:
             self._container = av.open(
                 str(path),
                 "w",

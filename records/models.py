@@ -222,16 +222,31 @@ class Recording(Base):
     __table_args__ = (UniqueConstraint("path", name="uq_recordings_path"),)
 
 
-class Manifest(Base):
-    """The manifest of a session's recordings and its place in the hash chain."""
+class RecordingRun(Base):
+    """One finalised recording run: its manifest's hash and its line in the hash chain.
 
-    __tablename__ = "recording_manifests"
+    The row with the highest ``chain_index`` anchors the head of the chain: it is written in
+    the same transaction as the run's file rows, so cutting the newest runs out of the
+    recordings directory (files and chain lines together) shows against the database.
+    """
 
-    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), primary_key=True)
-    path: Mapped[str] = mapped_column(String(500))
+    __tablename__ = "recording_runs"
+
+    id: Mapped[intpk]
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    run_id: Mapped[str] = mapped_column(String(64), default="")  # "" in the older layout
+    path: Mapped[str] = mapped_column(String(500))  # the manifest, relative to the root
     sha256: Mapped[str] = mapped_column(String(64))
     chain_hash: Mapped[str] = mapped_column(String(64))
+    previous_chain_hash: Mapped[str | None] = mapped_column(String(64))
+    chain_index: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(24), default="closed")
     created_at: Mapped[created_at]
+
+    __table_args__ = (
+        UniqueConstraint("chain_hash", name="uq_recording_runs_chain_hash"),
+        UniqueConstraint("chain_index", name="uq_recording_runs_chain_index"),
+    )
 
 
 class DutyRoster(Base):

@@ -294,15 +294,43 @@ async def set_state(
     if state in (SessionState.ENDED, SessionState.CANCELLED, SessionState.INTERRUPTED):
         row.ended_at = now
         row.end_reason = reason[:200]
-        await db.execute(
-            update(models.Participant)
-            .where(models.Participant.session_id == session_id)
-            .where(models.Participant.left_at.is_(None))
-            .where(models.Participant.joined_at.is_not(None))
-            .values(left_at=now, leave_reason=f"session {state.value}")
-        )
+        await _close_participants(db, session_id, now, f"session {state.value}")
     await db.flush()
     return _session(row)
+
+
+async def _close_participants(
+    db: AsyncSession, session_id: str, at: dt.datetime, reason: str
+) -> None:
+    """Close every open participant row of a session: present ones and the lobby's."""
+    open_rows = (
+        update(models.Participant)
+        .where(models.Participant.session_id == session_id)
+        .where(models.Participant.left_at.is_(None))
+    )
+    await db.execute(
+        open_rows.where(models.Participant.joined_at.is_not(None)).values(
+            left_at=at, leave_reason=reason
+        )
+    )
+    # never admitted: the row says when the wait ended and why
+    await db.execute(
+        open_rows.where(models.Participant.joined_at.is_(None)).values(
+            left_at=at, leave_reason="lobby closed"
+        )
+    )
+
+
+async def touch_sessions(db: AsyncSession, session_ids: Iterable[str]) -> None:
+    """Note signaling activity in live sessions (a crash then ends them no earlier)."""
+    ids = list(session_ids)
+    if ids:
+        await db.execute(
+            update(models.Session)
+            .where(models.Session.id.in_(ids))
+            .where(models.Session.state == SessionState.LIVE)
+            .values(last_activity_at=utcnow())
+        )
 
 
 async def update_session(db: AsyncSession, session_id: str, **fields: Any) -> None:
@@ -415,12 +443,11 @@ async def get_participant(db: AsyncSession, participant_id: str) -> ParticipantI
 async def orphaned_participants(
     db: AsyncSession, live_hubs: Iterable[str]
 ) -> list[ParticipantInfo]:
-    """Present participants whose hub is not among ``live_hubs`` (their hub died)."""
+    """Present or waiting participants whose hub is not among ``live_hubs`` (it died)."""
     rows = (
         await db.scalars(
             select(models.Participant)
             .where(models.Participant.left_at.is_(None))
-            .where(models.Participant.joined_at.is_not(None))
             .where(models.Participant.hub_id != "")
             .where(models.Participant.hub_id.not_in(list(live_hubs)))
         )
@@ -539,13 +566,7 @@ async def mark_interrupted(db: AsyncSession) -> list[str]:
         row.state = SessionState.INTERRUPTED
         row.ended_at = at
         row.end_reason = "hub restarted while live"
-        await db.execute(
-            update(models.Participant)
-            .where(models.Participant.session_id == row.id)
-            .where(models.Participant.left_at.is_(None))
-            .where(models.Participant.joined_at.is_not(None))
-            .values(left_at=at, leave_reason="interrupted")
-        )
+        await _close_participants(db, row.id, at, "interrupted")
         ids.append(row.id)
     await db.flush()
     return ids
@@ -664,17 +685,6 @@ async def get_recording(db: AsyncSession, recording_id: int) -> RecordingInfo:
     if row is None:
         raise NotFound(f"recording {recording_id!r} not found")
     return _recording(row)
-
-
-async def save_manifest(
-    db: AsyncSession, session_id: str, path: str, sha256: str, chain_hash: str
-) -> None:
-    """Store a session manifest's hash and chain hash (written once)."""
-    if await db.get(models.Manifest, session_id) is None:
-        db.add(
-            models.Manifest(session_id=session_id, path=path, sha256=sha256, chain_hash=chain_hash)
-        )
-        await db.flush()
 
 
 # ---- announcements -------------------------------------------------------------------------

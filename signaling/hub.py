@@ -55,6 +55,8 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 HUB_TTL_S = 5.0
+#: how often (in heartbeats, about seconds) live sessions note their activity
+ACTIVITY_EVERY_BEATS = 10
 STAFF_ROLES = frozenset(
     {
         ParticipantRole.OFFICER,
@@ -318,6 +320,7 @@ class Hub:
                 logger.exception("bus message handler failed")
 
     async def _heartbeat_loop(self) -> None:
+        beat = 0
         while True:
             try:
                 await self.bus.heartbeat(
@@ -325,6 +328,14 @@ class Hub:
                 )
             except errors.BusError as exc:
                 logger.warning("hub heartbeat failed: %s", exc)
+            beat += 1
+            if beat % ACTIVITY_EVERY_BEATS == 0 and self.rooms:
+                # a crash ends a live session at its last known activity: keep that recent
+                try:
+                    async with self._tx() as tx:
+                        await sessions.touch_sessions(tx, list(self.rooms))
+                except errors.GatewayError as exc:
+                    logger.warning("session activity not noted: %s", exc)
             await asyncio.sleep(1.0)
 
     # ---- the WebSocket handler ---------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,14 +36,14 @@ async def _session(root: Path, name: str, source: list[Encoded], kind: str = "vi
 async def test_verify_reports_a_changed_byte(tmp_path: Path, source: list[Encoded]) -> None:
     manifest = await _session(tmp_path, "S-1", source)
     assert verify(tmp_path) == []
-    media = tmp_path / "S-1" / manifest.data["files"][0]["path"]
+    media = manifest.path.parent / manifest.data["files"][0]["path"]
     data = bytearray(media.read_bytes())
     data[len(data) // 2] ^= 0x01
     media.write_bytes(bytes(data))
 
     problems = verify(tmp_path, "S-1")
     assert [(p.session, p.problem, p.path) for p in problems] == [
-        ("S-1", "changed", f"S-1/{media.name}")
+        ("S-1", "changed", f"S-1/{media.parent.name}/{media.name}")
     ]
 
 
@@ -54,9 +55,7 @@ async def test_verify_reports_missing_file_and_removed_session(
     assert verify(tmp_path) == []
 
     # Deleting a session's directory is seen through its chain entry...
-    for path in (tmp_path / "S-2").iterdir():
-        path.unlink()
-    (tmp_path / "S-2").rmdir()
+    shutil.rmtree(tmp_path / "S-2")
     assert {(p.session, p.problem) for p in verify(tmp_path)} == {("S-2", "missing_manifest")}
 
     # ...and removing its line from the chain too breaks the next link.
@@ -66,7 +65,7 @@ async def test_verify_reports_missing_file_and_removed_session(
     assert {(p.session, p.problem) for p in verify(tmp_path)} == {("S-3", "chain_broken")}
 
     # A media file removed outside retention is reported.
-    victim = next((tmp_path / "S-1").glob("*.webm"))
+    victim = next((tmp_path / "S-1").glob("*/*.webm"))
     victim.unlink()
     assert ("S-1", "missing_file") in {(p.session, p.problem) for p in verify(tmp_path)}
 
@@ -74,18 +73,18 @@ async def test_verify_reports_missing_file_and_removed_session(
 async def test_retention_deletes_media_keeps_manifest(
     tmp_path: Path, source: list[Encoded]
 ) -> None:
-    await _session(tmp_path, "S-visit", source, kind="visit")
+    visit = await _session(tmp_path, "S-visit", source, kind="visit")
     await _session(tmp_path, "S-train", source, kind="training")
-    manifest_before = (tmp_path / "S-visit" / "manifest.json").read_bytes()
+    manifest_before = visit.path.read_bytes()
 
     assert sweep(tmp_path, {"visit": 30, "training": 365}, time.time() + 10 * 86400) == []
     deleted = sweep(tmp_path, {"visit": 30, "training": 365}, time.time() + 31 * 86400)
 
     assert {d.session for d in deleted} == {"S-visit"}
     assert all(d.sha256 for d in deleted)
-    assert not list((tmp_path / "S-visit").glob("*.webm"))
-    assert list((tmp_path / "S-train").glob("*.webm"))
-    assert (tmp_path / "S-visit" / "manifest.json").read_bytes() == manifest_before
+    assert not list((tmp_path / "S-visit").glob("*/*.webm"))
+    assert list((tmp_path / "S-train").glob("*/*.webm"))
+    assert visit.path.read_bytes() == manifest_before
     assert verify(tmp_path) == []  # deliberate deletions are not tampering
 
 
@@ -129,7 +128,7 @@ def test_sigkill_leaves_a_playable_file_that_recovery_closes(tmp_path: Path) -> 
         child.wait()
     recorded = killed_at - first_arrival
 
-    [media] = list((tmp_path / "S-crash").glob("*.webm"))
+    [media] = list((tmp_path / "S-crash").glob("*/*.webm"))
     frames = 0
     with av.open(str(media)) as container:  # opens and decodes without an index/trailer
         for _ in container.decode(video=0):
@@ -145,8 +144,8 @@ def test_sigkill_leaves_a_playable_file_that_recovery_closes(tmp_path: Path) -> 
     assert entry["state"] == "recovered (truncated)"
     assert entry["duration_s"] >= recorded - 2.0
     assert entry["sha256"]
-    assert not (tmp_path / "S-crash" / "recording.open").exists()
-    assert json.loads((tmp_path / "S-crash" / "manifest.json").read_text())["state"] == (
+    assert not (media.parent / "recording.open").exists()
+    assert json.loads(result.path.read_text())["state"] == (
         "recovered (truncated)"
     )
     assert verify(tmp_path) == []
@@ -161,7 +160,7 @@ async def test_recovery_leaves_a_live_recording_alone(
     for k, packet, arrival in packets_for(source, t0=time.time(), until=2.5):
         recorder.on_packet("p1", k, packet, arrival)
     for _ in range(100):  # the writer thread takes the marker's lock
-        if (tmp_path / "S-live" / "recording.open").exists():
+        if list((tmp_path / "S-live").glob("*/recording.open")):
             break
         await asyncio.sleep(0.01)
     assert recover(tmp_path) == []
@@ -195,7 +194,7 @@ async def test_media_is_forced_to_disk_while_recording_and_at_close(
     media_synced_while_open = {p for p, still in synced if p.endswith(".webm")}
     writing["open"] = False
     manifest = await recorder.close()
-    media = str(tmp_path / "S-1" / manifest.data["files"][0]["path"])
+    media = str(manifest.path.parent / manifest.data["files"][0]["path"])
     assert media in media_synced_while_open
     assert (media, False) in synced  # again once closed (trailer, cues)
-    assert str(tmp_path / "S-1") in {p for p, _ in synced}  # its directory entry
+    assert str(manifest.path.parent) in {p for p, _ in synced}  # its directory entry

@@ -62,7 +62,7 @@ async def test_one_file_in_sync_across_rtp_wrap(tmp_path: Path, source: list[Enc
     manifest, events, _ = await record(tmp_path, items)
 
     [entry] = manifest.data["files"]
-    path = tmp_path / "S-1" / entry["path"]
+    path = manifest.path.parent / entry["path"]
     info = probe(path)
     assert info["codecs"] == {"video": "vp8", "audio": "opus"}
     assert (entry["width"], entry["height"]) == (320, 240)
@@ -93,7 +93,7 @@ async def test_late_video_starts_a_new_file_in_sync(tmp_path: Path, source: list
     assert second["reason"] == "track_added"
     total_audio = sum(1 for i in items if i[0] == "audio")
     assert first["frames"]["audio"] + second["frames"]["audio"] == total_audio
-    flashes, beeps = decode_events(tmp_path / "S-1" / second["path"])
+    flashes, beeps = decode_events(manifest.path.parent / second["path"])
     offsets = av_offsets(flashes, beeps)
     assert len(offsets) == 4
     assert max(abs(o) for o in offsets) <= 0.1, offsets
@@ -117,7 +117,7 @@ async def test_rotation_cuts_on_keyframes_without_gap(
     assert sum(f["frames"]["video"] for f in files) == sum(1 for i in items if i[0] == "video")
     assert sum(f["frames"]["audio"] for f in files) == sum(1 for i in items if i[0] == "audio")
     for entry in files:
-        with av.open(str(tmp_path / "S-1" / entry["path"])) as container:
+        with av.open(str(manifest.path.parent / entry["path"])) as container:
             frames = list(container.decode(video=0))  # raises if it does not start on a key
         assert len(frames) == entry["frames"]["video"]
         assert frames[0].key_frame
@@ -136,7 +136,7 @@ async def test_overflow_drops_are_counted_and_video_resumes_on_keyframe(
     assert dropped["video"] + dropped["audio"] > 0
     assert any(e["type"] == "recording.dropping" for e in events)
     for entry in manifest.data["files"]:
-        with av.open(str(tmp_path / "S-1" / entry["path"])) as container:
+        with av.open(str(manifest.path.parent / entry["path"])) as container:
             if container.streams.video:
                 decoded = list(container.decode(video=0))
                 assert decoded[0].key_frame
