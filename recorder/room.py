@@ -172,6 +172,7 @@ class RoomRecorder:
         self._manifest_lock = threading.Lock()
         self._marker: IO[bytes] | None = None
         self._accepting = False
+        self._broken: str | None = None  # why this run could not be created
         self._closing: asyncio.Future[RoomManifest] | None = None
 
     # -- event-loop side -------------------------------------------------------------------
@@ -256,6 +257,9 @@ class RoomRecorder:
 
         Returns:
             The finalised manifest (same object on every call).
+
+        Raises:
+            RecorderError: the run's directory could not be created (nothing was written).
         """
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._close())
@@ -358,17 +362,24 @@ class RoomRecorder:
     def _run(self) -> None:
         try:
             self._prepare()
-        except (OSError, RecorderError):
+        except (OSError, RecorderError) as exc:
+            # Nothing of this run can be written; above all nothing into a directory that is
+            # not ours. Packets are dropped until close, which chains nothing.
             logger.exception("session %s: cannot create %s", self.session_id, self.session_dir)
+            self._broken = str(exc)
+            self._accepting = False
             self._from_thread(
                 self._deliver,
                 {
                     "type": "recording.error",
                     "session": self.session_id,
+                    "run": self.run,
                     "peer": None,
-                    "error": f"cannot create {self.session_dir}",
+                    "error": f"cannot create {self.session_dir}: {exc}",
                 },
             )
+            self._queue.clear()
+            return
         next_tick = time.monotonic() + _TICK_SECONDS
         stopping = False
         while not stopping:
@@ -478,9 +489,11 @@ class RoomRecorder:
         wait(self._hash_jobs)
         if self._started_at is None:
             self._started_at = time.time()
-        if self._marker is None and not self.session_dir.exists():
-            # the writer never ran (or could not create the run): the run still gets its
-            # directory, so the chain never names a manifest that is not there
+        if self._broken is not None:
+            raise RecorderError(f"recording run {self.run} of {self.session_id}: {self._broken}")
+        if self._marker is None:
+            # the writer never ran: the run still gets its directory, so the chain never
+            # names a manifest that is not there
             self._prepare()
         payload = self._write_manifest(STATE_CLOSED, time.time())
         entry = append_chain(self.root, self.session_id, payload, self.run)

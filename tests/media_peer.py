@@ -17,6 +17,7 @@ import av
 import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiortc import RTCBundlePolicy, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import InvalidStateError
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from config.settings import Settings
@@ -37,17 +38,32 @@ class Peer:
     def __init__(self, ws: ClientWebSocketResponse, name: str) -> None:
         self.ws = ws
         self.name = name
-        self.pc = RTCPeerConnection(
-            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-        )
+        self.pc = self._new_pc()
         self.events: list[dict[str, Any]] = []
         self.tracks: dict[str, dict[str, Any]] = {}  # mid → {publisher, kind}
         self.frames: dict[str, int] = {}  # mid → decoded frames
         self.session = ""
         self._replies: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._n = 0
-        self._tasks: list[asyncio.Task[None]] = [asyncio.create_task(self._read())]
-        self.pc.on("track", self._on_track)
+        self._sdp: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(self._read()),
+            asyncio.create_task(self._negotiate()),
+        ]
+
+    def _new_pc(self) -> RTCPeerConnection:
+        pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
+        pc.on("track", self._on_track)
+        return pc
+
+    async def renew(self) -> None:
+        """A new peer connection on the same signaling connection (as the apps re-offer)."""
+        old, self.pc = self.pc, self._new_pc()  # swapped first: the reader sees only one
+        self.tracks.clear()
+        self.frames.clear()
+        await old.close()
 
     async def request(self, mtype: str, **fields: Any) -> dict[str, Any]:
         self._n += 1
@@ -72,20 +88,32 @@ class Peer:
             self.events.append(data)
             if data["type"] in ("media.answer", "media.offer"):
                 self.tracks.update({t["mid"]: t for t in data.get("tracks", [])})
-            if data["type"] == "media.answer":
-                await self.pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "answer"))
-            elif data["type"] == "media.offer":
-                await self.pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "offer"))
-                await self.pc.setLocalDescription(await self.pc.createAnswer())
-                await self.ws.send_str(
-                    json.dumps(
-                        {
-                            "type": "media.answer",
-                            "session": self.session,
-                            "sdp": self.pc.localDescription.sdp,
-                        }
+                # negotiated in order by one task, so replies to requests never wait on it
+                self._sdp.put_nowait(data)
+
+    async def _negotiate(self) -> None:
+        while True:
+            data = await self._sdp.get()
+            pc = self.pc
+            try:
+                if data["type"] == "media.answer":
+                    await pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "answer"))
+                elif data["type"] == "media.offer":
+                    await pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "offer"))
+                    await pc.setLocalDescription(await pc.createAnswer())
+                    await self.ws.send_str(
+                        json.dumps(
+                            {
+                                "type": "media.answer",
+                                "session": self.session,
+                                "sdp": pc.localDescription.sdp,
+                            }
+                        )
                     )
-                )
+            except InvalidStateError:
+                if pc is self.pc:
+                    raise
+                # meant for the connection renew() replaced: as an app, ignore it
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)

@@ -145,9 +145,7 @@ def test_sigkill_leaves_a_playable_file_that_recovery_closes(tmp_path: Path) -> 
     assert entry["duration_s"] >= recorded - 2.0
     assert entry["sha256"]
     assert not (media.parent / "recording.open").exists()
-    assert json.loads(result.path.read_text())["state"] == (
-        "recovered (truncated)"
-    )
+    assert json.loads(result.path.read_text())["state"] == ("recovered (truncated)")
     assert verify(tmp_path) == []
     assert recover(tmp_path) == []  # nothing left to recover
 
