@@ -390,7 +390,13 @@ class ParticipantRecorder:
                 self._pending_audio.append(entry)
             return
         try:
-            segment.mux(entry.kind, bytes(entry.data), entry.ms - self._origin, entry.duration)
+            segment.mux(
+                entry.kind,
+                bytes(entry.data),
+                entry.ms - self._origin,
+                entry.duration,
+                keyframe=entry.keyframe,
+            )
         except RecorderError as exc:
             logger.warning("%s: %s; starting a new file", self.peer, exc, exc_info=True)
             self._host.participant_error(self.peer, exc)

@@ -8,6 +8,7 @@ from typing import Any
 
 import av
 import pytest
+from matroska_index import read_index, seek_video
 from synthetic_media import DURATION, EVENTS, Encoded, av_offsets, decode_events, packets_for, probe
 
 from recorder.participant import RecorderSettings
@@ -123,6 +124,34 @@ async def test_rotation_cuts_on_keyframes_without_gap(
         assert frames[0].key_frame
     total = sum(f["duration_s"] for f in files)
     assert total == pytest.approx(DURATION, rel=0.05)
+
+
+async def test_closed_files_have_cues_at_keyframes_and_a_duration(
+    tmp_path: Path, source: list[Encoded]
+) -> None:
+    # A reviewer must be able to jump into a recording: players seek through the Cues. An
+    # audio-only first file (late camera) and an audio+video second file, both closed.
+    items = packets_for(source, t0=time.time(), video_from=4.0)
+    manifest, _, _ = await record(tmp_path, items)
+
+    audio_only, both = (manifest.path.parent / f["path"] for f in manifest.data["files"])
+    for path, entry in zip((audio_only, both), manifest.data["files"], strict=True):
+        index = read_index(path)
+        assert index.cue_times_s, f"{path.name} has no Cues"
+        assert index.duration_s == pytest.approx(entry["duration_s"], abs=0.05)
+    with av.open(str(both)) as container:
+        keyframes = [
+            round(float(p.pts * p.time_base), 3)
+            for p in container.demux(video=0)
+            if p.is_keyframe and p.pts is not None
+        ]
+    assert len(keyframes) >= 2
+    assert [round(t, 3) for t in read_index(both).cue_times_s] == keyframes
+    duration = read_index(both).duration_s
+    assert duration is not None
+    for target in (duration / 2, duration - 0.5):
+        landed = seek_video(both, target)
+        assert target - 2.1 <= landed <= target, (target, landed)  # the keyframe before it
 
 
 async def test_overflow_drops_are_counted_and_video_resumes_on_keyframe(
