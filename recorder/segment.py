@@ -195,7 +195,7 @@ class SegmentWriter:
                 self._sync_fd = os.open(self.path, os.O_RDONLY)
             except FileNotFoundError:
                 return  # nothing written yet
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         os.fsync(self._sync_fd)
 
     def close(self) -> None:
@@ -217,7 +217,8 @@ class SegmentWriter:
                     os.close(fd)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a directory's entries (a new or renamed file) durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
