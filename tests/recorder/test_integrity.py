@@ -186,6 +186,21 @@ def _video_payloads(path: Path) -> list[bytes]:
     return payloads
 
 
+def test_recovery_without_readable_media_keeps_the_file_and_makes_no_copy(tmp_path: Path) -> None:
+    session = tmp_path / "S-empty"
+    session.mkdir()
+    (session / "kiosk-000.webm").write_bytes(b"\x1a\x45\xdf\xa3 killed before a header")
+    manifest = {"schema": 1, "session": "S-empty", "state": "open", "files": []}
+    (session / "manifest.json").write_text(json.dumps(manifest))
+
+    [result] = recover(tmp_path)
+
+    [entry] = result.data["files"]  # listed as found, hashed, no derived copy
+    assert (entry["path"], entry["state"]) == ("kiosk-000.webm", "recovered (truncated)")
+    assert entry["sha256"]
+    assert sorted(p.name for p in session.iterdir()) == ["kiosk-000.webm", "manifest.json"]
+
+
 async def test_recovery_leaves_a_live_recording_alone(
     tmp_path: Path, source: list[Encoded]
 ) -> None:
