@@ -9,7 +9,16 @@ from typing import Any
 import av
 import pytest
 from matroska_index import read_index, seek_video
-from synthetic_media import DURATION, EVENTS, Encoded, av_offsets, decode_events, packets_for, probe
+from synthetic_media import (
+    DURATION,
+    EVENTS,
+    Encoded,
+    av_offsets,
+    decode_events,
+    encode_source,
+    packets_for,
+    probe,
+)
 
 from recorder.participant import RecorderSettings
 from recorder.room import RoomRecorder
@@ -152,6 +161,20 @@ async def test_closed_files_have_cues_at_keyframes_and_a_duration(
     for target in (duration / 2, duration - 0.5):
         landed = seek_video(both, target)
         assert target - 2.1 <= landed <= target, (target, landed)  # the keyframe before it
+
+
+async def test_a_keyframe_is_asked_for_when_the_last_is_too_far_back_for_seeking(
+    tmp_path: Path,
+) -> None:
+    # A browser sends keyframes only when asked: one at the start of a 9 s call, then none.
+    sparse = encode_source(duration=9.0, gop=100_000)
+    assert sum(e.keyframe for e in sparse if e.kind == "video") == 1
+    items = packets_for(sparse, t0=time.time())
+    settings = RecorderSettings(seek_keyframe_seconds=2.0)
+    _, _, keyframes = await record(tmp_path, items, settings=settings)
+    # after 2 s without one, then at most once per 2 s while none comes (the encoder here
+    # cannot answer; a browser answers a PLI within a few frames)
+    assert len(keyframes) == 4, keyframes
 
 
 async def test_overflow_drops_are_counted_and_video_resumes_on_keyframe(
