@@ -178,8 +178,9 @@ def remux(source: Path, destination: Path) -> tuple[float, dict[str, int]]:
     No transcoding: packets keep their bytes, timestamps and keyframe flags; the muxer closes
     the new file with Cues (a cue point per video keyframe) and a Duration. The copy is
     written under an exclusive temporary name in the same directory, made durable, and only
-    then renamed to ``destination``, so a crash never leaves a half-written file under the
-    final name (blocking: run it in a thread).
+    then linked to ``destination``, which must not exist (nothing is ever written over), so
+    a crash never leaves a half-written file under the final name (blocking: run it in a
+    thread).
 
     Returns:
         (end of the last copied packet in seconds, packets copied per kind).
@@ -217,7 +218,7 @@ def remux(source: Path, destination: Path) -> tuple[float, dict[str, int]]:
                     raise RecorderError(f"nothing readable in {str(source)!r}")
         with tmp.open("rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, destination)
+        os.link(tmp, destination)  # unlike rename, fails if the name exists
         fsync_dir(destination.parent)
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise RecorderError(f"cannot remux {str(source)!r}: {exc}") from exc
@@ -243,7 +244,12 @@ def recover_file(directory: Path, file: dict[str, Any]) -> dict[str, Any] | None
         file["ended_at"] = iso_utc(parse_iso_utc(file["started_at"]) + duration)
     target = directory / derived_name(media.name)
     try:
-        copied_end, copied = remux(media, target)
+        if target.exists():
+            # An interrupted recovery made it (complete: it gets its name only once written
+            # and synced) but did not list it; it is adopted, never written over.
+            copied_end, copied = probe_media(target)
+        else:
+            copied_end, copied = remux(media, target)
     except RecorderError as exc:
         logger.warning("recovery: no seekable copy of %s: %s", media, exc)
         return None

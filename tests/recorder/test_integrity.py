@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -20,7 +21,7 @@ from matroska_index import read_index, seek_video
 from synthetic_media import Encoded, packets_for
 
 from recorder.chain import CHAIN_FILE
-from recorder.recovery import probe_media, recover
+from recorder.recovery import probe_media, recover, remux
 from recorder.retention import sweep
 from recorder.room import RoomRecorder
 from recorder.verify import verify
@@ -184,6 +185,36 @@ def _video_payloads(path: Path) -> list[bytes]:
     with av.open(str(path)) as container, contextlib.suppress(av.FFmpegError):  # truncated tail
         payloads.extend(bytes(p) for p in container.demux(video=0) if p.size)
     return payloads
+
+
+async def test_recovery_adopts_a_copy_an_interrupted_recovery_left_and_writes_nothing_over(
+    tmp_path: Path, source: list[Encoded]
+) -> None:
+    # A closed file stands in for the killed one; the first recovery died after renaming
+    # its copy into place and before writing the manifest.
+    session = tmp_path / "S-again"
+    session.mkdir()
+    await _session(tmp_path, "S-src", source)
+    [closed] = list((tmp_path / "S-src").glob("*/*.webm"))
+    original = session / "kiosk-000.webm"
+    original.write_bytes(closed.read_bytes())
+    left_behind = session / "kiosk-000.recovered.webm"
+    remux(original, left_behind)
+    copy_bytes = left_behind.read_bytes()
+    entry = {"path": original.name, "peer": "kiosk", "segment": 0, "frames": {}}
+    entry |= {"state": "recording", "sha256": None, "started_at": None}
+    manifest = {"schema": 1, "session": "S-again", "state": "open", "files": [entry]}
+    (session / "manifest.json").write_text(json.dumps(manifest))
+
+    [result] = [m for m in recover(tmp_path) if m.session == "S-again"]
+
+    listed, copy = result.data["files"]
+    assert listed["path"] == original.name
+    assert copy["derived_from"] == original.name
+    assert left_behind.read_bytes() == copy_bytes  # adopted, not rewritten
+    assert copy["sha256"] == hashlib.sha256(copy_bytes).hexdigest()
+    assert copy["duration_s"] == pytest.approx(listed["duration_s"], abs=0.05)
+    assert not list(session.glob("*.tmp"))
 
 
 def test_recovery_without_readable_media_keeps_the_file_and_makes_no_copy(tmp_path: Path) -> None:
