@@ -65,8 +65,11 @@ def _read_run_manifest(root: Path, session_id: str, run: str | None) -> dict[str
     return read_manifest(run_dir(root, session_id, run).path)
 
 
-def _file_fields(file: dict[str, Any], peer: str) -> dict[str, Any]:
+def _file_fields(
+    file: dict[str, Any], peer: str, session_id: str, run: str | None
+) -> dict[str, Any]:
     codecs = file.get("codecs") or {}
+    derived_from = file.get("derived_from")
     return {
         "participant_id": peer or None,
         "codec": "+".join(str(v) for v in codecs.values()) if isinstance(codecs, dict) else "",
@@ -76,6 +79,13 @@ def _file_fields(file: dict[str, Any], peer: str) -> dict[str, Any]:
         "bytes": int(file.get("bytes") or 0),
         "sha256": str(file.get("sha256") or ""),
         "state": str(file.get("state") or "open"),
+        "segment": file["segment"] if isinstance(file.get("segment"), int) else None,
+        "reason": str(file.get("reason") or "")[:24],
+        "derived_from": (
+            _relative(session_id, run, derived_from)
+            if isinstance(derived_from, str) and derived_from
+            else None
+        ),
     }
 
 
@@ -201,7 +211,7 @@ class RecordingsKeeper:
                         tx,
                         session_id,
                         _relative(session_id, run, str(file.get("path", ""))),
-                        **_file_fields(file, str(file.get("peer") or "")),
+                        **_file_fields(file, str(file.get("peer") or ""), session_id, run),
                     )
                 new = await recordings.save_run(tx, info)
                 if new:
@@ -338,7 +348,7 @@ class RecordingsKeeper:
         if not isinstance(name, str) or not name:
             return
         path = _relative(session_id, run, name)
-        fields = _file_fields(file, peer)
+        fields = _file_fields(file, peer, session_id, run)
         try:
             async with self.store.transaction() as tx:
                 await sessions.upsert_recording(tx, session_id, path, **fields)

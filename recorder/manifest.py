@@ -25,6 +25,8 @@ Schema (``"schema": 1``)::
           "bytes": 3750000 | null, "sha256": "hex" | null,
           "state": "recording" | "closed" | "recovered (truncated)" | "failed",
           "reason": "start" | "rotation" | "track_added" | "resolution" | "restart"
+                    | "recovery_remux",
+          "derived_from": "peer-1-000.webm"   # only on recovery's seekable copy
         }
       ],
       "dropped": {"peer-1": {"video": 0, "audio": 0}},   # queue overflow + pre-keyframe drops

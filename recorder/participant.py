@@ -47,6 +47,10 @@ class RecorderSettings:
         interleave_ms: longest time the muxer may hold packets to interleave tracks.
         resync_seconds: re-anchor a track to wall clock if its RTP clock strays this far
             (a timestamp jump without a track end, e.g. a new SSRC).
+        seek_keyframe_seconds: ask for a keyframe when the video has had none for this
+            long (0: never). Browsers send keyframes only on request, and a player seeks to
+            the keyframe before the target and decodes from there: without this, a seek
+            into minute 31 of a call could mean decoding from minute 0.
     """
 
     segment_seconds: float = 1800.0
@@ -56,6 +60,7 @@ class RecorderSettings:
     cluster_ms: int = 1000
     interleave_ms: int = 500
     resync_seconds: float = 5.0
+    seek_keyframe_seconds: float = 10.0
 
 
 @dataclass(slots=True)
@@ -175,6 +180,7 @@ class ParticipantRecorder:
         self._last_video_ms: int | None = None
         self._video_interval = _DEFAULT_VIDEO_MS
         self._last_kf_request = 0.0
+        self._last_keyframe_ms: int | None = None
         self._ended: set[str] = set()
         self.skipped_before_keyframe = 0
         self.segments: list[SegmentInfo] = []
@@ -198,6 +204,7 @@ class ParticipantRecorder:
         if kind == "video":
             if item.keyframe:
                 self._need_keyframe = False
+                self._last_keyframe_ms = ms
                 dims = self._parse_dims(item.packet)
                 if dims is not None:
                     self._dims = dims
@@ -205,6 +212,8 @@ class ParticipantRecorder:
                 self.skipped_before_keyframe += 1
                 self._ask_keyframe(item.arrival)
                 return
+            else:
+                self._keep_seekable(ms, item.arrival)
             if self._last_video_ms is not None and 0 < ms - self._last_video_ms < 1000:
                 self._video_interval = ms - self._last_video_ms
             self._last_video_ms = ms
@@ -294,6 +303,19 @@ class ParticipantRecorder:
 
     def _ask_keyframe(self, now: float) -> None:
         if now - self._last_kf_request >= _KEYFRAME_REQUEST_INTERVAL:
+            self._last_kf_request = now
+            self._host.request_keyframe(self.peer)
+
+    def _keep_seekable(self, ms: int, now: float) -> None:
+        """Ask for a keyframe (once per interval) when the last one is too far back."""
+        interval = self._settings.seek_keyframe_seconds
+        last = self._last_keyframe_ms
+        if (
+            interval > 0
+            and last is not None
+            and ms - last >= interval * 1000
+            and now - self._last_kf_request >= interval
+        ):
             self._last_kf_request = now
             self._host.request_keyframe(self.peer)
 
@@ -390,7 +412,13 @@ class ParticipantRecorder:
                 self._pending_audio.append(entry)
             return
         try:
-            segment.mux(entry.kind, bytes(entry.data), entry.ms - self._origin, entry.duration)
+            segment.mux(
+                entry.kind,
+                bytes(entry.data),
+                entry.ms - self._origin,
+                entry.duration,
+                keyframe=entry.keyframe,
+            )
         except RecorderError as exc:
             logger.warning("%s: %s; starting a new file", self.peer, exc, exc_info=True)
             self._host.participant_error(self.peer, exc)

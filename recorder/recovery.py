@@ -7,6 +7,13 @@ another worker sharing the directory) and is skipped. Matroska files stay readab
 their last flushed cluster; recovery measures what is there by demuxing, hashes it and
 marks the manifest ``recovered (truncated)``, then chains it.
 
+A killed file has no Cues (the muxer writes them at close) and no final Duration, so players
+cannot seek it. Recovery therefore also stream-copies its readable part, without
+transcoding, into ``<name>.recovered.<ext>``, which the muxer closes with Cues and a
+Duration. The truncated original is evidence and stays as it was (read only, hashed); the
+remuxed copy is listed as a file of its own, with its own hash and ``derived_from`` naming
+the original.
+
 Run it at worker start, before any recording of this process begins (``flock`` locks held
 by this same process would not block it on NFS).
 """
@@ -17,6 +24,8 @@ import contextlib
 import fcntl
 import json
 import logging
+import os
+import secrets
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +33,7 @@ from typing import Any
 
 import av
 
+from config.errors import RecorderError
 from recorder.chain import append_chain, read_chain
 from recorder.layout import RunDir, close_run, open_runs, run_dirs
 from recorder.manifest import (
@@ -39,10 +49,14 @@ from recorder.manifest import (
     sha256_file,
     write_atomic,
 )
+from recorder.segment import fsync_dir
 
 logger = logging.getLogger(__name__)
 
 _MEDIA_SUFFIXES = (".webm", ".mkv")
+#: infix of the seekable copy recovery makes of a truncated file (``x.webm`` → ``x.recovered.webm``)
+RECOVERED_INFIX = ".recovered"
+REASON_RECOVERY_REMUX = "recovery_remux"
 
 
 def recover(
@@ -152,11 +166,118 @@ def probe_media(path: Path) -> tuple[float, dict[str, int]]:
     return end, frames
 
 
+def derived_name(name: str) -> str:
+    """The name of the seekable copy of the truncated file ``name``."""
+    stem, dot, ext = name.rpartition(".")
+    return f"{stem}{RECOVERED_INFIX}{dot}{ext}" if dot else f"{name}{RECOVERED_INFIX}"
+
+
+def remux(source: Path, destination: Path) -> tuple[float, dict[str, int]]:
+    """Stream-copy the readable packets of ``source`` into a new, seekable ``destination``.
+
+    No transcoding: packets keep their bytes, timestamps and keyframe flags; the muxer closes
+    the new file with Cues (a cue point per video keyframe) and a Duration. The copy is
+    written under an exclusive temporary name in the same directory, made durable, and only
+    then linked to ``destination``, which must not exist (nothing is ever written over), so
+    a crash never leaves a half-written file under the final name (blocking: run it in a
+    thread).
+
+    Returns:
+        (end of the last copied packet in seconds, packets copied per kind).
+
+    Raises:
+        RecorderError: nothing readable, or the copy could not be written.
+    """
+    frames = {"video": 0, "audio": 0}
+    end = 0.0
+    tmp = destination.with_name(f"{destination.name}.{secrets.token_hex(4)}.tmp")
+    # O_EXCL reserves the name: two recoveries racing on one file never share a temp file.
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    try:
+        with av.open(str(source)) as inp:
+            streams = [s for s in inp.streams if s.type in frames]
+            if not streams:
+                raise RecorderError(f"no audio or video in {str(source)!r}")
+            fmt = "webm" if source.suffix == ".webm" else "matroska"
+            with av.open(str(tmp), "w", format=fmt) as out:
+                mapping = {s.index: out.add_stream_from_template(s) for s in streams}
+                try:
+                    for packet in inp.demux(streams):
+                        if packet.pts is None or packet.size == 0:
+                            continue  # the demuxer's end-of-stream markers
+                        kind = packet.stream.type
+                        stop = packet.pts + (packet.duration or 0)
+                        packet.stream = mapping[packet.stream.index]
+                        out.mux(packet)
+                        frames[kind] += 1
+                        end = max(end, float(stop * packet.time_base))
+                except (av.FFmpegError, ValueError) as exc:
+                    # the truncated tail: everything demuxed before it is copied
+                    logger.info("recovery: %s copied up to %.3f s (%s)", source, end, exc)
+                if not any(frames.values()):
+                    raise RecorderError(f"nothing readable in {str(source)!r}")
+        with tmp.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.link(tmp, destination)  # unlike rename, fails if the name exists
+        fsync_dir(destination.parent)
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise RecorderError(f"cannot remux {str(source)!r}: {exc}") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return end, frames
+
+
+def recover_file(directory: Path, file: dict[str, Any]) -> dict[str, Any] | None:
+    """Close one manifest file entry a crash left in state ``recording``.
+
+    Measures and marks the original (it is never modified), then writes its seekable copy
+    (see :func:`remux`) and returns the copy's manifest entry, hashed, with ``derived_from``;
+    None when nothing could be copied (the original alone is kept, with a warning).
+    """
+    media = directory / str(file["path"])
+    duration, frames = probe_media(media)
+    file["duration_s"] = round(duration, 3)
+    file["frames"] = {k: v for k, v in frames.items() if v or k in file["frames"]}
+    file["state"] = STATE_RECOVERED
+    if file.get("started_at"):
+        file["ended_at"] = iso_utc(parse_iso_utc(file["started_at"]) + duration)
+    target = directory / derived_name(media.name)
+    try:
+        if target.exists():
+            # An interrupted recovery made it (complete: it gets its name only once written
+            # and synced) but did not list it; it is adopted, never written over.
+            copied_end, copied = probe_media(target)
+        else:
+            copied_end, copied = remux(media, target)
+    except RecorderError as exc:
+        logger.warning("recovery: no seekable copy of %s: %s", media, exc)
+        return None
+    derived = {
+        **file,
+        "path": target.name,
+        "derived_from": file["path"],
+        "duration_s": round(copied_end, 3),
+        "frames": {k: v for k, v in copied.items() if v or k in file["frames"]},
+        "reason": REASON_RECOVERY_REMUX,
+        "bytes": target.stat().st_size,
+        "sha256": sha256_file(target),
+    }
+    if file.get("started_at"):
+        derived["ended_at"] = iso_utc(parse_iso_utc(file["started_at"]) + copied_end)
+    return derived
+
+
 def _recover_files(directory: Path, data: dict[str, Any]) -> None:
     files: list[dict[str, Any]] = data.setdefault("files", [])
     listed = {str(f["path"]) for f in files}
     for media in sorted(directory.iterdir()):
-        if media.suffix in _MEDIA_SUFFIXES and media.name not in listed:
+        if (
+            media.suffix in _MEDIA_SUFFIXES
+            and media.name not in listed
+            # a copy an interrupted recovery left behind: remade below, not evidence
+            and not media.stem.endswith(RECOVERED_INFIX)
+        ):
             # Opened but not yet in the manifest when the process died.
             files.append(
                 {
@@ -173,17 +294,14 @@ def _recover_files(directory: Path, data: dict[str, Any]) -> None:
                 }
             )
     ends: list[float] = []
-    for file in files:
+    for file in list(files):
         media = directory / str(file["path"])
         if not media.exists():
             continue
         if file.get("state") == "recording":
-            duration, frames = probe_media(media)
-            file["duration_s"] = round(duration, 3)
-            file["frames"] = {k: v for k, v in frames.items() if v or k in file["frames"]}
-            file["state"] = STATE_RECOVERED
-            if file.get("started_at"):
-                file["ended_at"] = iso_utc(parse_iso_utc(file["started_at"]) + duration)
+            derived = recover_file(directory, file)
+            if derived is not None:
+                files.insert(files.index(file) + 1, derived)
         if file.get("sha256") is None:
             file["bytes"] = media.stat().st_size
             file["sha256"] = sha256_file(media)

@@ -156,8 +156,14 @@ class SegmentWriter:
         """End of the last muxed packet, in ms relative to the file start."""
         return self._end_ms
 
-    def mux(self, kind: str, data: bytes, pts_ms: int, duration_ms: int) -> None:
-        """Mux one encoded frame at ``pts_ms`` (clamped to keep each track increasing)."""
+    def mux(self, kind: str, data: bytes, pts_ms: int, duration_ms: int, *, keyframe: bool) -> None:
+        """Mux one encoded frame at ``pts_ms`` (clamped to keep each track increasing).
+
+        ``keyframe`` must be true for a video keyframe and for every Opus packet: the muxer
+        sets the SimpleBlock keyframe flag from it and indexes only flagged video packets
+        (or, in an audio-only file, flagged audio at cluster starts) in the Cues. Without it
+        the file is written with no Cues at all and players cannot seek.
+        """
         stream = self._streams[kind]
         last = self._last.get(kind)
         if pts_ms < 0:
@@ -169,6 +175,7 @@ class SegmentWriter:
         packet.pts = packet.dts = pts_ms
         packet.duration = duration_ms
         packet.time_base = MS
+        packet.is_keyframe = keyframe
         packet.stream = stream
         try:
             self._container.mux(packet)
@@ -188,7 +195,7 @@ class SegmentWriter:
                 self._sync_fd = os.open(self.path, os.O_RDONLY)
             except FileNotFoundError:
                 return  # nothing written yet
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         os.fsync(self._sync_fd)
 
     def close(self) -> None:
@@ -210,7 +217,8 @@ class SegmentWriter:
                     os.close(fd)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a directory's entries (a new or renamed file) durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

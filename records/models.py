@@ -218,6 +218,12 @@ class Recording(Base):
     sha256: Mapped[str] = mapped_column(String(64), default="")
     state: Mapped[str] = mapped_column(String(24), default="open")
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: the participant's file number (0, 1, … after a rotation or a cut); None for a playback
+    segment: Mapped[int | None] = mapped_column(Integer)
+    #: why the file starts (the manifest's ``reason``: start, rotation, resolution, …)
+    reason: Mapped[str] = mapped_column(String(24), default="", server_default="")
+    #: for recovery's seekable copy, the path of the truncated original it was copied from
+    derived_from: Mapped[str | None] = mapped_column(String(500))
 
     __table_args__ = (UniqueConstraint("path", name="uq_recordings_path"),)
 

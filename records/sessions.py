@@ -625,6 +625,9 @@ class RecordingInfo:
     sha256: str
     state: str
     deleted: bool
+    segment: int | None
+    reason: str
+    derived_from: str | None
 
 
 def _recording(r: models.Recording) -> RecordingInfo:
@@ -641,6 +644,9 @@ def _recording(r: models.Recording) -> RecordingInfo:
         r.sha256,
         r.state,
         r.deleted_at is not None,
+        r.segment,
+        r.reason,
+        r.derived_from,
     )
 
 
@@ -661,6 +667,9 @@ async def upsert_recording(db: AsyncSession, session_id: str, path: str, **field
             "sha256",
             "state",
             "deleted_at",
+            "segment",
+            "reason",
+            "derived_from",
         }:
             raise ValidationError(f"unknown recording field {k!r}")
         setattr(row, k, v)

@@ -297,10 +297,14 @@ async def get_session(request: web.Request) -> web.Response:
         await accounts.audit(tx, p.ref, "view_session", "session", s.id, remote=remote_of(request))
     body = session_json(s)
     body["events"] = events
+    ids = {r.path: r.id for r in recs}
     body["recordings"] = [
         {
             "id": r.id,
             "participant_id": r.participant_id,
+            "segment": r.segment,
+            "reason": r.reason,
+            "derived_from": ids.get(r.derived_from) if r.derived_from else None,
             "codec": r.codec,
             "started_at": _iso(r.started_at),
             "ended_at": _iso(r.ended_at),

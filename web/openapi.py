@@ -214,6 +214,9 @@ def _schemas() -> dict[str, Schema]:
         {
             "id": INT,
             "participant_id": _nullable(STR),
+            "segment": _nullable(INT),
+            "reason": STR,
+            "derived_from": _nullable(INT),
             "codec": STR,
             "started_at": _nullable(DATETIME),
             "ended_at": _nullable(DATETIME),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -14,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import av
+import pytest
+from matroska_index import read_index, seek_video
 from synthetic_media import Encoded, packets_for
 
 from recorder.chain import CHAIN_FILE
-from recorder.recovery import probe_media, recover
+from recorder.recovery import probe_media, recover, remux
 from recorder.retention import sweep
 from recorder.room import RoomRecorder
 from recorder.verify import verify
@@ -138,16 +142,94 @@ def test_sigkill_leaves_a_playable_file_that_recovery_closes(tmp_path: Path) -> 
     assert duration >= recorded - 2.0, (duration, recorded)
     assert frames >= (recorded - 2.0) * 30 * 0.95
 
+    original = media.read_bytes()
+    assert not read_index(media).cue_times_s  # the muxer writes Cues only when it closes
+
     [result] = recover(tmp_path)
     assert result.state == "recovered (truncated)"
-    entry = result.data["files"][0]
+    entry, copy = result.data["files"]
     assert entry["state"] == "recovered (truncated)"
     assert entry["duration_s"] >= recorded - 2.0
     assert entry["sha256"]
+    # The truncated original is evidence: kept byte for byte, hashed as it is.
+    assert media.read_bytes() == original
+    # Its readable part is copied, not transcoded, into a seekable file of its own.
+    assert copy["derived_from"] == media.name
+    assert copy["path"] == "kiosk-000.recovered.webm"
+    assert copy["sha256"]
+    assert copy["sha256"] != entry["sha256"]
+    assert copy["frames"] == entry["frames"]
+    assert copy["duration_s"] == pytest.approx(entry["duration_s"], abs=0.05)
+    remuxed = media.parent / copy["path"]
+    index = read_index(remuxed)
+    assert index.cue_times_s, "the recovered copy has no Cues"
+    assert index.duration_s is not None
+    assert index.duration_s >= recorded - 2.0
+    for target in (index.duration_s / 2, index.duration_s - 0.3):
+        landed = seek_video(remuxed, target)
+        assert target - 2.1 <= landed <= target, (target, landed)
+    assert _video_payloads(remuxed) == _video_payloads(media)  # the same bytes, not re-encoded
+    assert sorted(p.name for p in media.parent.iterdir()) == [
+        "kiosk-000.recovered.webm",
+        "kiosk-000.webm",
+        "manifest.json",
+    ]
     assert not (media.parent / "recording.open").exists()
     assert json.loads(result.path.read_text())["state"] == ("recovered (truncated)")
     assert verify(tmp_path) == []
     assert recover(tmp_path) == []  # nothing left to recover
+
+
+def _video_payloads(path: Path) -> list[bytes]:
+    payloads = []
+    with av.open(str(path)) as container, contextlib.suppress(av.FFmpegError):  # truncated tail
+        payloads.extend(bytes(p) for p in container.demux(video=0) if p.size)
+    return payloads
+
+
+async def test_recovery_adopts_a_copy_an_interrupted_recovery_left_and_writes_nothing_over(
+    tmp_path: Path, source: list[Encoded]
+) -> None:
+    # A closed file stands in for the killed one; the first recovery died after renaming
+    # its copy into place and before writing the manifest.
+    session = tmp_path / "S-again"
+    session.mkdir()
+    await _session(tmp_path, "S-src", source)
+    [closed] = list((tmp_path / "S-src").glob("*/*.webm"))
+    original = session / "kiosk-000.webm"
+    original.write_bytes(closed.read_bytes())
+    left_behind = session / "kiosk-000.recovered.webm"
+    remux(original, left_behind)
+    copy_bytes = left_behind.read_bytes()
+    entry = {"path": original.name, "peer": "kiosk", "segment": 0, "frames": {}}
+    entry |= {"state": "recording", "sha256": None, "started_at": None}
+    manifest = {"schema": 1, "session": "S-again", "state": "open", "files": [entry]}
+    (session / "manifest.json").write_text(json.dumps(manifest))
+
+    [result] = [m for m in recover(tmp_path) if m.session == "S-again"]
+
+    listed, copy = result.data["files"]
+    assert listed["path"] == original.name
+    assert copy["derived_from"] == original.name
+    assert left_behind.read_bytes() == copy_bytes  # adopted, not rewritten
+    assert copy["sha256"] == hashlib.sha256(copy_bytes).hexdigest()
+    assert copy["duration_s"] == pytest.approx(listed["duration_s"], abs=0.05)
+    assert not list(session.glob("*.tmp"))
+
+
+def test_recovery_without_readable_media_keeps_the_file_and_makes_no_copy(tmp_path: Path) -> None:
+    session = tmp_path / "S-empty"
+    session.mkdir()
+    (session / "kiosk-000.webm").write_bytes(b"\x1a\x45\xdf\xa3 killed before a header")
+    manifest = {"schema": 1, "session": "S-empty", "state": "open", "files": []}
+    (session / "manifest.json").write_text(json.dumps(manifest))
+
+    [result] = recover(tmp_path)
+
+    [entry] = result.data["files"]  # listed as found, hashed, no derived copy
+    assert (entry["path"], entry["state"]) == ("kiosk-000.webm", "recovered (truncated)")
+    assert entry["sha256"]
+    assert sorted(p.name for p in session.iterdir()) == ["kiosk-000.webm", "manifest.json"]
 
 
 async def test_recovery_leaves_a_live_recording_alone(

@@ -8,7 +8,17 @@ from typing import Any
 
 import av
 import pytest
-from synthetic_media import DURATION, EVENTS, Encoded, av_offsets, decode_events, packets_for, probe
+from matroska_index import read_index, seek_video
+from synthetic_media import (
+    DURATION,
+    EVENTS,
+    Encoded,
+    av_offsets,
+    decode_events,
+    encode_source,
+    packets_for,
+    probe,
+)
 
 from recorder.participant import RecorderSettings
 from recorder.room import RoomRecorder
@@ -123,6 +133,48 @@ async def test_rotation_cuts_on_keyframes_without_gap(
         assert frames[0].key_frame
     total = sum(f["duration_s"] for f in files)
     assert total == pytest.approx(DURATION, rel=0.05)
+
+
+async def test_closed_files_have_cues_at_keyframes_and_a_duration(
+    tmp_path: Path, source: list[Encoded]
+) -> None:
+    # A reviewer must be able to jump into a recording: players seek through the Cues. An
+    # audio-only first file (late camera) and an audio+video second file, both closed.
+    items = packets_for(source, t0=time.time(), video_from=4.0)
+    manifest, _, _ = await record(tmp_path, items)
+
+    audio_only, both = (manifest.path.parent / f["path"] for f in manifest.data["files"])
+    for path, entry in zip((audio_only, both), manifest.data["files"], strict=True):
+        index = read_index(path)
+        assert index.cue_times_s, f"{path.name} has no Cues"
+        assert index.duration_s == pytest.approx(entry["duration_s"], abs=0.05)
+    with av.open(str(both)) as container:
+        keyframes = [
+            round(float(p.pts * p.time_base), 3)
+            for p in container.demux(video=0)
+            if p.is_keyframe and p.pts is not None
+        ]
+    assert len(keyframes) >= 2
+    assert [round(t, 3) for t in read_index(both).cue_times_s] == keyframes
+    duration = read_index(both).duration_s
+    assert duration is not None
+    for target in (duration / 2, duration - 0.5):
+        landed = seek_video(both, target)
+        assert target - 2.1 <= landed <= target, (target, landed)  # the keyframe before it
+
+
+async def test_a_keyframe_is_asked_for_when_the_last_is_too_far_back_for_seeking(
+    tmp_path: Path,
+) -> None:
+    # A browser sends keyframes only when asked: one at the start of a 9 s call, then none.
+    sparse = encode_source(duration=9.0, gop=100_000)
+    assert sum(e.keyframe for e in sparse if e.kind == "video") == 1
+    items = packets_for(sparse, t0=time.time())
+    settings = RecorderSettings(seek_keyframe_seconds=2.0)
+    _, _, keyframes = await record(tmp_path, items, settings=settings)
+    # after 2 s without one, then at most once per 2 s while none comes (the encoder here
+    # cannot answer; a browser answers a PLI within a few frames)
+    assert len(keyframes) == 4, keyframes
 
 
 async def test_overflow_drops_are_counted_and_video_resumes_on_keyframe(

@@ -173,6 +173,18 @@ const DICT = {
   date_to: ["结束日期", "To"],
   play: ["播放", "Play"],
   no_recordings: ["没有符合条件的录像", "No recordings match"],
+  rec_playback: ["合成回放（全体参会人员画面合成）", "Composed playback (all participants in one picture)"],
+  rec_someone: ["参会人员", "Participant"],
+  rec_part: ["第{n}段（{reason}）", "part {n} ({reason})"],
+  rec_started: ["开始于 {time}", "starts {time}"],
+  rec_reason_start: ["开始录制", "start of recording"],
+  rec_reason_rotation: ["定时分段", "scheduled split"],
+  rec_reason_track_added: ["新增音视频轨道", "camera or microphone added"],
+  rec_reason_resolution: ["分辨率变化", "resolution change"],
+  rec_reason_restart: ["中断后重新开始", "restarted after an interruption"],
+  rec_reason_other: ["分段", "new file"],
+  rec_recovered_copy: ["异常中断后恢复的可拖动副本（原文件 #{id}）", "seekable copy recovered after a crash (original #{id})"],
+  rec_truncated: ["异常中断的原始文件（不完整）", "original file cut off by a crash (incomplete)"],
   // dashboard
   dashboard_title: ["信访统计", "Petition statistics"],
   by_channel: ["按渠道受理量", "Received by channel"],
@@ -211,6 +223,11 @@ export function t(key, vars = {}) {
   let s = entry ? entry[lang() === "en" ? 1 : 0] : key;
   for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, String(v));
   return s;
+}
+
+/** Whether `key` has a text (so internal keys never reach the page). */
+export function has(key) {
+  return Object.hasOwn(DICT, key);
 }
 
 export function roleName(role) {

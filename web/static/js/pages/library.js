@@ -28,13 +28,17 @@ async function search() {
     for (const s of hits.slice(0, 30)) {
       const detail = await api(`/api/sessions/${s.id}`);
       const names = new Map(detail.participants.map((p) => [p.id, `${p.name} · ${i18n.roleName(p.role)}`]));
-      for (const r of detail.recordings.filter((r) => !r.deleted)) {
+      const recs = detail.recordings.filter((r) => !r.deleted).sort(byPlace);
+      for (const r of recs) {
+        const label = recordingLabel(r, names);
         rows.push(
           h(
             "li",
             { "data-recording": r.id },
-            h("span", {}, `${fmtTime(s.created_at)} · ${t(`kind_${s.kind}`)} · ${s.title || ""} · ${units.get(s.unit_id) || ""} · ${names.get(r.participant_id) || ""}`),
-            h("button", { type: "button", "aria-label": `${t("play")} #${r.id}`, onclick: () => play(r, s) }, t("play")),
+            h("span", {}, `${fmtTime(s.created_at)} · ${t(`kind_${s.kind}`)} · ${s.title || ""} · ${units.get(s.unit_id) || ""}`),
+            h("br"),
+            h("span", { class: "rec-label" }, label),
+            h("button", { type: "button", "aria-label": `${t("play")} #${r.id} ${label}`, onclick: () => play(r, s, label) }, t("play")),
           ),
         );
       }
@@ -45,11 +49,38 @@ async function search() {
   }
 }
 
-function play(r, s) {
+// The composed playback first, then each participant's files in the order they were recorded.
+function byPlace(a, b) {
+  const playback = (r) => (r.state === "playback" ? 0 : 1);
+  return (
+    playback(a) - playback(b) ||
+    String(a.started_at || "").localeCompare(String(b.started_at || "")) ||
+    String(a.participant_id || "").localeCompare(String(b.participant_id || "")) ||
+    a.id - b.id
+  );
+}
+
+/** Who, which part and when: "张三 · 信访群众 · 第2段（定时分段） · 开始于 …". */
+function recordingLabel(r, names) {
+  if (r.state === "playback") return t("rec_playback");
+  const parts = [names.get(r.participant_id) || t("rec_someone")];
+  const reasonKey = `rec_reason_${r.reason}`;
+  const reason = t(i18n.has(reasonKey) ? reasonKey : "rec_reason_other");
+  if (r.derived_from != null) {
+    parts.push(t("rec_recovered_copy", { id: r.derived_from }));
+  } else if (r.segment != null) {
+    parts.push(t("rec_part", { n: r.segment + 1, reason }));
+  }
+  if (r.state === "recovered (truncated)" && r.derived_from == null) parts.push(t("rec_truncated"));
+  if (r.started_at) parts.push(t("rec_started", { time: fmtTime(r.started_at) }));
+  return parts.join(" · ");
+}
+
+function play(r, s, label) {
   const player = $("#player");
   player.src = r.url;
   player.play().catch(() => {});
-  $("#now").textContent = `#${r.id} · ${t(`kind_${s.kind}`)} · ${s.title || ""} · sha256 ${String(r.sha256 || "").slice(0, 16)}`;
+  $("#now").textContent = `#${r.id} · ${t(`kind_${s.kind}`)} · ${s.title || ""} · ${label} · sha256 ${String(r.sha256 || "").slice(0, 16)}`;
 }
 
 async function init() {
@@ -59,6 +90,7 @@ async function init() {
   } catch {
     units = new Map();
   }
+  i18n.onChange(() => search());
   $("#filters").addEventListener("submit", (ev) => {
     ev.preventDefault();
     search();
