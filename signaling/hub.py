@@ -187,6 +187,9 @@ class Hub:
         self._closing = False
         self.counters: dict[str, int] = {}
         self._dead_hubs: dict[str, float] = {}
+        #: the worker this hub last saw serving each of its rooms: a room whose worker leaves
+        #: the registry is lost for this hub's members, whoever releases the placement
+        self.room_workers: dict[str, str] = {}
         self._db_lock = _SqliteGate() if settings.database_url.startswith("sqlite") else None
         self.handlers: dict[
             str, Callable[[Connection, P.Request], Awaitable[dict[str, Any] | None]]
@@ -1290,6 +1293,7 @@ class Hub:
             await sessions.log_event(tx, s.id, "ended", actor=actor, data={"reason": reason})
         await self._media_send(s.id, {"type": "room.close", "room": s.id})
         await self.placement.release(s.id)
+        self.room_workers.pop(s.id, None)
         lookup_code = None
         if ended.item_id:
             async with self._tx() as tx:
@@ -1645,6 +1649,17 @@ class Hub:
         worker, placed = await self.placement.place(s.id)
         if worker is None:
             raise P.ProtocolError(P.MEDIA_UNAVAILABLE, "no media worker is available", req.id)
+        self.room_workers[s.id] = worker
+        if req["restart"] and not placed:
+            # a new RTCPeerConnection (the old one failed): the worker's peer belongs to the
+            # old one and cannot renegotiate with it (aiortc has no ICE restart). Close it on
+            # the channel the offer takes, so the worker closes first; the new peer subscribes
+            # again once connected.
+            member.media_connected = False
+            await self.bus.publish(
+                f"media.worker.{worker}",
+                {"type": "peer.close", "room": s.id, "peer": member.participant_id},
+            )
         if placed:
             await self.bus.publish(
                 f"media.worker.{worker}",
@@ -1763,9 +1778,7 @@ class Hub:
                 P.error(None, P.MEDIA_UNAVAILABLE, str(msg.get("message", "media error"))[:300])
             )
         elif mtype == "room.lost":
-            for m in list(self.members.values()):
-                if m.session_id == member.session_id and m.conn:
-                    m.conn.send(P.event("media.lost", session=m.session_id))
+            self._media_lost(member.session_id, "room lost on its media worker")
 
     async def _subscribe_to_publishers(self, member: Member) -> None:
         async with self._tx() as tx:
@@ -1831,20 +1844,38 @@ class Hub:
                 logger.warning("reaper: %s", exc)
 
     async def _reap_workers(self, live: dict[str, Message]) -> None:
-        """Tell the members of rooms whose media worker died."""
+        """Tell this hub's members of rooms whose media worker died.
+
+        Every hub checks its own rooms against the worker it last saw serving them, so each
+        tells its own members even when another hub noticed first, released the placement and
+        its members already re-offered onto a new worker. Releasing is compare-and-delete on
+        the dead worker's id: idempotent, and never a placement a live worker holds.
+        """
         for session_id in list(self.rooms):
-            worker = await self.placement.current(session_id, live=live, check=False)
-            if worker is not None and worker not in live:
-                await self.placement.release(session_id, worker)
-                for m in list(self.members.values()):
-                    if m.session_id == session_id:
-                        m.media_connected = False
-                        if m.conn:
-                            m.conn.send(
-                                P.event(
-                                    "media.lost", session=session_id, reason="media worker lost"
-                                )
-                            )
+            holder = await self.placement.current(session_id, live=live, check=False)
+            last = self.room_workers.get(session_id)
+            if last is not None and last not in live:
+                del self.room_workers[session_id]
+                await self.placement.release(session_id, last)
+                self._media_lost(session_id, "media worker lost")
+            elif holder is not None and holder in live:
+                self.room_workers[session_id] = holder
+            elif holder is not None:
+                # placed on a worker this hub never saw serving it (it died first)
+                await self.placement.release(session_id, holder)
+                self._media_lost(session_id, "media worker lost")
+        for session_id in list(self.room_workers):
+            if session_id not in self.rooms:
+                del self.room_workers[session_id]
+
+    def _media_lost(self, session_id: str, reason: str) -> None:
+        """This hub's members of ``session_id`` lost their media: they offer again."""
+        logger.warning("room %s: %s; telling this hub's members", session_id, reason)
+        for m in list(self.members.values()):
+            if m.session_id == session_id:
+                m.media_connected = False
+                if m.conn:
+                    m.conn.send(P.event("media.lost", session=session_id, reason=reason))
 
     async def _reap(self, live: dict[str, Message]) -> None:
         """Participants of hubs that died are marked left after the resume window."""
