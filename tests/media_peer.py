@@ -91,13 +91,15 @@ class Peer:
         transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
         mid = transceiver.mid or "?"
         self.frames[mid] = 0
-        self._tasks.append(asyncio.create_task(self._consume(track, mid)))
+        self._tasks.append(asyncio.create_task(self._consume(track, mid, self.pc)))
 
-    async def _consume(self, track: MediaStreamTrack, mid: str) -> None:
+    async def _consume(self, track: MediaStreamTrack, mid: str, pc: RTCPeerConnection) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
                 assert isinstance(frame, av.VideoFrame | av.AudioFrame)
+                if pc is not self.pc:
+                    return  # replaced by reconnect(): its mids are the new connection's
                 self.frames[mid] += 1
 
     async def publish(self, session: str, *tracks: MediaStreamTrack) -> dict[str, Any]:
@@ -107,6 +109,24 @@ class Peer:
             self.pc.addTrack(track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return await self.request("media.offer", session=session, sdp=self.pc.localDescription.sdp)
+
+    async def reconnect(self, *tracks: MediaStreamTrack) -> dict[str, Any]:
+        """Offer again from a new peer connection (``restart``), as media.js does after
+        ``media.lost`` or a failed connection; returns the hub's reply."""
+        old = self.pc
+        self.pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
+        self.pc.on("track", self._on_track)
+        self.tracks.clear()
+        self.frames.clear()
+        await old.close()
+        for track in tracks or (PatternVideoTrack(), ToneAudioTrack()):
+            self.pc.addTrack(track)
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return await self.request(
+            "media.offer", session=self.session, sdp=self.pc.localDescription.sdp, restart=True
+        )
 
     def frames_from(self, participant: str, kind: str) -> int:
         return sum(
@@ -118,6 +138,9 @@ class Peer:
 
     def event(self, etype: str) -> dict[str, Any] | None:
         return next((e for e in self.events if e["type"] == etype), None)
+
+    def count(self, etype: str) -> int:
+        return sum(1 for e in self.events if e["type"] == etype)
 
     async def close(self) -> None:
         await self.pc.close()
