@@ -25,7 +25,7 @@ from records import sessions
 from records.store import Store
 from tests.cluster_kit import by_id, start_workers, worker_env
 from tests.helpers import PASSWORD, T, make_settings, need_service, postgres_schema_url, seed_store
-from tests.media_peer import Peer, until
+from tests.media_peer import Peer, login_headers, media_app, until
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -152,3 +152,47 @@ async def test_members_on_both_hubs_recover_from_a_dead_worker(
         await store.close()
         for w in workers:
             await w.stop()
+
+
+@pytest.mark.usefixtures("loopback")
+async def test_a_new_connection_replaces_a_failed_one_on_the_same_worker(
+    aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """A browser whose connection failed (the worker is fine) offers from a new one with
+    ``restart``: the worker's old peer is closed, the new one publishes and subscribes."""
+    client, _settings, seed = await media_app(aiohttp_client, tmp_path)
+    kiosk = Peer(await client.ws_connect("/ws"), "kiosk")
+    officer = Peer(
+        await client.ws_connect("/ws", headers=await login_headers(client, "reception")), "o"
+    )
+    try:
+        await kiosk.request("hello", token=seed.terminals["QX-DFJD-HPSQ"])
+        await officer.request("hello")
+        visit = await kiosk.request("visit.request", category="labour")
+        session = visit["session"]["id"]
+        accepted = await officer.request("visit.accept", session=session)
+        resident, reception = visit["participant"]["id"], accepted["participant"]["id"]
+        await kiosk.publish(session)
+        await officer.publish(session)
+
+        def flowing() -> bool:
+            return (
+                kiosk.frames_from(reception, "video") > 15
+                and officer.frames_from(resident, "video") > 15
+            )
+
+        await until(flowing, 20 * T, "media flows")
+        kiosk_saw = kiosk.frames_from(reception, "video")
+        await officer.reconnect()
+        await until(
+            lambda: (
+                officer.frames_from(resident, "video") > 15
+                and kiosk.frames_from(reception, "video") > kiosk_saw + 15
+            ),
+            15 * T,
+            "media flows again over the officer's new connection, both ways",
+        )
+        assert officer.event("media.lost") is None
+    finally:
+        await kiosk.close()
+        await officer.close()
