@@ -28,6 +28,8 @@ const RECOVER_MS = 10000;
 const NOTHING_TO_RECEIVE_MS = 3000;
 /** delays before the attempts of one recovery; after the last the link gives up */
 const BACKOFF_MS = [0, 500, 1000, 2000, 4000, 8000, 8000];
+/** after media.lost every member offers at once but for a random delay up to this */
+const LOST_SPREAD_MS = 300;
 
 /** links in trouble -> i18n key of their status; the page shows the worst */
 const troubled = new Map();
@@ -187,10 +189,11 @@ export class MediaLink {
       showMediaStatus();
       return;
     }
-    // the hub saying the worker died means a new one is ready: no reason to wait
-    const delay = reason === "media.lost" ? 0 : BACKOFF_MS[this.attempt];
+    // the hub saying the worker died means another can take the room now: no backoff, only a
+    // spread of LOST_SPREAD_MS so a whole training does not offer in the same instant
+    const delay = reason === "media.lost" ? Math.random() * LOST_SPREAD_MS : BACKOFF_MS[this.attempt];
     this.attempt += 1;
-    this.timers.retry = setTimeout(() => this._restart(), delay + Math.random() * Math.min(delay, 250));
+    this.timers.retry = setTimeout(() => this._restart(), delay);
   }
 
   _restart() {
