@@ -14,7 +14,7 @@ import datetime as dt
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,12 +106,26 @@ async def test_both_sides_recover_when_the_worker_of_a_visit_dies(
     await frames_rising(kiosk)
     await frames_rising(console)
     session_id = await console.evaluate("window.__pg.console.session")
-    members = {
+    members: set[str | None] = {
         await kiosk.evaluate("window.__pg.kiosk.me"),
         await console.evaluate("window.__pg.console.pid"),
     }
     serving = await gateway.app[BUS].holder(f"room:{session_id}")
     assert serving in {"w-one", "w-two"}
+
+    async def recorded(before: Any = None, after: Any = None) -> set[str | None]:
+        """Members with a recording row that started before (or after) a time."""
+        async with gateway.store.transaction() as tx:
+            rows = await sessions.recordings_of(tx, session_id)
+        return {
+            r.participant_id
+            for r in rows
+            if r.started_at is not None
+            and (before is None or r.started_at < before)
+            and (after is None or r.started_at > after)
+        }
+
+    await wait_for("both members recorded", lambda: _equal(recorded(), members), within=10)
 
     killed_at = dt.datetime.now(dt.UTC)
     killed = by_id(gateway.workers, serving).kill()
@@ -153,14 +167,20 @@ async def test_both_sides_recover_when_the_worker_of_a_visit_dies(
     assert survivor not in (None, serving)
 
     # the recording goes on in a new run: rows of both members that started after the kill
-    async def recorded_again() -> bool:
-        async with gateway.store.transaction() as tx:
-            rows = await sessions.recordings_of(tx, session_id)
-        return members <= {
-            r.participant_id for r in rows if r.started_at and r.started_at > killed_at
-        }
-
-    await wait_for("recording rows after the failover", recorded_again, within=10)
+    await wait_for(
+        "recording rows after the failover",
+        lambda: _equal(recorded(after=killed_at), members),
+        within=10,
+    )
 
     await console.get_by_role("button", name="结束通话").click()
     await kiosk.locator("#v-receipt").wait_for(state="visible")
+    if await recorded(before=killed_at) != members:
+        # the new run writes the same file names into the same session directory: the first
+        # run's files (and rows, by path) are overwritten until each run gets its own directory
+        # <session>/<run>/ (the recorder change under way on another branch)
+        pytest.xfail("the first run's recording is overwritten by the run after failover")
+
+
+async def _equal(got: Awaitable[set[str | None]], want: set[str | None]) -> bool:
+    return await got == want

@@ -101,6 +101,25 @@ async def test_members_on_both_hubs_recover_from_a_dead_worker(
 
         await until(flowing, 20 * T, "media flows through the first worker")
 
+        async def recorded(
+            before: dt.datetime | None = None, after: dt.datetime | None = None
+        ) -> set[str]:
+            """Members with a recording row that started before (or after) a time."""
+            async with store.transaction() as tx:
+                rows = await sessions.recordings_of(tx, session)
+            return {
+                r.participant_id or ""
+                for r in rows
+                if r.started_at is not None
+                and (before is None or r.started_at < before)
+                and (after is None or r.started_at > after)
+            }
+
+        deadline = time.monotonic() + 10 * T
+        while await recorded() != {resident, reception}:
+            assert time.monotonic() < deadline, "the first worker records both members"
+            await asyncio.sleep(0.2)
+
         killed_at = dt.datetime.now(dt.UTC)
         killed = by_id(workers, first).kill()
         await until(
@@ -123,18 +142,9 @@ async def test_members_on_both_hubs_recover_from_a_dead_worker(
         assert (kiosk.count("media.lost"), officer.count("media.lost")) == (1, 1)
 
         # the surviving worker records the visit in new files, one per member
-        async def new_run() -> set[str]:
-            async with store.transaction() as tx:
-                rows = await sessions.recordings_of(tx, session)
-            return {
-                r.participant_id or ""
-                for r in rows
-                if r.started_at is not None and r.started_at > killed_at
-            }
-
         deadline = time.monotonic() + 10 * T
-        while await new_run() != {resident, reception}:
-            assert time.monotonic() < deadline, f"recording after failover: {await new_run()}"
+        while await recorded(after=killed_at) != {resident, reception}:
+            assert time.monotonic() < deadline, f"recorded after: {await recorded(after=killed_at)}"
             await asyncio.sleep(0.2)
         await officer.request("session.end", session=session)
         deadline = time.monotonic() + 15 * T
@@ -146,6 +156,11 @@ async def test_members_on_both_hubs_recover_from_a_dead_worker(
                 break
             assert time.monotonic() < deadline, f"new recording files not closed: {after}"
             await asyncio.sleep(0.2)
+        if await recorded(before=killed_at) != {resident, reception}:
+            # the new run writes the same file names into the same session directory: the
+            # first run's files (and rows, by path) are overwritten until each run gets its own
+            # directory <session>/<run>/ (the recorder change under way on another branch)
+            pytest.xfail("the first run's recording is overwritten by the run after failover")
     finally:
         for peer in peers:
             await peer.close()
