@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -66,6 +66,14 @@ class Bus(Protocol):
 
     async def live_workers(self) -> dict[str, Message]:
         """The workers whose last heartbeat is younger than its ttl, with their info."""
+        ...
+
+    async def listeners(self, channels: Sequence[str]) -> dict[str, int]:
+        """How many subscribers each channel has across the bus, in one round trip.
+
+        A worker process that died has none at once (the kernel closed its connection), long
+        before its registry entry expires.
+        """
         ...
 
     async def acquire(self, key: str, token: str, ttl_s: float) -> bool:
@@ -214,6 +222,9 @@ class MemoryBus:
     async def live_workers(self) -> dict[str, Message]:
         now = time.monotonic()
         return {w: dict(info) for w, (expiry, info) in self._workers.items() if expiry > now}
+
+    async def listeners(self, channels: Sequence[str]) -> dict[str, int]:
+        return {c: len(self._subs.get(c, ())) for c in channels}
 
     async def acquire(self, key: str, token: str, ttl_s: float) -> bool:
         now = time.monotonic()
@@ -391,6 +402,17 @@ class RedisBus:
             with contextlib.suppress(redis.exceptions.RedisError):
                 await self._redis.hdel(self._key("workers"), *dead)
         return live
+
+    async def listeners(self, channels: Sequence[str]) -> dict[str, int]:
+        if not channels:
+            return {}
+        keys = [self._key("ch", c) for c in channels]
+        try:
+            counts = await self._redis.pubsub_numsub(*keys)
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis subscriber count failed: {exc}") from exc
+        by_key = {str(k): int(n) for k, n in counts}
+        return {c: by_key.get(k, 0) for c, k in zip(channels, keys, strict=True)}
 
     async def acquire(self, key: str, token: str, ttl_s: float) -> bool:
         k = self._key("lock", key)

@@ -55,6 +55,10 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 HUB_TTL_S = 5.0
+#: a worker whose bus channel has had no subscriber this long is gone: a dead process loses its
+#: Redis connection at once, seconds before its registry entry expires; a second covers the
+#: bus's own reconnect after a connection error
+WORKER_DEAF_S = 1.0
 STAFF_ROLES = frozenset(
     {
         ParticipantRole.OFFICER,
@@ -190,6 +194,7 @@ class Hub:
         #: the worker this hub last saw serving each of its rooms: a room whose worker leaves
         #: the registry is lost for this hub's members, whoever releases the placement
         self.room_workers: dict[str, str] = {}
+        self._deaf_workers: dict[str, float] = {}  # worker -> first seen without a subscriber
         self._db_lock = _SqliteGate() if settings.database_url.startswith("sqlite") else None
         self.handlers: dict[
             str, Callable[[Connection, P.Request], Awaitable[dict[str, Any] | None]]
@@ -1851,6 +1856,7 @@ class Hub:
         its members already re-offered onto a new worker. Releasing is compare-and-delete on
         the dead worker's id: idempotent, and never a placement a live worker holds.
         """
+        live = await self._drop_deaf_workers(live)
         for session_id in list(self.rooms):
             holder = await self.placement.current(session_id, live=live, check=False)
             last = self.room_workers.get(session_id)
@@ -1867,6 +1873,39 @@ class Hub:
         for session_id in list(self.room_workers):
             if session_id not in self.rooms:
                 del self.room_workers[session_id]
+
+    async def _drop_deaf_workers(self, live: dict[str, Message]) -> dict[str, Message]:
+        """Remove from the registry the workers serving this hub's rooms that stopped listening.
+
+        A killed worker process keeps its registry entry until the ttl expires (4 s) but its
+        bus channel loses its subscriber at once. Removing the entry makes every hub see the
+        worker dead on its next check (each then tells its own members) and keeps placement
+        off it; a worker that is alive after all registers again with its next heartbeat.
+        """
+        serving = {w for w in self.room_workers.values() if w in live}
+        if not serving:
+            self._deaf_workers.clear()
+            return live
+        channels = {f"media.worker.{w}": w for w in serving}
+        counts = await self.bus.listeners(list(channels))
+        now = time.monotonic()
+        live = dict(live)
+        for channel, worker in channels.items():
+            if counts.get(channel, 0) > 0:
+                self._deaf_workers.pop(worker, None)
+                continue
+            since = self._deaf_workers.setdefault(worker, now)
+            if now - since >= WORKER_DEAF_S:
+                logger.warning(
+                    "worker %s has not listened on the bus for %.1f s: dropped", worker, now - since
+                )
+                await self.bus.forget_worker(worker)
+                live.pop(worker, None)
+                del self._deaf_workers[worker]
+        for worker in list(self._deaf_workers):
+            if worker not in serving:
+                del self._deaf_workers[worker]
+        return live
 
     def _media_lost(self, session_id: str, reason: str) -> None:
         """This hub's members of ``session_id`` lost their media: they offer again."""
