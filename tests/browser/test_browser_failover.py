@@ -184,3 +184,39 @@ async def test_both_sides_recover_when_the_worker_of_a_visit_dies(
 
 async def _equal(got: Awaitable[set[str | None]], want: set[str | None]) -> bool:
     return await got == want
+
+
+async def test_a_page_whose_connection_fails_starts_over_by_itself(
+    gateway: ClusterGateway, open_page: Open
+) -> None:
+    """The worker is fine but drops one participant's connection: no media.lost comes; the
+    page sees its connection fail, shows the status and offers from a new one (``restart``)."""
+    from gateway.app import BUS  # noqa: PLC0415
+
+    kiosk = await open_page(f"/kiosk#token={gateway.seed.terminals[COMMUNITY]}")
+    console = await open_page("/console", login="reception")
+    await ask_for_a_visit(kiosk, "劳动与社保")
+    await console.get_by_role("button", name=re.compile("接听")).first.click()
+    await kiosk.locator("#v-call").wait_for(state="visible")
+    await frames_rising(kiosk)
+    await frames_rising(console)
+    session_id = await console.evaluate("window.__pg.console.session")
+    resident = await kiosk.evaluate("window.__pg.kiosk.me")
+    serving = await gateway.app[BUS].holder(f"room:{session_id}")
+
+    await gateway.app[BUS].publish(
+        f"media.worker.{serving}", {"type": "peer.close", "room": session_id, "peer": resident}
+    )
+    dropped = time.monotonic()
+    await kiosk.locator("#media-status").get_by_text(RECONNECTING).wait_for(timeout=15_000 * T)
+    print(f"FAILED-CONNECTION reconnecting_shown_s={time.monotonic() - dropped:.2f}")
+    await wait_for("the kiosk on a new connection", lambda: _restarted(kiosk), within=10)
+    await frames_rising(kiosk)
+    await frames_rising(console, publisher=resident)
+    await kiosk.locator("#media-status").wait_for(state="hidden", timeout=5_000 * T)
+    assert await gateway.app[BUS].holder(f"room:{session_id}") == serving  # the same worker
+    assert await console.evaluate("window.__pg.links[0].restarts") == 0  # the console kept its
+
+
+async def _restarted(page: Any) -> bool:
+    return bool((await _media(page))["restarts"] >= 1)
