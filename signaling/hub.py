@@ -1655,16 +1655,18 @@ class Hub:
         if worker is None:
             raise P.ProtocolError(P.MEDIA_UNAVAILABLE, "no media worker is available", req.id)
         self.room_workers[s.id] = worker
-        if req["restart"] and not placed:
-            # a new RTCPeerConnection (the old one failed): the worker's peer belongs to the
-            # old one and cannot renegotiate with it (aiortc has no ICE restart). Close it on
-            # the channel the offer takes, so the worker closes first; the new peer subscribes
-            # again once connected.
+        if req["restart"]:
+            # a new RTCPeerConnection (the old one failed or its worker died): it subscribes
+            # to the publishers once connected, whatever this hub knew of the old one
             member.media_connected = False
-            await self.bus.publish(
-                f"media.worker.{worker}",
-                {"type": "peer.close", "room": s.id, "peer": member.participant_id},
-            )
+            if not placed:
+                # the worker's peer belongs to the old connection and cannot renegotiate with
+                # the new one (aiortc has no ICE restart): close it on the channel the offer
+                # takes, so the worker closes it first
+                await self.bus.publish(
+                    f"media.worker.{worker}",
+                    {"type": "peer.close", "room": s.id, "peer": member.participant_id},
+                )
         if placed:
             await self.bus.publish(
                 f"media.worker.{worker}",
