@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
@@ -66,6 +66,14 @@ class Bus(Protocol):
 
     async def live_workers(self) -> dict[str, Message]:
         """The workers whose last heartbeat is younger than its ttl, with their info."""
+        ...
+
+    async def listeners(self, channels: Sequence[str]) -> dict[str, int]:
+        """How many subscribers each channel has across the bus, in one round trip.
+
+        A worker process that died has none at once (the kernel closed its connection), long
+        before its registry entry expires.
+        """
         ...
 
     async def acquire(self, key: str, token: str, ttl_s: float) -> bool:
@@ -214,6 +222,9 @@ class MemoryBus:
     async def live_workers(self) -> dict[str, Message]:
         now = time.monotonic()
         return {w: dict(info) for w, (expiry, info) in self._workers.items() if expiry > now}
+
+    async def listeners(self, channels: Sequence[str]) -> dict[str, int]:
+        return {c: len(self._subs.get(c, ())) for c in channels}
 
     async def acquire(self, key: str, token: str, ttl_s: float) -> bool:
         now = time.monotonic()
@@ -392,6 +403,17 @@ class RedisBus:
                 await self._redis.hdel(self._key("workers"), *dead)
         return live
 
+    async def listeners(self, channels: Sequence[str]) -> dict[str, int]:
+        if not channels:
+            return {}
+        keys = [self._key("ch", c) for c in channels]
+        try:
+            counts = await self._redis.pubsub_numsub(*keys)
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis subscriber count failed: {exc}") from exc
+        by_key = {str(k): int(n) for k, n in counts}
+        return {c: by_key.get(k, 0) for c, k in zip(channels, keys, strict=True)}
+
     async def acquire(self, key: str, token: str, ttl_s: float) -> bool:
         k = self._key("lock", key)
         try:
@@ -458,7 +480,7 @@ class RedisBus:
             # gather re-raises our own cancellation but not the reader's
             await asyncio.gather(self._reader, return_exceptions=True)
         with contextlib.suppress(redis.exceptions.RedisError):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py stub gap
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # untyped in some redis-py versions
         with contextlib.suppress(redis.exceptions.RedisError):
             await self._redis.aclose()
 

@@ -57,6 +57,10 @@ _T = TypeVar("_T")
 HUB_TTL_S = 5.0
 #: how often (in heartbeats, about seconds) live sessions note their activity
 ACTIVITY_EVERY_BEATS = 10
+#: a worker whose bus channel has had no subscriber this long is gone: a dead process loses its
+#: Redis connection at once, seconds before its registry entry expires; a second covers the
+#: bus's own reconnect after a connection error
+WORKER_DEAF_S = 1.0
 STAFF_ROLES = frozenset(
     {
         ParticipantRole.OFFICER,
@@ -189,6 +193,10 @@ class Hub:
         self._closing = False
         self.counters: dict[str, int] = {}
         self._dead_hubs: dict[str, float] = {}
+        #: the worker this hub last saw serving each of its rooms: a room whose worker leaves
+        #: the registry is lost for this hub's members, whoever releases the placement
+        self.room_workers: dict[str, str] = {}
+        self._deaf_workers: dict[str, float] = {}  # worker -> first seen without a subscriber
         self._db_lock = _SqliteGate() if settings.database_url.startswith("sqlite") else None
         self.handlers: dict[
             str, Callable[[Connection, P.Request], Awaitable[dict[str, Any] | None]]
@@ -1301,6 +1309,7 @@ class Hub:
             await sessions.log_event(tx, s.id, "ended", actor=actor, data={"reason": reason})
         await self._media_send(s.id, {"type": "room.close", "room": s.id})
         await self.placement.release(s.id)
+        self.room_workers.pop(s.id, None)
         lookup_code = None
         if ended.item_id:
             async with self._tx() as tx:
@@ -1656,6 +1665,19 @@ class Hub:
         worker, placed = await self.placement.place(s.id)
         if worker is None:
             raise P.ProtocolError(P.MEDIA_UNAVAILABLE, "no media worker is available", req.id)
+        self.room_workers[s.id] = worker
+        if req["restart"]:
+            # a new RTCPeerConnection (the old one failed or its worker died): it subscribes
+            # to the publishers once connected, whatever this hub knew of the old one
+            member.media_connected = False
+            if not placed:
+                # the worker's peer belongs to the old connection and cannot renegotiate with
+                # the new one (aiortc has no ICE restart): close it on the channel the offer
+                # takes, so the worker closes it first
+                await self.bus.publish(
+                    f"media.worker.{worker}",
+                    {"type": "peer.close", "room": s.id, "peer": member.participant_id},
+                )
         if placed:
             await self.bus.publish(
                 f"media.worker.{worker}",
@@ -1774,9 +1796,7 @@ class Hub:
                 P.error(None, P.MEDIA_UNAVAILABLE, str(msg.get("message", "media error"))[:300])
             )
         elif mtype == "room.lost":
-            for m in list(self.members.values()):
-                if m.session_id == member.session_id and m.conn:
-                    m.conn.send(P.event("media.lost", session=m.session_id))
+            self._media_lost(member.session_id, "room lost on its media worker")
 
     async def _subscribe_to_publishers(self, member: Member) -> None:
         async with self._tx() as tx:
@@ -1842,20 +1862,72 @@ class Hub:
                 logger.warning("reaper: %s", exc)
 
     async def _reap_workers(self, live: dict[str, Message]) -> None:
-        """Tell the members of rooms whose media worker died."""
+        """Tell this hub's members of rooms whose media worker died.
+
+        Every hub checks its own rooms against the worker it last saw serving them, so each
+        tells its own members even when another hub noticed first, released the placement and
+        its members already re-offered onto a new worker. Releasing is compare-and-delete on
+        the dead worker's id: idempotent, and never a placement a live worker holds.
+        """
+        live = await self._drop_deaf_workers(live)
         for session_id in list(self.rooms):
-            worker = await self.placement.current(session_id, live=live, check=False)
-            if worker is not None and worker not in live:
-                await self.placement.release(session_id, worker)
-                for m in list(self.members.values()):
-                    if m.session_id == session_id:
-                        m.media_connected = False
-                        if m.conn:
-                            m.conn.send(
-                                P.event(
-                                    "media.lost", session=session_id, reason="media worker lost"
-                                )
-                            )
+            holder = await self.placement.current(session_id, live=live, check=False)
+            last = self.room_workers.get(session_id)
+            if last is not None and last not in live:
+                del self.room_workers[session_id]
+                await self.placement.release(session_id, last)
+                self._media_lost(session_id, "media worker lost")
+            elif holder is not None and holder in live:
+                self.room_workers[session_id] = holder
+            elif holder is not None:
+                # placed on a worker this hub never saw serving it (it died first)
+                await self.placement.release(session_id, holder)
+                self._media_lost(session_id, "media worker lost")
+        for session_id in list(self.room_workers):
+            if session_id not in self.rooms:
+                del self.room_workers[session_id]
+
+    async def _drop_deaf_workers(self, live: dict[str, Message]) -> dict[str, Message]:
+        """Remove from the registry the workers serving this hub's rooms that stopped listening.
+
+        A killed worker process keeps its registry entry until the ttl expires (4 s) but its
+        bus channel loses its subscriber at once. Removing the entry makes every hub see the
+        worker dead on its next check (each then tells its own members) and keeps placement
+        off it; a worker that is alive after all registers again with its next heartbeat.
+        """
+        serving = {w for w in self.room_workers.values() if w in live}
+        if not serving:
+            self._deaf_workers.clear()
+            return live
+        channels = {f"media.worker.{w}": w for w in serving}
+        counts = await self.bus.listeners(list(channels))
+        now = time.monotonic()
+        live = dict(live)
+        for channel, worker in channels.items():
+            if counts.get(channel, 0) > 0:
+                self._deaf_workers.pop(worker, None)
+                continue
+            since = self._deaf_workers.setdefault(worker, now)
+            if now - since >= WORKER_DEAF_S:
+                logger.warning(
+                    "worker %s has not listened on the bus for %.1f s: dropped", worker, now - since
+                )
+                await self.bus.forget_worker(worker)
+                live.pop(worker, None)
+                del self._deaf_workers[worker]
+        for worker in list(self._deaf_workers):
+            if worker not in serving:
+                del self._deaf_workers[worker]
+        return live
+
+    def _media_lost(self, session_id: str, reason: str) -> None:
+        """This hub's members of ``session_id`` lost their media: they offer again."""
+        logger.warning("room %s: %s; telling this hub's members", session_id, reason)
+        for m in list(self.members.values()):
+            if m.session_id == session_id:
+                m.media_connected = False
+                if m.conn:
+                    m.conn.send(P.event("media.lost", session=session_id, reason=reason))
 
     async def _reap(self, live: dict[str, Message]) -> None:
         """Participants of hubs that died are marked left after the resume window."""

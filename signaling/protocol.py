@@ -117,7 +117,7 @@ SCHEMAS: Mapping[str, Mapping[str, Field]] = {
     "training.demote": {"session": ID, "participant": ID},
     "chat.send": {"session": ID, "text": Field("str", max_len=1000)},
     "recording.set": {"session": ID, "active": Field("bool")},
-    "media.offer": {"session": ID, "sdp": SDP},
+    "media.offer": {"session": ID, "sdp": SDP, "restart": Field("bool", required=False)},
     "media.answer": {"session": ID, "sdp": SDP},
     "media.candidate": {"session": ID, "candidate": Field("any", required=False)},
 }

@@ -58,13 +58,6 @@ class Peer:
         pc.on("track", self._on_track)
         return pc
 
-    async def renew(self) -> None:
-        """A new peer connection on the same signaling connection (as the apps re-offer)."""
-        old, self.pc = self.pc, self._new_pc()  # swapped first: the reader sees only one
-        self.tracks.clear()
-        self.frames.clear()
-        await old.close()
-
     async def request(self, mtype: str, **fields: Any) -> dict[str, Any]:
         self._n += 1
         rid = f"{self.name}{self._n}"
@@ -113,19 +106,21 @@ class Peer:
             except InvalidStateError:
                 if pc is self.pc:
                     raise
-                # meant for the connection renew() replaced: as an app, ignore it
+                # meant for the connection reconnect() replaced: as an app, ignore it
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
         mid = transceiver.mid or "?"
         self.frames[mid] = 0
-        self._tasks.append(asyncio.create_task(self._consume(track, mid)))
+        self._tasks.append(asyncio.create_task(self._consume(track, mid, self.pc)))
 
-    async def _consume(self, track: MediaStreamTrack, mid: str) -> None:
+    async def _consume(self, track: MediaStreamTrack, mid: str, pc: RTCPeerConnection) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await track.recv()
                 assert isinstance(frame, av.VideoFrame | av.AudioFrame)
+                if pc is not self.pc:
+                    return  # replaced by reconnect(): its mids are the new connection's
                 self.frames[mid] += 1
 
     async def publish(self, session: str, *tracks: MediaStreamTrack) -> dict[str, Any]:
@@ -135,6 +130,20 @@ class Peer:
             self.pc.addTrack(track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return await self.request("media.offer", session=session, sdp=self.pc.localDescription.sdp)
+
+    async def reconnect(self, *tracks: MediaStreamTrack) -> dict[str, Any]:
+        """Offer again from a new peer connection (``restart``), as media.js does after
+        ``media.lost`` or a failed connection; returns the hub's reply."""
+        old, self.pc = self.pc, self._new_pc()  # swapped first: the negotiator sees only one
+        self.tracks.clear()
+        self.frames.clear()
+        await old.close()
+        for track in tracks or (PatternVideoTrack(), ToneAudioTrack()):
+            self.pc.addTrack(track)
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return await self.request(
+            "media.offer", session=self.session, sdp=self.pc.localDescription.sdp, restart=True
+        )
 
     def frames_from(self, participant: str, kind: str) -> int:
         return sum(
@@ -146,6 +155,9 @@ class Peer:
 
     def event(self, etype: str) -> dict[str, Any] | None:
         return next((e for e in self.events if e["type"] == etype), None)
+
+    def count(self, etype: str) -> int:
+        return sum(1 for e in self.events if e["type"] == etype)
 
     async def close(self) -> None:
         await self.pc.close()

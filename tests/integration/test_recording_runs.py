@@ -290,10 +290,8 @@ async def test_a_killed_workers_part_and_the_next_workers_part_are_both_kept(
             "both are told the media worker was lost",
         )
         # both offer again, as the apps do on media.lost: the room reopens on the other worker
-        for peer in (kiosk, officer):
-            await peer.renew()
-        await kiosk.publish(session)
-        second = (await officer.publish(session))["worker"]
+        await kiosk.reconnect()
+        second = (await officer.reconnect())["worker"]
         assert second != first
         await until(
             lambda: (

@@ -9,6 +9,8 @@ const DICT = {
   connecting: ["正在连接…", "Connecting…"],
   online: ["已连接", "Connected"],
   offline: ["网络中断，正在重新连接…", "Connection lost, reconnecting…"],
+  media_reconnecting: ["正在重新连接媒体…", "Reconnecting media…"],
+  media_failed: ["媒体连接失败，请刷新页面", "Media connection failed; please reload the page"],
   recording: ["● 正在录音录像", "● Recording"],
   not_recording: ["未录制", "Not recording"],
   end: ["结束", "End"],
