@@ -167,6 +167,17 @@ class Peer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+async def video_both_ways(
+    a: Peer, b: Peer, a_id: str, b_id: str, what: str, *, frames: int = 30, within: float = 20.0
+) -> None:
+    """Wait until ``a`` decoded ``frames`` video frames of ``b`` and ``b`` as many of ``a``."""
+    await until(
+        lambda: a.frames_from(b_id, "video") > frames and b.frames_from(a_id, "video") > frames,
+        within * T,
+        what,
+    )
+
+
 async def until(condition: Any, within: float, what: str) -> None:
     deadline = time.monotonic() + within
     while not condition():

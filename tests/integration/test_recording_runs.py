@@ -21,8 +21,9 @@ import pytest
 
 from records import recordings, sessions
 from records.store import Store
+from tests.cluster_kit import WorkerProcess, by_id, start_workers, worker_env
 from tests.helpers import PASSWORD, T, make_settings, need_service, postgres_schema_url, seed_store
-from tests.media_peer import Peer, login_headers, media_app, until
+from tests.media_peer import Peer, login_headers, media_app, until, video_both_ways
 from web import keys
 
 
@@ -90,13 +91,8 @@ async def test_recording_toggled_twice_keeps_three_runs(
         resident, reception = visit["participant"]["id"], accepted["participant"]["id"]
         await kiosk.publish(session)
         await officer.publish(session)
-        await until(
-            lambda: (
-                kiosk.frames_from(reception, "video") > 10
-                and officer.frames_from(resident, "video") > 10
-            ),
-            20 * T,
-            "media flows both ways",
+        await video_both_ways(
+            kiosk, officer, resident, reception, "media flows both ways", frames=10
         )
         for active in (True, False, True, False, True):
             await officer.request("recording.set", session=session, active=active)
@@ -133,20 +129,6 @@ async def test_recording_toggled_twice_keeps_three_runs(
     assert report["head"]["length"] == runs[-1].chain_index
 
 
-async def _worker(env: dict[str, str], worker_id: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "gateway.cli",
-        "worker",
-        "--id",
-        worker_id,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-
-
 async def _cluster_settings(tmp_path: Path) -> tuple[Any, Any, dict[str, str], Any]:
     redis_url = need_service("GATEWAY_TEST_REDIS_URL", "Redis")
     db_url, drop = await postgres_schema_url()
@@ -156,23 +138,7 @@ async def _cluster_settings(tmp_path: Path) -> tuple[Any, Any, dict[str, str], A
     await store.start(migrate=True)
     seed = await seed_store(store)
     await store.close()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")},
-        "GATEWAY_REDIS_URL": redis_url,
-        "GATEWAY_REDIS_PREFIX": prefix,
-        "GATEWAY_DATA_DIR": str(settings.data_dir),
-        "GATEWAY_DATABASE_URL": db_url,
-        "GATEWAY_MEDIA_ICE_LOOPBACK_ONLY": "true",
-    }
-    return settings, seed, env, drop
-
-
-async def _wait_registered(bus: Any, worker_ids: set[str], procs: list[Any]) -> None:
-    deadline = time.monotonic() + 30 * T
-    while not worker_ids <= set(await bus.live_workers()):
-        assert all(p.returncode is None for p in procs), "a worker process exited"
-        assert time.monotonic() < deadline, "the worker processes never registered"
-        await asyncio.sleep(0.2)
+    return settings, seed, worker_env(redis_url, prefix, settings.data_dir, db_url), drop
 
 
 async def _live_visit(client: Any, seed: Any) -> tuple[Peer, Peer, str, str, str]:
@@ -199,28 +165,24 @@ async def test_runs_finalised_while_no_hub_listens_are_stored_when_a_hub_starts(
     from gateway.app import BUS, create_app
 
     settings, seed, env, drop = await _cluster_settings(tmp_path)
-    worker = await _worker(env, "w-alone")
     client = None
+    workers: list[WorkerProcess] = []
     try:
         client = await aiohttp_client(create_app(settings, media_worker=False))
-        await _wait_registered(client.server.app[BUS], {"w-alone"}, [worker])
+        workers = await start_workers(client.server.app[BUS], ("w-alone",), env, tmp_path)
         kiosk, officer, session, resident, reception = await _live_visit(client, seed)
         try:
             await kiosk.publish(session)
             await officer.publish(session)
-            await until(
-                lambda: (
-                    kiosk.frames_from(reception, "video") > 30
-                    and officer.frames_from(resident, "video") > 30
-                ),
-                20 * T,
-                "media flows through the worker process",
+            await video_both_ways(
+                kiosk, officer, resident, reception, "media flows through the worker process"
             )
             # every hub goes away; the worker records on, then finalises with nobody listening
             await client.close()
             await asyncio.sleep(1.0)
-            worker.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(worker.wait(), 30 * T) == 0
+            await workers[0].stop()  # SIGTERM: it closes its rooms and their recordings
+            assert workers[0].proc is not None
+            assert workers[0].proc.returncode == 0
         finally:
             await kiosk.close()
             await officer.close()
@@ -249,9 +211,8 @@ async def test_runs_finalised_while_no_hub_listens_are_stored_when_a_hub_starts(
     finally:
         if client is not None:
             await client.close()  # before its database goes
-        if worker.returncode is None:
-            worker.kill()
-        await worker.wait()
+        for w in workers:
+            await w.stop()
         await drop()
 
 
@@ -265,23 +226,18 @@ async def test_a_killed_workers_part_and_the_next_workers_part_are_both_kept(
     from gateway.app import BUS, create_app
 
     settings, seed, env, drop = await _cluster_settings(tmp_path)
-    workers = {wid: await _worker(env, wid) for wid in ("w-1", "w-2")}
     kiosk = officer = client = None
+    workers: list[WorkerProcess] = []
     try:
         client = await aiohttp_client(create_app(settings, media_worker=False))
-        await _wait_registered(client.server.app[BUS], set(workers), list(workers.values()))
+        workers = await start_workers(client.server.app[BUS], ("w-1", "w-2"), env, tmp_path)
         kiosk, officer, session, resident, reception = await _live_visit(client, seed)
         await kiosk.publish(session)
         first = (await officer.publish(session))["worker"]
-        await until(
-            lambda: (
-                kiosk.frames_from(reception, "video") > 30
-                and officer.frames_from(resident, "video") > 30
-            ),
-            20 * T,
-            "media flows through the first worker",
+        await video_both_ways(
+            kiosk, officer, resident, reception, "media flows through the first worker"
         )
-        workers[first].send_signal(signal.SIGKILL)
+        by_id(workers, first).kill()
         await until(
             lambda: (
                 kiosk.event("media.lost") is not None and officer.event("media.lost") is not None
@@ -293,13 +249,8 @@ async def test_a_killed_workers_part_and_the_next_workers_part_are_both_kept(
         await kiosk.reconnect()
         second = (await officer.reconnect())["worker"]
         assert second != first
-        await until(
-            lambda: (
-                kiosk.frames_from(reception, "video") > 30
-                and officer.frames_from(resident, "video") > 30
-            ),
-            20 * T,
-            "media flows through the second worker",
+        await video_both_ways(
+            kiosk, officer, resident, reception, "media flows through the second worker"
         )
         await officer.request("session.end", session=session, outcome="registered")
         store = client.server.app[keys.STORE]
@@ -328,10 +279,8 @@ async def test_a_killed_workers_part_and_the_next_workers_part_are_both_kept(
                 await peer.close()
         if client is not None:
             await client.close()  # before its database goes
-        for proc in workers.values():
-            if proc.returncode is None:
-                proc.kill()
-            await proc.wait()
+        for w in workers:
+            await w.stop()
         await drop()
 
 
@@ -398,14 +347,7 @@ async def test_a_hub_killed_mid_visit_leaves_a_record_that_ends_with_its_recordi
         resident, reception = visit["participant"]["id"], accepted["participant"]["id"]
         await kiosk.publish(session)
         await officer.publish(session)
-        await until(
-            lambda: (
-                kiosk.frames_from(reception, "video") > 30
-                and officer.frames_from(resident, "video") > 30
-            ),
-            20 * T,
-            "media flows",
-        )
+        await video_both_ways(kiosk, officer, resident, reception, "media flows")
         await asyncio.sleep(12.0)  # longer than the hub's activity note (10 s)
         hub.send_signal(signal.SIGKILL)
         killed_at = time.time()
