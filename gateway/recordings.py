@@ -108,7 +108,8 @@ class RecordingsKeeper:
         self._tasks: list[asyncio.Task[None]] = []
         self._token = f"keeper-{secrets.token_hex(6)}"
         self._closing_lock = asyncio.Lock()  # a run's event and the reconciler never race
-        self._chain_seen = 0  # chain lines already compared with the database
+        self._chain_seen = 0  # chain lines already compared with the database...
+        self._chain_offset = 0  # ...and where they end in the file
         self._applying = 0  # events being stored now
 
     async def start(self) -> None:
@@ -245,11 +246,12 @@ class RecordingsKeeper:
 
     async def reconcile(self) -> int:
         """Store every chained run the database lacks (lost events); returns how many."""
-        from recorder.chain import read_chain  # noqa: PLC0415
+        from recorder.chain import read_chain_from  # noqa: PLC0415
 
         root = self.settings.recordings_dir
-        entries = await asyncio.to_thread(read_chain, root)
-        fresh = entries[self._chain_seen :]
+        fresh, offset = await asyncio.to_thread(
+            read_chain_from, root, self._chain_offset, self._chain_seen
+        )
         if not fresh:
             return 0
         async with self.store.transaction() as tx:
@@ -285,7 +287,8 @@ class RecordingsKeeper:
                 logger.error("recordings: chained session %s is not in the database", entry.session)
                 continue
             stored += 1
-        self._chain_seen = len(entries)
+        self._chain_seen += len(fresh)
+        self._chain_offset = offset
         if stored:
             logger.warning("recordings: stored %d run(s) whose events were lost", stored)
         return stored

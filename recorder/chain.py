@@ -70,11 +70,24 @@ class ChainEntry:
 
 def read_chain(root: Path) -> list[ChainEntry]:
     """All entries of ``root/chain.jsonl`` in file order (empty if there is none)."""
+    return read_chain_from(root, 0, 0)[0]
+
+
+def read_chain_from(root: Path, offset: int, seen: int) -> tuple[list[ChainEntry], int]:
+    """The complete lines after byte ``offset`` (``seen`` lines precede it), and the new offset.
+
+    The chain is append-only, so a reader that remembers where it stopped reads only what was
+    appended since; a line still being written (no newline yet) is left for the next call.
+    """
     path = root / CHAIN_FILE
     if not path.exists():
-        return []
+        return [], offset
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        data = handle.read()
+    complete = data[: data.rfind(b"\n") + 1]
     entries: list[ChainEntry] = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(complete.decode().splitlines(), seen + 1):
         if not line.strip():
             continue
         try:
@@ -87,13 +100,13 @@ def read_chain(root: Path) -> list[ChainEntry]:
                     chain=str(raw["chain"]),
                     at=str(raw["at"]),
                     run=None if raw.get("run") is None else str(raw["run"]),
-                    index=len(entries) + 1,
+                    index=seen + len(entries) + 1,
                     stated_index=None if raw.get("n") is None else int(raw["n"]),
                 )
             )
         except (ValueError, KeyError) as exc:
             raise RecorderError(f"{path}: line {number} is not a chain entry: {line!r}") from exc
-    return entries
+    return entries, offset + len(complete)
 
 
 def _last_link(handle: IO[bytes]) -> tuple[str | None, int]:

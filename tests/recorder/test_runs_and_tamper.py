@@ -277,3 +277,21 @@ def test_the_session_list_of_runs_is_not_what_verify_trusts(
     shutil.copytree(original, root)
     _runs_file(root)
     assert check(root, expected=expected).problems == []
+
+
+def test_the_chain_is_read_from_where_a_reader_stopped(
+    tmp_path: Path, recorded: tuple[Path, Expected]
+) -> None:
+    from recorder.chain import read_chain, read_chain_from
+
+    original, _ = recorded
+    every = read_chain(original)
+    first, offset = read_chain_from(original, 0, 0)
+    assert first == every
+    assert read_chain_from(original, offset, len(first)) == ([], offset)
+    # a line being appended (no newline yet) waits for the next read
+    root = tmp_path / "copy"
+    shutil.copytree(original, root)
+    with (root / CHAIN_FILE).open("a") as handle:
+        handle.write('{"session": "S-9"')
+    assert read_chain_from(root, offset, len(first)) == ([], offset)
