@@ -515,11 +515,17 @@ async def create_account(request: web.Request) -> web.Response:
 
 @routes.get("/api/audit")
 async def audit_log(request: web.Request) -> web.Response:
-    """The newest audit entries (auditors and admins of the petition bureau or a unit)."""
+    """The newest audit entries of the caller's scope (auditors and admins).
+
+    Scoped like every other read: entries about objects of the caller's unit and the units
+    below it, or made by their accounts and terminals; the petition bureau reads them all.
+    """
     p = require_official(request)
     assert p.unit_id is not None
     await authorize(request, Action.VIEW_AUDIT, UnitTarget(p.unit_id))
     limit = query_int(request, "limit", lo=1, hi=1000, default=100)
+    tree = request.app[keys.STORE].tree
+    scope = None if tree.sees_everything(p.unit_id) else tree.subtree(p.unit_id)
     async with request.app[keys.STORE].transaction() as tx:
         rows = await accounts.audit_entries(
             tx,
@@ -527,6 +533,7 @@ async def audit_log(request: web.Request) -> web.Response:
             object_id=request.query.get("object_id"),
             actor=request.query.get("actor"),
             limit=limit,
+            unit_ids=scope,
         )
     return web.json_response(
         {
