@@ -16,8 +16,16 @@ from aiohttp import web
 from config.errors import AccessDenied, GatewayError, NotFound, ValidationError
 from records import accounts, sessions
 from records.base import utcnow
-from records.enums import ParticipantRole, Role, SessionKind, SessionState
+from records.enums import (
+    AdmissionState,
+    ParticipantRole,
+    PrincipalKind,
+    Role,
+    SessionKind,
+    SessionState,
+)
 from records.policy import Action, UnitTarget, in_scope
+from records.principals import Principal
 from web import keys
 from web.auth import (
     COOKIE,
@@ -228,8 +236,13 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.get("/api/orgs")
 async def org_units(request: web.Request) -> web.Response:
-    """The units in the caller's scope (all units for the petition bureau)."""
+    """The units in the caller's scope (all units for the petition bureau).
+
+    Not for invite holders: the org tree is nothing an invitee sees on ``/ws``.
+    """
     p = principal_of(request)
+    if p.kind is PrincipalKind.INVITE:
+        raise AccessDenied("invite holders cannot read the org tree")
     tree = request.app[keys.STORE].tree
     units = [
         {
@@ -288,9 +301,14 @@ async def load_session(request: web.Request, action: Action) -> sessions.Session
 
 @routes.get("/api/sessions/{session_id}")
 async def get_session(request: web.Request) -> web.Response:
-    """One session with participants, events and recordings; the read is audit-logged."""
+    """One session with participants, events and recordings; the read is audit-logged.
+
+    An invite holder reads what its join snapshot on ``/ws`` shows, and only while admitted.
+    """
     s = await load_session(request, Action.VIEW_SESSION)
     p = principal_of(request)
+    if p.kind is PrincipalKind.INVITE:
+        return await _invitee_view(request, p, s)
     async with request.app[keys.STORE].transaction() as tx:
         events = await sessions.session_events(tx, s.id)
         recs = await sessions.recordings_of(tx, s.id)
@@ -314,6 +332,73 @@ async def get_session(request: web.Request) -> web.Response:
         for r in recs
     ]
     return web.json_response(body)
+
+
+async def _invitee_view(
+    request: web.Request, p: Principal, s: sessions.SessionInfo
+) -> web.Response:
+    """The session as its join snapshot shows it to an admitted invitee; 403 otherwise.
+
+    No events (chat history included), no recordings, no lobby, no linked item: an invitee
+    sees on ``/ws`` only what happens while it is in the room, and only once admitted.
+    """
+    mine = [q for q in s.participants if q.principal_ref == p.ref and q.left_at is None]
+    store = request.app[keys.STORE]
+    if not mine or mine[-1].admission is not AdmissionState.ADMITTED:
+        state = mine[-1].admission.value if mine else "not joined"
+        async with store.transaction() as tx:
+            await accounts.audit(
+                tx,
+                p.ref,
+                "view_session",
+                "session",
+                s.id,
+                remote=remote_of(request),
+                outcome="denied",
+                detail={"reason": f"invitee not admitted ({state})"},
+            )
+        return error_response(
+            403,
+            "not_admitted",
+            f"invite {p.id} is {state} in session {s.id}: it may read the session once admitted",
+        )
+    me = mine[-1]
+    others = [
+        q
+        for q in s.participants
+        if q.left_at is None
+        and q.joined_at is not None
+        and q.admission is AdmissionState.ADMITTED
+        and (s.kind is not SessionKind.TRAINING or q.role is not ParticipantRole.VIEWER or q is me)
+    ]
+    async with store.transaction() as tx:
+        await accounts.audit(tx, p.ref, "view_session", "session", s.id, remote=remote_of(request))
+    brief = session_json(s, with_participants=False)
+    return web.json_response(
+        {
+            "id": s.id,
+            "kind": brief["kind"],
+            "state": brief["state"],
+            "unit_id": s.unit_id,
+            "title": s.title,
+            "category": s.category,
+            "recorded": s.recorded,
+            "created_at": brief["created_at"],
+            "participant": _snapshot_participant(me),
+            "participants": [_snapshot_participant(q) for q in others],
+        }
+    )
+
+
+def _snapshot_participant(q: sessions.ParticipantInfo) -> dict[str, Any]:
+    return {
+        "id": q.id,
+        "name": q.display_name,
+        "role": q.role.value,
+        "unit_id": q.unit_id,
+        "admission": q.admission.value,
+        "joined_at": _iso(q.joined_at),
+    }
 
 
 @routes.get("/api/recordings/{recording_id}/file")

@@ -197,6 +197,10 @@ const DICT = {
   password: ["密码", "Password"],
   sign_in: ["登录", "Sign in"],
   login_failed: ["用户名或密码错误", "Wrong username or password"],
+  // errors the server answers with a stable code (ui.js api() shows these instead of its text)
+  err_not_admitted: ["您尚未获准进入会话，获准进入后才能查看会话信息", "You can see the session once you are admitted"],
+  err_throttled: ["登录失败次数过多，请 {minutes} 分钟后再试", "Too many failed sign-ins; try again in {minutes} min"],
+  err_too_large: ["提交的内容过大", "What you sent is too large"],
 };
 
 const KEY = "pg.lang";
@@ -211,6 +215,11 @@ export function t(key, vars = {}) {
   let s = entry ? entry[lang() === "en" ? 1 : 0] : key;
   for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, String(v));
   return s;
+}
+
+/** Whether `key` has a text (pages fall back to the server's message when not). */
+export function has(key) {
+  return Object.hasOwn(DICT, key);
 }
 
 export function roleName(role) {
