@@ -696,6 +696,14 @@ async def set_duty(request: web.Request) -> web.Response:
         leader = await accounts.get_account(tx, account_id)
         if Role.LEADER not in leader.roles:
             raise ValidationError(f"account {account_id} is not a leader")
+        if leader.unit_id != unit_id:
+            # the roster names the unit's own leaders (DOMAIN.md): a visit routed to the
+            # leader on duty is taken by that leader alone, so it must belong to the unit
+            raise ValidationError(
+                f"account {account_id} ({leader.username!r}) is a leader of unit "
+                f"{leader.unit_id}, not of unit {unit_id}: the duty roster names the unit's "
+                "own leaders"
+            )
         await sessions.set_duty(tx, day, unit_id, account_id)
         await accounts.audit(
             tx,
