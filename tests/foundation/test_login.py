@@ -6,6 +6,7 @@ import pytest
 
 from records import accounts
 from tests.helpers import PASSWORD, Api
+from web.auth import same_origin_path
 
 
 async def test_login_sets_a_safe_cookie_and_me_answers(api_sqlite: Api) -> None:
@@ -123,3 +124,40 @@ async def test_api_rate_limit(api_sqlite: Api) -> None:
         for i in range(200)
     ]
     assert 429 in statuses
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/console?tab=queue", "/login?next=/console?tab%3Dqueue"),
+        ("/%5Cevil.example", "/login"),  # /\evil.example: a browser reads //evil.example
+        ("/room%09x", "/login"),  # a tab: URL parsers drop it
+    ],
+)
+async def test_the_login_redirect_names_only_same_origin_paths(
+    api_sqlite: Api, path: str, location: str
+) -> None:
+    """Issue 13, finding 7: the page's own path went into ?next= unchecked and unencoded."""
+    resp = await api_sqlite.client.get(path, allow_redirects=False)
+    assert resp.status == 302, await resp.text()
+    assert resp.headers["Location"] == location
+
+
+@pytest.mark.parametrize(
+    ("target", "safe"),
+    [
+        ("/console", True),
+        ("/room?session=a#b", True),
+        ("//evil.example", False),
+        ("/\\evil.example", False),
+        ("/\\/evil.example", False),
+        ("/\t/evil.example", False),
+        ("/\n/evil.example", False),
+        ("http://evil.example/", False),
+        ("javascript:alert(1)", False),
+        ("console", False),
+        ("", False),
+    ],
+)
+def test_same_origin_paths(target: str, safe: bool) -> None:
+    assert (same_origin_path(target) is not None) is safe
