@@ -50,6 +50,7 @@ class Settings:
     redis_prefix: str
     secret_key: str
     login_max_failures: int
+    login_max_failures_per_address: int
     login_lockout_s: float
     session_ttl_h: float
     invite_default_ttl_h: float
@@ -284,6 +285,9 @@ def build_settings(
         redis_prefix=_str(raw, "redis", "prefix") or "pg",
         secret_key=_str(raw, "security", "secret_key"),
         login_max_failures=_int(raw, "security", "login_max_failures", 1, 1000),
+        login_max_failures_per_address=_int(
+            raw, "security", "login_max_failures_per_address", 1, 100_000
+        ),
         login_lockout_s=_float(raw, "security", "login_lockout_s", 1, 86400),
         session_ttl_h=_float(raw, "security", "session_ttl_h", 0.01, 24 * 30),
         invite_default_ttl_h=_float(raw, "security", "invite_default_ttl_h", 0.01, 24 * 30),

@@ -86,7 +86,11 @@ def create_app(
         client_max_size=1024 * 1024,
     )
     app[keys.SETTINGS] = settings
-    app[keys.THROTTLE] = SharedThrottle(settings.login_max_failures, settings.login_lockout_s)
+    app[keys.THROTTLE] = SharedThrottle(
+        settings.login_max_failures,
+        settings.login_lockout_s,
+        max_failures_per_address=settings.login_max_failures_per_address,
+    )
     app[keys.METRICS] = Metrics()
     app.on_response_prepare.append(_security_headers)
 

@@ -186,6 +186,11 @@ async def authenticate(db: AsyncSession, username: str, password: str) -> Accoun
     return await get_account(db, row.id)
 
 
+def is_address_key(key: str) -> bool:
+    """Whether a throttle key counts a client address (its kind, before ``:``, ends in addr)."""
+    return key.partition(":")[0].endswith("addr")
+
+
 class LoginThrottle:
     """Counts failed logins per key (username, address) in this process; refuses after too many.
 
@@ -193,11 +198,27 @@ class LoginThrottle:
     what a hub falls back to while the bus is unreachable.
     """
 
-    def __init__(self, max_failures: int, lockout_s: float, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_failures: int,
+        lockout_s: float,
+        clock: Any = time.monotonic,
+        *,
+        max_failures_per_address: int | None = None,
+    ) -> None:
         self.max_failures = max_failures
+        self.max_failures_per_address = max_failures_per_address or max_failures
         self.lockout_s = lockout_s
         self._clock = clock
         self._failures: dict[str, list[float]] = {}
+
+    def limit(self, key: str) -> int:
+        """The failures ``key`` may have within the window.
+
+        An address key (``addr:…``, ``eval-addr:…``) is allowed more than a username or a code,
+        so one person's typos do not lock out a whole office behind one address.
+        """
+        return self.max_failures_per_address if is_address_key(key) else self.max_failures
 
     def _recent(self, key: str) -> list[float]:
         now = self._clock()
@@ -210,7 +231,7 @@ class LoginThrottle:
 
     def locked(self, *keys: str) -> bool:
         """Whether any key has reached the limit within the lockout window."""
-        return any(len(self._recent(k)) >= self.max_failures for k in keys)
+        return any(len(self._recent(k)) >= self.limit(k) for k in keys)
 
     def fail(self, *keys: str) -> None:
         """Count one failure against each key."""

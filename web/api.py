@@ -137,7 +137,8 @@ async def login(request: web.Request) -> web.Response:
     throttle = request.app[keys.THROTTLE]
     store = request.app[keys.STORE]
     settings = request.app[keys.SETTINGS]
-    throttle_keys = (f"user:{username.lower()}", f"addr:{remote}")
+    user_key, address_key = f"user:{username.lower()}", f"addr:{remote}"
+    throttle_keys = (user_key, address_key)
     if await throttle.locked(*throttle_keys):
         async with store.transaction() as tx:
             await accounts.audit(
@@ -150,7 +151,11 @@ async def login(request: web.Request) -> web.Response:
                 outcome="denied",
                 detail={"reason": "throttled"},
             )
-        return error_response(429, "throttled", "too many failed logins; try again later")
+        return error_response(
+            429,
+            "throttled",
+            f"too many failed logins for {username!r} or from {remote}; try again later",
+        )
     async with store.transaction() as tx:
         account = await accounts.authenticate(tx, username, password)
         if account is None:
@@ -166,7 +171,9 @@ async def login(request: web.Request) -> web.Response:
             )
             failed = True
         else:
-            await throttle.reset(*throttle_keys)
+            # the username's count only: resetting the address's would let anyone with an
+            # account of their own reset their guesses at others' passwords by signing in
+            await throttle.reset(user_key)
             ttl = dt.timedelta(hours=settings.session_ttl_h)
             token, csrf = await accounts.open_login(tx, account, ttl, remote)
             await accounts.audit(

@@ -37,3 +37,15 @@ async def test_after_sign_in_only_a_same_origin_path(
     await page.context.route(re.compile(r"^https?://evil\.example.*"), lambda route: route.abort())
     await _sign_in(page, "reception", PASSWORD)
     await page.wait_for_url(f"{gateway.url}{lands_on}")
+
+
+async def test_a_throttled_sign_in_says_so_in_the_page_language(
+    gateway: Gateway, open_page: Open
+) -> None:
+    page = await open_page("/login")
+    for _ in range(5):
+        await _sign_in(page, "reception", "wrong password")
+        await page.locator("#error", has_text="用户名或密码错误").wait_for()
+        await page.locator("#error").evaluate("e => { e.textContent = '' }")
+    await _sign_in(page, "reception", "wrong password")
+    await page.locator("#error", has_text="登录失败次数过多").wait_for()

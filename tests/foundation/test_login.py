@@ -161,3 +161,36 @@ async def test_the_login_redirect_names_only_same_origin_paths(
 )
 def test_same_origin_paths(target: str, safe: bool) -> None:
     assert (same_origin_path(target) is not None) is safe
+
+
+async def _try(api: Api, username: str, password: str) -> int:
+    resp = await api.client.post("/api/login", json={"username": username, "password": password})
+    api.client.session.cookie_jar.clear()  # the next try comes without the login cookie
+    return resp.status
+
+
+async def test_one_persons_typos_do_not_lock_out_the_office_behind_the_address(
+    api_sqlite: Api,
+) -> None:
+    """Issue 13, finding 8: the per-address limit was the per-user one (5)."""
+    for _ in range(5):
+        assert await _try(api_sqlite, "reception", "typo") == 401
+    assert await _try(api_sqlite, "reception", PASSWORD) == 429  # that username waits
+    assert await _try(api_sqlite, "leader", PASSWORD) == 200  # a colleague at the next desk
+
+
+async def test_a_successful_login_does_not_reset_the_address_limit(api_sqlite: Api) -> None:
+    """Issue 13, finding 8: an attacker's own login reset its address's count of guesses."""
+    for n in range(30):
+        # spread over usernames, each below its own limit, and sign in between
+        assert await _try(api_sqlite, f"victim{n // 4}", "guess") == 401, n
+        if n % 4 == 3:
+            assert await _try(api_sqlite, "leader", PASSWORD) == 200, n
+    assert await _try(api_sqlite, "victim9", "guess") == 429
+    resp = await api_sqlite.client.post(
+        "/api/login", json={"username": "mediator", "password": PASSWORD}
+    )
+    assert resp.status == 429  # the address waits, whoever signs in from it
+    error = (await resp.json())["error"]
+    assert error["code"] == "throttled"
+    assert "mediator" in error["message"]

@@ -199,7 +199,7 @@ const DICT = {
   login_failed: ["用户名或密码错误", "Wrong username or password"],
   // errors the server answers with a stable code (ui.js api() shows these instead of its text)
   err_not_admitted: ["您尚未获准进入会话，获准进入后才能查看会话信息", "You can see the session once you are admitted"],
-  err_throttled: ["登录失败次数过多，请 {minutes} 分钟后再试", "Too many failed sign-ins; try again in {minutes} min"],
+  err_throttled: ["登录失败次数过多，请稍后再试", "Too many failed attempts; please try again later"],
   err_too_large: ["提交的内容过大", "What you sent is too large"],
 };
 

@@ -13,7 +13,12 @@ form.addEventListener("submit", async (ev) => {
     location.href = nextPath(new URLSearchParams(location.search).get("next"));
   } else {
     const data = await res.json().catch(() => ({}));
-    document.getElementById("error").textContent = res.status === 401 ? t("login_failed") : (data.error && data.error.message) || t("login_failed");
+    const code = data.error && data.error.code;
+    // the page's language: a known code has its text; only an unknown one shows the server's
+    let text = t("login_failed");
+    if (res.status !== 401 && code && i18n.has(`err_${code}`)) text = t(`err_${code}`);
+    else if (res.status !== 401 && data.error && data.error.message) text = data.error.message;
+    document.getElementById("error").textContent = text;
   }
 });
 
