@@ -25,9 +25,18 @@ from records.principals import Principal
 logger = logging.getLogger(__name__)
 
 SLOW_CLIENT = "slow_client"
+#: another connection of the same principal took this one's memberships (resume, rejoin)
+SUPERSEDED = "superseded"
+#: the close code for :data:`SUPERSEDED` (private range): clients must not reconnect on it,
+#: or two tabs would take the membership from each other forever
+SUPERSEDED_CLOSE_CODE = 4001
 
 #: WebSocket close code per close reason (anything else: policy violation, 1008)
-CLOSE_CODES = {"": WSCloseCode.OK, "hub shutting down": WSCloseCode.GOING_AWAY}
+CLOSE_CODES: dict[str, int] = {
+    "": WSCloseCode.OK,
+    "hub shutting down": WSCloseCode.GOING_AWAY,
+    SUPERSEDED: SUPERSEDED_CLOSE_CODE,
+}
 
 
 class Connection:
