@@ -458,7 +458,7 @@ class RedisBus:
             # gather re-raises our own cancellation but not the reader's
             await asyncio.gather(self._reader, return_exceptions=True)
         with contextlib.suppress(redis.exceptions.RedisError):
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # untyped in some redis-py versions
         with contextlib.suppress(redis.exceptions.RedisError):
             await self._redis.aclose()
 

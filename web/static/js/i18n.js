@@ -217,7 +217,7 @@ export function t(key, vars = {}) {
   return s;
 }
 
-/** Whether `key` has a text (pages fall back to the server's message when not). */
+/** Whether `key` has a text (so internal keys never reach the page). */
 export function has(key) {
   return Object.hasOwn(DICT, key);
 }
