@@ -46,6 +46,7 @@ const DICT = {
   logout: ["退出", "Sign out"],
   session_ended: ["会话已结束", "The session has ended"],
   removed: ["您已被移出会话", "You were removed from the session"],
+  superseded: ["您已在其他窗口或设备上进入此会话，本页面已断开", "You are in this session in another window or device; this page has disconnected"],
   // roles
   role_resident: ["信访群众", "Resident"],
   role_officer: ["接访人员", "Reception officer"],
