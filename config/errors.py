@@ -9,6 +9,7 @@ Tree::
     │   ├── Conflict           unique key taken, stale state
     │   ├── InvalidTransition  a lifecycle or session state change that is not allowed
     │   └── ValidationError    a value that breaks a domain rule
+    │       └── TooLarge       a request body beyond its limit (HTTP 413)
     ├── AccessDenied           the policy refused an action
     ├── SignalingError         WebSocket protocol and rooms (signaling/)
     │   └── BusError           the message bus (memory or Redis) failed
@@ -64,6 +65,12 @@ class ValidationError(RecordsError):
     """A value breaks a domain rule."""
 
     code = "invalid"
+
+
+class TooLarge(ValidationError):
+    """A request body beyond its limit."""
+
+    code = "too_large"
 
 
 class AccessDenied(GatewayError):

@@ -50,6 +50,7 @@ class Settings:
     redis_prefix: str
     secret_key: str
     login_max_failures: int
+    login_max_failures_per_address: int
     login_lockout_s: float
     session_ttl_h: float
     invite_default_ttl_h: float
@@ -104,10 +105,26 @@ def _load_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from exc
 
 
+#: ``GATEWAY_`` variables that are no setting: input of one command, read where it runs
+COMMAND_INPUTS = frozenset({f"{ENV_PREFIX}NEW_PASSWORD"})
+
+
+def new_account_password(environ: Mapping[str, str] | None = None) -> str | None:
+    """The password ``accounts create`` gives the new account (``GATEWAY_NEW_PASSWORD``).
+
+    None when unset or empty: the command generates one and prints it. An environment
+    variable keeps the password out of the shell history and the process list.
+    """
+    value = (os.environ if environ is None else environ).get(f"{ENV_PREFIX}NEW_PASSWORD")
+    return value or None
+
+
 def _from_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
     known = {f"{ENV_PREFIX}{s}_{k}".upper(): (s, k) for s in raw for k in raw[s]}
     for name, text in environ.items():
         if not name.startswith(ENV_PREFIX) or name.startswith(ENV_PREFIX + "TEST_"):
+            continue
+        if name in COMMAND_INPUTS:
             continue
         if name not in known:
             raise ConfigError(f"environment variable {name} is not a known setting")
@@ -284,6 +301,9 @@ def build_settings(
         redis_prefix=_str(raw, "redis", "prefix") or "pg",
         secret_key=_str(raw, "security", "secret_key"),
         login_max_failures=_int(raw, "security", "login_max_failures", 1, 1000),
+        login_max_failures_per_address=_int(
+            raw, "security", "login_max_failures_per_address", 1, 100_000
+        ),
         login_lockout_s=_float(raw, "security", "login_lockout_s", 1, 86400),
         session_ttl_h=_float(raw, "security", "session_ttl_h", 0.01, 24 * 30),
         invite_default_ttl_h=_float(raw, "security", "invite_default_ttl_h", 0.01, 24 * 30),

@@ -28,6 +28,7 @@ from signaling.hub import Hub
 from web import api, items_api, keys, pages
 from web.auth import PRINCIPAL, RateLimiter, auth_middleware, rate_limit_middleware
 from web.errors import error_middleware
+from web.input import text_middleware
 from web.metrics import Metrics
 from web.throttle import SharedThrottle
 
@@ -76,11 +77,20 @@ def create_app(
     settings = with_secret_key(settings)
     limiter = RateLimiter(rate=30, burst=120)
     app = web.Application(
-        middlewares=[error_middleware, rate_limit_middleware(limiter), auth_middleware],
+        middlewares=[
+            error_middleware,
+            rate_limit_middleware(limiter),
+            text_middleware,
+            auth_middleware,
+        ],
         client_max_size=1024 * 1024,
     )
     app[keys.SETTINGS] = settings
-    app[keys.THROTTLE] = SharedThrottle(settings.login_max_failures, settings.login_lockout_s)
+    app[keys.THROTTLE] = SharedThrottle(
+        settings.login_max_failures,
+        settings.login_lockout_s,
+        max_failures_per_address=settings.login_max_failures_per_address,
+    )
     app[keys.METRICS] = Metrics()
     app.on_response_prepare.append(_security_headers)
 

@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import os
 import secrets
 import ssl
 import sys
@@ -22,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import ConfigError, GatewayError
-from config.settings import PACKAGE_DIR, Settings, build_settings, with_secret_key
+from config.settings import (
+    PACKAGE_DIR,
+    Settings,
+    build_settings,
+    new_account_password,
+    with_secret_key,
+)
 from records import accounts, recordings, sessions
 from records.enums import ParticipantRole, Role
 from records.store import Store
@@ -190,7 +195,7 @@ async def _admin(args: argparse.Namespace, settings: Settings) -> int:
             unit = store.tree.by_code.get(args.unit)
             if unit is None:
                 raise ConfigError(f"--unit {args.unit!r}: no such unit code")
-            password = os.environ.get("GATEWAY_NEW_PASSWORD") or secrets.token_urlsafe(12)
+            password = new_account_password() or secrets.token_urlsafe(12)
             async with store.transaction() as tx:
                 account = await accounts.create_account(
                     tx, args.username, args.name, password, unit.id, [Role(r) for r in args.role]

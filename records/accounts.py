@@ -16,12 +16,12 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, String, and_, cast, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +29,7 @@ from config.errors import Conflict, NotFound, RecordsError, ValidationError
 from records import models
 from records.base import utcnow
 from records.enums import ParticipantRole, PrincipalKind, Role
+from records.item_models import BacklogCase, ItemCoHandler, ItemRow
 from records.principals import Principal
 
 _hasher = PasswordHasher()
@@ -185,6 +186,11 @@ async def authenticate(db: AsyncSession, username: str, password: str) -> Accoun
     return await get_account(db, row.id)
 
 
+def is_address_key(key: str) -> bool:
+    """Whether a throttle key counts a client address (its kind, before ``:``, ends in addr)."""
+    return key.partition(":")[0].endswith("addr")
+
+
 class LoginThrottle:
     """Counts failed logins per key (username, address) in this process; refuses after too many.
 
@@ -192,11 +198,27 @@ class LoginThrottle:
     what a hub falls back to while the bus is unreachable.
     """
 
-    def __init__(self, max_failures: int, lockout_s: float, clock: Any = time.monotonic) -> None:
+    def __init__(
+        self,
+        max_failures: int,
+        lockout_s: float,
+        clock: Any = time.monotonic,
+        *,
+        max_failures_per_address: int | None = None,
+    ) -> None:
         self.max_failures = max_failures
+        self.max_failures_per_address = max_failures_per_address or max_failures
         self.lockout_s = lockout_s
         self._clock = clock
         self._failures: dict[str, list[float]] = {}
+
+    def limit(self, key: str) -> int:
+        """The failures ``key`` may have within the window.
+
+        An address key (``addr:…``, ``eval-addr:…``) is allowed more than a username or a code,
+        so one person's typos do not lock out a whole office behind one address.
+        """
+        return self.max_failures_per_address if is_address_key(key) else self.max_failures
 
     def _recent(self, key: str) -> list[float]:
         now = self._clock()
@@ -209,7 +231,7 @@ class LoginThrottle:
 
     def locked(self, *keys: str) -> bool:
         """Whether any key has reached the limit within the lockout window."""
-        return any(len(self._recent(k)) >= self.max_failures for k in keys)
+        return any(len(self._recent(k)) >= self.limit(k) for k in keys)
 
     def fail(self, *keys: str) -> None:
         """Count one failure against each key."""
@@ -537,8 +559,17 @@ async def audit_entries(
     object_id: str | None = None,
     actor: str | None = None,
     limit: int = 100,
+    unit_ids: Collection[int] | None = None,
 ) -> Sequence[AuditRecord]:
-    """The newest audit entries matching the filters."""
+    """The newest audit entries matching the filters.
+
+    ``unit_ids`` scopes the answer to a part of the org tree (None: every entry): an entry is
+    in it when its object belongs to one of those units (a session of that unit or received
+    there, an item registered, handled or co-handled there, the unit itself, an account,
+    terminal or announcement of it, a recording, invite or backlog case of such a session or
+    item) or when its actor does (an account or terminal of the unit, an invite to one of its
+    sessions).
+    """
     q = select(models.AuditEntry).order_by(models.AuditEntry.id.desc()).limit(min(limit, 1000))
     if action is not None:
         q = q.where(models.AuditEntry.action == action)
@@ -546,6 +577,8 @@ async def audit_entries(
         q = q.where(models.AuditEntry.object_id == object_id)
     if actor is not None:
         q = q.where(models.AuditEntry.actor == actor)
+    if unit_ids is not None:
+        q = q.where(_audit_scope(sorted(set(unit_ids))))
     rows = (await db.scalars(q)).all()
     return [
         AuditRecord(
@@ -553,3 +586,72 @@ async def audit_entries(
         )
         for r in rows
     ]
+
+
+def _audit_scope(units: list[int]) -> ColumnElement[bool]:
+    """The audit entries whose object or actor lies in ``units`` (see :func:`audit_entries`)."""
+    entry = models.AuditEntry
+    ids_as_text = [str(u) for u in units]
+    sessions_in = select(models.Session.id).where(
+        or_(models.Session.unit_id.in_(units), models.Session.reception_unit_id.in_(units))
+    )
+    items_in = select(ItemRow.id).where(
+        or_(
+            ItemRow.registering_unit_id.in_(units),
+            ItemRow.handling_unit_id.in_(units),
+            ItemRow.id.in_(select(ItemCoHandler.item_id).where(ItemCoHandler.unit_id.in_(units))),
+        )
+    )
+    invites_in = select(models.Invite.id).where(models.Invite.session_id.in_(sessions_in))
+
+    def object_in(kind: str, ids: Any) -> ColumnElement[bool]:
+        return and_(entry.object_type == kind, entry.object_id.in_(ids))
+
+    def as_text(column: Any) -> Any:
+        return cast(column, String)
+
+    return or_(
+        object_in("session", sessions_in),
+        object_in("item", items_in),
+        object_in("unit", ids_as_text),
+        object_in(
+            "account", select(as_text(models.Account.id)).where(models.Account.unit_id.in_(units))
+        ),
+        # failed logins name the account by its username
+        object_in(
+            "account", select(models.Account.username).where(models.Account.unit_id.in_(units))
+        ),
+        object_in(
+            "terminal",
+            select(as_text(models.Terminal.id)).where(models.Terminal.unit_id.in_(units)),
+        ),
+        object_in("invite", invites_in),
+        object_in(
+            "recording",
+            select(as_text(models.Recording.id)).where(
+                models.Recording.session_id.in_(sessions_in)
+            ),
+        ),
+        object_in(
+            "announcement",
+            select(as_text(models.Announcement.id)).where(models.Announcement.unit_id.in_(units)),
+        ),
+        object_in(
+            "backlog", select(as_text(BacklogCase.id)).where(BacklogCase.item_id.in_(items_in))
+        ),
+        entry.actor.in_(
+            select(literal("account:") + as_text(models.Account.id)).where(
+                models.Account.unit_id.in_(units)
+            )
+        ),
+        entry.actor.in_(
+            select(literal("terminal:") + as_text(models.Terminal.id)).where(
+                models.Terminal.unit_id.in_(units)
+            )
+        ),
+        entry.actor.in_(
+            select(literal("invite:") + models.Invite.id).where(
+                models.Invite.session_id.in_(sessions_in)
+            )
+        ),
+    )

@@ -9,7 +9,9 @@ an action, an object description and the org tree. The rules (DOMAIN.md):
 - a recused account (Art. 28) is refused on that item;
 - terminals act only on their own sessions; invites only on their one session;
 - roles gate actions (reception answers the queue, trainers run training, admins manage
-  accounts, auditors read the audit log...).
+  accounts, auditors read the audit log...);
+- a visit asked for the leader on duty is taken by the leader it is routed to alone; a leader
+  takes another visit only from its own unit's subtree (:func:`_answer_visit`).
 """
 
 from __future__ import annotations
@@ -230,15 +232,7 @@ def _session(principal: Principal, action: Action, s: SessionTarget, tree: OrgTr
     if not principal.has(*OFFICIAL_ROLES):
         return _deny("needs an official role")
     if action is Action.ANSWER_QUEUE:
-        if s.kind is not SessionKind.VISIT:
-            return _deny("only visits are answered from the queue")
-        if principal.has(Role.RECEPTION) or (
-            principal.has(Role.LEADER) and principal.account_id == s.routed_to_leader_id
-        ):
-            return ALLOW
-        if principal.has(Role.LEADER):
-            return ALLOW
-        return _deny("answering visits needs the reception or leader role")
+        return _answer_visit(principal, s, tree)
     if action is Action.MODERATE_SESSION:
         if principal.account_id is not None and principal.account_id == s.convener_account_id:
             return ALLOW
@@ -246,6 +240,32 @@ def _session(principal: Principal, action: Action, s: SessionTarget, tree: OrgTr
             return ALLOW
         return _deny("moderating needs the convener or a leader, reception, mediator or trainer")
     return ALLOW
+
+
+def _answer_visit(principal: Principal, s: SessionTarget, tree: OrgTree) -> Decision:
+    """Who takes a visit from the queue (DOMAIN.md, leader duty reception).
+
+    A visit asked for the leader on duty is routed to the leader on the day's roster and is
+    taken by that leader alone. Any other visit is taken by reception officers in scope, or by
+    a leader whose own subtree holds the visit's unit (the bureau's leaders: every unit),
+    never by a leader below the unit the visit concerns.
+    """
+    if s.kind is not SessionKind.VISIT:
+        return _deny("only visits are answered from the queue")
+    if s.routed_to_leader_id is not None:
+        if principal.has(Role.LEADER) and principal.account_id == s.routed_to_leader_id:
+            return ALLOW
+        return _deny(
+            f"visit {s.id} asked for the leader on duty: only account "
+            f"{s.routed_to_leader_id}, the leader it is routed to, takes it"
+        )
+    if principal.has(Role.RECEPTION):
+        return ALLOW
+    if principal.has(Role.LEADER):
+        if in_scope(principal, s.unit_id, tree):
+            return ALLOW
+        return _deny(f"visit {s.id} from unit {s.unit_id} is outside the leader's own subtree")
+    return _deny("answering visits needs the reception or leader role")
 
 
 def in_scope_of_session_unit(principal: Principal, s: SessionTarget, tree: OrgTree) -> bool:

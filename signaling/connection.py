@@ -25,9 +25,18 @@ from records.principals import Principal
 logger = logging.getLogger(__name__)
 
 SLOW_CLIENT = "slow_client"
+#: another connection of the same principal took this one's memberships (resume, rejoin)
+SUPERSEDED = "superseded"
+#: the close code for :data:`SUPERSEDED` (private range): clients must not reconnect on it,
+#: or two tabs would take the membership from each other forever
+SUPERSEDED_CLOSE_CODE = 4001
 
 #: WebSocket close code per close reason (anything else: policy violation, 1008)
-CLOSE_CODES = {"": WSCloseCode.OK, "hub shutting down": WSCloseCode.GOING_AWAY}
+CLOSE_CODES: dict[str, int] = {
+    "": WSCloseCode.OK,
+    "hub shutting down": WSCloseCode.GOING_AWAY,
+    SUPERSEDED: SUPERSEDED_CLOSE_CODE,
+}
 
 
 class Connection:
@@ -80,7 +89,18 @@ class Connection:
         if self.closed.is_set():
             return False
         try:
-            self._queue.put_nowait(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+            text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            # a bug upstream: this message is lost, the client and everyone else are not
+            logger.error(
+                "ws %s: dropped a %s message that is not JSON: %s",
+                self.id,
+                message.get("type"),
+                exc,
+            )
+            return True
+        try:
+            self._queue.put_nowait(text)
         except asyncio.QueueFull:
             logger.warning(
                 "ws %s: outbound queue of %d full, disconnecting slow client",
@@ -145,7 +165,18 @@ class Connection:
                 text = await self._queue.get()
                 if text is None or self.close_reason == SLOW_CLIENT:
                     break
-                await self.ws.send_str(text)
+                try:
+                    await self.ws.send_str(text)
+                except UnicodeEncodeError as exc:
+                    # text that UTF-8 cannot carry (a lone surrogate) got past the parser: drop
+                    # this one message, keep the socket (nothing was written: aiohttp encodes
+                    # the whole frame before writing it)
+                    logger.error(
+                        "ws %s: dropped a message UTF-8 cannot encode (%s): %.80r",
+                        self.id,
+                        exc.reason,
+                        text,
+                    )
                 self._drained.set()
         except (ConnectionError, RuntimeError) as exc:
             logger.debug("ws %s: writer stopped: %s", self.id, exc)

@@ -44,7 +44,7 @@ from records.principals import Principal
 from records.store import Store, SyncConnection
 from signaling import protocol as P
 from signaling.bus import Bus, Message, Subscription
-from signaling.connection import Connection
+from signaling.connection import SUPERSEDED, Connection
 from signaling.placement import Placement
 from signaling.tokens import sign_resume, verify_resume
 from signaling.turn import turn_credentials
@@ -608,10 +608,13 @@ class Hub:
         # connection's RTCPeerConnection, and the client offers from a new one, which cannot
         # renegotiate that peer. Close it, as a detach would have (same bus channel as the
         # client's coming offer, so the worker closes first).
-        stale_peer = (held is not None and held.conn is not None and held.conn is not conn) or (
-            p.hub_id not in ("", self.hub_id)
-        )
+        older = held.conn if held is not None and held.conn is not conn else None
+        stale_peer = older is not None or p.hub_id not in ("", self.hub_id)
         await self._attach(conn, s, p)
+        if older is not None:
+            # one membership, one live connection: the older one (a replayed resume token, a
+            # second tab) is told and closed, not left open without its room
+            self._supersede(older, s.id)
         if stale_peer:
             member = self.members.get(p.id)
             if member is not None:
@@ -627,6 +630,14 @@ class Hub:
                     tx, s.id, "resumed", actor=conn.principal.ref, participant_id=p.id
                 )
         return await self._room_snapshot(s.id, p.id)
+
+    def _supersede(self, older: Connection, session_id: str) -> None:
+        """Close ``older``: a newer connection of the same principal holds its membership."""
+        if older.closed.is_set():
+            return
+        logger.info("ws %s: superseded in session %s, closing it", older.id, session_id)
+        older.send(P.event("session.removed", session=session_id, reason=SUPERSEDED))
+        self._spawn(older.close(SUPERSEDED), f"ws-superseded-{older.id}")
 
     async def _attach(
         self, conn: Connection, s: sessions.SessionInfo, p: sessions.ParticipantInfo
@@ -813,7 +824,11 @@ class Hub:
             pid = str(msg["participant"])
             member = self.members.get(pid)
             if member is not None and msg.get("hub") != self.hub_id:
-                # resumed on another hub: stop our window timer and forget the member here
+                # resumed on another hub: stop our window timer and forget the member here,
+                # and close a connection of ours that still held it (one live connection)
+                if member.conn is not None:
+                    member.conn.participants.pop(member.session_id, None)
+                    self._supersede(member.conn, member.session_id)
                 self._forget_member(pid)
         elif op == "kick":
             pid = str(msg["participant"])

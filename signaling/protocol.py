@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from config.errors import SignalingError
+from records.text import TooDeep, find_unstorable, unstorable_char
 
 # ---- error codes (stable; clients switch on them) ------------------------------------------
 BAD_JSON = "bad_json"
@@ -148,20 +149,33 @@ def parse(raw: str | bytes, max_bytes: int) -> Request:
         raise ProtocolError(TOO_LARGE, f"message of {len(raw)} bytes exceeds {max_bytes}")
     try:
         data = json.loads(raw)
+    except RecursionError as exc:
+        # a C-level limit: deep nesting fits in far less than max_bytes ("[" * 60000)
+        raise ProtocolError(BAD_JSON, "not valid JSON: nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(BAD_JSON, f"not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ProtocolError(BAD_MESSAGE, f"a message is a JSON object, got {type(data).__name__}")
     request_id = data.get("id")
-    if request_id is not None and (
-        not isinstance(request_id, str | int)
-        or isinstance(request_id, bool)
-        or len(str(request_id)) > 64
-    ):
+    # the id is echoed in every reply: one that could not be sent back is not used as one
+    id_ok = request_id is None or (
+        isinstance(request_id, str | int)
+        and not isinstance(request_id, bool)
+        and len(str(request_id)) <= 64
+        and (not isinstance(request_id, str) or unstorable_char(request_id) is None)
+    )
+    rid = None if request_id is None or not id_ok else str(request_id)
+    try:
+        # before anything formats a value: repr() of a deeply nested one recurses too
+        bad_text = find_unstorable(data)
+    except TooDeep as exc:
+        raise ProtocolError(BAD_JSON, f"not valid JSON here: {exc}", rid) from exc
+    if bad_text is not None:
+        raise ProtocolError(BAD_MESSAGE, str(bad_text), rid)
+    if not id_ok:
         raise ProtocolError(
             BAD_MESSAGE, f"id must be a string of 1-64 characters, got {request_id!r:.40}"
         )
-    rid = None if request_id is None else str(request_id)
     mtype = data.get("type")
     if not isinstance(mtype, str):
         raise ProtocolError(BAD_MESSAGE, f"type must be a string, got {mtype!r:.40}", rid)

@@ -16,8 +16,16 @@ from aiohttp import web
 from config.errors import AccessDenied, GatewayError, NotFound, ValidationError
 from records import accounts, sessions
 from records.base import utcnow
-from records.enums import ParticipantRole, Role, SessionKind, SessionState
+from records.enums import (
+    AdmissionState,
+    ParticipantRole,
+    PrincipalKind,
+    Role,
+    SessionKind,
+    SessionState,
+)
 from records.policy import Action, UnitTarget, in_scope
+from records.principals import Principal
 from web import keys
 from web.auth import (
     COOKIE,
@@ -129,7 +137,8 @@ async def login(request: web.Request) -> web.Response:
     throttle = request.app[keys.THROTTLE]
     store = request.app[keys.STORE]
     settings = request.app[keys.SETTINGS]
-    throttle_keys = (f"user:{username.lower()}", f"addr:{remote}")
+    user_key, address_key = f"user:{username.lower()}", f"addr:{remote}"
+    throttle_keys = (user_key, address_key)
     if await throttle.locked(*throttle_keys):
         async with store.transaction() as tx:
             await accounts.audit(
@@ -142,7 +151,11 @@ async def login(request: web.Request) -> web.Response:
                 outcome="denied",
                 detail={"reason": "throttled"},
             )
-        return error_response(429, "throttled", "too many failed logins; try again later")
+        return error_response(
+            429,
+            "throttled",
+            f"too many failed logins for {username!r} or from {remote}; try again later",
+        )
     async with store.transaction() as tx:
         account = await accounts.authenticate(tx, username, password)
         if account is None:
@@ -158,7 +171,9 @@ async def login(request: web.Request) -> web.Response:
             )
             failed = True
         else:
-            await throttle.reset(*throttle_keys)
+            # the username's count only: resetting the address's would let anyone with an
+            # account of their own reset their guesses at others' passwords by signing in
+            await throttle.reset(user_key)
             ttl = dt.timedelta(hours=settings.session_ttl_h)
             token, csrf = await accounts.open_login(tx, account, ttl, remote)
             await accounts.audit(
@@ -228,8 +243,13 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.get("/api/orgs")
 async def org_units(request: web.Request) -> web.Response:
-    """The units in the caller's scope (all units for the petition bureau)."""
+    """The units in the caller's scope (all units for the petition bureau).
+
+    Not for invite holders: the org tree is nothing an invitee sees on ``/ws``.
+    """
     p = principal_of(request)
+    if p.kind is PrincipalKind.INVITE:
+        raise AccessDenied("invite holders cannot read the org tree")
     tree = request.app[keys.STORE].tree
     units = [
         {
@@ -288,9 +308,14 @@ async def load_session(request: web.Request, action: Action) -> sessions.Session
 
 @routes.get("/api/sessions/{session_id}")
 async def get_session(request: web.Request) -> web.Response:
-    """One session with participants, events and recordings; the read is audit-logged."""
+    """One session with participants, events and recordings; the read is audit-logged.
+
+    An invite holder reads what its join snapshot on ``/ws`` shows, and only while admitted.
+    """
     s = await load_session(request, Action.VIEW_SESSION)
     p = principal_of(request)
+    if p.kind is PrincipalKind.INVITE:
+        return await _invitee_view(request, p, s)
     async with request.app[keys.STORE].transaction() as tx:
         events = await sessions.session_events(tx, s.id)
         recs = await sessions.recordings_of(tx, s.id)
@@ -318,6 +343,73 @@ async def get_session(request: web.Request) -> web.Response:
         for r in recs
     ]
     return web.json_response(body)
+
+
+async def _invitee_view(
+    request: web.Request, p: Principal, s: sessions.SessionInfo
+) -> web.Response:
+    """The session as its join snapshot shows it to an admitted invitee; 403 otherwise.
+
+    No events (chat history included), no recordings, no lobby, no linked item: an invitee
+    sees on ``/ws`` only what happens while it is in the room, and only once admitted.
+    """
+    mine = [q for q in s.participants if q.principal_ref == p.ref and q.left_at is None]
+    store = request.app[keys.STORE]
+    if not mine or mine[-1].admission is not AdmissionState.ADMITTED:
+        state = mine[-1].admission.value if mine else "not joined"
+        async with store.transaction() as tx:
+            await accounts.audit(
+                tx,
+                p.ref,
+                "view_session",
+                "session",
+                s.id,
+                remote=remote_of(request),
+                outcome="denied",
+                detail={"reason": f"invitee not admitted ({state})"},
+            )
+        return error_response(
+            403,
+            "not_admitted",
+            f"invite {p.id} is {state} in session {s.id}: it may read the session once admitted",
+        )
+    me = mine[-1]
+    others = [
+        q
+        for q in s.participants
+        if q.left_at is None
+        and q.joined_at is not None
+        and q.admission is AdmissionState.ADMITTED
+        and (s.kind is not SessionKind.TRAINING or q.role is not ParticipantRole.VIEWER or q is me)
+    ]
+    async with store.transaction() as tx:
+        await accounts.audit(tx, p.ref, "view_session", "session", s.id, remote=remote_of(request))
+    brief = session_json(s, with_participants=False)
+    return web.json_response(
+        {
+            "id": s.id,
+            "kind": brief["kind"],
+            "state": brief["state"],
+            "unit_id": s.unit_id,
+            "title": s.title,
+            "category": s.category,
+            "recorded": s.recorded,
+            "created_at": brief["created_at"],
+            "participant": _snapshot_participant(me),
+            "participants": [_snapshot_participant(q) for q in others],
+        }
+    )
+
+
+def _snapshot_participant(q: sessions.ParticipantInfo) -> dict[str, Any]:
+    return {
+        "id": q.id,
+        "name": q.display_name,
+        "role": q.role.value,
+        "unit_id": q.unit_id,
+        "admission": q.admission.value,
+        "joined_at": _iso(q.joined_at),
+    }
 
 
 @routes.get("/api/recordings/{recording_id}/file")
@@ -519,11 +611,17 @@ async def create_account(request: web.Request) -> web.Response:
 
 @routes.get("/api/audit")
 async def audit_log(request: web.Request) -> web.Response:
-    """The newest audit entries (auditors and admins of the petition bureau or a unit)."""
+    """The newest audit entries of the caller's scope (auditors and admins).
+
+    Scoped like every other read: entries about objects of the caller's unit and the units
+    below it, or made by their accounts and terminals; the petition bureau reads them all.
+    """
     p = require_official(request)
     assert p.unit_id is not None
     await authorize(request, Action.VIEW_AUDIT, UnitTarget(p.unit_id))
     limit = query_int(request, "limit", lo=1, hi=1000, default=100)
+    tree = request.app[keys.STORE].tree
+    scope = None if tree.sees_everything(p.unit_id) else tree.subtree(p.unit_id)
     async with request.app[keys.STORE].transaction() as tx:
         rows = await accounts.audit_entries(
             tx,
@@ -531,6 +629,7 @@ async def audit_log(request: web.Request) -> web.Response:
             object_id=request.query.get("object_id"),
             actor=request.query.get("actor"),
             limit=limit,
+            unit_ids=scope,
         )
     return web.json_response(
         {
@@ -608,6 +707,14 @@ async def set_duty(request: web.Request) -> web.Response:
         leader = await accounts.get_account(tx, account_id)
         if Role.LEADER not in leader.roles:
             raise ValidationError(f"account {account_id} is not a leader")
+        if leader.unit_id != unit_id:
+            # the roster names the unit's own leaders (DOMAIN.md): a visit routed to the
+            # leader on duty is taken by that leader alone, so it must belong to the unit
+            raise ValidationError(
+                f"account {account_id} ({leader.username!r}) is a leader of unit "
+                f"{leader.unit_id}, not of unit {unit_id}: the duty roster names the unit's "
+                "own leaders"
+            )
         await sessions.set_duty(tx, day, unit_id, account_id)
         await accounts.audit(
             tx,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -94,7 +95,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     request[PRINCIPAL] = principal
     if principal is None and not public:
         if request.method == "GET" and not path.startswith("/api/") and path != "/metrics":
-            raise web.HTTPFound(f"/login?next={path}")
+            raise web.HTTPFound(login_url(request.rel_url.path_qs))
         return error_response(401, "unauthenticated", "sign in first")
     if (
         principal is not None
@@ -108,6 +109,26 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if ctype not in ("application/json",) and not path.startswith("/api/upload"):
             return error_response(415, "unsupported_media_type", "send application/json")
     return await handler(request)
+
+
+def same_origin_path(target: str) -> str | None:
+    r"""``target`` if it is a path of this site (``/x``), else None.
+
+    Not ``//host`` (scheme-relative), not ``/\host`` (browsers read a backslash as a slash),
+    nothing with a scheme, a backslash or a control character (URL parsers drop tabs and
+    newlines, so ``/<tab>/host`` is ``//host``).
+    """
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return None
+    return target
+
+
+def login_url(next_path: str) -> str:
+    """The login page, returning to ``next_path`` afterwards if it is a same-origin path."""
+    safe = same_origin_path(next_path)
+    return "/login" if safe is None else f"/login?next={quote(safe, safe='')}"
 
 
 def principal_of(request: web.Request) -> Principal:

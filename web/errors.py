@@ -15,6 +15,7 @@ STATUS: dict[type[errors.GatewayError], int] = {
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.InvalidTransition: 409,
+    errors.TooLarge: 413,
     errors.ValidationError: 422,
     errors.AccessDenied: 403,
 }

@@ -3,29 +3,65 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from config.errors import ValidationError
+from config.errors import TooLarge, ValidationError
+from records.text import TooDeep, find_unstorable, unstorable_char
 
 MAX_BODY = 256 * 1024
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
-    """The request body as a JSON object, or ValidationError."""
+    """The request body as a JSON object of storable text, or ValidationError (413: TooLarge).
+
+    Every string of the body, keys included, must be valid Unicode without NUL
+    (:mod:`records.text`): PostgreSQL and UTF-8 could not store it, SQLite would.
+    """
     if request.content_length is not None and request.content_length > MAX_BODY:
-        raise ValidationError(f"body of {request.content_length} bytes exceeds {MAX_BODY}")
+        raise TooLarge(f"JSON body of {request.content_length} bytes exceeds {MAX_BODY}")
     raw = await request.read()
     if len(raw) > MAX_BODY:
-        raise ValidationError(f"body exceeds {MAX_BODY} bytes")
+        raise TooLarge(f"JSON body of {len(raw)} bytes exceeds {MAX_BODY}")
     try:
         data = json.loads(raw or b"{}")
+    except RecursionError as exc:
+        raise ValidationError("body is not valid JSON: nested too deeply") from exc
     except ValueError as exc:
         raise ValidationError(f"body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise ValidationError(f"body must be a JSON object, got {type(data).__name__}")
+    try:
+        bad = find_unstorable(data)
+    except TooDeep as exc:
+        raise ValidationError(f"body: {exc}") from exc
+    if bad is not None:
+        raise ValidationError(f"body: field {bad}")
     return data
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def text_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse a path or query string holding text no database could store (NUL, surrogates).
+
+    The one check for every query parameter and path segment of every route; JSON bodies are
+    checked by :func:`read_json`, upload file names where they are read.
+    """
+    bad = unstorable_char(request.path, "the path")
+    for key, value in request.query.items():
+        if bad is not None:
+            break
+        bad = unstorable_char(key, "a query parameter name") or unstorable_char(
+            value, f"query parameter {key!r}"
+        )
+    if bad is not None:
+        raise ValidationError(str(bad))
+    return await handler(request)
 
 
 def text(

@@ -40,6 +40,7 @@ from records.lifecycle import (
 from records.lookup import format_code, normalise
 from records.policy import Action, ItemTarget, UnitTarget, decide, in_scope
 from records.principals import Principal
+from records.text import unstorable_char
 from web import keys
 from web.api import session_json
 from web.auth import authorize, remote_of, require_official
@@ -1162,7 +1163,11 @@ async def _upload_source(request: web.Request) -> tuple[str, AsyncIterator[bytes
                 yield chunk
 
         # aiohttp's client (and some others) percent-encode the name; browsers send UTF-8
-        return unquote(file_part.filename or ""), parts()
+        name = unquote(file_part.filename or "")
+        bad = unstorable_char(name, "the file name")
+        if bad is not None:
+            raise ValidationError(str(bad))
+        return name, parts()
     name = request.query.get("filename", "")
     if not name:
         raise ValidationError("a raw upload needs the query parameter 'filename'")

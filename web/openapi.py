@@ -1137,7 +1137,7 @@ def _foundation_paths() -> dict[str, Schema]:
         },
         "/api/duty/{day}": {
             "put": _op(
-                "Set the leader on duty of a unit for a day",
+                "Set the leader on duty of a unit for a day (a leader of that very unit)",
                 _obj({"day": DATE, "unit_id": INT, "account_id": INT}),
                 body=_obj({"unit_id": UNIT_ID, "account_id": UNIT_ID}),
                 params=[_path("day", DATE)],

@@ -38,17 +38,23 @@ class SharedThrottle:
     """Counts failures per key across the cluster; refuses after too many.
 
     Args:
-        max_failures: failures allowed within the window.
+        max_failures: failures allowed within the window (a username, a lookup code).
         lockout_s: the window, from a key's first failure.
+        max_failures_per_address: failures allowed for an address key (``addr:…``); looser,
+            since one address may be a whole office. Default: ``max_failures``.
     """
 
     PREFIX = "throttle:"
 
-    def __init__(self, max_failures: int, lockout_s: float) -> None:
+    def __init__(
+        self, max_failures: int, lockout_s: float, *, max_failures_per_address: int | None = None
+    ) -> None:
         self.max_failures = max_failures
         self.lockout_s = lockout_s
         self._counters: Counters | None = None
-        self._local = LoginThrottle(max_failures, lockout_s)
+        self._local = LoginThrottle(
+            max_failures, lockout_s, max_failures_per_address=max_failures_per_address
+        )
 
     def use(self, counters: Counters | None) -> None:
         """Count on ``counters`` (the bus) from now on; None: in this hub's memory."""
@@ -62,7 +68,7 @@ class SharedThrottle:
             return False
         try:
             for key in keys:
-                if await self._counters.count(self.PREFIX + key) >= self.max_failures:
+                if await self._counters.count(self.PREFIX + key) >= self._local.limit(key):
                     return True
         except BusError as exc:
             logger.warning("throttle: bus unreachable, counting on this hub only: %s", exc)
@@ -80,7 +86,10 @@ class SharedThrottle:
         self._local.fail(*keys)
 
     async def reset(self, *keys: str) -> None:
-        """Forget a key's failures (after a successful login)."""
+        """Forget a key's failures (a username's, after its successful login).
+
+        Never an address's: an attacker would reset its guesses with a login of its own.
+        """
         self._local.reset(*keys)
         if self._counters is not None:
             try:

@@ -104,8 +104,14 @@ async def test_invite_bound_to_one_session_expiry_and_revocation(api: Api) -> No
     assert resp.status == 201, await resp.text()
     invite = await resp.json()
     bearer = {"Authorization": f"Bearer {invite['token']}"}
-    assert (await api.client.get(f"/api/sessions/{sid}", headers=bearer)).status == 200
-    assert (await api.client.get(f"/api/sessions/{other}", headers=bearer)).status == 403
+    # its own session: readable once admitted (tests/signaling/test_invitee_reads.py); before
+    # that the answer says so, while another session is plainly forbidden
+    own = await api.client.get(f"/api/sessions/{sid}", headers=bearer)
+    assert own.status == 403
+    assert (await own.json())["error"]["code"] == "not_admitted"
+    elsewhere = await api.client.get(f"/api/sessions/{other}", headers=bearer)
+    assert elsewhere.status == 403
+    assert (await elsewhere.json())["error"]["code"] == "forbidden"
     # a tampered token is refused
     bad = {"Authorization": f"Bearer {invite['token'][:-2]}xx"}
     assert (await api.client.get(f"/api/sessions/{sid}", headers=bad)).status == 401

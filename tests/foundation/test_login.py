@@ -6,6 +6,7 @@ import pytest
 
 from records import accounts
 from tests.helpers import PASSWORD, Api
+from web.auth import same_origin_path
 
 
 async def test_login_sets_a_safe_cookie_and_me_answers(api_sqlite: Api) -> None:
@@ -123,3 +124,73 @@ async def test_api_rate_limit(api_sqlite: Api) -> None:
         for i in range(200)
     ]
     assert 429 in statuses
+
+
+@pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/console?tab=queue", "/login?next=/console?tab%3Dqueue"),
+        ("/%5Cevil.example", "/login"),  # /\evil.example: a browser reads //evil.example
+        ("/room%09x", "/login"),  # a tab: URL parsers drop it
+    ],
+)
+async def test_the_login_redirect_names_only_same_origin_paths(
+    api_sqlite: Api, path: str, location: str
+) -> None:
+    """Issue 13, finding 7: the page's own path went into ?next= unchecked and unencoded."""
+    resp = await api_sqlite.client.get(path, allow_redirects=False)
+    assert resp.status == 302, await resp.text()
+    assert resp.headers["Location"] == location
+
+
+@pytest.mark.parametrize(
+    ("target", "safe"),
+    [
+        ("/console", True),
+        ("/room?session=a#b", True),
+        ("//evil.example", False),
+        ("/\\evil.example", False),
+        ("/\\/evil.example", False),
+        ("/\t/evil.example", False),
+        ("/\n/evil.example", False),
+        ("http://evil.example/", False),
+        ("javascript:alert(1)", False),
+        ("console", False),
+        ("", False),
+    ],
+)
+def test_same_origin_paths(target: str, safe: bool) -> None:
+    assert (same_origin_path(target) is not None) is safe
+
+
+async def _try(api: Api, username: str, password: str) -> int:
+    resp = await api.client.post("/api/login", json={"username": username, "password": password})
+    api.client.session.cookie_jar.clear()  # the next try comes without the login cookie
+    return resp.status
+
+
+async def test_one_persons_typos_do_not_lock_out_the_office_behind_the_address(
+    api_sqlite: Api,
+) -> None:
+    """Issue 13, finding 8: the per-address limit was the per-user one (5)."""
+    for _ in range(5):
+        assert await _try(api_sqlite, "reception", "typo") == 401
+    assert await _try(api_sqlite, "reception", PASSWORD) == 429  # that username waits
+    assert await _try(api_sqlite, "leader", PASSWORD) == 200  # a colleague at the next desk
+
+
+async def test_a_successful_login_does_not_reset_the_address_limit(api_sqlite: Api) -> None:
+    """Issue 13, finding 8: an attacker's own login reset its address's count of guesses."""
+    for n in range(30):
+        # spread over usernames, each below its own limit, and sign in between
+        assert await _try(api_sqlite, f"victim{n // 4}", "guess") == 401, n
+        if n % 4 == 3:
+            assert await _try(api_sqlite, "leader", PASSWORD) == 200, n
+    assert await _try(api_sqlite, "victim9", "guess") == 429
+    resp = await api_sqlite.client.post(
+        "/api/login", json={"username": "mediator", "password": PASSWORD}
+    )
+    assert resp.status == 429  # the address waits, whoever signs in from it
+    error = (await resp.json())["error"]
+    assert error["code"] == "throttled"
+    assert "mediator" in error["message"]

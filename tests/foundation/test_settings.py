@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from config.errors import ConfigError
-from config.settings import build_settings
+from config.settings import PACKAGE_DIR, build_settings, new_account_password
 from gateway.cli import main
 
 
@@ -75,3 +78,46 @@ def test_cli_missing_config_file_exits_2(
 ) -> None:
     assert main(["--config", str(tmp_path / "missing.toml"), "db", "upgrade"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_the_documented_new_password_variable_is_no_unknown_setting(tmp_path: Path) -> None:
+    """Issue 13, finding 11: the loader refused GATEWAY_NEW_PASSWORD as "not a known setting"."""
+    environ = {"GATEWAY_NEW_PASSWORD": "s3cret pass", "GATEWAY_DATA_DIR": str(tmp_path)}
+    assert build_settings(environ=environ).data_dir == tmp_path
+    assert new_account_password(environ) == "s3cret pass"
+    assert new_account_password({"GATEWAY_NEW_PASSWORD": ""}) is None
+
+
+async def test_accounts_create_takes_its_password_from_the_environment(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env |= {"GATEWAY_DATA_DIR": str(tmp_path / "data"), "GATEWAY_NEW_PASSWORD": "pw from env 1"}
+
+    async def cli(*args: str) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            *args,
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0, out.decode()
+        return out.decode()
+
+    await cli("orgs", "import", str(PACKAGE_DIR / "orgs" / "example.toml"))
+    out = await cli(
+        "accounts",
+        "create",
+        "--username",
+        "ann",
+        "--name",
+        "Ann",
+        "--unit",
+        "QX-XFJ",
+        "--role",
+        "reception",
+    )
+    assert "password: pw from env 1" in out

@@ -8,6 +8,7 @@ from typing import Any
 
 from tests.helpers import Api, WsClient
 from tests.signaling.conftest import eventually, session_of
+from web import keys
 
 
 async def hello(api: Api, headers: dict[str, str], **fields: Any) -> WsClient:
@@ -93,3 +94,32 @@ async def test_a_resume_token_of_someone_else_is_refused(api_sqlite: Api) -> Non
     plain = await forged.request({"type": "hello", "id": "h2"})
     assert plain["type"] == "result", plain
     assert plain["data"]["resumed"] == []
+
+
+async def test_replaying_ones_resume_token_moves_the_membership_and_closes_the_older(
+    api_sqlite: Api,
+) -> None:
+    """Issue 13, finding 11: a replayed token bound a second live connection to the membership."""
+    api = api_sqlite
+    sid, convener, member, headers, pid = await conference(api)
+    token = member.hello["data"]["resume_token"]
+    second = await hello(api, headers, resume=token)  # the first is still connected
+    assert [r["participant"]["id"] for r in second.hello["data"]["resumed"]] == [pid]
+    removed = await member.event("session.removed", session=sid)
+    assert removed["reason"] == "superseded"
+    async with asyncio.timeout(5):
+        while True:
+            msg = await member.ws.receive()
+            if msg.type.name in ("CLOSE", "CLOSED", "CLOSING"):
+                break
+    assert (msg.data, msg.extra) == (4001, "superseded")  # clients do not reconnect on it
+    hub = api.app[keys.HUB]
+    await eventually(lambda: _true(len(hub.conns) == 2))  # the convener and the newer one
+    await convener.call("chat.send", session=sid, text="还在吗")
+    await second.event("chat.message", session=sid, text="还在吗")
+    await second.call("chat.send", session=sid, text="在")
+    await convener.event("chat.message", session=sid, participant=pid, text="在")
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -48,6 +48,7 @@ const DICT = {
   logout: ["退出", "Sign out"],
   session_ended: ["会话已结束", "The session has ended"],
   removed: ["您已被移出会话", "You were removed from the session"],
+  superseded: ["您已在其他窗口或设备上进入此会话，本页面已断开", "You are in this session in another window or device; this page has disconnected"],
   // roles
   role_resident: ["信访群众", "Resident"],
   role_officer: ["接访人员", "Reception officer"],
@@ -211,6 +212,10 @@ const DICT = {
   password: ["密码", "Password"],
   sign_in: ["登录", "Sign in"],
   login_failed: ["用户名或密码错误", "Wrong username or password"],
+  // errors the server answers with a stable code (ui.js api() shows these instead of its text)
+  err_not_admitted: ["您尚未获准进入会话，获准进入后才能查看会话信息", "You can see the session once you are admitted"],
+  err_throttled: ["登录失败次数过多，请稍后再试", "Too many failed attempts; please try again later"],
+  err_too_large: ["提交的内容过大", "What you sent is too large"],
 };
 
 const KEY = "pg.lang";

@@ -43,7 +43,9 @@ export class SessionClient {
     hook("lobby.left", (m) => this.lobby.delete(m.participant));
     hook("admission", (m) => this._admission(m));
     hook("session.ended", () => this._gone("session_ended"));
-    hook("session.removed", () => this._gone("removed"));
+    // superseded: this person is in the session from another tab or device (the hub closes
+    // this connection with 4001 and ws.js does not reconnect), not removed by anyone
+    hook("session.removed", (m) => this._gone(m.reason === "superseded" ? "superseded" : "removed"));
     for (const type of ["hand.raised", "attendance", "chat.message", "participant.muted", "media.published", "session.state"]) {
       hook(type, null);
     }

@@ -1,6 +1,6 @@
 // Small shared helpers: REST with the CSRF header, element building, the call view.
 
-import { roleName, t } from "./i18n.js";
+import { has, roleName, t } from "./i18n.js";
 
 let csrf = null;
 
@@ -24,9 +24,12 @@ export async function api(path, { method = "GET", body, bearer, noCsrf } = {}) {
     data = null;
   }
   if (!res.ok) {
-    const err = new Error((data && data.error && data.error.message) || `${res.status}`);
+    const code = data && data.error && data.error.code;
+    // a person reads the page's language: a known code has its text, the server's is English
+    const localized = code && has(`err_${code}`) ? t(`err_${code}`, data.error) : null;
+    const err = new Error(localized || (data && data.error && data.error.message) || `${res.status}`);
     err.status = res.status;
-    err.code = data && data.error && data.error.code;
+    err.code = code;
     throw err;
   }
   return data;

@@ -17,6 +17,9 @@ export class SignalError extends Error {
   }
 }
 
+/** The close code of a connection whose memberships another connection took over. */
+const SUPERSEDED = 4001;
+
 export class Signal {
   /**
    * @param {{token?: string, storageKey?: string, lang?: () => string}} opts
@@ -62,7 +65,7 @@ export class Signal {
     this.ws = ws;
     ws.onopen = () => this._sayHello(true);
     ws.onmessage = (ev) => this._onMessage(ev.data);
-    ws.onclose = () => this._onClose(ws);
+    ws.onclose = (ev) => this._onClose(ws, ev);
     ws.onerror = () => {};
   }
 
@@ -118,8 +121,14 @@ export class Signal {
     this._emit(msg.type, msg);
   }
 
-  _onClose(ws) {
+  _onClose(ws, ev) {
     if (ws !== this.ws) return;
+    // 4001: this page's place was taken by a newer connection of the same person (another
+    // tab, a resumed reload); reconnecting would take it back and start a tug of war
+    if (ev && ev.code === SUPERSEDED) {
+      this.closed = true;
+      this._emit("superseded", {});
+    }
     this.connected = false;
     clearInterval(this._ping);
     for (const { reject, timer } of this.pending.values()) {

@@ -10,10 +10,32 @@ form.addEventListener("submit", async (ev) => {
   const res = await fetch("/api/login", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   if (res.ok) {
     sessionStorage.clear();
-    const next = new URLSearchParams(location.search).get("next");
-    location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : "/console";
+    location.href = nextPath(new URLSearchParams(location.search).get("next"));
   } else {
     const data = await res.json().catch(() => ({}));
-    document.getElementById("error").textContent = res.status === 401 ? t("login_failed") : (data.error && data.error.message) || t("login_failed");
+    const code = data.error && data.error.code;
+    // the page's language: a known code has its text; only an unknown one shows the server's
+    let text = t("login_failed");
+    if (res.status !== 401 && code && i18n.has(`err_${code}`)) text = t(`err_${code}`);
+    else if (res.status !== 401 && data.error && data.error.message) text = data.error.message;
+    document.getElementById("error").textContent = text;
   }
 });
+
+/**
+ * Where to go after signing in: a path of this site (`/room?x`), never another origin.
+ * `//evil`, `/\evil` (browsers read `\` as `/`) and `/<tab>/evil` (the URL parser drops tabs
+ * and newlines) all lead elsewhere; the parser, asked for the origin, has the last word.
+ */
+function nextPath(raw) {
+  const fallback = "/console";
+  if (!raw || !raw.startsWith("/") || raw.startsWith("//") || raw.includes("\\")) return fallback;
+  let url;
+  try {
+    url = new URL(raw, location.origin);
+  } catch {
+    return fallback;
+  }
+  if (url.origin !== location.origin || url.pathname.startsWith("//")) return fallback;
+  return url.pathname + url.search + url.hash;
+}
