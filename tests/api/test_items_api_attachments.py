@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,7 +34,7 @@ async def _upload_raw(
     return await api.client.post(
         f"/api/upload/items/{item_id}/attachments",
         params={"filename": name},
-        data=data,
+        data=io.BytesIO(data),  # raw bytes this large would be sent from the event loop
         headers={**headers, "Content-Type": "application/octet-stream"},
     )
 
