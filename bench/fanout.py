@@ -329,7 +329,7 @@ async def worker_side(args: argparse.Namespace) -> None:
     if recorders:
 
         def summary() -> str:
-            files = list(recordings.glob("*/*.webm"))
+            files = list(recordings.glob("*/*/*.webm"))  # <session>/<run>/<file>
             size = sum(f.stat().st_size for f in files)
             shutil.rmtree(recordings, ignore_errors=True)
             return f"recorded {len(files)} files, {size / 1e6:.1f} MB"
