@@ -1803,8 +1803,6 @@ class Hub:
             conn.send(
                 P.error(None, P.MEDIA_UNAVAILABLE, str(msg.get("message", "media error"))[:300])
             )
-        elif mtype == "room.lost":
-            self._media_lost(member.session_id, "room lost on its media worker")
 
     async def _subscribe_to_publishers(self, member: Member) -> None:
         async with self._tx() as tx:
