@@ -37,6 +37,8 @@ JOIN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.
 
 #: the route label of a request no route matched (a 404), so scanners cannot grow the label set
 UNMATCHED = "unmatched"
+#: methods counted under their own name; any other (a scanner's invention) counts as ``other``
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 #: HELP text of the hub's gauges; a gauge not listed here is described by its name
 GAUGE_HELP = {
@@ -135,6 +137,8 @@ class Metrics:
             buckets=JOIN_BUCKETS,
             registry=self.registry,
         )
+        #: counts every HTTP answer; put it first in the app's middlewares, outside the others
+        self.middleware: Middleware = _request_counter(self.http_requests)
 
     def observe_join(self, message_type: str, seconds: float) -> None:
         """Record one hello or join answered in ``seconds``."""
@@ -148,28 +152,26 @@ class Metrics:
         """The exposition text of everything registered."""
         return generate_latest(self.registry)
 
-    @property
-    def middleware(self) -> Middleware:
-        """An aiohttp middleware counting every answer; put it first, outside the others."""
-        counter = self.http_requests
 
-        def count(request: web.Request, status: int) -> None:
-            resource = request.match_info.route.resource
-            route = resource.canonical if resource is not None else UNMATCHED
-            counter.labels(request.method, route, str(status)).inc()
+def _request_counter(counter: Counter) -> Middleware:
+    def count(request: web.Request, status: int) -> None:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else UNMATCHED
+        method = request.method if request.method in METHODS else "other"
+        counter.labels(method, route, str(status)).inc()
 
-        @web.middleware
-        async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-            try:
-                response = await handler(request)
-            except web.HTTPException as exc:
-                count(request, exc.status)
-                raise
-            except Exception:
-                count(request, 500)  # what the client gets for anything but an HTTP answer
-                raise
-            # (a cancelled request, a client gone, answers nobody: not counted)
-            count(request, response.status)
-            return response
+    @web.middleware
+    async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            count(request, exc.status)
+            raise
+        except Exception:
+            count(request, 500)  # what the client gets for anything but an HTTP answer
+            raise
+        # (a cancelled request, a client gone, answers nobody: not counted)
+        count(request, response.status)
+        return response
 
-        return count_requests
+    return count_requests

@@ -107,6 +107,7 @@ async def test_http_requests_count_by_route_template(api_sqlite: Api) -> None:
     admin = await api.login("bureau_admin")
     assert (await api.client.get("/api/sessions/no-such-session", headers=admin)).status == 404
     assert (await api.client.get("/api/no/such/route", headers=admin)).status == 404
+    assert (await api.client.request("PROPFIND", "/healthz")).status == 405
     text = await _scrape(api, admin)
     assert (
         _sample(
@@ -120,3 +121,6 @@ async def test_http_requests_count_by_route_template(api_sqlite: Api) -> None:
     )
     assert _sample(text, "gateway_http_requests_total", route="unmatched", status="404") == 1
     assert _sample(text, "gateway_http_requests_total", route="/api/login", status="200") == 1
+    # a method the app never routes (WebDAV here) cannot grow the label set
+    assert _sample(text, "gateway_http_requests_total", method="other", status="405") == 1
+    assert _sample(text, "gateway_http_requests_total", method="PROPFIND") == 0
