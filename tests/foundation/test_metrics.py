@@ -91,15 +91,20 @@ async def test_ws_errors_count_by_code(api_sqlite: Api) -> None:
     assert _sample(after, "gateway_ws_messages_total", type="unparsed") >= 1
 
 
-async def test_hello_to_ack_is_timed(api_sqlite: Api) -> None:
+async def test_hello_and_join_to_ack_are_timed(api_sqlite: Api) -> None:
     api = api_sqlite
-    admin = await api.login("bureau_admin")
-    ws = await api.ws(headers=admin)
-    assert ws.hello["type"] == "result"
-    await ws.close()
-    text = await _scrape(api, admin)
+    mediator = await api.ws(headers=await api.login("mediator"))
+    created = await mediator.call("session.create", kind="mediation", title="邻里纠纷调解")
+    await mediator.call("session.join", session=created["session"]["id"])
+    refused = await mediator.request({"type": "session.join", "session": "no-such-session"})
+    assert refused["type"] == "error"
+    await mediator.close()
+    text = await _scrape(api, await api.login("bureau_admin"))
     assert _sample(text, "gateway_join_seconds_count", type="hello") == 1
     assert 0 < _sample(text, "gateway_join_seconds_sum", type="hello") < 5
+    # a refused join is an error, not a join: only the one acknowledged is timed
+    assert _sample(text, "gateway_join_seconds_count", type="session.join") == 1
+    assert _sample(text, "gateway_join_seconds_bucket", type="session.join", le="+Inf") == 1
 
 
 async def test_http_requests_count_by_route_template(api_sqlite: Api) -> None:
