@@ -76,8 +76,11 @@ def create_app(
     """
     settings = with_secret_key(settings)
     limiter = RateLimiter(rate=30, burst=120)
+    metrics = Metrics()
     app = web.Application(
+        # metrics first: it counts the status the client gets, refusals and errors included
         middlewares=[
+            metrics.middleware,
             error_middleware,
             rate_limit_middleware(limiter),
             text_middleware,
@@ -91,7 +94,7 @@ def create_app(
         settings.login_lockout_s,
         max_failures_per_address=settings.login_max_failures_per_address,
     )
-    app[keys.METRICS] = Metrics()
+    app[keys.METRICS] = metrics
     app.on_response_prepare.append(_security_headers)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -133,11 +136,17 @@ def create_app(
             await worker.close()
 
     async def hub_ctx(app: web.Application) -> AsyncIterator[None]:
-        hub = Hub(settings, app[keys.STORE], app[BUS], calendar=app[keys.CALENDAR])
+        hub = Hub(
+            settings,
+            app[keys.STORE],
+            app[BUS],
+            calendar=app[keys.CALENDAR],
+            on_join=metrics.observe_join,
+        )
         await hub.start()
         app[keys.HUB] = hub
         app[HUB] = hub
-        app[keys.METRICS].add_gauges(hub.gauges)
+        metrics.watch_hub(hub.counters, hub.gauges)
         yield
         await hub.close()
 

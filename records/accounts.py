@@ -355,22 +355,6 @@ async def get_terminal(db: AsyncSession, terminal_id: int) -> TerminalInfo:
     return TerminalInfo(row.id, row.name, row.unit_id, row.revoked_at is not None)
 
 
-async def revoke_terminals_named(db: AsyncSession, unit_id: int, name: str) -> int:
-    """Revoke the active terminals of ``unit_id`` named ``name`` (demo restarts); count them."""
-    rows = (
-        await db.scalars(
-            select(models.Terminal)
-            .where(models.Terminal.unit_id == unit_id)
-            .where(models.Terminal.name == name)
-            .where(models.Terminal.revoked_at.is_(None))
-        )
-    ).all()
-    for row in rows:
-        row.revoked_at = utcnow()
-    await db.flush()
-    return len(rows)
-
-
 async def revoke_terminal(db: AsyncSession, terminal_id: int) -> None:
     """Revoke a terminal's credential at once."""
     row = await db.get(models.Terminal, terminal_id)

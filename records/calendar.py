@@ -101,10 +101,6 @@ class HolidayCalendar:
             return False
         return day.weekday() < 5
 
-    def is_rest_day(self, day: dt.date) -> bool:
-        """Whether ``day`` is a rest day (weekend or holiday, and not an adjusted workday)."""
-        return not self.is_working_day(day)
-
     def next_working_day(self, day: dt.date) -> dt.date:
         """The first working day on or after ``day``."""
         probe = day

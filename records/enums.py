@@ -31,18 +31,6 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
-class ThirdPartyRole(enum.StrEnum):
-    """Roles of people invited into one session with an invite token."""
-
-    LAWYER = "lawyer"  # 律师
-    COUNSELLOR = "counsellor"  # 心理咨询师
-    SOCIAL_WORKER = "social_worker"  # 社工
-    OFFICIAL = "official"  # another unit's official
-    PARTY = "party"  # a party to a mediation
-    FIELD = "field"  # a handheld field unit (手持单兵)
-    VIEWER = "viewer"  # a training viewer without an account
-
-
 class PrincipalKind(enum.StrEnum):
     """Who is acting: a person with an account, a community terminal, or an invite holder."""
 

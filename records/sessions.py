@@ -598,14 +598,6 @@ async def list_sessions(
     return [_session(r) for r in (await db.scalars(q)).all()]
 
 
-async def count_sessions(db: AsyncSession) -> dict[str, int]:
-    """Sessions per state (for /metrics)."""
-    rows = (
-        await db.execute(select(models.Session.state, func.count()).group_by(models.Session.state))
-    ).all()
-    return {state.value: int(n) for state, n in rows}
-
-
 # ---- recordings ------------------------------------------------------------------------------
 
 

@@ -48,6 +48,7 @@ class Connection:
         remote: the peer address (audit log).
         queue_size: the bound of the outbound queue.
         abort: drops the TCP connection at once (the request's ``transport.abort``).
+        on_error: called with the wire code of every error message sent (metrics).
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class Connection:
         remote: str,
         queue_size: int,
         abort: Callable[[], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.ws = ws
         self.id = conn_id
@@ -67,6 +69,7 @@ class Connection:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
         self._writer: asyncio.Task[None] | None = None
         self._abort = abort
+        self._on_error = on_error
         self.closed = asyncio.Event()
         self._drained = asyncio.Event()  # set by the writer each time it sent a message
         self.close_reason = ""
@@ -88,6 +91,8 @@ class Connection:
         """Queue a message; a full queue means the client fell behind: it is disconnected."""
         if self.closed.is_set():
             return False
+        if self._on_error is not None and message.get("type") == "error":
+            self._on_error(str(message.get("code")))
         try:
             text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
         except (TypeError, ValueError) as exc:

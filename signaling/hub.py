@@ -71,6 +71,8 @@ STAFF_ROLES = frozenset(
 )
 LOBBY_KINDS = frozenset({SessionKind.CONFERENCE, SessionKind.MEDIATION})
 CLOSED_STATES = frozenset({SessionState.ENDED, SessionState.CANCELLED, SessionState.INTERRUPTED})
+#: the requests whose time to their result the join-latency histogram measures
+JOIN_TYPES = frozenset({"hello", "session.join"})
 
 
 @dataclasses.dataclass(slots=True)
@@ -176,6 +178,7 @@ class Hub:
         *,
         hub_id: str | None = None,
         calendar: HolidayCalendar | None = None,
+        on_join: Callable[[str, float], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -192,6 +195,7 @@ class Hub:
         self._subs: list[Subscription] = []
         self._closing = False
         self.counters: dict[str, int] = {}
+        self._on_join = on_join  # (hello or session.join, seconds until the result is queued)
         self._dead_hubs: dict[str, float] = {}
         #: the worker this hub last saw serving each of its rooms: a room whose worker leaves
         #: the registry is lost for this hub's members, whoever releases the placement
@@ -367,6 +371,7 @@ class Hub:
             remote,
             self.settings.outbound_queue,
             abort=transport.abort if transport is not None else None,
+            on_error=lambda code: self._count(f"ws_error_{code}"),
         )
         conn.start()
         self.conns[conn.id] = conn
@@ -416,15 +421,16 @@ class Hub:
             try:
                 req = P.parse(raw, self.settings.max_message_bytes)
             except P.ProtocolError as exc:
-                self._count(f"ws_error_{exc.code}")
                 conn.send(P.error(exc.request_id, exc.code, str(exc)))
                 continue
+            self._count(f"ws_message.{req.type}")
             await self._dispatch(conn, req, cookie_principal)
 
     async def _dispatch(
         self, conn: Connection, req: P.Request, cookie_principal: Principal | None
     ) -> None:
         reply: dict[str, Any]
+        started = time.perf_counter()
         try:
             if conn.principal is None:
                 if req.type == "hello":
@@ -443,6 +449,8 @@ class Hub:
                 reply = await self.handlers[req.type](conn, req) or {}
             if req.id is not None:
                 conn.send(P.result(req.id, reply or {}))
+            if self._on_join is not None and req.type in JOIN_TYPES:
+                self._on_join(req.type, time.perf_counter() - started)
         except P.ProtocolError as exc:
             if exc.code == P.UNAUTHENTICATED and req.type != "hello" and not conn.refused_anonymous:
                 # once per connection: a client spamming before hello must not flood the log
@@ -1810,8 +1818,6 @@ class Hub:
             conn.send(
                 P.error(None, P.MEDIA_UNAVAILABLE, str(msg.get("message", "media error"))[:300])
             )
-        elif mtype == "room.lost":
-            self._media_lost(member.session_id, "room lost on its media worker")
 
     async def _subscribe_to_publishers(self, member: Member) -> None:
         async with self._tx() as tx:
@@ -2047,13 +2053,12 @@ class Hub:
                 return await sessions.get_session_for(tx, session_id, principal.ref)
             return await sessions.get_session(tx, session_id)
 
-    async def gauges(self) -> dict[str, Any]:
+    def gauges(self) -> dict[str, Any]:
         """Figures for /metrics, with each connected peer's last media statistics."""
         figures: dict[str, Any] = {
             "gateway_ws_connections": len(self.conns),
             "gateway_members": len(self.members),
             "gateway_rooms": len(self.rooms),
-            "gateway_ws_messages_total": self.counters.get("ws_messages", 0),
         }
         for key in ("bitrate_kbps", "fps", "packets_lost", "rtt_ms"):
             series = {

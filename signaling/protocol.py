@@ -123,9 +123,6 @@ SCHEMAS: Mapping[str, Mapping[str, Field]] = {
     "media.candidate": {"session": ID, "candidate": Field("any", required=False)},
 }
 
-#: message types allowed before ``hello`` succeeded
-BEFORE_HELLO = frozenset({"hello", "ping"})
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Request:

@@ -38,6 +38,7 @@ from web.auth import (
 )
 from web.errors import error_response
 from web.input import choice, integer, query_int, read_json, text
+from web.metrics import CONTENT_TYPE
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -116,8 +117,8 @@ async def metrics(request: web.Request) -> web.Response:
     principal = require_official(request)
     if not principal.has(Role.ADMIN, Role.AUDITOR, Role.LEADER):
         raise AccessDenied("metrics need the admin, auditor or leader role")
-    body = await request.app[keys.METRICS].render()
-    return web.Response(text=body, content_type="text/plain", charset="utf-8")
+    body = request.app[keys.METRICS].render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 # ---- login -----------------------------------------------------------------------------------

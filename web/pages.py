@@ -15,7 +15,7 @@ from web.auth import PRINCIPAL
 
 STATIC = Path(__file__).resolve().parent / "static"
 
-#: path → page file; pages not yet present answer 404
+#: path → page file under ``web/static`` (tests/foundation/test_pages.py: each one exists)
 PAGES = {
     "/login": "login.html",
     "/console": "console.html",
@@ -27,8 +27,6 @@ PAGES = {
     "/library": "library.html",
     "/dashboard": "dashboard.html",
     "/lookup": "lookup.html",
-    "/items": "items.html",
-    "/backlog": "backlog.html",
 }
 
 
