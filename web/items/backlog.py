@@ -39,7 +39,7 @@ from web.items.wire import (
     case_json,
     entry_json,
 )
-from web.templates import Safe, escape, render
+from web.templates import render
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -159,23 +159,8 @@ async def my_backlog_page(request: web.Request) -> web.Response:
     async with request.app[keys.STORE].transaction() as tx:
         cases = await items.list_backlog_cases(tx, leader_account_id=p.account_id)
     summaries = await _case_summaries(request, p, cases)
-    blocks = []
-    for c in summaries:
-        late = (
-            f'<p class="late">缺少月度进展：{escape(c["missing_count"])} 个月</p>'
-            if c["missing_count"]
-            else '<p class="muted">月度进展齐全</p>'
-        )
-        blocks.append(
-            f'<section class="case"><h2><span class="code">{escape(c["lookup_code"])}</span> '
-            f"{escape(c['state_label'])}</h2><p>{escape(c['request'])}</p>"
-            f'<p class="muted">期限：{escape(c["due_on"] or "—")}　'
-            f"工作专班：{escape(c['team'])}</p>"
-            f"{late}</section>"
-        )
     body = render(
-        "backlog_mine.html",
-        {"leader": p.name, "count": len(summaries), "cases": Safe("".join(blocks))},
+        "backlog_mine.html", {"leader": p.name, "count": len(summaries), "cases": summaries}
     )
     return web.Response(text=body, content_type="text/html", charset="utf-8")
 

@@ -26,7 +26,7 @@ from web.items.common import (
     load_item,
     unit_name,
 )
-from web.templates import Safe, render
+from web.templates import render
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -92,7 +92,7 @@ def notice_html(
             "due_on": cn_date(due) if due else cn_date(accepted + dt.timedelta(days=60)),
             "article": articles["opinion"],
         }
-        body = render("notice_acceptance.html", values)
+        body = "notice_acceptance.html"
         issued = accepted
     elif kind == "non-acceptance":
         e = last(EventType.NOT_ACCEPT)
@@ -102,7 +102,7 @@ def notice_html(
             "advice": "对依法应当通过诉讼、仲裁、行政复议等法定途径解决的请求，请依照有关法律、"
             "行政法规规定的程序向有关机关提出。",
         }
-        body = render("notice_non_acceptance.html", values)
+        body = "notice_non_acceptance.html"
         issued = local_date(e.at)
     elif kind == "extension":
         e = last(EventType.EXTEND)
@@ -116,7 +116,7 @@ def notice_html(
             "reason": e.reason,
             "article": articles["opinion"],
         }
-        body = render("notice_extension.html", values)
+        body = "notice_extension.html"
         issued = local_date(e.at)
     elif kind == "opinion":
         e = last(*_OPINION_EVENTS)
@@ -128,18 +128,20 @@ def notice_html(
             "legal_basis": e.data.get("legal_basis", ""),
             "review_advice": advice,
         }
-        body = render("notice_opinion.html", values)
+        body = "notice_opinion.html"
         issued = local_date(e.at)
     else:
         raise NotFound(f"no notice kind {kind!r}; kinds: {', '.join(NOTICE_KINDS)}")
+    # The body template sees the same values as the page around it.
     return render(
         "notice.html",
-        {
+        values
+        | {
             "kind": kind,
             "title": title,
             "lookup_code": code,
             "recipient": recipient,
-            "body": Safe(body),
+            "body": body,
             "issuer": holder,
             "issued_on": cn_date(issued),
         },

@@ -32,7 +32,7 @@ from web.items.common import (
     scope_units,
     unit_name,
 )
-from web.templates import Safe, escape, render, table
+from web.templates import render
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -207,16 +207,11 @@ def report_html(
     else:
         title = "信访工作统计报告"
 
-    def counts(b: statistics.Breakdown, names: dict[str, str] | None = None) -> Safe:
+    def counts(b: statistics.Breakdown, names: dict[str, str] | None = None) -> list[list[object]]:
         rows: list[list[object]] = [[(names or {}).get(k, k), n] for k, n in b.counts.items()]
         rows.append([f"合计（{b.total_name} 总数 {b.total}）", b.sum])
-        return table(rows, head=("项目", "件数"))
+        return rows
 
-    checks: list[str] = []
-    for m in report.mismatches:
-        checks.append(f'<p class="mismatch">不一致：{escape(m)}</p>')
-    if not checks:
-        checks.append('<p class="ok">各分项之和均等于总数。</p>')
     rates = [
         ("办结率", report.completion_rate),
         ("按期受理率", report.timely_acceptance_rate),
@@ -234,44 +229,32 @@ def report_html(
             "generated_at": utcnow()
             .astimezone(dt.timezone(dt.timedelta(hours=8)))
             .strftime("%Y-%m-%d %H:%M"),
-            "checks": Safe("".join(checks)),
-            "totals": table(
+            "mismatches": list(report.mismatches),
+            "totals": [
+                ["受理信访事项（收到）", report.received],
+                ["已办结", report.concluded],
+                ["正在办理", report.in_progress],
+                ["其他方式结束（导入法定途径、不予受理）", report.closed_otherwise],
+                ["转送", report.transfers],
+                ["交办", report.assignments],
+            ],
+            "rates": [[n, str(r), r.numerator, r.denominator] for n, r in rates],
+            "levels": [
                 [
-                    ["受理信访事项（收到）", report.received],
-                    ["已办结", report.concluded],
-                    ["正在办理", report.in_progress],
-                    ["其他方式结束（导入法定途径、不予受理）", report.closed_otherwise],
-                    ["转送", report.transfers],
-                    ["交办", report.assignments],
-                ],
-                head=("项目", "件数"),
-            ),
-            "rates": table(
-                [[n, str(r), r.numerator, r.denominator] for n, r in rates],
-                head=("比率", "数值", "分子", "分母"),
-            ),
-            "levels": table(
-                [
-                    [
-                        _LEVEL_ZH.get(lf.level.value, lf.level.value),
-                        lf.assigned,
-                        lf.led_by_other_unit,
-                        lf.resolved,
-                        str(lf.resolution_rate),
-                    ]
-                    for lf in report.from_above
-                ],
-                head=("来源", "交办", "其中他单位牵头（不计入）", "已化解", "化解率"),
-            ),
+                    _LEVEL_ZH.get(lf.level.value, lf.level.value),
+                    lf.assigned,
+                    lf.led_by_other_unit,
+                    lf.resolved,
+                    str(lf.resolution_rate),
+                ]
+                for lf in report.from_above
+            ],
             "by_channel": counts(report.by_channel, _CHANNEL_ZH),
             "by_platform": counts(report.by_online_platform),
             "by_type": counts(report.by_type, _TYPE_ZH),
             "by_state": counts(report.by_state, {s.value: STATE_LABELS_ZH[s] for s in ItemState}),
-            "top_categories": table(report.top_categories, head=("类别", "件数")),
-            "top_units": table(
-                [[subject_names.get(k, k), n] for k, n in report.top_subject_units],
-                head=("单位", "件数"),
-            ),
+            "top_categories": report.top_categories,
+            "top_units": [[subject_names.get(k, k), n] for k, n in report.top_subject_units],
         },
     )
 
