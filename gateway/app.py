@@ -25,7 +25,7 @@ from records.calendar import load_calendar
 from records.store import Store
 from signaling.bus import Bus, create_bus
 from signaling.hub import Hub
-from web import api, items_api, keys, pages
+from web import api, items, keys, openapi, pages
 from web.auth import PRINCIPAL, RateLimiter, auth_middleware, rate_limit_middleware
 from web.errors import error_middleware
 from web.input import text_middleware
@@ -160,7 +160,8 @@ def create_app(
 
     app.router.add_get("/ws", ws)
     app.router.add_routes(api.routes)
-    app.router.add_routes(items_api.routes)
+    app.router.add_routes(items.routes)
+    app.router.add_routes(openapi.routes)
     pages.add_routes(app)
     return app
 

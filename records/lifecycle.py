@@ -3,7 +3,7 @@
 Table-driven and pure: :func:`advance` folds one event into a :class:`Timeline`,
 :func:`replay` folds a whole append-only history, :func:`open_deadlines` and
 :func:`current_deadline` say what is due, by when and under which article. Nothing here
-touches the database; ``records/items.py`` persists what these functions accept.
+touches the database; ``records/items/`` persists what these functions accept.
 
 ::
 

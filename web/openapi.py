@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document of every ``/api`` route (served at ``/api/openapi.json``).
 
-Written by hand from the handlers in ``web/api.py`` and ``web/items_api.py`` (the lifecycle
-action routes are generated from :data:`web.items_api.ACTIONS`, the same table the routes
-come from). A test compares the document with the app's router, so a route added without a
+Written by hand from the handlers in ``web/api.py`` and the ``web/items/`` package (the
+lifecycle action routes are generated from :data:`web.items.actions.ACTIONS`, the same table
+the routes come from). This module serves the document itself; ``web.items`` never imports
+it. A test compares the document with the app's router, so a route added without a
 description fails the build, and a fuzzer (schemathesis) checks that answers match it.
 
 Every error answer is ``{"error": {"code", "message"}}`` (the ``default`` response); an
@@ -15,13 +16,19 @@ import copy
 import functools
 from typing import Any
 
+from aiohttp import web
+
 from records.enums import ParticipantRole, Role, SessionKind, SessionState
 from records.item_models import Channel, ItemType, OriginLevel, Outcome
 from records.items import ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES
 from records.lifecycle import EventType, ItemState
-from web.items_api import ACTIONS, MAX_ID, MAX_TEXT, NOTICE_KINDS
+from web.items.actions import ACTIONS
+from web.items.common import MAX_ID, MAX_TEXT
+from web.items.notices import NOTICE_KINDS
 
-__all__ = ["build_document"]
+__all__ = ["build_document", "routes"]
+
+routes = web.RouteTableDef()
 
 Schema = dict[str, Any]
 
@@ -1187,3 +1194,9 @@ def _document() -> Schema:
 def build_document() -> Schema:
     """The OpenAPI document (a fresh copy the caller may change)."""
     return copy.deepcopy(_document())
+
+
+@routes.get("/api/openapi.json")
+async def openapi_document(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 document of every /api route (public: it holds no data)."""
+    return web.json_response(build_document())

@@ -11,7 +11,7 @@ from records.base import utcnow
 from records.deadlines import local_date
 from tests.api.items_api_support import act, register
 from tests.helpers import Api
-from web.items_api import report_json
+from web.items.stats import report_json
 
 
 async def test_stats_over_http_equal_the_domain_function_and_show_mismatches(

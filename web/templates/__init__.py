@@ -1,58 +1,55 @@
-"""Printable HTML from the templates in this folder (``string.Template``, every value escaped).
+"""Printable HTML from the Jinja2 templates in this folder, every value escaped.
 
-A template names its values as ``$name`` / ``${name}``; :func:`render` HTML-escapes every
-value except those wrapped in :class:`Safe` (fragments this module or its callers built from
-escaped parts). A missing value is an error, never an empty hole in a notice. Templates are
-read once, when this module is imported, never on the event loop.
+Autoescaping is on for every template: a value is inserted as :func:`html.escape` writes it
+(quotes included) and ``None`` as nothing, so Python code hands over plain data and never
+builds markup. A missing value is an error (``StrictUndefined``), never an empty hole in a
+notice. Templates are read and compiled once, when this module is imported, never on the
+event loop. Names starting with ``_`` hold macros (``_table.html``), not pages.
 """
 
 from __future__ import annotations
 
 import html
-import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["Safe", "escape", "render", "table"]
+from jinja2 import DictLoader, Environment, StrictUndefined, Template
+from markupsafe import Markup
+
+__all__ = ["render"]
 
 _DIR = Path(__file__).resolve().parent
-_TEMPLATES: Mapping[str, string.Template] = {
-    p.name: string.Template(p.read_text(encoding="utf-8")) for p in sorted(_DIR.glob("*.html"))
+
+
+def _escaped(value: object) -> Markup:
+    """``value`` as HTML text; markup from a macro passes unchanged."""
+    if isinstance(value, Markup):
+        return value
+    if value is None:
+        return Markup("")
+    return Markup(html.escape(str(value), quote=True))
+
+
+_ENV = Environment(
+    loader=DictLoader({p.name: p.read_text(encoding="utf-8") for p in sorted(_DIR.glob("*.html"))}),
+    autoescape=True,
+    undefined=StrictUndefined,
+    finalize=_escaped,
+    keep_trailing_newline=True,
+    auto_reload=False,
+)
+# Compiled here, macros included, so that no render compiles or reads a file.
+_COMPILED = {name: _ENV.get_template(name) for name in _ENV.list_templates()}
+_TEMPLATES: Mapping[str, Template] = {
+    name: template for name, template in _COMPILED.items() if not name.startswith("_")
 }
 
 
-class Safe(str):
-    """Markup that is already escaped; :func:`render` inserts it as it is."""
-
-    __slots__ = ()
-
-
-def escape(value: object) -> Safe:
-    """``value`` as HTML text (``None`` → empty); :class:`Safe` values pass unchanged."""
-    if isinstance(value, Safe):
-        return value
-    if value is None:
-        return Safe("")
-    return Safe(html.escape(str(value), quote=True))
-
-
 def render(name: str, values: Mapping[str, object]) -> str:
-    """The template ``name`` with ``values`` substituted (escaped unless :class:`Safe`).
+    """The template ``name`` rendered with ``values`` (every value escaped).
 
     Raises:
-        KeyError: no such template, or the template names a value that was not given.
+        KeyError: no such template.
+        jinja2.UndefinedError: the template names a value that was not given.
     """
-    template = _TEMPLATES[name]
-    return template.substitute({k: escape(v) for k, v in values.items()})
-
-
-def table(rows: Iterable[Iterable[object]], *, head: Iterable[object] = ()) -> Safe:
-    """An HTML table of escaped cells (a header row first when ``head`` is given)."""
-    out = ["<table>"]
-    head = list(head)
-    if head:
-        out.append("<tr>" + "".join(f"<th>{escape(c)}</th>" for c in head) + "</tr>")
-    for row in rows:
-        out.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>")
-    out.append("</table>")
-    return Safe("".join(out))
+    return _TEMPLATES[name].render(values)

@@ -1,4 +1,4 @@
-// The petition items REST API (web/items_api.py), in one place. Until the server offers a
+// The petition items REST API (web/items/), in one place. Until the server offers a
 // route, calls reject with err.unavailable = true and the pages say so plainly.
 
 import { api } from "./ui.js";

@@ -1,0 +1,430 @@
+"""Lifecycle events of an item: routing, acceptance, extension, clock, outcome, handlers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from config.errors import NotFound, ValidationError
+from records.calendar import HolidayCalendar
+from records.deadlines import local_date
+from records.item_models import (
+    ItemClockStop,
+    ItemCoHandler,
+    ItemExtension,
+    ItemHandler,
+    ItemRow,
+    ItemTransfer,
+    Outcome,
+    TransferKind,
+)
+from records.items.core import (
+    event_time,
+    flush,
+    load_row,
+    record_event,
+    to_item,
+)
+from records.items.values import (
+    Item,
+)
+from records.lifecycle import (
+    EventType,
+    Timeline,
+)
+
+
+async def apply_event(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    event_type: EventType,
+    *,
+    account_id: int | None,
+    at: dt.datetime | None = None,
+    reason: str = "",
+    data: Mapping[str, Any] | None = None,
+    expected_version: int | None = None,
+) -> Item:
+    """Validate an event against the lifecycle and append it to the item's history.
+
+    For routing, extension and clock events prefer the dedicated functions (:func:`transfer`,
+    :func:`extend`, ...), which also keep their side tables.
+
+    Raises:
+        NotFound: no such item.
+        InvalidTransition: the event is not allowed in the item's state (nothing is written).
+        ValidationError: the event breaks a rule (late, over the extension limit ...).
+        Conflict: the item changed meanwhile (``expected_version`` or a concurrent writer).
+    """
+    return await record_event(
+        session,
+        calendar,
+        item_id,
+        event_type,
+        account_id=account_id,
+        at=at,
+        reason=reason,
+        data=data,
+        expected_version=expected_version,
+        what=f"{event_type.value} item {item_id}",
+    )
+
+
+async def _route(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    kind: TransferKind,
+    to_unit_id: int,
+    *,
+    due: dt.date | None,
+    account_id: int | None,
+    at: dt.datetime | None,
+    reason: str,
+) -> Item:
+    row = await load_row(session, item_id)
+    when = event_time(at)
+    from_unit = row.handling_unit_id or row.registering_unit_id
+    event = EventType.TRANSFER if kind is TransferKind.TRANSFER else EventType.ASSIGN
+    data: dict[str, Any] = {"to_unit_id": to_unit_id, "from_unit_id": from_unit}
+    if due is not None:
+        data["due"] = due
+
+    async def routed(row: ItemRow, _timeline: Timeline) -> None:
+        row.handling_unit_id = to_unit_id
+        row.due_unit_id = to_unit_id
+        session.add(
+            ItemTransfer(
+                item_id=row.id,
+                kind=kind.value,
+                from_unit_id=from_unit,
+                to_unit_id=to_unit_id,
+                at=when,
+                account_id=account_id,
+                due_on=due,
+            )
+        )
+
+    return await record_event(
+        session,
+        calendar,
+        row,
+        event,
+        account_id=account_id,
+        at=when,
+        reason=reason,
+        data=data,
+        after=routed,
+        what=f"{kind.value} item {item_id}",
+    )
+
+
+async def transfer(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    to_unit_id: int,
+    *,
+    account_id: int | None,
+    at: dt.datetime | None = None,
+    reason: str = "",
+) -> Item:
+    """Transfer (转送) the item to the unit with authority over it."""
+    return await _route(
+        session,
+        calendar,
+        item_id,
+        TransferKind.TRANSFER,
+        to_unit_id,
+        due=None,
+        account_id=account_id,
+        at=at,
+        reason=reason,
+    )
+
+
+async def assign(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    to_unit_id: int,
+    *,
+    due: dt.date | None,
+    account_id: int | None,
+    at: dt.datetime | None = None,
+    reason: str = "",
+) -> Item:
+    """Assign (交办) the item to a unit, with a deadline for its completion report."""
+    return await _route(
+        session,
+        calendar,
+        item_id,
+        TransferKind.ASSIGN,
+        to_unit_id,
+        due=due,
+        account_id=account_id,
+        at=at,
+        reason=reason,
+    )
+
+
+async def _last_transfer(session: AsyncSession, item_id: str) -> ItemTransfer:
+    tr = await session.scalar(
+        select(ItemTransfer)
+        .where(ItemTransfer.item_id == item_id)
+        .order_by(ItemTransfer.id.desc())
+        .limit(1)
+    )
+    if tr is None:  # pragma: no cover - the lifecycle requires a transfer first
+        raise NotFound(f"item {item_id} was never transferred")
+    return tr
+
+
+async def acknowledge(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    *,
+    account_id: int | None,
+    at: dt.datetime | None = None,
+) -> Item:
+    """The receiving unit acknowledges receipt; acceptance and objection periods start."""
+    row = await load_row(session, item_id)
+    when = event_time(at)
+
+    async def received(_row: ItemRow, _timeline: Timeline) -> None:
+        (await _last_transfer(session, item_id)).acknowledged_at = when
+
+    return await record_event(
+        session,
+        calendar,
+        row,
+        EventType.RECEIVE,
+        account_id=account_id,
+        at=when,
+        after=received,
+        what=f"acknowledge item {item_id}",
+    )
+
+
+async def object_to(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    *,
+    reason: str,
+    account_id: int | None,
+    at: dt.datetime | None = None,
+) -> Item:
+    """The receiving unit objects (not within its powers) and returns the item (Art. 23).
+
+    Raises:
+        ValidationError: no reason, or later than 5 working days after receipt.
+    """
+    if not reason.strip():
+        raise ValidationError("an objection needs a reason")
+    row = await load_row(session, item_id)
+    when = event_time(at)
+
+    async def returned(row: ItemRow, _timeline: Timeline) -> None:
+        tr = await _last_transfer(session, item_id)
+        tr.objection_reason = reason
+        tr.objected_at = when
+        # Back with the unit that routed it, which owes a new routing decision.
+        row.handling_unit_id = tr.from_unit_id
+        row.due_unit_id = tr.from_unit_id
+
+    return await record_event(
+        session,
+        calendar,
+        row,
+        EventType.RETURN,
+        account_id=account_id,
+        at=when,
+        reason=reason,
+        after=returned,
+        what=f"object to item {item_id}",
+    )
+
+
+async def accept(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    *,
+    account_id: int | None,
+    at: dt.datetime | None = None,
+    reason: str = "",
+) -> Item:
+    """Accept (受理) the item; the 60-day handling period starts."""
+    return await apply_event(
+        session, calendar, item_id, EventType.ACCEPT, account_id=account_id, at=at, reason=reason
+    )
+
+
+async def extend(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    *,
+    days: int,
+    approved_by: int,
+    reason: str,
+    at: dt.datetime | None = None,
+) -> Item:
+    """Extend the handling period (≤30 days in total, approved by the unit head, Art. 34)."""
+    row = await load_row(session, item_id)
+    when = event_time(at)
+
+    async def extended(_row: ItemRow, _timeline: Timeline) -> None:
+        session.add(
+            ItemExtension(
+                item_id=item_id, days=days, approved_by=approved_by, reason=reason, approved_at=when
+            )
+        )
+
+    return await record_event(
+        session,
+        calendar,
+        row,
+        EventType.EXTEND,
+        account_id=approved_by,
+        at=when,
+        reason=reason,
+        data={"days": days, "approved_by": approved_by, "reason": reason},
+        after=extended,
+        what=f"extend item {item_id}",
+    )
+
+
+async def stop_clock(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    *,
+    reason: str,
+    account_id: int | None,
+    at: dt.datetime | None = None,
+) -> Item:
+    """Stop the re-review clock (hearing, Art. 36) from the day of ``at``."""
+    row = await load_row(session, item_id)
+    when = event_time(at)
+
+    async def stopped(_row: ItemRow, _timeline: Timeline) -> None:
+        session.add(ItemClockStop(item_id=item_id, first_on=local_date(when), reason=reason))
+
+    return await record_event(
+        session,
+        calendar,
+        row,
+        EventType.STOP_CLOCK,
+        account_id=account_id,
+        at=when,
+        reason=reason,
+        data={"reason": reason},
+        after=stopped,
+        what=f"stop clock of item {item_id}",
+    )
+
+
+async def resume_clock(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    *,
+    account_id: int | None,
+    at: dt.datetime | None = None,
+) -> Item:
+    """Restart the re-review clock; the day of ``at`` counts again."""
+    row = await load_row(session, item_id)
+    when = event_time(at)
+
+    async def resumed(_row: ItemRow, timeline: Timeline) -> None:
+        stop = await session.scalar(
+            select(ItemClockStop)
+            .where(ItemClockStop.item_id == item_id, ItemClockStop.last_on.is_(None))
+            .order_by(ItemClockStop.id.desc())
+            .limit(1)
+        )
+        if stop is not None:
+            stop.last_on = timeline.stops[-1].last
+
+    return await record_event(
+        session,
+        calendar,
+        row,
+        EventType.RESUME_CLOCK,
+        account_id=account_id,
+        at=when,
+        after=resumed,
+        what=f"resume clock of item {item_id}",
+    )
+
+
+async def set_outcome(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    *,
+    outcome: Outcome,
+    carried_out: bool | None,
+    resolved: bool,
+    account_id: int | None,
+    at: dt.datetime | None = None,
+    reason: str = "",
+) -> Item:
+    """Record the outcome (Arts. 31-33), whether it was carried out and whether resolved."""
+
+    async def decided(row: ItemRow, _timeline: Timeline) -> None:
+        row.outcome = outcome.value
+        row.carried_out = carried_out
+        row.resolved = resolved
+
+    return await record_event(
+        session,
+        calendar,
+        item_id,
+        EventType.SET_OUTCOME,
+        account_id=account_id,
+        at=at,
+        reason=reason,
+        data={"outcome": outcome.value, "carried_out": carried_out, "resolved": resolved},
+        after=decided,
+        what=f"set outcome of item {item_id}",
+    )
+
+
+async def add_co_handler(session: AsyncSession, item_id: str, unit_id: int) -> Item:
+    """Add a co-handling unit (idempotent)."""
+    row = await load_row(session, item_id)
+    if await session.get(ItemCoHandler, (item_id, unit_id)) is None:
+        session.add(ItemCoHandler(item_id=item_id, unit_id=unit_id))
+        await flush(session, f"add co-handler to item {item_id}")
+    return await to_item(session, row)
+
+
+async def set_handler(
+    session: AsyncSession,
+    item_id: str,
+    account_id: int,
+    *,
+    recused: bool = False,
+    reason: str = "",
+) -> Item:
+    """Make an account a handler of the item, or record its recusal (Art. 28)."""
+    row = await load_row(session, item_id)
+    existing = await session.get(ItemHandler, (item_id, account_id))
+    if existing is None:
+        session.add(
+            ItemHandler(item_id=item_id, account_id=account_id, recused=recused, reason=reason)
+        )
+    else:
+        existing.recused = recused
+        existing.reason = reason
+    await flush(session, f"set handler of item {item_id}")
+    return await to_item(session, row)

@@ -1,0 +1,252 @@
+"""Lifecycle action routes, co-handlers, handlers and linked sessions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from config.errors import InvalidTransition, NotFound, ValidationError
+from records import accounts, items, sessions
+from records.enums import Role
+from records.item_models import Outcome
+from records.lifecycle import (
+    EventType,
+)
+from records.policy import Action, in_scope
+from records.principals import Principal
+from web import keys
+from web.api import session_json
+from web.auth import authorize, remote_of
+from web.input import choice, integer, read_json, text
+from web.items.actions import ACTIONS, NEED_REASON, ActionSpec, allowed_actions
+from web.items.common import (
+    MAX_ID,
+    MAX_TEXT,
+    boolean,
+    calendar_of,
+    existing_unit,
+    load_item,
+    local_today,
+    parse_date,
+)
+from web.items.wire import (
+    item_json,
+)
+
+logger = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+
+async def _approver(request: web.Request, account_id: int, unit_id: int) -> None:
+    async with request.app[keys.STORE].transaction() as tx:
+        approver = await accounts.get_account(tx, account_id)
+    if Role.LEADER not in approver.roles:
+        raise ValidationError(f"account {account_id} is not a leader and cannot approve")
+    if not in_scope(approver.principal(), unit_id, request.app[keys.STORE].tree):
+        raise ValidationError(f"account {account_id} does not lead the handling unit {unit_id}")
+
+
+async def _apply(
+    request: web.Request, spec: ActionSpec, p: Principal, item: items.Item, data: dict[str, Any]
+) -> items.Item:
+    cal = calendar_of(request)
+    aid = p.account_id
+    reason = text(data, "reason", max_len=2000, required=spec.fields.get("reason") is NEED_REASON)
+    holder = item.handling_unit_id or item.registering_unit_id
+    match spec.event:
+        case EventType.TRANSFER | EventType.ASSIGN:
+            to = integer(data, "to_unit_id", lo=1, hi=MAX_ID)
+            assert to is not None
+            existing_unit(request, to)
+            due = parse_date(data["due"], "field 'due'") if data.get("due") is not None else None
+            if due is not None and due < local_today():
+                raise ValidationError(f"field 'due' {due} is in the past")
+            async with request.app[keys.STORE].transaction() as tx:
+                if spec.event is EventType.TRANSFER:
+                    return await items.transfer(tx, cal, item.id, to, account_id=aid, reason=reason)
+                return await items.assign(
+                    tx, cal, item.id, to, due=due, account_id=aid, reason=reason
+                )
+        case EventType.RECEIVE:
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.acknowledge(tx, cal, item.id, account_id=aid)
+        case EventType.RETURN:
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.object_to(tx, cal, item.id, reason=reason, account_id=aid)
+        case EventType.EXTEND:
+            days = integer(data, "days", lo=1, hi=30)
+            approved_by = integer(data, "approved_by", lo=1, hi=MAX_ID)
+            assert days is not None
+            assert approved_by is not None
+            await _approver(request, approved_by, holder)
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.extend(
+                    tx, cal, item.id, days=days, approved_by=approved_by, reason=reason
+                )
+        case EventType.STOP_CLOCK:
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.stop_clock(tx, cal, item.id, reason=reason, account_id=aid)
+        case EventType.RESUME_CLOCK:
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.resume_clock(tx, cal, item.id, account_id=aid)
+        case EventType.SET_OUTCOME:
+            outcome = Outcome(str(choice(data, "outcome", Outcome)))
+            carried = boolean(data, "carried_out", default=None)
+            resolved = boolean(data, "resolved", default=None)
+            if resolved is None:
+                raise ValidationError("field 'resolved' is required")
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.set_outcome(
+                    tx,
+                    cal,
+                    item.id,
+                    outcome=outcome,
+                    carried_out=carried,
+                    resolved=resolved,
+                    account_id=aid,
+                    reason=reason,
+                )
+        case _:
+            payload: dict[str, Any] = {}
+            if "decision" in spec.fields:
+                payload["decision"] = text(data, "decision", max_len=MAX_TEXT)
+                payload["legal_basis"] = text(data, "legal_basis", max_len=2000)
+            if spec.event is EventType.CONCLUDE:
+                payload["petitioner_waived"] = bool(boolean(data, "petitioner_waived"))
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.apply_event(
+                    tx, cal, item.id, spec.event, account_id=aid, reason=reason, data=payload
+                )
+
+
+def _action_handler(spec: ActionSpec) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handler(request: web.Request) -> web.Response:
+        # Lifecycle moves are for the unit holding the item now (or the units above it).
+        p, item = await load_item(request, Action.EDIT_ITEM, holder_only=True)
+        data = await read_json(request)
+        try:
+            updated = await _apply(request, spec, p, item, data)
+        except InvalidTransition as exc:
+            return web.json_response(
+                {
+                    "error": {
+                        "code": exc.code,
+                        "message": str(exc),
+                        "state": item.state.value,
+                        "allowed_actions": allowed_actions(item.state),
+                    }
+                },
+                status=409,
+            )
+        async with request.app[keys.STORE].transaction() as tx:
+            await accounts.audit(
+                tx,
+                p.ref,
+                f"item_{spec.name.replace('-', '_')}",
+                "item",
+                item.id,
+                remote=remote_of(request),
+                detail={"from": item.state.value, "to": updated.state.value},
+            )
+        return web.json_response(item_json(updated))
+
+    handler.__name__ = f"item_{spec.name.replace('-', '_')}"
+    handler.__doc__ = spec.summary
+    return handler
+
+
+for _spec in ACTIONS:
+    routes.post(f"/api/items/{{item_id}}/{_spec.name}")(_action_handler(_spec))
+
+
+@routes.post("/api/items/{item_id}/co-handlers")
+async def add_co_handler(request: web.Request) -> web.Response:
+    """Add a co-handling unit (协办)."""
+    p, item = await load_item(request, Action.EDIT_ITEM, holder_only=True)
+    data = await read_json(request)
+    unit_id = integer(data, "unit_id", lo=1, hi=MAX_ID)
+    assert unit_id is not None
+    existing_unit(request, unit_id)
+    async with request.app[keys.STORE].transaction() as tx:
+        updated = await items.add_co_handler(tx, item.id, unit_id)
+        await accounts.audit(
+            tx,
+            p.ref,
+            "item_co_handler",
+            "item",
+            item.id,
+            remote=remote_of(request),
+            detail={"unit": unit_id},
+        )
+    return web.json_response(item_json(updated))
+
+
+@routes.put("/api/items/{item_id}/handlers/{account_id}")
+async def set_handler(request: web.Request) -> web.Response:
+    """Make an account a handler of the item, or record its recusal (Art. 28)."""
+    p, item = await load_item(request, Action.EDIT_ITEM)
+    try:
+        account_id = int(request.match_info["account_id"])
+    except ValueError as exc:
+        raise NotFound(f"account {request.match_info['account_id'][:20]!r} not found") from exc
+    data = await read_json(request)
+    recused = bool(boolean(data, "recused"))
+    reason = text(data, "reason", max_len=2000, required=recused)
+    async with request.app[keys.STORE].transaction() as tx:
+        await accounts.get_account(tx, account_id)
+        updated = await items.set_handler(tx, item.id, account_id, recused=recused, reason=reason)
+        await accounts.audit(
+            tx,
+            p.ref,
+            "item_recuse" if recused else "item_handler",
+            "item",
+            item.id,
+            remote=remote_of(request),
+            detail={"account": account_id, "reason": reason},
+        )
+    return web.json_response(item_json(updated))
+
+
+@routes.get("/api/items/{item_id}/sessions")
+async def item_sessions(request: web.Request) -> web.Response:
+    """The sessions (visits, mediations, consultations) linked to the item."""
+    p, item = await load_item(request, Action.VIEW_ITEM)
+    async with request.app[keys.STORE].transaction() as tx:
+        ids = await items.item_session_ids(tx, item.id)
+        found = [await sessions.get_session(tx, sid) for sid in ids]
+        await accounts.audit(
+            tx, p.ref, "view_item_sessions", "item", item.id, remote=remote_of(request)
+        )
+    return web.json_response(
+        {"sessions": [session_json(s, with_participants=False) for s in found]}
+    )
+
+
+@routes.post("/api/items/{item_id}/sessions")
+async def link_session(request: web.Request) -> web.Response:
+    """Link a session to the item (as ``session.link_item`` does over the WebSocket)."""
+    p, item = await load_item(request, Action.EDIT_ITEM)
+    data = await read_json(request)
+    session_id = text(data, "session_id", max_len=32)
+    if not session_id.isalnum():
+        raise NotFound(f"session {session_id!r} not found")
+    store = request.app[keys.STORE]
+    async with store.transaction() as tx:
+        s = await sessions.get_session(tx, session_id)
+    await authorize(request, Action.MODERATE_SESSION, s.target())
+    async with store.transaction() as tx:
+        await sessions.update_session(tx, s.id, item_id=item.id)
+        await sessions.log_event(tx, s.id, "item_linked", actor=p.ref, data={"item": item.id})
+        await accounts.audit(
+            tx,
+            p.ref,
+            "item_link_session",
+            "item",
+            item.id,
+            remote=remote_of(request),
+            detail={"session": s.id},
+        )
+    return web.json_response({"session_id": s.id, "item_id": item.id})

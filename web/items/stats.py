@@ -1,0 +1,274 @@
+"""Statistics of a period: JSON, CSV and the printable report."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any, Literal
+
+from aiohttp import web
+
+from config.errors import ValidationError
+from records import accounts, sessions, statistics
+from records.base import utcnow
+from records.deadlines import CHINA_TZ
+from records.lifecycle import (
+    STATE_LABELS_ZH,
+    ItemState,
+)
+from records.policy import Action, UnitTarget
+from records.principals import Principal
+from web import keys
+from web.auth import authorize, remote_of, require_official
+from web.input import query_int
+from web.items.common import (
+    MAX_ID,
+    cn_date,
+    existing_unit,
+    query_date,
+    scope_units,
+    unit_name,
+)
+from web.templates import render
+
+logger = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+
+
+def _rate_json(r: statistics.Rate) -> dict[str, Any]:
+    return {
+        "numerator": r.numerator,
+        "denominator": r.denominator,
+        "percent": None if r.percent is None else float(r.percent),
+    }
+
+
+def _breakdown_json(b: statistics.Breakdown) -> dict[str, Any]:
+    return {
+        "name": b.name,
+        "counts": dict(b.counts),
+        "sum": b.sum,
+        "total": b.total,
+        "total_name": b.total_name,
+        "mismatch": b.mismatch(),
+    }
+
+
+def report_json(r: statistics.AnnualReport) -> dict[str, Any]:
+    """The wire form of the statistics of a period."""
+    return {
+        "start": r.start.isoformat(),
+        "end": r.end.isoformat(),
+        "unit_count": r.unit_count,
+        "received": r.received,
+        "concluded": r.concluded,
+        "in_progress": r.in_progress,
+        "closed_otherwise": r.closed_otherwise,
+        "transfers": r.transfers,
+        "assignments": r.assignments,
+        "rates": {
+            "completion": _rate_json(r.completion_rate),
+            "timely_acceptance": _rate_json(r.timely_acceptance_rate),
+            "on_time_completion": _rate_json(r.on_time_completion_rate),
+            "satisfaction": _rate_json(r.satisfaction_rate),
+            "participation": _rate_json(r.participation_rate),
+        },
+        "from_above": [
+            {
+                "level": lf.level.value,
+                "assigned": lf.assigned,
+                "led_by_other_unit": lf.led_by_other_unit,
+                "resolved": lf.resolved,
+                "resolution_rate": _rate_json(lf.resolution_rate),
+            }
+            for lf in r.from_above
+        ],
+        "by_channel": _breakdown_json(r.by_channel),
+        "by_online_platform": _breakdown_json(r.by_online_platform),
+        "by_type": _breakdown_json(r.by_type),
+        "by_state": _breakdown_json(r.by_state),
+        "by_category": _breakdown_json(r.by_category),
+        "by_subject_unit": _breakdown_json(r.by_subject_unit),
+        "top_categories": [[k, n] for k, n in r.top_categories],
+        "top_subject_units": [[k, n] for k, n in r.top_subject_units],
+        "mismatches": list(r.mismatches),
+    }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _StatsQuery:
+    start: dt.date
+    end: dt.date
+    unit_id: int | None
+    unit_ids: list[int] | None
+    by: Literal["registering", "handling"]
+
+
+async def _stats_query(request: web.Request) -> tuple[Principal, _StatsQuery]:
+    p = require_official(request)
+    year = query_int(request, "year", lo=2000, hi=2100, default=0) or None
+    start = query_date(request, "start")
+    end = query_date(request, "end")
+    if year is not None:
+        start = start or dt.date(year, 1, 1)
+        end = end or dt.date(year + 1, 1, 1)
+    if start is None or end is None:
+        raise ValidationError("give 'year', or 'start' and 'end' (YYYY-MM-DD, end exclusive)")
+    if not start < end or (end - start).days > 3700:
+        raise ValidationError(f"period {start} .. {end}: start before end, at most 10 years")
+    unit_id = query_int(request, "unit_id", lo=1, hi=MAX_ID, default=0) or None
+    if unit_id is not None:
+        existing_unit(request, unit_id)
+    assert p.unit_id is not None
+    await authorize(request, Action.VIEW_STATS, UnitTarget(unit_id or p.unit_id))
+    by_raw = request.query.get("by", "registering")
+    if by_raw not in ("registering", "handling"):
+        raise ValidationError(f"query parameter 'by'={by_raw!r:.20}: registering or handling")
+    by: Literal["registering", "handling"] = "handling" if by_raw == "handling" else "registering"
+    return p, _StatsQuery(start, end, unit_id, scope_units(request, p, unit_id), by)
+
+
+async def _report(request: web.Request) -> tuple[Principal, _StatsQuery, statistics.AnnualReport]:
+    p, q = await _stats_query(request)
+    async with request.app[keys.STORE].transaction() as tx:
+        report = await statistics.annual_report(
+            tx, start=q.start, end=q.end, unit_ids=q.unit_ids, by=q.by
+        )
+        await accounts.audit(
+            tx,
+            p.ref,
+            "view_stats",
+            "unit",
+            str(q.unit_id or ""),
+            remote=remote_of(request),
+            detail={"start": q.start.isoformat(), "end": q.end.isoformat()},
+        )
+    return p, q, report
+
+
+@routes.get("/api/stats")
+async def stats(request: web.Request) -> web.Response:
+    """Statistics of a period for a unit subtree (the whole district for the bureau)."""
+    _p, q, report = await _report(request)
+    body = report_json(report)
+    body["unit_id"] = q.unit_id
+    body["by"] = q.by
+    async with request.app[keys.STORE].transaction() as tx:
+        held = await sessions.session_statistics(
+            tx,
+            start=dt.datetime.combine(q.start, dt.time(), CHINA_TZ),
+            end=dt.datetime.combine(q.end, dt.time(), CHINA_TZ),
+            unit_ids=q.unit_ids,
+        )
+    body["sessions"] = dataclasses.asdict(held)
+    return web.json_response(body)
+
+
+@routes.get("/api/stats/csv")
+async def stats_csv(request: web.Request) -> web.Response:
+    """The statistics as CSV (UTF-8 with a byte-order mark, for spreadsheet programs)."""
+    _p, q, report = await _report(request)
+    body = await asyncio.to_thread(statistics.report_csv, report)
+    name = f"petition-stats-{q.start.isoformat()}-{q.end.isoformat()}.csv"
+    return web.Response(
+        body=("\ufeff" + body).encode("utf-8"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+_CHANNEL_ZH = {
+    "letter": "来信",
+    "visit": "来访",
+    "online": "网上信访",
+    "phone": "电话",
+    "fax": "传真",
+    "video": "视频信访",
+}
+_TYPE_ZH = {"suggestion": "建议意见", "accusation": "检举控告", "complaint": "申诉求决"}
+_LEVEL_ZH = {"central": "中央", "provincial": "省级", "municipal": "市级"}
+
+
+def report_html(
+    report: statistics.AnnualReport, scope: str, unit_name: Callable[[int | None], str]
+) -> str:
+    """The printable report (Chinese), mismatches shown first."""
+    last_day = report.end - dt.timedelta(days=1)
+    if (
+        report.start.month == 1
+        and report.start.day == 1
+        and report.end == dt.date(report.start.year + 1, 1, 1)
+    ):
+        title = f"{report.start.year}年度信访工作报告"
+    else:
+        title = "信访工作统计报告"
+
+    def counts(b: statistics.Breakdown, names: dict[str, str] | None = None) -> list[list[object]]:
+        rows: list[list[object]] = [[(names or {}).get(k, k), n] for k, n in b.counts.items()]
+        rows.append([f"合计（{b.total_name} 总数 {b.total}）", b.sum])
+        return rows
+
+    rates = [
+        ("办结率", report.completion_rate),
+        ("按期受理率", report.timely_acceptance_rate),
+        ("按期办结率", report.on_time_completion_rate),
+        ("满意率", report.satisfaction_rate),
+        ("参评率", report.participation_rate),
+    ]
+    subject_names = {k: unit_name(int(k)) or k for k in report.by_subject_unit.counts}
+    return render(
+        "report.html",
+        {
+            "title": title,
+            "period": f"{cn_date(report.start)}至{cn_date(last_day)}",
+            "scope": scope,
+            "generated_at": utcnow()
+            .astimezone(dt.timezone(dt.timedelta(hours=8)))
+            .strftime("%Y-%m-%d %H:%M"),
+            "mismatches": list(report.mismatches),
+            "totals": [
+                ["受理信访事项（收到）", report.received],
+                ["已办结", report.concluded],
+                ["正在办理", report.in_progress],
+                ["其他方式结束（导入法定途径、不予受理）", report.closed_otherwise],
+                ["转送", report.transfers],
+                ["交办", report.assignments],
+            ],
+            "rates": [[n, str(r), r.numerator, r.denominator] for n, r in rates],
+            "levels": [
+                [
+                    _LEVEL_ZH.get(lf.level.value, lf.level.value),
+                    lf.assigned,
+                    lf.led_by_other_unit,
+                    lf.resolved,
+                    str(lf.resolution_rate),
+                ]
+                for lf in report.from_above
+            ],
+            "by_channel": counts(report.by_channel, _CHANNEL_ZH),
+            "by_platform": counts(report.by_online_platform),
+            "by_type": counts(report.by_type, _TYPE_ZH),
+            "by_state": counts(report.by_state, {s.value: STATE_LABELS_ZH[s] for s in ItemState}),
+            "top_categories": report.top_categories,
+            "top_units": [[subject_names.get(k, k), n] for k, n in report.top_subject_units],
+        },
+    )
+
+
+@routes.get("/api/stats/report")
+async def stats_report(request: web.Request) -> web.Response:
+    """The annual (or any period's) report as printable HTML."""
+    p, q, report = await _report(request)
+    scope = unit_name(request, q.unit_id) if q.unit_id else unit_name(request, p.unit_id)
+    if q.unit_ids is None:
+        scope = "全区"
+
+    def name(unit_id: int | None) -> str:
+        return unit_name(request, unit_id)
+
+    body = await asyncio.to_thread(report_html, report, scope, name)
+    return web.Response(text=body, content_type="text/html", charset="utf-8")
