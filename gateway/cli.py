@@ -147,9 +147,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generic in typeshed only
+    """Writes to whatever ``sys.stderr`` is when a record is logged.
+
+    Commands run in-process (by tests, say) outlive the stream they were configured with.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure_logging(level: str, fmt: str) -> None:
     """Text logs for people, JSON lines for log collectors (``server.log_format``)."""
-    handler = logging.StreamHandler()
+    handler = _StderrHandler()
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -130,6 +130,8 @@ def test_sigkill_leaves_a_playable_file_that_recovery_closes(tmp_path: Path) -> 
     finally:
         child.kill()
         child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
     recorded = killed_at - first_arrival
 
     [media] = list((tmp_path / "S-crash").glob("*/*.webm"))
