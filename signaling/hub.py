@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from aiohttp import WSMsgType, web
@@ -39,9 +39,16 @@ from records.enums import (
 )
 from records.lifecycle import EventType
 from records.lookup import format_code
-from records.policy import Action, decide, may_create_session, require
+from records.policy import (
+    Action,
+    decide,
+    may_create_session,
+    may_publish,
+    require,
+    should_subscribe,
+)
 from records.principals import Principal
-from records.store import Store, SyncConnection
+from records.store import Store, SyncConnection, Transaction
 from signaling import protocol as P
 from signaling.bus import Bus, Message, Subscription
 from signaling.connection import SUPERSEDED, Connection
@@ -101,70 +108,6 @@ class RoomLocal:
     attendance_dirty: bool = False
 
 
-class _SqliteGate:
-    """Keeps this hub's SQLite transactions from waiting on each other inside SQLite.
-
-    SQLite has one writer; a second one waits in SQLite's busy handler, which sleeps (up to
-    100 ms at a time). ``shared`` holders are :meth:`Store.run` calls, already one at a time on
-    the store's database thread, so any number may be queued there; an ``exclusive`` holder
-    (an ORM transaction on the aiosqlite pool) runs alone. A waiting exclusive holder stops new
-    shared ones, so a burst of joins cannot starve it.
-    """
-
-    def __init__(self) -> None:
-        self._cond = asyncio.Condition()
-        self._shared = 0
-        self._exclusive = False
-        self._exclusive_waiting = 0
-
-    @contextlib.asynccontextmanager
-    async def shared(self) -> AsyncIterator[None]:
-        """Hold the gate beside other shared holders."""
-        async with self._cond:
-            await self._cond.wait_for(lambda: not self._exclusive and not self._exclusive_waiting)
-            self._shared += 1
-        try:
-            yield
-        finally:
-            async with self._cond:
-                self._shared -= 1
-                self._cond.notify_all()
-
-    @contextlib.asynccontextmanager
-    async def exclusive(self) -> AsyncIterator[None]:
-        """Hold the gate alone."""
-        async with self._cond:
-            self._exclusive_waiting += 1
-            try:
-                await self._cond.wait_for(lambda: not self._exclusive and not self._shared)
-            finally:
-                self._exclusive_waiting -= 1
-                self._cond.notify_all()  # shared waiters held back by this waiter (if cancelled)
-            self._exclusive = True
-        try:
-            yield
-        finally:
-            async with self._cond:
-                self._exclusive = False
-                self._cond.notify_all()
-
-
-def may_publish(role: ParticipantRole) -> bool:
-    """Training viewers watch; everybody else may publish."""
-    return role is not ParticipantRole.VIEWER
-
-
-def should_subscribe(
-    kind: SessionKind, subscriber: ParticipantRole, publisher: ParticipantRole
-) -> bool:
-    """Who receives whose media."""
-    if subscriber is ParticipantRole.FIELD:
-        return False  # the field unit publishes only
-    if kind is SessionKind.TRAINING:
-        return publisher in (ParticipantRole.TRAINER, ParticipantRole.SPEAKER)
-    return True
-
-
 class Hub:
     """Owns every WebSocket connection of this process and its room subscriptions."""
 
@@ -197,7 +140,6 @@ class Hub:
         #: the registry is lost for this hub's members, whoever releases the placement
         self.room_workers: dict[str, str] = {}
         self._deaf_workers: dict[str, float] = {}  # worker -> first seen without a subscriber
-        self._db_lock = _SqliteGate() if settings.database_url.startswith("sqlite") else None
         self.handlers: dict[
             str, Callable[[Connection, P.Request], Awaitable[dict[str, Any] | None]]
         ] = {
@@ -228,21 +170,9 @@ class Hub:
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _tx(self) -> AsyncIterator[Any]:
-        """A database transaction; on SQLite, one at a time per hub.
-
-        SQLite has one writer: concurrent transactions of this hub would wait in SQLite's busy
-        handler (sleeps of up to 100 ms, measured p99 join of seconds at 20 joins in flight)
-        or fail outright when a read snapshot turns into a write. Queueing them on an asyncio
-        lock costs a millisecond per transaction instead. PostgreSQL needs no such lock.
-        """
-        if self._db_lock is None:
-            async with self.store.transaction() as tx:
-                yield tx
-            return
-        async with self._db_lock.exclusive(), self.store.transaction() as tx:
-            yield tx
+    def _tx(self) -> contextlib.AbstractAsyncContextManager[Transaction]:
+        """A database transaction; on SQLite, one at a time (see the store's gate)."""
+        return self.store.gated_transaction()
 
     async def _run(
         self,
@@ -250,16 +180,8 @@ class Hub:
         *args: _P.args,
         **kwargs: _P.kwargs,
     ) -> _T:
-        """``store.run`` (one transaction of prebuilt statements), never beside a :meth:`_tx`.
-
-        Runs do not wait for each other here: on SQLite they queue on the store's one database
-        thread, which takes the next as soon as one commits (taking turns on a lock instead
-        cost two thread wake-ups per transaction, most of a join's latency on a busy machine).
-        """
-        if self._db_lock is None:
-            return await self.store.run(fn, *args, **kwargs)
-        async with self._db_lock.shared():
-            return await self.store.run(fn, *args, **kwargs)
+        """``store.run`` (one transaction of prebuilt statements), never beside a :meth:`_tx`."""
+        return await self.store.gated_run(fn, *args, **kwargs)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
@@ -2073,7 +1995,7 @@ def _need(conn: Connection) -> Principal:
 
 
 async def _present_memberships(
-    tx: Any, principal: Principal
+    tx: Transaction, principal: Principal
 ) -> list[tuple[sessions.SessionInfo, sessions.ParticipantInfo]]:
     out = []
     for session_id in await sessions.open_session_ids_of(tx, principal):
