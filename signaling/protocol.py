@@ -77,6 +77,19 @@ class Field:
 ID = Field("id", max_len=32)
 SDP = Field("sdp", max_len=60_000)
 
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Schema:
+    """One client message type: its fields (besides ``type`` and ``id``), whether it needs an id.
+
+    Requests need an ``id``; notifications (``ping``, ``media.answer``, ``media.candidate``)
+    may come without one.
+    """
+
+    fields: Mapping[str, Field]
+    needs_id: bool = True
+
+
 #: every client → hub message type and its fields (besides ``type`` and ``id``)
 SCHEMAS: Mapping[str, Mapping[str, Field]] = {
     "hello": {
