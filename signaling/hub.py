@@ -285,27 +285,7 @@ class Hub:
 
     async def invite_revoked(self, session_id: str, invite_id: str) -> None:
         """Remove whoever joined with a revoked invite."""
-        async with self.services.tx() as tx:
-            s = await sessions.get_session(tx, session_id)
-        for p in s.participants:
-            if p.principal_ref == f"invite:{invite_id}" and p.left_at is None:
-                async with self.services.tx() as tx:
-                    await sessions.participant_left(tx, p.id, "invite_revoked")
-                    await sessions.log_event(
-                        tx, s.id, "left", participant_id=p.id, data={"reason": "invite_revoked"}
-                    )
-                await self.services.relay.send(
-                    s.id, {"type": "peer.close", "room": s.id, "peer": p.id}
-                )
-                await self.services.rooms.op(
-                    s.id, {"op": "kick", "participant": p.id, "reason": "invite_revoked"}
-                )
-                await self.services.rooms.event(
-                    s.id,
-                    P.event(
-                        "participant.left", session=s.id, participant=p.id, reason="invite_revoked"
-                    ),
-                )
+        await self.services.rooms.remove_invitee(session_id, invite_id)
 
     async def terminal_revoked(self, terminal_id: int) -> None:
         """Disconnect a revoked terminal on every hub."""

@@ -325,6 +325,27 @@ class Rooms:
         )
         await self.op(s.id, {"op": "ended", "session_id": s.id})
 
+    async def remove_invitee(self, session_id: str, invite_id: str) -> None:
+        """Remove whoever joined ``session_id`` with invite ``invite_id`` (it was revoked)."""
+        services = self.services
+        async with services.tx() as tx:
+            s = await sessions.get_session(tx, session_id)
+        for p in s.participants:
+            if p.principal_ref == f"invite:{invite_id}" and p.left_at is None:
+                async with services.tx() as tx:
+                    await sessions.participant_left(tx, p.id, "invite_revoked")
+                    await sessions.log_event(
+                        tx, s.id, "left", participant_id=p.id, data={"reason": "invite_revoked"}
+                    )
+                await services.relay.send(s.id, {"type": "peer.close", "room": s.id, "peer": p.id})
+                await self.op(s.id, {"op": "kick", "participant": p.id, "reason": "invite_revoked"})
+                await self.event(
+                    s.id,
+                    P.event(
+                        "participant.left", session=s.id, participant=p.id, reason="invite_revoked"
+                    ),
+                )
+
     async def attendance_loop(self) -> None:
         """Tell a training's staff its attendance per unit, at most once a second."""
         members = self.services.presence.members
