@@ -20,7 +20,7 @@ import dataclasses
 import enum
 
 from config.errors import AccessDenied
-from records.enums import PrincipalKind, Role, SessionKind, UnitLevel
+from records.enums import ParticipantRole, PrincipalKind, Role, SessionKind, UnitLevel
 from records.orgs import OrgTree
 from records.principals import Principal
 
@@ -309,3 +309,22 @@ def _item(principal: Principal, action: Action, item: ItemTarget, tree: OrgTree)
     if principal.has(*OFFICIAL_ROLES):
         return ALLOW
     return _deny("changing items needs an official role")
+
+
+# ---- media: who publishes, who receives whom (the hub asks; the media worker enforces) --------
+
+
+def may_publish(role: ParticipantRole) -> bool:
+    """Training viewers watch; everybody else may publish."""
+    return role is not ParticipantRole.VIEWER
+
+
+def should_subscribe(
+    kind: SessionKind, subscriber: ParticipantRole, publisher: ParticipantRole
+) -> bool:
+    """Who receives whose media."""
+    if subscriber is ParticipantRole.FIELD:
+        return False  # the field unit publishes only
+    if kind is SessionKind.TRAINING:
+        return publisher in (ParticipantRole.TRAINER, ParticipantRole.SPEAKER)
+    return True

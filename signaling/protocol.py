@@ -3,7 +3,8 @@
 Every message is a JSON object with a ``type``. Requests from the client carry an ``id``
 (1-64 characters) and are answered by ``{"type": "result", "id", "data"}`` or
 ``{"type": "error", "id", "code", "message"}``. Events from the hub carry no ``id``.
-All parsing and validation happens here; handlers only ever see a :class:`Request` whose
+All parsing and validation happens here, against the schemas each command module declares
+beside its handler (:mod:`signaling.registry`); handlers only ever see a :class:`Request` whose
 fields have the declared types. docs/protocol.md documents every type.
 """
 
@@ -77,51 +78,17 @@ class Field:
 ID = Field("id", max_len=32)
 SDP = Field("sdp", max_len=60_000)
 
-#: every client → hub message type and its fields (besides ``type`` and ``id``)
-SCHEMAS: Mapping[str, Mapping[str, Field]] = {
-    "hello": {
-        "token": Field("str", required=False, max_len=300),
-        "resume": Field("str", required=False, max_len=300),
-        "lang": Field("str", required=False, max_len=8),
-    },
-    "ping": {},
-    "visit.request": {
-        "category": Field("str", max_len=64),
-        "to_leader": Field("bool", required=False),
-    },
-    "visit.cancel": {"session": ID},
-    "visit.rate": {"session": ID, "rating": Field("int", lo=1, hi=5)},
-    "queue.watch": {},
-    "visit.accept": {"session": ID},
-    "session.create": {
-        "kind": Field("str", choices=("call", "conference", "mediation", "training", "field")),
-        "title": Field("str", max_len=200),
-        "unit_id": Field("int", required=False, lo=1),
-        "lobby": Field("bool", required=False),
-        "record": Field("bool", required=False),
-    },
-    "session.join": {"session": ID},
-    "session.leave": {"session": ID},
-    "session.end": {"session": ID, "outcome": Field("str", required=False, max_len=64)},
-    "session.link_item": {"session": ID, "item_id": Field("str", max_len=32)},
-    "lobby.admit": {"session": ID, "participant": ID},
-    "lobby.refuse": {"session": ID, "participant": ID},
-    "participant.mute": {
-        "session": ID,
-        "participant": ID,
-        "kind": Field("str", choices=("audio", "video")),
-        "muted": Field("bool"),
-    },
-    "participant.remove": {"session": ID, "participant": ID},
-    "hand.raise": {"session": ID, "raised": Field("bool")},
-    "training.promote": {"session": ID, "participant": ID},
-    "training.demote": {"session": ID, "participant": ID},
-    "chat.send": {"session": ID, "text": Field("str", max_len=1000)},
-    "recording.set": {"session": ID, "active": Field("bool")},
-    "media.offer": {"session": ID, "sdp": SDP, "restart": Field("bool", required=False)},
-    "media.answer": {"session": ID, "sdp": SDP},
-    "media.candidate": {"session": ID, "candidate": Field("any", required=False)},
-}
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Schema:
+    """One client message type: its fields (besides ``type`` and ``id``), whether it needs an id.
+
+    Requests need an ``id``; notifications (``ping``, ``media.answer``, ``media.candidate``)
+    may come without one.
+    """
+
+    fields: Mapping[str, Field]
+    needs_id: bool = True
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -136,8 +103,11 @@ class Request:
         return self.fields.get(key)
 
 
-def parse(raw: str | bytes, max_bytes: int) -> Request:
-    """Parse and validate one client message.
+def parse(raw: str | bytes, max_bytes: int, schemas: Mapping[str, Schema]) -> Request:
+    """Parse and validate one client message against the schemas of the known types.
+
+    ``schemas`` is the command table's (``signaling.commands.SCHEMAS``): each type is declared
+    once, beside its handler.
 
     Raises:
         ProtocolError: with the wire code (too_large, bad_json, bad_message, unknown_type).
@@ -176,11 +146,12 @@ def parse(raw: str | bytes, max_bytes: int) -> Request:
     mtype = data.get("type")
     if not isinstance(mtype, str):
         raise ProtocolError(BAD_MESSAGE, f"type must be a string, got {mtype!r:.40}", rid)
-    schema = SCHEMAS.get(mtype)
-    if schema is None:
+    known = schemas.get(mtype)
+    if known is None:
         raise ProtocolError(UNKNOWN_TYPE, f"unknown message type {mtype[:40]!r}", rid)
-    if rid is None and mtype not in ("ping", "media.candidate", "media.answer"):
+    if rid is None and known.needs_id:
         raise ProtocolError(BAD_MESSAGE, f"{mtype} is a request and needs an id", rid)
+    schema = known.fields
     fields: dict[str, Any] = {}
     for name, spec in schema.items():
         value = data.get(name)

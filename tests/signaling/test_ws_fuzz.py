@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from records import sessions
 from records.enums import SessionState
 from signaling import protocol as P
+from signaling.commands import FIELDS
 from tests.helpers import Api, WsClient
 from tests.signaling.conftest import LEAK_MARKERS
 
@@ -39,9 +40,9 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
-types = st.sampled_from(sorted(P.SCHEMAS)) | st.text(max_size=20)
+types = st.sampled_from(sorted(FIELDS)) | st.text(max_size=20)
 field_names = st.sampled_from(
-    sorted({name for schema in P.SCHEMAS.values() for name in schema} | {"type", "id"})
+    sorted({name for schema in FIELDS.values() for name in schema} | {"type", "id"})
 )
 
 
@@ -52,7 +53,7 @@ def shaped_messages(draw: st.DrawFn, known_ids: list[str]) -> dict[str, Any]:
     msg: dict[str, Any] = {"type": mtype}
     if draw(st.booleans()):
         msg["id"] = draw(st.text(min_size=1, max_size=70) | st.integers() | json_values)
-    schema = P.SCHEMAS.get(mtype, {})
+    schema = FIELDS.get(mtype, {})
     for name, spec in schema.items():
         choice = draw(st.integers(0, 5))
         if choice == 0:
@@ -210,7 +211,7 @@ async def test_valid_messages_out_of_order_keep_the_database_consistent(
     ids = await known_sessions(api)
     wellformed = st.builds(
         lambda mtype, fields: json.dumps({"type": mtype, "id": "x", **fields}),
-        st.sampled_from(sorted(t for t in P.SCHEMAS if t != "hello")),
+        st.sampled_from(sorted(t for t in FIELDS if t != "hello")),
         st.fixed_dictionaries(
             {},
             optional={

@@ -2,7 +2,7 @@
 
 Every message here is refused with a code on the sender's connection; the sender stays, a
 bystander in the same room stays and keeps receiving, and nothing is logged as an error. The
-wrong-kind cases are generated from ``signaling.protocol.SCHEMAS``, so a new message type or
+wrong-kind cases are generated from ``signaling.commands.FIELDS``, so a new message type or
 field is covered without editing this file.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from signaling import protocol as P
+from signaling.commands import FIELDS
 from tests.helpers import Api, WsClient
 from tests.signaling.conftest import LEAK_MARKERS
 from web import keys
@@ -44,6 +45,7 @@ VALID: dict[str, Any] = {
     "text": "hi",
     "active": True,
     "sdp": "v=0\r\n",
+    "restart": False,
     "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"},
 }
 
@@ -74,7 +76,7 @@ def _wrong_values(spec: P.Field) -> Iterator[tuple[str, Any]]:
 
 def wrong_kind_corpus() -> Iterator[tuple[str, str, str]]:
     """(case name, raw message, expected code) for every type x field x wrong kind."""
-    for mtype, schema in sorted(P.SCHEMAS.items()):
+    for mtype, schema in sorted(FIELDS.items()):
         base = {name: _valid(mtype, name, spec) for name, spec in schema.items()}
         for name, spec in schema.items():
             for label, wrong in _wrong_values(spec):

@@ -1,0 +1,115 @@
+"""Media signaling: offers, answers and ICE candidates relayed to the room's media worker."""
+
+from __future__ import annotations
+
+from config import errors
+from records.enums import ParticipantRole, SessionState
+from records.policy import Action, may_publish, require
+from signaling import protocol as P
+from signaling.context import Context
+from signaling.protocol import ID, SDP, Field, Request
+from signaling.registry import Reply, command
+
+
+@command("media.offer", {"session": ID, "sdp": SDP, "restart": Field("bool", required=False)})
+async def media_offer(ctx: Context, req: Request) -> Reply:
+    """Relay a client's SDP offer to the room's worker, placing the room if needed."""
+    member = ctx.member(req["session"])
+    if not member.admitted:
+        raise errors.AccessDenied("wait to be admitted before sending media")
+    s = await ctx.session(member.session_id, member.principal)
+    if P.sdp_sends_media(req["sdp"]):
+        if not may_publish(member.role):
+            raise errors.AccessDenied(
+                f"a {member.role.value} watches session {s.id}; only the trainer or a"
+                " promoted speaker publishes"
+            )
+        if member.role is not ParticipantRole.SPEAKER:
+            # a speaker's right to publish comes from the promotion (a moderator's act)
+            require(member.principal, Action.PUBLISH_MEDIA, s.target(), ctx.tree)
+    if s.state is not SessionState.LIVE:
+        raise errors.InvalidTransition(
+            f"session {s.id} is {s.state.value}; media needs a live session"
+        )
+    worker, placed = await ctx.placement.place(s.id)
+    if worker is None:
+        raise P.ProtocolError(P.MEDIA_UNAVAILABLE, "no media worker is available", req.id)
+    ctx.relay.room_workers[s.id] = worker
+    if req["restart"]:
+        # a new RTCPeerConnection (the old one failed or its worker died): it subscribes
+        # to the publishers once connected, whatever this hub knew of the old one
+        member.media_connected = False
+        if not placed:
+            # the worker's peer belongs to the old connection and cannot renegotiate with
+            # the new one (aiortc has no ICE restart): close it on the channel the offer
+            # takes, so the worker closes it first
+            await ctx.bus.publish(
+                f"media.worker.{worker}",
+                {"type": "peer.close", "room": s.id, "peer": member.participant_id},
+            )
+    if placed:
+        await ctx.bus.publish(
+            f"media.worker.{worker}",
+            {
+                "type": "room.open",
+                "room": s.id,
+                "codec": ctx.settings.codec,
+                "record": s.recorded,
+                "meta": {
+                    "kind": s.kind.value,
+                    "unit_id": s.unit_id,
+                    "reply_to": f"hub.{ctx.hub_id}",
+                },
+            },
+        )
+    await ctx.bus.publish(
+        f"media.worker.{worker}",
+        {
+            "type": "peer.offer",
+            "room": s.id,
+            "peer": member.participant_id,
+            "sdp": req["sdp"],
+            "reply_to": f"hub.{ctx.hub_id}",
+            "may_publish": may_publish(member.role),
+            "info": {
+                "name": member.principal.name,
+                "role": member.role.value,
+                "unit_id": member.principal.unit_id,
+            },
+        },
+    )
+    return {"worker": worker}
+
+
+@command("media.answer", {"session": ID, "sdp": SDP}, needs_id=False)
+async def media_answer(ctx: Context, req: Request) -> Reply:
+    """Relay a client's SDP answer (to a worker's re-offer)."""
+    member = ctx.member(req["session"])
+    await ctx.relay.send(
+        member.session_id,
+        {
+            "type": "peer.answer",
+            "room": member.session_id,
+            "peer": member.participant_id,
+            "sdp": req["sdp"],
+        },
+    )
+    return {}
+
+
+@command(
+    "media.candidate", {"session": ID, "candidate": Field("any", required=False)}, needs_id=False
+)
+async def media_candidate(ctx: Context, req: Request) -> Reply:
+    """Relay a client's ICE candidate (null: end of candidates)."""
+    member = ctx.member(req["session"])
+    await ctx.relay.send(
+        member.session_id,
+        {
+            "type": "peer.candidate",
+            "room": member.session_id,
+            "peer": member.participant_id,
+            "candidate": req["candidate"],
+        },
+    )
+    return {}

@@ -1,0 +1,83 @@
+"""Training (视频培训): viewers raise hands, the trainer promotes a speaker and demotes it."""
+
+from __future__ import annotations
+
+from config import errors
+from records import sessions
+from records.enums import ParticipantRole, SessionKind
+from signaling import protocol as P
+from signaling.context import Context
+from signaling.protocol import ID, Field, Request
+from signaling.registry import Reply, command
+from signaling.views import participant_json
+
+
+@command("hand.raise", {"session": ID, "raised": Field("bool")})
+async def hand_raise(ctx: Context, req: Request) -> Reply:
+    """Raise or lower a hand in a training."""
+    member = ctx.member(req["session"])
+    if member.kind is not SessionKind.TRAINING:
+        raise errors.InvalidTransition("hands are raised in training sessions")
+    async with ctx.tx() as tx:
+        await sessions.log_event(
+            tx,
+            member.session_id,
+            "hand_raised" if req["raised"] else "hand_lowered",
+            actor=member.principal.ref,
+            participant_id=member.participant_id,
+        )
+    await ctx.rooms.event(
+        member.session_id,
+        P.event(
+            "hand.raised",
+            session=member.session_id,
+            participant=member.participant_id,
+            name=member.principal.name,
+            unit_id=member.principal.unit_id,
+            raised=req["raised"],
+        ),
+        "staff",
+    )
+    return {"raised": req["raised"]}
+
+
+@command("training.promote", {"session": ID, "participant": ID})
+async def promote(ctx: Context, req: Request) -> Reply:
+    """Let a training's viewer speak."""
+    return await _set_speaker(ctx, req, ParticipantRole.SPEAKER)
+
+
+@command("training.demote", {"session": ID, "participant": ID})
+async def demote(ctx: Context, req: Request) -> Reply:
+    """Make a speaker a viewer again."""
+    return await _set_speaker(ctx, req, ParticipantRole.VIEWER)
+
+
+async def _set_speaker(ctx: Context, req: Request, role: ParticipantRole) -> Reply:
+    principal, s, target = await ctx.moderated(req)
+    if s.kind is not SessionKind.TRAINING:
+        raise errors.InvalidTransition("speakers are promoted in training sessions")
+    if target.role not in (ParticipantRole.VIEWER, ParticipantRole.SPEAKER):
+        raise errors.InvalidTransition(f"participant {target.id} is a {target.role.value}")
+    async with ctx.tx() as tx:
+        p = await sessions.set_participant(
+            tx,
+            target.id,
+            role=role,
+            publishing=False if role is ParticipantRole.VIEWER else None,
+        )
+        await sessions.log_event(
+            tx,
+            s.id,
+            "promoted" if role is ParticipantRole.SPEAKER else "demoted",
+            actor=principal.ref,
+            participant_id=target.id,
+        )
+    await ctx.rooms.op(s.id, {"op": "role", "participant": target.id, "role": role.value})
+    await ctx.rooms.event(
+        s.id, P.event("participant.updated", session=s.id, participant=participant_json(p))
+    )
+    if role is ParticipantRole.VIEWER:
+        # viewers stop receiving the demoted speaker's media
+        await ctx.rooms.op(s.id, {"op": "unpublished", "session": s.id, "participant": target.id})
+    return {"participant": target.id, "role": role.value}
