@@ -48,6 +48,60 @@ const DICT = {
   logout: ["退出", "Sign out"],
   session_ended: ["会话已结束", "The session has ended"],
   removed: ["您已被移出会话", "You were removed from the session"],
+  // errors: the server's stable codes (signaling and REST), never its English message
+  err_generic: ["操作失败，请稍后再试", "Something went wrong; please try again"],
+  err_offline: ["网络中断，请稍后再试", "The connection was lost; please try again"],
+  err_not_found: ["未找到，请核对后再试", "Not found; please check and try again"],
+  err_forbidden: ["没有权限进行此操作", "You are not allowed to do this"],
+  err_unauthenticated: ["未登录或凭证无效", "Not signed in, or the credential is not valid"],
+  err_invalid: ["输入有误，请核对后再试", "The input is not valid; please check it"],
+  err_bad_message: ["请求有误，请刷新页面后再试", "The request was not valid; please reload the page"],
+  err_bad_json: ["请求有误，请刷新页面后再试", "The request was not valid; please reload the page"],
+  err_unknown_type: ["请求有误，请刷新页面后再试", "The request was not valid; please reload the page"],
+  err_invalid_state: ["当前状态下不能进行此操作", "This cannot be done in the current state"],
+  err_invalid_transition: ["当前状态下不能进行此操作", "This cannot be done in the current state"],
+  err_conflict: ["操作冲突，请刷新后再试", "Conflict; please refresh and try again"],
+  err_already_taken: ["该来访已由其他工作人员接听", "Another officer has already taken this visit"],
+  err_media_unavailable: ["音视频服务暂不可用，请稍后再试", "The media service is unavailable; please try again later"],
+  err_rate_limited: ["操作过于频繁，请稍后再试", "Too many requests; please wait a moment"],
+  err_throttled: ["尝试次数过多，请稍后再试", "Too many attempts; please try again later"],
+  err_too_large: ["内容过大", "Too large"],
+  err_csrf: ["页面已过期，请刷新后再试", "The page has expired; please reload it"],
+  err_bad_credentials: ["用户名或密码错误", "Wrong username or password"],
+  err_unsupported_media_type: ["不支持的文件类型", "This file type is not supported"],
+  err_internal_error: ["服务器内部错误，请稍后再试", "Server error; please try again later"],
+  err_heartbeat_timeout: ["连接超时，正在重新连接", "The connection timed out; reconnecting"],
+  conn_refused: ["凭证无效，已断开连接", "Credential not valid; disconnected"],
+  // session states (history lists)
+  state_waiting: ["排队中", "Waiting"],
+  state_live: ["进行中", "In progress"],
+  state_ended: ["已结束", "Ended"],
+  state_interrupted: ["异常中断", "Interrupted"],
+  state_cancelled: ["已取消", "Cancelled"],
+  item_state_registered: ["已登记", "Registered"],
+  item_state_transferred: ["已转送", "Transferred"],
+  item_state_assigned: ["已交办", "Assigned"],
+  item_state_diverted: ["已导入法定途径", "Diverted to a legal procedure"],
+  item_state_not_accepted: ["不予受理", "Not accepted"],
+  item_state_received: ["已接收", "Received by the handling unit"],
+  item_state_returned: ["已退回", "Returned"],
+  item_state_accepted: ["已受理", "Accepted"],
+  item_state_opinion_issued: ["已出具处理意见", "Opinion issued"],
+  item_state_review_requested: ["复查中", "Under review"],
+  item_state_review_opinion: ["已出具复查意见", "Review opinion issued"],
+  item_state_rereview_requested: ["复核中", "Under re-review"],
+  item_state_rereview_opinion: ["已出具复核意见", "Re-review opinion issued"],
+  item_state_concluded: ["已办结", "Concluded"],
+  // the next deadline of an item (lifecycle keys)
+  due_route: ["转送交办期限", "Routing deadline"],
+  due_object: ["异议期限", "Objection deadline"],
+  due_accept: ["受理告知期限", "Acceptance deadline"],
+  due_opinion: ["办理期限", "Handling deadline"],
+  due_review_request: ["申请复查期限", "Deadline to request a review"],
+  due_review_opinion: ["复查期限", "Review deadline"],
+  due_rereview_request: ["申请复核期限", "Deadline to request a re-review"],
+  due_rereview_opinion: ["复核期限", "Re-review deadline"],
+  due_assignment_report: ["交办报告期限", "Assignment report deadline"],
   // roles
   role_resident: ["信访群众", "Resident"],
   role_officer: ["接访人员", "Reception officer"],
@@ -87,6 +141,11 @@ const DICT = {
   kiosk_done: ["完成", "Done"],
   kiosk_announcements: ["通知公告", "Announcements"],
   kiosk_no_token: ["本终端尚未激活，请联系管理员", "This terminal is not activated; contact the administrator"],
+  kiosk_not_activated: ["未激活", "Not activated"],
+  kiosk_category: ["事项类别", "Matter"],
+  kiosk_next_step: ["下一步", "Next step"],
+  kiosk_due: ["{what}：{date}前", "{what}: by {date}"],
+  kiosk_rated_as: ["您的评价：{label}。如需修改，请点选其他评价。", "Your rating: {label}. Tap another to change it."],
   rate_1: ["很不满意", "Very dissatisfied"],
   rate_2: ["不满意", "Dissatisfied"],
   rate_3: ["基本满意", "Fair"],
@@ -200,6 +259,14 @@ const DICT = {
   lookup_phone4: ["手机号后4位", "Last 4 digits of your phone"],
   lookup_go: ["查询", "Check"],
   lookup_not_found: ["未找到该事项，请核对查询码", "No item found; check the code"],
+  lookup_code_bad: ["查询码格式不正确，应为10位字母和数字，例如 ABCDE-23456", "The code is not valid: 10 letters and digits, e.g. ABCDE-23456"],
+  lookup_phone_hint: ["评价时需要填写", "needed only to rate"],
+  lookup_phone_needed: ["请填写登记时所留手机号的后4位数字", "Enter the last 4 digits of the phone number you registered"],
+  lookup_phone_wrong: ["手机号后4位与登记信息不符，请核对", "The phone digits do not match the registration; please check them"],
+  lookup_rate_acceptance: ["请对受理情况进行评价（是否及时受理）", "Rate the acceptance (was it accepted in time)"],
+  lookup_rate_handling: ["请对办理结果进行评价", "Rate how your matter was handled"],
+  lookup_rated: ["您的评价：{label}，感谢！", "Your rating: {label}. Thank you!"],
+  lookup_registered_on: ["登记日期", "Registered on"],
   progress: ["办理进度", "Progress"],
   due_on: ["办理期限", "Due on"],
   satisfaction: ["满意度评价", "Satisfaction"],
@@ -225,6 +292,23 @@ export function t(key, vars = {}) {
   let s = entry ? entry[lang() === "en" ? 1 : 0] : key;
   for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, String(v));
   return s;
+}
+
+/** The text for an error from the server or the socket, by its stable code, in the page's
+ * language (the server's own message is English and for the log, never for the page). */
+export function errorText(err) {
+  if (err && err.status === 429 && !(err.code && has(`err_${err.code}`))) return t("err_rate_limited");
+  const code = err && err.code;
+  if (code && has(`err_${code}`)) return t(`err_${code}`);
+  if (err && err.status === 404) return t("err_not_found");
+  if (err && err.status === 403) return t("err_forbidden");
+  return t("err_generic");
+}
+
+/** The text of `key` in both languages (search matches either). */
+export function both(key) {
+  const entry = DICT[key];
+  return entry ? entry.join(" ") : "";
 }
 
 /** Whether `key` has a text (so internal keys never reach the page). */

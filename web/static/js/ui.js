@@ -79,8 +79,9 @@ export function say(text) {
   if (live) live.textContent = text;
 }
 
-/** The connection banner (#conn) follows the signal. */
-export function bindConnection(signal) {
+/** The connection banner (#conn) follows the signal. A refused credential closes the signal
+ * for good: the banner then says `refusedKey` and never claims it is reconnecting. */
+export function bindConnection(signal, { refusedKey = "conn_refused" } = {}) {
   const el = document.getElementById("conn");
   if (!el) return;
   const set = (key, cls) => {
@@ -90,7 +91,13 @@ export function bindConnection(signal) {
   };
   set("connecting", "wait");
   signal.on("ready", () => set("online", "ok"));
-  signal.on("down", () => set("offline", "bad"));
+  signal.on("down", () => {
+    if (!signal.closed) set("offline", "bad");
+  });
+  signal.on("fatal", (err) => {
+    // ws.js closes the signal for good right after a refused credential
+    if (err && err.code === "unauthenticated") set(refusedKey, "bad");
+  });
 }
 
 function fmtStats(s) {
