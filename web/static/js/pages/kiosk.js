@@ -3,7 +3,7 @@
 // queue and the call survive a reload (the hub rebinds the terminal's open visit on hello).
 
 import * as i18n from "../i18n.js";
-import { t } from "../i18n.js";
+import { errorText, t } from "../i18n.js";
 import { MediaLink, localMedia } from "../media.js";
 import { Signal } from "../ws.js";
 import { $, CallView, api, bindConnection, fmtTime, h, say, view } from "../ui.js";
@@ -29,7 +29,7 @@ if (!token) {
 } else {
   const signal = new Signal({ token, storageKey: "kiosk" });
   window.__pg.signal = signal;
-  bindConnection(signal);
+  bindConnection(signal, { refusedKey: "kiosk_not_activated" });
   wire(signal);
   signal.connect();
 }
@@ -51,28 +51,42 @@ function showAnnouncements(list) {
   box.hidden = items.length === 0;
 }
 
-function showReceipt(receipt) {
-  sessionStorage.setItem(RECEIPT_KEY, JSON.stringify(receipt));
+function categoryText(key) {
+  return key && i18n.has(`cat_${key}`) ? t(`cat_${key}`) : t("cat_other");
+}
+
+function renderReceipt(receipt) {
   $("#reference").textContent = receipt.reference || "";
   $("#ended-at").textContent = fmtTime(receipt.ended_at);
   $("#lookup-code").textContent = receipt.lookup_code || "";
   $("#code-pending").hidden = !!receipt.lookup_code;
-  $("#rated").textContent = receipt.rating ? t("kiosk_thanks") : "";
+  $("#r-category").textContent = receipt.category ? categoryText(receipt.category) : "";
+  $("#r-category-row").hidden = !receipt.category;
+  const due = receipt.due;
+  const what = due && due.what && i18n.has(`due_${due.what}`) ? t(`due_${due.what}`) : t("due_on");
+  $("#r-due").textContent = due ? t("kiosk_due", { what, date: due.on }) : "";
+  $("#r-due-row").hidden = !due;
+  const rating = receipt.rating || null;
+  $("#rated").textContent = rating ? t("kiosk_rated_as", { label: t(`rate_${rating}`) }) : "";
   for (const b of document.querySelectorAll("[data-rating]")) {
-    b.setAttribute("aria-pressed", String(receipt.rating === Number(b.dataset.rating)));
+    b.setAttribute("aria-pressed", String(rating === Number(b.dataset.rating)));
   }
+}
+
+function showReceipt(receipt) {
+  sessionStorage.setItem(RECEIPT_KEY, JSON.stringify(receipt));
+  renderReceipt(receipt);
   view("v-receipt");
 }
 
-async function lookupCodeOf(itemId) {
-  // The receipt carries the item id; its lookup code comes from the items API when the
-  // terminal may read it (docs/apps.md: server gap noted).
-  if (!itemId) return null;
+/** What the receipt prints, from the terminal's own receipt route (the item's lookup code,
+ * category and next deadline: the terminal may not read items themselves). */
+async function receiptOf(sessionId) {
   try {
-    const item = await api(`/api/items/${encodeURIComponent(itemId)}`, { bearer: token });
-    return item.lookup_code_formatted || item.lookup_code || null;
-  } catch {
-    return null;
+    return await api(`/api/sessions/${encodeURIComponent(sessionId)}/receipt`, { bearer: token });
+  } catch (err) {
+    console.warn("receipt not available", err);
+    return {};
   }
 }
 
@@ -157,7 +171,8 @@ function wire(signal) {
   signal.on("session.ended", async (m) => {
     if (m.session !== state.session) return;
     stopMedia();
-    const receipt = { ...m.receipt, lookup_code: await lookupCodeOf(m.receipt && m.receipt.item_id) };
+    const own = await receiptOf(m.session);
+    const receipt = { ...(m.receipt || {}), ...Object.fromEntries(Object.entries(own).filter(([, v]) => v != null)) };
     showReceipt(receipt);
     say(t("session_ended"));
   });
@@ -176,7 +191,7 @@ function wire(signal) {
       const snap = await signal.request("visit.request", { category: state.category || "other" });
       enterSnapshot(signal, snap);
     } catch (err) {
-      say(`${t("load_failed")}: ${err.message}`);
+      say(errorText(err));
     } finally {
       $("#request").disabled = false;
     }
@@ -189,7 +204,7 @@ function wire(signal) {
   });
   $("#end").addEventListener("click", async () => {
     if (!state.session) return;
-    await signal.request("session.end", { session: state.session }).catch((err) => say(err.message));
+    await signal.request("session.end", { session: state.session }).catch((err) => say(errorText(err)));
   });
   for (const b of document.querySelectorAll("[data-rating]")) {
     b.addEventListener("click", async () => {
@@ -199,9 +214,10 @@ function wire(signal) {
         await signal.request("visit.rate", { session: receipt.session, rating });
         receipt.rating = rating;
         showReceipt(receipt);
-        say(t("kiosk_thanks"));
+        b.focus();
+        say(`${t("kiosk_thanks")} ${t("kiosk_rated_as", { label: t(`rate_${rating}`) })}`);
       } catch (err) {
-        $("#rated").textContent = `${t("load_failed")}: ${err.message}`;
+        $("#rated").textContent = errorText(err);
       }
     });
   }
@@ -212,6 +228,8 @@ function wire(signal) {
   });
   i18n.onChange(() => {
     renderPosition();
+    const saved = sessionStorage.getItem(RECEIPT_KEY);
+    if (saved) renderReceipt(JSON.parse(saved));
     call.render();
   });
 }
