@@ -2,7 +2,7 @@
 // items per unit, video sessions per kind; the printable annual report from the items API.
 
 import * as i18n from "../i18n.js";
-import { t } from "../i18n.js";
+import { errorText, t } from "../i18n.js";
 import * as items from "../items.js";
 import { $, api, h } from "../ui.js";
 
@@ -60,7 +60,7 @@ async function load(year) {
     const rates = Object.entries(s.rates).map(([k, r]) => [k, r.percent ?? 0]);
     $("#rates").replaceChildren(bars(t("completion_rate"), rates, (v) => `${v.toFixed(1)}%`));
   } catch (err) {
-    const text = err.unavailable ? t("unavailable") : `${t("load_failed")}: ${err.message}`;
+    const text = err.unavailable ? t("unavailable") : `${t("load_failed")}: ${errorText(err)}`;
     $("#by-channel").replaceChildren(h("p", { class: "muted" }, text));
     $("#rates").replaceChildren(h("p", { class: "muted" }, text));
   }
@@ -74,7 +74,7 @@ async function load(year) {
     }
     $("#overdue").replaceChildren(bars(t("overdue_by_unit"), [...per.entries()]));
   } catch (err) {
-    $("#overdue").replaceChildren(h("p", { class: "muted" }, err.unavailable ? t("unavailable") : err.message));
+    $("#overdue").replaceChildren(h("p", { class: "muted" }, err.unavailable ? t("unavailable") : errorText(err)));
   }
   try {
     const data = await api("/api/sessions?limit=500");
@@ -82,7 +82,7 @@ async function load(year) {
     for (const x of data.sessions) per.set(t(`kind_${x.kind}`), (per.get(t(`kind_${x.kind}`)) || 0) + 1);
     $("#kinds").replaceChildren(bars(t("sessions_by_kind"), [...per.entries()]));
   } catch (err) {
-    $("#kinds").replaceChildren(h("p", { class: "muted" }, err.message));
+    $("#kinds").replaceChildren(h("p", { class: "muted" }, errorText(err)));
   }
 }
 

@@ -2,7 +2,7 @@
 // hands, promotes one viewer to speak and demotes; viewers watch, raise a hand, ask.
 
 import * as i18n from "../i18n.js";
-import { t } from "../i18n.js";
+import { errorText, t } from "../i18n.js";
 import { SessionClient } from "../session.js";
 import { Signal } from "../ws.js";
 import { $, api, bindConnection, h, say, view } from "../ui.js";
@@ -44,7 +44,7 @@ async function act(type, x) {
     x.speaking = type === "training.promote";
     renderHands();
   } catch (err) {
-    say(err.message);
+    say(errorText(err));
   }
 }
 
@@ -81,7 +81,7 @@ const client = new SessionClient(signal, {
       $("#share").textContent = t($("#share").dataset.i18n);
     },
     failed: (err) => {
-      $("#start-msg").textContent = err.message;
+      $("#start-msg").textContent = errorText(err);
       view("v-start");
     },
   },
@@ -94,16 +94,16 @@ $("#create").addEventListener("submit", async (ev) => {
     const created = await signal.request("session.create", { kind: "training", title: ev.target.title.value });
     await client.join(created.session.id);
   } catch (err) {
-    $("#start-msg").textContent = err.message;
+    $("#start-msg").textContent = errorText(err);
   }
 });
 $("#joinf").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  await client.join(ev.target.sid.value.trim()).catch((err) => ($("#start-msg").textContent = err.message));
+  await client.join(ev.target.sid.value.trim()).catch((err) => ($("#start-msg").textContent = errorText(err)));
 });
 $("#raise").addEventListener("click", async () => {
   raised = !raised;
-  await client.request("hand.raise", { raised }).catch((err) => say(err.message));
+  await client.request("hand.raise", { raised }).catch((err) => say(errorText(err)));
   $("#raise").textContent = t(raised ? "lower_hand" : "raise_hand");
   $("#raise").setAttribute("aria-pressed", String(raised));
 });
@@ -111,17 +111,17 @@ $("#ask").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const text = ev.target.text.value.trim();
   if (!text) return;
-  await client.request("chat.send", { text }).catch((err) => say(err.message));
+  await client.request("chat.send", { text }).catch((err) => say(errorText(err)));
   ev.target.reset();
 });
-$("#end").addEventListener("click", () => client.request("session.end").catch((err) => say(err.message)));
-$("#share").addEventListener("click", () => (client.screen ? client.stopShare() : client.shareScreen()).catch((err) => say(err.message)));
+$("#end").addEventListener("click", () => client.request("session.end").catch((err) => say(errorText(err))));
+$("#share").addEventListener("click", () => (client.screen ? client.stopShare() : client.shareScreen()).catch((err) => say(errorText(err))));
 $("#invite").addEventListener("click", async () => {
   try {
     const inv = await api(`/api/sessions/${client.session}/invites`, { method: "POST", body: { role: "viewer", name: t("role_viewer") } });
     $("#inv-link").value = new URL(inv.url, location.origin).href;
   } catch (err) {
-    $("#inv-link").value = err.message;
+    $("#inv-link").value = errorText(err);
   }
 });
 i18n.onChange(() => {
