@@ -26,6 +26,7 @@ PAGES = {
     "/field": "field.html",
     "/library": "library.html",
     "/dashboard": "dashboard.html",
+    "/report": "report.html",
     "/lookup": "lookup.html",
     "/items": "items.html",
     "/backlog": "backlog.html",
