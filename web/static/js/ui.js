@@ -122,8 +122,10 @@ function qualityLevel(s) {
  * indicator, per-participant connection quality.
  */
 export class CallView {
-  constructor(grid, { list, recordingEl } = {}) {
+  constructor(grid, { list, recordingEl, selfOnly = false, mirrorSelf = true } = {}) {
     this.grid = grid;
+    this.selfOnly = selfOnly; // only the own picture (a page that receives nothing)
+    this.mirrorSelf = mirrorSelf; // a front camera is shown mirrored, like a mirror
     this.list = list || null;
     this.recordingEl = recordingEl || null;
     this.participants = new Map(); // id -> {id, name, role}
@@ -199,8 +201,10 @@ export class CallView {
   render() {
     const ids = new Set();
     if (this.selfId) ids.add(this.selfId);
-    for (const id of this.participants.keys()) ids.add(id);
-    for (const id of this.remote.keys()) ids.add(id);
+    if (!this.selfOnly) {
+      for (const id of this.participants.keys()) ids.add(id);
+      for (const id of this.remote.keys()) ids.add(id);
+    }
     for (const id of ids) {
       const p = this.participants.get(id) || { id, name: "", role: "" };
       const isSelf = id === this.selfId;
@@ -221,6 +225,7 @@ export class CallView {
       tile.video.setAttribute("aria-label", label);
       tile.fig.dataset.role = p.role || "";
       tile.fig.classList.toggle("self", isSelf);
+      tile.fig.classList.toggle("mirror", isSelf && this.mirrorSelf);
       let key = "";
       let stream = null;
       if (isSelf && this.selfStream) {
