@@ -500,6 +500,11 @@ class Hub:
             terminal_hello = await self._run(sessions.terminal_hello, token, self.store.tree)
             terminal = terminal_hello.terminal
             principal = terminal.principal() if terminal else None
+            community = self.store.tree.get(terminal.unit_id) if terminal else None
+            if principal is not None and community is not None:
+                # people see a terminal as its community: the officer in a visit, the trainer
+                # when it raises a hand in a training (a device name means nothing to them)
+                principal = dataclasses.replace(principal, name=community.name)
         elif token:
             async with self._tx() as tx:
                 if token.startswith(accounts.INVITE_PREFIX):

@@ -19,7 +19,7 @@ from records import accounts, items, sessions
 from records.base import utcnow
 from records.enums import ParticipantRole, PrincipalKind, Role, SessionKind, SessionState
 from records.lookup import format_code
-from records.policy import Action, UnitTarget, in_scope
+from records.policy import Action, UnitTarget, decide, in_scope
 from web import keys
 from web.auth import (
     COOKIE,
@@ -679,5 +679,50 @@ async def visit_receipt(request: web.Request) -> web.Response:
                 and item.due_what not in _PETITIONER_WINDOWS
                 else None
             ),
+        }
+    )
+
+
+# ---- trainings to watch (issue 16) -----------------------------------------------------------
+
+
+@routes.get("/api/trainings")
+async def open_trainings(request: web.Request) -> web.Response:
+    """Live and upcoming trainings the caller may join, live first, newest first.
+
+    For officials and community terminals alike: a training is broadcast down the tree
+    (records.policy), so a terminal sees those of its community and the units above it. The
+    pages list these instead of asking anyone to type a session id.
+    """
+    p = principal_of(request)
+    if p.kind is PrincipalKind.INVITE:
+        raise AccessDenied("an invite is bound to its one session")
+    store = request.app[keys.STORE]
+    tree = store.tree
+    async with store.transaction() as tx:
+        rows = await sessions.list_sessions(
+            tx,
+            unit_ids=None,
+            states=[SessionState.LIVE, SessionState.WAITING],
+            kinds=[SessionKind.TRAINING],
+            limit=200,
+        )
+    mine = [s for s in rows if decide(p, Action.JOIN_SESSION, s.target(), tree).allowed]
+    mine.sort(key=lambda s: (s.state is not SessionState.LIVE, -s.created_at.timestamp()))
+    return web.json_response(
+        {
+            "trainings": [
+                {
+                    "id": s.id,
+                    "reference": s.id[:8].upper(),
+                    "title": s.title,
+                    "state": s.state.value,
+                    "unit_id": s.unit_id,
+                    "unit_name": unit.name if (unit := tree.get(s.unit_id)) else None,
+                    "created_at": _iso(s.created_at),
+                    "started_at": _iso(s.started_at),
+                }
+                for s in mine
+            ]
         }
     )

@@ -1029,6 +1029,32 @@ def _foundation_paths() -> dict[str, Schema]:
                 tag="sessions",
             )
         },
+        "/api/trainings": {
+            "get": _op(
+                "Live and upcoming trainings the caller (an official or a terminal) may join, "
+                "live first (403 for invites)",
+                _obj(
+                    {
+                        "trainings": {
+                            "type": "array",
+                            "items": _obj(
+                                {
+                                    "id": STR,
+                                    "reference": STR,
+                                    "title": STR,
+                                    "state": _enum(["live", "waiting"]),
+                                    "unit_id": INT,
+                                    "unit_name": _nullable(STR),
+                                    "created_at": DATETIME,
+                                    "started_at": _nullable(DATETIME),
+                                }
+                            ),
+                        }
+                    }
+                ),
+                tag="sessions",
+            )
+        },
         "/api/recordings/{recording_id}/file": {
             "get": _op(
                 "A recorded file (Range supported; every playback audit-logged)",

@@ -5,6 +5,7 @@
 import * as i18n from "../i18n.js";
 import { errorText, t } from "../i18n.js";
 import { MediaLink, localMedia } from "../media.js";
+import { SessionClient } from "../session.js";
 import { Signal } from "../ws.js";
 import { $, CallView, api, bindConnection, fmtTime, h, say, view } from "../ui.js";
 
@@ -19,7 +20,9 @@ if (fragment.get("token")) {
 }
 const token = localStorage.getItem(TOKEN_KEY);
 
-const state = { session: null, category: null, link: null, stream: null, position: null, me: null, snapshot: null, announcements: [] };
+const TRAINING_POLL_MS = 5000;
+let training = null; // the SessionClient of a training being watched (wireTraining)
+const state = { watching: null, trainings: [], session: null, category: null, link: null, stream: null, position: null, me: null, snapshot: null, announcements: [] };
 const call = new CallView($("#call-grid"), { list: $("#people"), recordingEl: $("#rec") });
 window.__pg = window.__pg || {};
 window.__pg.kiosk = state;
@@ -30,6 +33,7 @@ if (!token) {
   const signal = new Signal({ token, storageKey: "kiosk" });
   window.__pg.signal = signal;
   bindConnection(signal, { refusedKey: "kiosk_not_activated" });
+  wireTraining(signal);
   wire(signal);
   signal.connect();
 }
@@ -90,6 +94,95 @@ async function receiptOf(sessionId) {
   }
 }
 
+// ---- watching a training: a viewer named after the community, with a raised hand ----------
+
+function idle() {
+  return !state.session && !state.watching && !$("#v-idle").hidden;
+}
+
+function renderTrainings() {
+  const live = state.trainings.filter((x) => x.state === "live");
+  $("#trainings").hidden = live.length === 0;
+  $("#tr-list").replaceChildren(
+    ...live.map((x) =>
+      h(
+        "li",
+        { "data-session": x.id },
+        h("span", {}, h("strong", {}, x.title || t("training_title")), " · ", x.unit_name || "", " · ", t("training_live")),
+        h("button", { type: "button", class: "big", "aria-label": `${t("kiosk_watch")} ${x.title || ""}`, onclick: () => watch(x.id) }, t("kiosk_watch")),
+      ),
+    ),
+  );
+}
+
+async function loadTrainings() {
+  if (!token) return;
+  try {
+    state.trainings = (await api("/api/trainings", { bearer: token })).trainings;
+  } catch {
+    state.trainings = [];
+  }
+  renderTrainings();
+}
+
+async function watch(sessionId) {
+  $("#tr-msg").textContent = "";
+  await training.join(sessionId).catch((err) => {
+    $("#tr-msg").textContent = errorText(err);
+  });
+}
+
+function renderRaise(raised) {
+  const b = $("#t-raise");
+  b.dataset.raised = raised ? "1" : "";
+  b.setAttribute("aria-pressed", String(raised));
+  b.dataset.i18n = raised ? "lower_hand" : "raise_hand";
+  b.textContent = t(b.dataset.i18n);
+  $("#t-status").textContent = raised ? t("kiosk_hand_up") : training && training.role === "speaker" ? t("you_speak") : "";
+}
+
+function wireTraining(signal) {
+  training = new SessionClient(signal, {
+    key: "kiosk-training",
+    grid: $("#t-grid"),
+    on: {
+      entered: (snap) => {
+        state.watching = snap.session.id;
+        $("#t-title").textContent = snap.session.title || t("training_title");
+        view("v-training");
+        renderRaise(false);
+      },
+      "participant.updated": (m) => {
+        if (m.participant.id === training.me) renderRaise(false);
+      },
+      gone: () => {
+        state.watching = null;
+        view("v-idle");
+        loadTrainings();
+      },
+      failed: (err) => {
+        state.watching = null;
+        $("#tr-msg").textContent = errorText(err);
+      },
+    },
+  });
+  window.__pg.training = training;
+  $("#t-raise").addEventListener("click", async () => {
+    const raised = !$("#t-raise").dataset.raised;
+    try {
+      await training.request("hand.raise", { raised });
+      renderRaise(raised);
+    } catch (err) {
+      $("#t-status").textContent = errorText(err);
+    }
+  });
+  $("#t-leave").addEventListener("click", async () => {
+    await training.request("session.leave").catch(() => {});
+    training._gone("kiosk_left_training");
+  });
+  setInterval(() => idle() && loadTrainings(), TRAINING_POLL_MS);
+}
+
 function stopMedia() {
   if (state.link) state.link.close();
   state.link = null;
@@ -137,9 +230,12 @@ function wire(signal) {
     }
     stopMedia();
     state.session = null;
+    // a training being watched: its client joins again by itself (session.js)
+    if (state.watching || sessionStorage.getItem(training.key)) return;
     const saved = sessionStorage.getItem(RECEIPT_KEY);
     if (saved) showReceipt(JSON.parse(saved));
     else view("v-idle");
+    loadTrainings();
   });
   signal.on("fatal", () => view("v-notoken"));
   signal.on("announcement", (m) => {
@@ -184,7 +280,10 @@ function wire(signal) {
       view("v-confirm");
     });
   }
-  $("#back").addEventListener("click", () => view("v-idle"));
+  $("#back").addEventListener("click", () => {
+    view("v-idle");
+    loadTrainings();
+  });
   $("#request").addEventListener("click", async () => {
     $("#request").disabled = true;
     try {
@@ -225,9 +324,12 @@ function wire(signal) {
   $("#done").addEventListener("click", () => {
     sessionStorage.removeItem(RECEIPT_KEY);
     view("v-idle");
+    loadTrainings();
   });
   i18n.onChange(() => {
     renderPosition();
+    renderTrainings();
+    if (state.watching) renderRaise(!!$("#t-raise").dataset.raised);
     const saved = sessionStorage.getItem(RECEIPT_KEY);
     if (saved) renderReceipt(JSON.parse(saved));
     call.render();

@@ -55,7 +55,7 @@ const client = new SessionClient(signal, {
   recordingEl: $("#rec"),
   on: {
     entered: (snap) => {
-      $("#room-h").textContent = `${snap.session.title || ""} (${snap.session.id.slice(0, 8)})`;
+      $("#room-h").textContent = `${snap.session.title || ""} (${snap.session.id.slice(0, 8).toUpperCase()})`;
       view("v-room");
       renderRole();
     },
@@ -72,6 +72,7 @@ const client = new SessionClient(signal, {
     },
     "chat.message": (m) => $("#questions").append(h("li", {}, h("strong", {}, m.name), m.text)),
     gone: (reason) => {
+      hands.clear();
       $("#gone-msg").textContent = t(reason);
       view("v-gone");
     },
@@ -97,10 +98,40 @@ $("#create").addEventListener("submit", async (ev) => {
     $("#start-msg").textContent = errorText(err);
   }
 });
-$("#joinf").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  await client.join(ev.target.sid.value.trim()).catch((err) => ($("#start-msg").textContent = errorText(err)));
-});
+// Officials pick a training from the live and upcoming ones they may join; nobody types ids.
+let open = [];
+
+function renderOpen() {
+  const list = $("#open-list");
+  list.replaceChildren(
+    ...(open.length
+      ? open.map((x) =>
+          h(
+            "li",
+            { "data-session": x.id },
+            h("strong", {}, x.title || t("training_title")),
+            h("span", {}, x.unit_name || ""),
+            h("span", { class: "badge" }, t(x.state === "live" ? "training_live" : "training_upcoming")),
+            h("span", { class: "muted" }, x.reference),
+            h("button", { type: "button", class: "secondary", "aria-label": `${t("room_join")} ${x.title || ""}`, onclick: () => client.join(x.id).catch((err) => ($("#start-msg").textContent = errorText(err))) }, t("room_join")),
+          ),
+        )
+      : [h("li", { class: "muted" }, t("no_trainings"))]),
+  );
+  list.dataset.loaded = "1";
+}
+
+async function loadOpen() {
+  if (client.session) return;
+  try {
+    open = (await api("/api/trainings")).trainings;
+    renderOpen();
+  } catch (err) {
+    $("#open-list").replaceChildren(h("li", { class: "error" }, errorText(err)));
+  }
+}
+loadOpen();
+setInterval(loadOpen, 10000);
 $("#raise").addEventListener("click", async () => {
   raised = !raised;
   await client.request("hand.raise", { raised }).catch((err) => say(errorText(err)));
@@ -126,6 +157,7 @@ $("#invite").addEventListener("click", async () => {
 });
 i18n.onChange(() => {
   renderHands();
+  renderOpen();
   client.view.render();
 });
 signal.connect();
