@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.browser_kit import T, frames_rising, screenshot, start_session
+from tests.browser.browser_kit import (
+    T,
+    frames_rising,
+    invite_link,
+    screenshot,
+    start_session,
+)
 from tests.browser.conftest import Gateway, Open
 
 pytestmark = pytest.mark.browser
@@ -66,3 +72,23 @@ async def test_a_kiosk_watches_a_training_raises_its_hand_and_speaks(
     # the terminal stops watching and is back on its idle screen
     await kiosk.get_by_role("button", name="退出观看").click()
     await kiosk.locator("#v-idle").wait_for(state="visible")
+
+
+async def test_an_invited_viewer_is_known_by_name_and_can_ask(
+    gateway: Gateway, open_page: Open
+) -> None:
+    trainer = await start_session(open_page, "/training", "trainer", TITLE)
+    await trainer.locator("#inv-name").fill("滨河社区 王五")
+    await trainer.get_by_role("button", name="生成邀请链接").click()
+    link = await invite_link(trainer)
+    viewer = await open_page(link.replace(gateway.url, ""))
+    await viewer.locator("#v-call").wait_for(state="visible")
+
+    # the raised hand carries the invite's name, not 学员
+    await viewer.get_by_role("button", name="举手").click()
+    await trainer.locator("#hands").get_by_text("滨河社区 王五").wait_for(timeout=10_000 * T)
+    # and the invited viewer has the question box
+    await viewer.locator("#q-text").fill("请问复查申请的期限是多少天？")
+    await viewer.get_by_role("button", name="发送").click()
+    await trainer.locator("#questions").get_by_text("请问复查申请的期限是多少天？").wait_for()
+    assert "滨河社区 王五" in (await trainer.locator("#questions").text_content() or "")

@@ -185,6 +185,7 @@ const DICT = {
   invite_role: ["身份", "Role"],
   invite_name: ["姓名", "Name"],
   invite_make: ["生成邀请链接", "Make invite link"],
+  invite_viewer_name: ["学员姓名或单位（举手时显示）", "Viewer's name or unit (shown when a hand is raised)"],
   invite_link: ["邀请链接", "Invite link"],
   my_items: ["我的事项与期限", "My items and deadlines"],
   due_soon: ["即将到期", "Due soon"],

@@ -149,7 +149,7 @@ $("#end").addEventListener("click", () => client.request("session.end").catch((e
 $("#share").addEventListener("click", () => (client.screen ? client.stopShare() : client.shareScreen()).catch((err) => say(errorText(err))));
 $("#invite").addEventListener("click", async () => {
   try {
-    const inv = await api(`/api/sessions/${client.session}/invites`, { method: "POST", body: { role: "viewer", name: t("role_viewer") } });
+    const inv = await api(`/api/sessions/${client.session}/invites`, { method: "POST", body: { role: "viewer", name: $("#inv-name").value.trim() || t("role_viewer") } });
     $("#inv-link").value = new URL(inv.url, location.origin).href;
   } catch (err) {
     $("#inv-link").value = errorText(err);
