@@ -15,11 +15,10 @@ from typing import Any
 from aiohttp import web
 
 from config.errors import AccessDenied, GatewayError, NotFound, ValidationError
-from records import accounts, items, sessions
+from records import accounts, enums, items, lookup, policy, sessions
 from records.base import utcnow
-from records.enums import ParticipantRole, PrincipalKind, Role, SessionKind, SessionState
-from records.lookup import format_code
-from records.policy import Action, UnitTarget, decide, in_scope
+from records.enums import ParticipantRole, Role, SessionKind, SessionState
+from records.policy import Action, UnitTarget, in_scope
 from web import keys
 from web.auth import (
     COOKIE,
@@ -649,7 +648,7 @@ async def visit_receipt(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     if not session_id.isalnum() or len(session_id) > 32:
         raise NotFound(f"session {session_id!r} not found")
-    if p.kind is not PrincipalKind.TERMINAL:
+    if p.kind is not enums.PrincipalKind.TERMINAL:
         raise AccessDenied("only the terminal that made a visit reads its receipt")
     store = request.app[keys.STORE]
     async with store.transaction() as tx:
@@ -670,7 +669,7 @@ async def visit_receipt(request: web.Request) -> web.Response:
             "ended_at": _iso(s.ended_at),
             "category": (item.category if item and item.category else None) or s.category or None,
             "rating": s.rating,
-            "lookup_code": format_code(item.lookup_code) if item else None,
+            "lookup_code": lookup.format_code(item.lookup_code) if item else None,
             "item_state": item.state.value if item else None,
             "due": (
                 {"on": item.due_on.isoformat(), "what": item.due_what}
@@ -695,7 +694,7 @@ async def open_trainings(request: web.Request) -> web.Response:
     pages list these instead of asking anyone to type a session id.
     """
     p = principal_of(request)
-    if p.kind is PrincipalKind.INVITE:
+    if p.kind is enums.PrincipalKind.INVITE:
         raise AccessDenied("an invite is bound to its one session")
     store = request.app[keys.STORE]
     tree = store.tree
@@ -707,7 +706,7 @@ async def open_trainings(request: web.Request) -> web.Response:
             kinds=[SessionKind.TRAINING],
             limit=200,
         )
-    mine = [s for s in rows if decide(p, Action.JOIN_SESSION, s.target(), tree).allowed]
+    mine = [s for s in rows if policy.decide(p, Action.JOIN_SESSION, s.target(), tree).allowed]
     mine.sort(key=lambda s: (s.state is not SessionState.LIVE, -s.created_at.timestamp()))
     return web.json_response(
         {

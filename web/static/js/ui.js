@@ -89,14 +89,18 @@ export function bindConnection(signal, { refusedKey = "conn_refused" } = {}) {
     el.textContent = t(key);
     el.className = `conn ${cls}`;
   };
+  let refused = false;
   set("connecting", "wait");
   signal.on("ready", () => set("online", "ok"));
-  signal.on("down", () => {
-    if (!signal.closed) set("offline", "bad");
-  });
+  // a signal closed for good (refused, or taken over elsewhere) does not come back: never
+  // say it is reconnecting then
+  signal.on("down", () => set(signal.closed ? (refused ? refusedKey : "conn_closed") : "offline", "bad"));
   signal.on("fatal", (err) => {
     // ws.js closes the signal for good right after a refused credential
-    if (err && err.code === "unauthenticated") set(refusedKey, "bad");
+    if (err && err.code === "unauthenticated") {
+      refused = true;
+      set(refusedKey, "bad");
+    }
   });
 }
 

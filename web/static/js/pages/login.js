@@ -1,6 +1,6 @@
 // Staff sign-in (the page's script is a file: the CSP allows no inline scripts).
 import * as i18n from "../i18n.js";
-import { errorText, t } from "../i18n.js";
+import { t } from "../i18n.js";
 
 i18n.setup();
 const form = document.getElementById("login");
@@ -14,6 +14,6 @@ form.addEventListener("submit", async (ev) => {
     location.href = next && next.startsWith("/") && !next.startsWith("//") ? next : "/console";
   } else {
     const data = await res.json().catch(() => ({}));
-    document.getElementById("error").textContent = res.status === 401 ? t("login_failed") : errorText({ status: res.status, code: data.error && data.error.code });
+    document.getElementById("error").textContent = res.status === 401 ? t("login_failed") : (data.error && data.error.message) || t("login_failed");
   }
 });
