@@ -69,6 +69,11 @@ async def test_a_kiosk_watches_a_training_raises_its_hand_and_speaks(
     await frames_rising(official, publisher=trainer_pid)
     await trainer.locator('#attendance[data-total="2"]').wait_for()
 
+    # a reload (a power blip) keeps the terminal in the training
+    await kiosk.reload()
+    await kiosk.locator("#v-training").wait_for(state="visible")
+    await frames_rising(kiosk, publisher=trainer_pid, within=30)
+
     # the terminal stops watching and is back on its idle screen
     await kiosk.get_by_role("button", name="退出观看").click()
     await kiosk.locator("#v-idle").wait_for(state="visible")
