@@ -47,6 +47,8 @@ async def test_receipt_shows_the_items_lookup_code_and_the_chosen_rating(
     await wait_for("item registered", lambda: _has_code(console))
     code = await console.locator("#item-msg").get_attribute("data-lookup-code")
     assert code
+    # the call view names the linked item by its code, not by its internal id
+    await console.locator("#item-linked").get_by_text(f"已关联事项: {code}").wait_for()
 
     await console.get_by_role("button", name="结束通话").click()
     receipt = kiosk.locator("#receipt")

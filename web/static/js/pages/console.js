@@ -12,7 +12,7 @@ import { $, CallView, api, bindConnection, fmtTime, h, say } from "../ui.js";
 i18n.setup();
 
 const SESSION_KEY = "pg.console.session";
-const state = { me: null, session: null, pid: null, link: null, stream: null, queue: [], snapshot: null };
+const state = { itemCode: null, me: null, session: null, pid: null, link: null, stream: null, queue: [], snapshot: null };
 const call = new CallView($("#grid"), { list: $("#people"), recordingEl: $("#rec") });
 window.__pg = window.__pg || {};
 window.__pg.console = state;
@@ -80,6 +80,7 @@ async function enterCall(snap) {
   sessionStorage.setItem(SESSION_KEY, state.session);
   $("#call").hidden = false;
   $("#call-cat").textContent = categoryName(snap.session.category);
+  state.itemCode = null;
   $("#item-linked").textContent = snap.session.item_id ? t("linked") : "";
   $("#inv-link").value = "";
   call.setParticipants(snap.participants || []);
@@ -144,7 +145,8 @@ function wire() {
   signal.on("media.speaking", (m) => m.session === state.session && call.setSpeaking(m.participant, m.speaking));
   signal.on("recording", (m) => m.session === state.session && call.setRecording(m.active));
   signal.on("session.item", (m) => {
-    if (m.session === state.session) $("#item-linked").textContent = `${t("linked")}: ${m.lookup_code || $("#item-msg").dataset.lookupCode || ""}`;
+    // the event names the item by its internal id; people know it by its lookup code
+    if (m.session === state.session) $("#item-linked").textContent = state.itemCode ? `${t("linked")}: ${state.itemCode}` : t("linked");
   });
   signal.on("session.ended", (m) => {
     if (m.session !== state.session) return;
@@ -193,6 +195,7 @@ function wire() {
         session_id: state.session,
         petitioners: f.name.value ? [{ name: f.name.value, phone: f.phone.value || null }] : [],
       });
+      state.itemCode = items.codeOf(item);
       await signal.request("session.link_item", { session: state.session, item_id: item.id });
       msg.className = "ok";
       msg.textContent = `${t("kiosk_lookup_code")}: ${items.codeOf(item)}`;
@@ -209,6 +212,7 @@ function wire() {
     const msg = $("#item-msg");
     try {
       const item = await items.byCode(ev.target.code.value);
+      state.itemCode = items.codeOf(item);
       await signal.request("session.link_item", { session: state.session, item_id: item.id });
       msg.className = "ok";
       msg.textContent = `${t("linked")}: ${items.codeOf(item)}`;
