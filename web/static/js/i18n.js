@@ -280,7 +280,6 @@ const DICT = {
   rate_name_on_time_completion: ["按期办结率", "On-time completion"],
   rate_name_satisfaction: ["满意率", "Satisfaction"],
   rate_name_participation: ["参评率", "Participation"],
-  rate_none: ["—（无可计算的事项）", "— (nothing to count yet)"],
   channel_letter: ["来信", "Letter"],
   channel_visit: ["来访", "Visit"],
   channel_online: ["网上信访", "Online"],
