@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.browser_kit import screenshot
 from tests.browser.conftest import Gateway, Open
+from tests.browser.test_browser_pages import _axe  # the one axe helper (its path may move)
 
 pytestmark = pytest.mark.browser
 
@@ -95,7 +95,7 @@ async def test_lookup_shows_progress_by_code_and_rates_with_the_phone_digits(
     # (the chosen button's name now starts with its tick)
     assert await lookup.locator("[data-satisfied=true]").get_attribute("aria-pressed") == "true"
     assert await lookup.locator("[data-satisfied=false]").get_attribute("aria-pressed") == "false"
-    await screenshot(lookup, "lookup-rated")
+    assert await _axe(lookup, "lookup-rated") == []
 
     # and in English, the same page speaks English
     await lookup.locator("#lang").click()
