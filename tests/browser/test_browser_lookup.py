@@ -92,9 +92,11 @@ async def test_lookup_shows_progress_by_code_and_rates_with_the_phone_digits(
     await lookup.locator("#phone4").fill("1234")
     await satisfied.click()
     await lookup.locator("#eval-msg").get_by_text("您的评价：满意").wait_for()
-    # (the chosen button's name now starts with its tick)
-    assert await lookup.locator("[data-satisfied=true]").get_attribute("aria-pressed") == "true"
+    # chosen: pressed, and its tick is drawn but not part of its name
+    assert await satisfied.get_attribute("aria-pressed") == "true"
     assert await lookup.locator("[data-satisfied=false]").get_attribute("aria-pressed") == "false"
+    tick = await satisfied.evaluate("b => getComputedStyle(b, '::before').content")
+    assert "✓" in tick, tick
     assert await _axe(lookup, "lookup-rated") == []
 
     # and in English, the same page speaks English
