@@ -153,7 +153,7 @@ const DICT = {
   kiosk_category: ["事项类别", "Matter"],
   kiosk_next_step: ["下一步", "Next step"],
   kiosk_due: ["{what}：{date}前", "{what}: by {date}"],
-  kiosk_rated_as: ["您的评价：{label}。如需修改，请点选其他评价。", "Your rating: {label}. Tap another to change it."],
+  kiosk_rated_as: ["感谢您的评价！您的评价：{label}。如需修改，请点选其他评价。", "Thank you for your rating! Your rating: {label}. Tap another to change it."],
   rate_1: ["很不满意", "Very dissatisfied"],
   rate_2: ["不满意", "Dissatisfied"],
   rate_3: ["基本满意", "Fair"],

@@ -314,7 +314,7 @@ function wire(signal) {
         receipt.rating = rating;
         showReceipt(receipt);
         b.focus();
-        say(`${t("kiosk_thanks")} ${t("kiosk_rated_as", { label: t(`rate_${rating}`) })}`);
+        say(t("kiosk_rated_as", { label: t(`rate_${rating}`) }));
       } catch (err) {
         $("#rated").textContent = errorText(err);
       }
