@@ -6,6 +6,7 @@ announcements and the duty roster. Every route asks the policy.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from config.errors import AccessDenied, GatewayError, NotFound, ValidationError
-from records import accounts, sessions
+from records import accounts, enums, items, lookup, policy, sessions
 from records.base import utcnow
 from records.enums import (
     AdmissionState,
@@ -732,3 +733,103 @@ async def set_duty(request: web.Request) -> web.Response:
 def static_dir() -> Path:
     """Where the browser apps live."""
     return Path(__file__).resolve().parent / "static"
+
+
+# ---- the kiosk's receipt (issue 16) ----------------------------------------------------------
+
+
+#: deadlines that are the petitioner's windows, not the unit's duty: not printed as "next step"
+_PETITIONER_WINDOWS = frozenset({"review_request", "rereview_request"})
+
+
+@routes.get("/api/sessions/{session_id}/receipt")
+async def visit_receipt(request: web.Request) -> web.Response:
+    """The receipt of a visit, for the terminal that made it and for nobody else.
+
+    The terminal may not read items (they hold personal data), yet the resident's receipt is
+    for the item's lookup code; this route gives the terminal exactly what the receipt prints:
+    the lookup code, the reference, the category and the next deadline of the item registered
+    or linked during the call. Labels are keys (``category``, ``due.what``); the page
+    translates them.
+    """
+    p = principal_of(request)
+    session_id = request.match_info["session_id"]
+    if not session_id.isalnum() or len(session_id) > 32:
+        raise NotFound(f"session {session_id!r} not found")
+    if p.kind is not enums.PrincipalKind.TERMINAL:
+        raise AccessDenied("only the terminal that made a visit reads its receipt")
+    store = request.app[keys.STORE]
+    async with store.transaction() as tx:
+        s = await sessions.get_session(tx, session_id)
+        if s.kind is not SessionKind.VISIT or s.terminal_id != int(p.id):
+            # the same answer as a session that does not exist: nothing to learn by guessing
+            raise NotFound(f"session {session_id!r} not found")
+        item = None
+        if s.item_id is not None:
+            with contextlib.suppress(NotFound):
+                item = await items.get_item(tx, s.item_id)
+        await accounts.audit(tx, p.ref, "view_receipt", "session", s.id, remote=remote_of(request))
+    return web.json_response(
+        {
+            "session": s.id,
+            "reference": s.id[:8].upper(),
+            "state": s.state.value,
+            "ended_at": _iso(s.ended_at),
+            "category": (item.category if item and item.category else None) or s.category or None,
+            "rating": s.rating,
+            "lookup_code": lookup.format_code(item.lookup_code) if item else None,
+            "item_state": item.state.value if item else None,
+            "due": (
+                {"on": item.due_on.isoformat(), "what": item.due_what}
+                if item is not None
+                and item.due_on is not None
+                and item.due_what not in _PETITIONER_WINDOWS
+                else None
+            ),
+        }
+    )
+
+
+# ---- trainings to watch (issue 16) -----------------------------------------------------------
+
+
+@routes.get("/api/trainings")
+async def open_trainings(request: web.Request) -> web.Response:
+    """Live and upcoming trainings the caller may join, live first, newest first.
+
+    For officials and community terminals alike: a training is broadcast down the tree
+    (records.policy), so a terminal sees those of its community and the units above it. The
+    pages list these instead of asking anyone to type a session id.
+    """
+    p = principal_of(request)
+    if p.kind is enums.PrincipalKind.INVITE:
+        raise AccessDenied("an invite is bound to its one session")
+    store = request.app[keys.STORE]
+    tree = store.tree
+    async with store.transaction() as tx:
+        rows = await sessions.list_sessions(
+            tx,
+            unit_ids=None,
+            states=[SessionState.LIVE, SessionState.WAITING],
+            kinds=[SessionKind.TRAINING],
+            limit=200,
+        )
+    mine = [s for s in rows if policy.decide(p, Action.JOIN_SESSION, s.target(), tree).allowed]
+    mine.sort(key=lambda s: (s.state is not SessionState.LIVE, -s.created_at.timestamp()))
+    return web.json_response(
+        {
+            "trainings": [
+                {
+                    "id": s.id,
+                    "reference": s.id[:8].upper(),
+                    "title": s.title,
+                    "state": s.state.value,
+                    "unit_id": s.unit_id,
+                    "unit_name": unit.name if (unit := tree.get(s.unit_id)) else None,
+                    "created_at": _iso(s.created_at),
+                    "started_at": _iso(s.started_at),
+                }
+                for s in mine
+            ]
+        }
+    )

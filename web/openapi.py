@@ -1014,6 +1014,54 @@ def _foundation_paths() -> dict[str, Schema]:
                 tag="sessions",
             )
         },
+        "/api/sessions/{session_id}/receipt": {
+            "get": _op(
+                "A visit's receipt, for the terminal that made it only (403 for anyone else, "
+                "404 for another terminal's session): lookup code, reference, category key and "
+                "the item's next unit deadline (audit-logged)",
+                _obj(
+                    {
+                        "session": STR,
+                        "reference": STR,
+                        "state": _enum(SessionState),
+                        "ended_at": _nullable(DATETIME),
+                        "category": _nullable(STR),
+                        "rating": _nullable(INT),
+                        "lookup_code": _nullable(LOOKUP_CODE),
+                        "item_state": _nullable(_enum(ItemState)),
+                        "due": _nullable(_obj({"on": DATE, "what": _nullable(STR)})),
+                    }
+                ),
+                params=[SESSION_ID],
+                tag="sessions",
+            )
+        },
+        "/api/trainings": {
+            "get": _op(
+                "Live and upcoming trainings the caller (an official or a terminal) may join, "
+                "live first (403 for invites)",
+                _obj(
+                    {
+                        "trainings": {
+                            "type": "array",
+                            "items": _obj(
+                                {
+                                    "id": STR,
+                                    "reference": STR,
+                                    "title": STR,
+                                    "state": _enum(["live", "waiting"]),
+                                    "unit_id": INT,
+                                    "unit_name": _nullable(STR),
+                                    "created_at": DATETIME,
+                                    "started_at": _nullable(DATETIME),
+                                }
+                            ),
+                        }
+                    }
+                ),
+                tag="sessions",
+            )
+        },
         "/api/recordings/{recording_id}/file": {
             "get": _op(
                 "A recorded file (Range supported; every playback audit-logged)",

@@ -26,6 +26,7 @@ PAGES = {
     "/field": "field.html",
     "/library": "library.html",
     "/dashboard": "dashboard.html",
+    "/report": "report.html",
     "/lookup": "lookup.html",
 }
 
@@ -43,6 +44,14 @@ def _page(name: str) -> web.RouteDef:
 PAGE_PATH = {v: k for k, v in PAGES.items()}
 
 
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """``/favicon.ico``: browsers ask for it on every page; the pages also link the SVG."""
+    return web.FileResponse(
+        STATIC / "favicon.svg",
+        headers={"Content-Type": "image/svg+xml", "Cache-Control": "max-age=86400"},
+    )
+
+
 async def index(request: web.Request) -> web.StreamResponse:
     """``/``: officials go to the console, everybody else to the login page."""
     raise web.HTTPFound("/console" if request.get(PRINCIPAL) is not None else "/login")
@@ -51,6 +60,7 @@ async def index(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application) -> None:
     """Register the pages and the static folder."""
     app.router.add_get("/", index)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_routes([_page(name) for name in PAGES.values()])
     STATIC.mkdir(exist_ok=True)
     app.router.add_static("/static/", STATIC, follow_symlinks=False, append_version=False)

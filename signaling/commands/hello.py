@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -32,6 +33,11 @@ async def hello(ctx: Context, req: Request) -> Reply:
         terminal_hello = await ctx.run(sessions.terminal_hello, token, ctx.tree)
         terminal = terminal_hello.terminal
         principal = terminal.principal() if terminal else None
+        community = ctx.tree.get(terminal.unit_id) if terminal else None
+        if principal is not None and community is not None:
+            # people see a terminal as its community: the officer in a visit, the trainer
+            # when it raises a hand in a training (a device name means nothing to them)
+            principal = dataclasses.replace(principal, name=community.name)
     elif token:
         async with ctx.tx() as tx:
             if token.startswith(accounts.INVITE_PREFIX):

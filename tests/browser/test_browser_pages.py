@@ -41,6 +41,7 @@ async def test_every_page_is_accessible(gateway: Gateway, open_page: Open) -> No
         ("/training", "#v-start"),
         ("/library", "#results li"),
         ("/dashboard", "#kinds svg, #kinds p"),
+        ("/report", "#doc h1"),
     ):
         await official.goto(path)
         await official.locator(ready).first.wait_for()

@@ -15,7 +15,9 @@ export class SessionClient {
   constructor(signal, opts) {
     this.signal = signal;
     this.key = `pg.session.${opts.key}`;
-    this.view = new CallView(opts.grid, { list: opts.list, recordingEl: opts.recordingEl });
+    // a rear camera (the field unit) is shown as it is, not mirrored like a selfie, and
+    // alone: the field unit receives nothing, so the others would be empty black tiles
+    this.view = new CallView(opts.grid, { list: opts.list, recordingEl: opts.recordingEl, selfOnly: !!opts.rear, mirrorSelf: !opts.rear });
     this.rear = !!opts.rear;
     this.on = opts.on || {};
     this.session = null;

@@ -82,8 +82,9 @@ export function say(text) {
   if (live) live.textContent = text;
 }
 
-/** The connection banner (#conn) follows the signal. */
-export function bindConnection(signal) {
+/** The connection banner (#conn) follows the signal. A refused credential closes the signal
+ * for good: the banner then says `refusedKey` and never claims it is reconnecting. */
+export function bindConnection(signal, { refusedKey = "conn_refused" } = {}) {
   const el = document.getElementById("conn");
   if (!el) return;
   const set = (key, cls) => {
@@ -91,9 +92,19 @@ export function bindConnection(signal) {
     el.textContent = t(key);
     el.className = `conn ${cls}`;
   };
+  let refused = false;
   set("connecting", "wait");
   signal.on("ready", () => set("online", "ok"));
-  signal.on("down", () => set("offline", "bad"));
+  // a signal closed for good (refused, or taken over elsewhere) does not come back: never
+  // say it is reconnecting then
+  signal.on("down", () => set(signal.closed ? (refused ? refusedKey : "conn_closed") : "offline", "bad"));
+  signal.on("fatal", (err) => {
+    // ws.js closes the signal for good right after a refused credential
+    if (err && err.code === "unauthenticated") {
+      refused = true;
+      set(refusedKey, "bad");
+    }
+  });
 }
 
 function fmtStats(s) {
@@ -118,8 +129,10 @@ function qualityLevel(s) {
  * indicator, per-participant connection quality.
  */
 export class CallView {
-  constructor(grid, { list, recordingEl } = {}) {
+  constructor(grid, { list, recordingEl, selfOnly = false, mirrorSelf = true } = {}) {
     this.grid = grid;
+    this.selfOnly = selfOnly; // only the own picture (a page that receives nothing)
+    this.mirrorSelf = mirrorSelf; // a front camera is shown mirrored, like a mirror
     this.list = list || null;
     this.recordingEl = recordingEl || null;
     this.participants = new Map(); // id -> {id, name, role}
@@ -195,8 +208,10 @@ export class CallView {
   render() {
     const ids = new Set();
     if (this.selfId) ids.add(this.selfId);
-    for (const id of this.participants.keys()) ids.add(id);
-    for (const id of this.remote.keys()) ids.add(id);
+    if (!this.selfOnly) {
+      for (const id of this.participants.keys()) ids.add(id);
+      for (const id of this.remote.keys()) ids.add(id);
+    }
     for (const id of ids) {
       const p = this.participants.get(id) || { id, name: "", role: "" };
       const isSelf = id === this.selfId;
@@ -217,6 +232,7 @@ export class CallView {
       tile.video.setAttribute("aria-label", label);
       tile.fig.dataset.role = p.role || "";
       tile.fig.classList.toggle("self", isSelf);
+      tile.fig.classList.toggle("mirror", isSelf && this.mirrorSelf);
       let key = "";
       let stream = null;
       if (isSelf && this.selfStream) {

@@ -3,7 +3,7 @@
 // session id is kept in sessionStorage; the hub rebinds the participant on session.join).
 
 import * as i18n from "../i18n.js";
-import { t } from "../i18n.js";
+import { errorText, t } from "../i18n.js";
 import * as items from "../items.js";
 import { MediaLink, localMedia } from "../media.js";
 import { Signal } from "../ws.js";
@@ -12,7 +12,7 @@ import { $, CallView, api, bindConnection, fmtTime, h, say } from "../ui.js";
 i18n.setup();
 
 const SESSION_KEY = "pg.console.session";
-const state = { me: null, session: null, pid: null, link: null, stream: null, queue: [], snapshot: null };
+const state = { itemCode: null, me: null, session: null, pid: null, link: null, stream: null, queue: [], snapshot: null };
 const call = new CallView($("#grid"), { list: $("#people"), recordingEl: $("#rec") });
 window.__pg = window.__pg || {};
 window.__pg.console = state;
@@ -61,11 +61,15 @@ function categoryName(c) {
 }
 
 async function accept(sessionId) {
+  const msg = $("#queue-msg");
+  msg.textContent = "";
   try {
     const snap = await signal.request("visit.accept", { session: sessionId });
     await enterCall(snap);
   } catch (err) {
-    say(`${t("load_failed")}: ${err.message}`);
+    // e.g. another officer was quicker: said on the page, not only to screen readers
+    msg.textContent = errorText(err);
+    msg.dataset.code = err.code || "";
   }
 }
 
@@ -76,7 +80,8 @@ async function enterCall(snap) {
   sessionStorage.setItem(SESSION_KEY, state.session);
   $("#call").hidden = false;
   $("#call-cat").textContent = categoryName(snap.session.category);
-  $("#item-linked").textContent = snap.session.item_id ? `${t("linked")}: ${snap.session.item_id}` : "";
+  state.itemCode = null;
+  $("#item-linked").textContent = snap.session.item_id ? t("linked") : "";
   $("#inv-link").value = "";
   call.setParticipants(snap.participants || []);
   call.setRecording(!!snap.recording);
@@ -113,7 +118,7 @@ function wire() {
       state.queue = q.visits || [];
       renderQueue();
     } catch (err) {
-      $("#queue-empty").textContent = err.message;
+      $("#queue-empty").textContent = errorText(err);
     }
     const wanted = sessionStorage.getItem(SESSION_KEY);
     if (!wanted) return;
@@ -140,7 +145,8 @@ function wire() {
   signal.on("media.speaking", (m) => m.session === state.session && call.setSpeaking(m.participant, m.speaking));
   signal.on("recording", (m) => m.session === state.session && call.setRecording(m.active));
   signal.on("session.item", (m) => {
-    if (m.session === state.session) $("#item-linked").textContent = `${t("linked")}: ${m.item_id}`;
+    // the event names the item by its internal id; people know it by its lookup code
+    if (m.session === state.session) $("#item-linked").textContent = state.itemCode ? `${t("linked")}: ${state.itemCode}` : t("linked");
   });
   signal.on("session.ended", (m) => {
     if (m.session !== state.session) return;
@@ -153,7 +159,7 @@ function wire() {
 
   $("#end").addEventListener("click", async () => {
     if (!state.session) return;
-    await signal.request("session.end", { session: state.session }).catch((err) => say(err.message));
+    await signal.request("session.end", { session: state.session }).catch((err) => say(errorText(err)));
   });
   $("#logout").addEventListener("click", async () => {
     await api("/api/logout", { method: "POST" }).catch(() => {});
@@ -172,7 +178,7 @@ function wire() {
       $("#inv-link").select();
       say(t("invite_link"));
     } catch (err) {
-      $("#inv-link").value = `${t("load_failed")}: ${err.message}`;
+      $("#inv-link").value = `${t("load_failed")}: ${errorText(err)}`;
     }
   });
   $("#item-new").addEventListener("submit", async (ev) => {
@@ -189,6 +195,7 @@ function wire() {
         session_id: state.session,
         petitioners: f.name.value ? [{ name: f.name.value, phone: f.phone.value || null }] : [],
       });
+      state.itemCode = items.codeOf(item);
       await signal.request("session.link_item", { session: state.session, item_id: item.id });
       msg.className = "ok";
       msg.textContent = `${t("kiosk_lookup_code")}: ${items.codeOf(item)}`;
@@ -197,7 +204,7 @@ function wire() {
       loadItems();
     } catch (err) {
       msg.className = "error";
-      msg.textContent = err.status === 404 || err.status === 405 ? t("unavailable") : `${t("load_failed")}: ${err.message}`;
+      msg.textContent = err.status === 404 || err.status === 405 ? t("unavailable") : `${t("load_failed")}: ${errorText(err)}`;
     }
   });
   $("#item-link").addEventListener("submit", async (ev) => {
@@ -205,12 +212,13 @@ function wire() {
     const msg = $("#item-msg");
     try {
       const item = await items.byCode(ev.target.code.value);
+      state.itemCode = items.codeOf(item);
       await signal.request("session.link_item", { session: state.session, item_id: item.id });
       msg.className = "ok";
       msg.textContent = `${t("linked")}: ${items.codeOf(item)}`;
     } catch (err) {
       msg.className = "error";
-      msg.textContent = err.unavailable ? t("unavailable") : `${t("load_failed")}: ${err.message}`;
+      msg.textContent = err.unavailable ? t("unavailable") : `${t("load_failed")}: ${errorText(err)}`;
     }
   });
   i18n.onChange(() => {
@@ -233,14 +241,14 @@ async function loadHistory() {
           h("td", {}, fmtTime(s.created_at)),
           h("td", {}, t(`kind_${s.kind}`)),
           h("td", {}, categoryName(s.category)),
-          h("td", {}, s.state),
+          h("td", { "data-state": s.state }, i18n.has(`state_${s.state}`) ? t(`state_${s.state}`) : s.state),
           h("td", {}, s.rating ? t(`rate_${s.rating}`) : ""),
           h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => showDetail(s.id), "aria-label": `${t("details")} ${s.id.slice(0, 8)}` }, t("details"))),
         ),
       ),
     );
   } catch (err) {
-    body.replaceChildren(h("tr", {}, h("td", { colspan: "6", class: "error" }, `${t("load_failed")}: ${err.message}`)));
+    body.replaceChildren(h("tr", {}, h("td", { colspan: "6", class: "error" }, `${t("load_failed")}: ${errorText(err)}`)));
   }
 }
 
@@ -257,7 +265,7 @@ async function showDetail(id) {
         : h("p", { class: "muted" }, t("no_recordings")),
     );
   } catch (err) {
-    box.textContent = `${t("load_failed")}: ${err.message}`;
+    box.textContent = `${t("load_failed")}: ${errorText(err)}`;
   }
 }
 
@@ -272,12 +280,12 @@ async function loadItems() {
         h("span", { class: `badge ${d.days_left < 0 ? "overdue" : "soon"}` }, d.days_left < 0 ? t("overdue") : t("due_soon")),
         h("strong", {}, d.lookup_code || d.item_id),
         h("span", {}, `${t("due_on")} ${d.due_on}`),
-        h("span", { class: "muted" }, d.due_what || ""),
+        h("span", { class: "muted" }, d.due_what && i18n.has(`due_${d.due_what}`) ? t(`due_${d.due_what}`) : ""),
       ),
     );
     box.replaceChildren(rows.length ? h("ul", { class: "plain" }, ...rows) : h("p", { class: "muted" }, t("no_data")));
   } catch (err) {
-    box.replaceChildren(h("p", { class: "muted", "data-unavailable": "" }, err.unavailable ? t("unavailable") : `${t("load_failed")}: ${err.message}`));
+    box.replaceChildren(h("p", { class: "muted", "data-unavailable": "" }, err.unavailable ? t("unavailable") : `${t("load_failed")}: ${errorText(err)}`));
   }
 }
 

@@ -1,68 +1,80 @@
-// Statistics as plain SVG bar charts (no library): received by channel, the rates, overdue
-// items per unit, video sessions per kind; the printable annual report from the items API.
+// Statistics of the chosen year as plain SVG bar charts (no library), all from /api/stats:
+// totals, received by channel, the rates, video sessions per kind; overdue items per unit from
+// the due lists; the printable report (/report) opens in a new tab.
 
 import * as i18n from "../i18n.js";
-import { t } from "../i18n.js";
+import { errorText, t } from "../i18n.js";
 import * as items from "../items.js";
+import { RATE_KEYS, fmtPercent, label, ratePercent } from "../stats.js";
 import { $, api, h } from "../ui.js";
 
 i18n.setup();
 const SVG = "http://www.w3.org/2000/svg";
-const CHANNEL = { letter: ["来信", "Letter"], visit: ["来访", "Visit"], online: ["网上信访", "Online"], phone: ["电话", "Phone"], fax: ["传真", "Fax"], video: ["视频信访", "Video"] };
 
-function label(map, key) {
-  const e = map[key];
-  return e ? e[i18n.lang() === "en" ? 1 : 0] : key;
+function svgText(x, y, text, anchor = "start") {
+  const el = document.createElementNS(SVG, "text");
+  el.setAttribute("x", String(x));
+  el.setAttribute("y", String(y));
+  el.setAttribute("font-size", "14");
+  el.setAttribute("fill", "#1a1f29");
+  el.setAttribute("text-anchor", anchor);
+  el.textContent = text;
+  return el;
 }
 
-/** A horizontal bar chart with a text table for screen readers. */
-function bars(title, rows, fmt = (v) => String(v)) {
+/** A horizontal bar chart with a text table for screen readers. Each row: its label on a line
+ * of its own, the bar below it and the figure after the bar, so a long label (English) never
+ * runs into its bar. `rows`: [label, value (null: nothing to show), key]. */
+function bars(box, title, rows, fmt = (v) => String(v), max = null) {
   if (!rows.length) return h("p", { class: "muted" }, t("no_data"));
-  const max = Math.max(1, ...rows.map((r) => r[1]));
-  const rowH = 28;
+  const top = max ?? Math.max(1, ...rows.map((r) => r[1] || 0));
+  const rowH = 44;
+  // drawn at the box's own width (at most 540 px), so the text is 14 px on a phone as on a desk
+  const full = Math.min(540, box.clientWidth || 420);
+  const width = full - 70; // the longest bar leaves room for its figure
   const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("viewBox", `0 0 420 ${rows.length * rowH + 4}`);
+  svg.setAttribute("viewBox", `0 0 ${full} ${rows.length * rowH + 4}`);
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", title);
-  svg.style.width = "100%";
-  rows.forEach(([name, value], i) => {
+  svg.style.width = `${full}px`;
+  svg.style.maxWidth = "100%";
+  rows.forEach(([name, value, key], i) => {
     const y = i * rowH + 2;
-    const text = document.createElementNS(SVG, "text");
-    text.setAttribute("x", "0");
-    text.setAttribute("y", String(y + 18));
-    text.setAttribute("font-size", "13");
-    text.setAttribute("fill", "#1a1f29");
-    text.textContent = name;
+    const w = value ? Math.max(1, (value / top) * width) : 0;
     const rect = document.createElementNS(SVG, "rect");
-    rect.setAttribute("x", "130");
-    rect.setAttribute("y", String(y + 4));
-    rect.setAttribute("height", "18");
-    rect.setAttribute("width", String(Math.max(1, (value / max) * 230)));
+    rect.setAttribute("x", "0");
+    rect.setAttribute("y", String(y + 21));
+    rect.setAttribute("height", "16");
+    rect.setAttribute("width", String(w));
     rect.setAttribute("fill", "#0b4f9c");
-    const num = document.createElementNS(SVG, "text");
-    num.setAttribute("x", String(136 + (value / max) * 230));
-    num.setAttribute("y", String(y + 18));
-    num.setAttribute("font-size", "13");
-    num.setAttribute("fill", "#1a1f29");
-    num.textContent = fmt(value);
-    svg.append(text, rect, num);
+    const g = document.createElementNS(SVG, "g");
+    if (key) g.dataset.key = key;
+    g.append(svgText(0, y + 15, name), rect, svgText(w + 6, y + 33, fmt(value)));
+    svg.append(g);
   });
-  const table = h("table", { class: "sr-only" }, h("caption", {}, title), ...rows.map(([n, v]) => h("tr", {}, h("th", { scope: "row" }, n), h("td", {}, fmt(v)))));
+  const table = h("table", { class: "sr-only" }, h("caption", {}, title), ...rows.map(([n, v, key]) => h("tr", { "data-key": key || null }, h("th", { scope: "row" }, n), h("td", {}, fmt(v)))));
   return h("div", {}, svg, table);
 }
 
+const FIGURES = ["received", "concluded", "in_progress", "transfers", "assignments"];
+
 async function load(year) {
-  $("#report").href = items.annualUrl(year);
+  const report = $("#report");
+  report.href = `/report?year=${year}`;
   $("#msg").textContent = "";
   try {
     const s = await items.statistics(year);
-    $("#by-channel").replaceChildren(bars(t("by_channel"), Object.entries(s.by_channel.counts).map(([k, v]) => [label(CHANNEL, k), v])));
-    const rates = Object.entries(s.rates).map(([k, r]) => [k, r.percent ?? 0]);
-    $("#rates").replaceChildren(bars(t("completion_rate"), rates, (v) => `${v.toFixed(1)}%`));
+    $("#figures").replaceChildren(
+      ...FIGURES.map((k) => h("div", { class: "figure", "data-figure": k }, h("strong", {}, String(s[k])), h("span", {}, t(`fig_${k}`)))),
+    );
+    $("#by-channel").replaceChildren(bars($("#by-channel"), t("by_channel"), Object.entries(s.by_channel.counts).map(([k, v]) => [label("channel_", k), v, k])));
+    const rates = RATE_KEYS.map((k) => [t(`rate_name_${k}`), ratePercent(s, k), k]);
+    $("#rates").replaceChildren(bars($("#rates"), t("rates"), rates, fmtPercent, 100));
+    const kinds = Object.entries((s.sessions && s.sessions.by_kind) || {}).filter(([, n]) => n > 0);
+    $("#kinds").replaceChildren(bars($("#kinds"), t("sessions_by_kind"), kinds.map(([k, n]) => [label("kind_", k), n, k])));
   } catch (err) {
-    const text = err.unavailable ? t("unavailable") : `${t("load_failed")}: ${err.message}`;
-    $("#by-channel").replaceChildren(h("p", { class: "muted" }, text));
-    $("#rates").replaceChildren(h("p", { class: "muted" }, text));
+    const text = err.unavailable ? t("unavailable") : `${t("load_failed")}: ${errorText(err)}`;
+    for (const id of ["#figures", "#by-channel", "#rates", "#kinds"]) $(id).replaceChildren(h("p", { class: "muted" }, text));
   }
   try {
     const [orgs, due] = await Promise.all([api("/api/orgs"), items.mine()]);
@@ -72,18 +84,11 @@ async function load(year) {
       const name = names.get(d.due_unit_id || d.handling_unit_id) || "?";
       per.set(name, (per.get(name) || 0) + 1);
     }
-    $("#overdue").replaceChildren(bars(t("overdue_by_unit"), [...per.entries()]));
+    $("#overdue").replaceChildren(bars($("#overdue"), t("overdue_by_unit"), [...per.entries()]));
   } catch (err) {
-    $("#overdue").replaceChildren(h("p", { class: "muted" }, err.unavailable ? t("unavailable") : err.message));
+    $("#overdue").replaceChildren(h("p", { class: "muted" }, err.unavailable ? t("unavailable") : errorText(err)));
   }
-  try {
-    const data = await api("/api/sessions?limit=500");
-    const per = new Map();
-    for (const x of data.sessions) per.set(t(`kind_${x.kind}`), (per.get(t(`kind_${x.kind}`)) || 0) + 1);
-    $("#kinds").replaceChildren(bars(t("sessions_by_kind"), [...per.entries()]));
-  } catch (err) {
-    $("#kinds").replaceChildren(h("p", { class: "muted" }, err.message));
-  }
+  $("#main").dataset.year = String(year);
 }
 
 const year = new Date().getFullYear();

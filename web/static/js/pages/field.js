@@ -2,7 +2,7 @@
 // link or typed) and publish the rear camera; receives nothing (the hub never subscribes it).
 
 import * as i18n from "../i18n.js";
-import { t } from "../i18n.js";
+import { errorText, t } from "../i18n.js";
 import { SessionClient } from "../session.js";
 import { Signal } from "../ws.js";
 import { $, bindConnection, view } from "../ui.js";
@@ -32,13 +32,13 @@ function start(token) {
         $("#gone-msg").textContent = t(reason);
         view("v-gone");
       },
-      failed: (err) => ($("#msg").textContent = err.message),
+      failed: (err) => ($("#msg").textContent = errorText(err)),
     },
   });
   window.__pg.client = client;
   signal.on("fatal", (err) => {
     sessionStorage.removeItem(KEY);
-    $("#msg").textContent = `${t("join_invalid")} (${err.message})`;
+    $("#msg").textContent = `${t("join_invalid")} (${errorText(err)})`;
     view("v-start");
   });
   signal.on("ready", (hello) => {

@@ -2,10 +2,10 @@
 // session the invite is bound to; waits in the lobby when the session has one.
 
 import * as i18n from "../i18n.js";
-import { t } from "../i18n.js";
+import { errorText, t } from "../i18n.js";
 import { SessionClient } from "../session.js";
 import { Signal } from "../ws.js";
-import { $, bindConnection, view } from "../ui.js";
+import { $, bindConnection, h, say, view } from "../ui.js";
 
 i18n.setup();
 const KEY = "pg.join.token";
@@ -34,12 +34,15 @@ if (!token) {
       entered: (snap) => {
         $("#title").textContent = snap.session.title || "";
         $("#raise").hidden = snap.participant.role !== "viewer";
+        // a training's invited viewers ask questions as the official viewers do
+        $("#qa").hidden = snap.session.kind !== "training" && snap.participant.role !== "viewer";
         view("v-call");
       },
       gone: (reason) => {
         $("#gone-msg").textContent = t(reason);
         view("v-gone");
       },
+      "chat.message": (m) => $("#questions").append(h("li", {}, h("strong", {}, m.name), m.text)),
       failed: () => view("v-invalid"),
     },
   });
@@ -55,10 +58,21 @@ if (!token) {
     client._gone("session_ended");
   });
   $("#raise").addEventListener("click", async () => {
-    raised = !raised;
-    await client.request("hand.raise", { raised });
-    $("#raise").textContent = t(raised ? "lower_hand" : "raise_hand");
-    $("#raise").setAttribute("aria-pressed", String(raised));
+    try {
+      await client.request("hand.raise", { raised: !raised });
+      raised = !raised;
+      $("#raise").textContent = t(raised ? "lower_hand" : "raise_hand");
+      $("#raise").setAttribute("aria-pressed", String(raised));
+    } catch (err) {
+      say(errorText(err));
+    }
+  });
+  $("#ask").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const text = ev.target.text.value.trim();
+    if (!text) return;
+    await client.request("chat.send", { text }).catch((err) => say(errorText(err)));
+    ev.target.reset();
   });
   signal.connect();
 }

@@ -3,8 +3,9 @@
 // queue and the call survive a reload (the hub rebinds the terminal's open visit on hello).
 
 import * as i18n from "../i18n.js";
-import { t } from "../i18n.js";
+import { errorText, t } from "../i18n.js";
 import { MediaLink, localMedia } from "../media.js";
+import { SessionClient } from "../session.js";
 import { Signal } from "../ws.js";
 import { $, CallView, api, bindConnection, fmtTime, h, say, view } from "../ui.js";
 
@@ -19,7 +20,9 @@ if (fragment.get("token")) {
 }
 const token = localStorage.getItem(TOKEN_KEY);
 
-const state = { session: null, category: null, link: null, stream: null, position: null, me: null, snapshot: null, announcements: [] };
+const TRAINING_POLL_MS = 5000;
+let training = null; // the SessionClient of a training being watched (wireTraining)
+const state = { watching: null, trainings: [], session: null, category: null, link: null, stream: null, position: null, me: null, snapshot: null, announcements: [] };
 const call = new CallView($("#call-grid"), { list: $("#people"), recordingEl: $("#rec") });
 window.__pg = window.__pg || {};
 window.__pg.kiosk = state;
@@ -29,7 +32,8 @@ if (!token) {
 } else {
   const signal = new Signal({ token, storageKey: "kiosk" });
   window.__pg.signal = signal;
-  bindConnection(signal);
+  bindConnection(signal, { refusedKey: "kiosk_not_activated" });
+  wireTraining(signal);
   wire(signal);
   signal.connect();
 }
@@ -51,29 +55,132 @@ function showAnnouncements(list) {
   box.hidden = items.length === 0;
 }
 
-function showReceipt(receipt) {
-  sessionStorage.setItem(RECEIPT_KEY, JSON.stringify(receipt));
+function categoryText(key) {
+  return key && i18n.has(`cat_${key}`) ? t(`cat_${key}`) : t("cat_other");
+}
+
+function renderReceipt(receipt) {
   $("#reference").textContent = receipt.reference || "";
   $("#ended-at").textContent = fmtTime(receipt.ended_at);
   $("#lookup-code").textContent = receipt.lookup_code || "";
   $("#code-pending").hidden = !!receipt.lookup_code;
-  $("#rated").textContent = receipt.rating ? t("kiosk_thanks") : "";
+  $("#r-category").textContent = receipt.category ? categoryText(receipt.category) : "";
+  $("#r-category-row").hidden = !receipt.category;
+  const due = receipt.due;
+  const what = due && due.what && i18n.has(`due_${due.what}`) ? t(`due_${due.what}`) : t("due_on");
+  $("#r-due").textContent = due ? t("kiosk_due", { what, date: due.on }) : "";
+  $("#r-due-row").hidden = !due;
+  const rating = receipt.rating || null;
+  $("#rated").textContent = rating ? t("kiosk_rated_as", { label: t(`rate_${rating}`) }) : "";
   for (const b of document.querySelectorAll("[data-rating]")) {
-    b.setAttribute("aria-pressed", String(receipt.rating === Number(b.dataset.rating)));
+    b.setAttribute("aria-pressed", String(rating === Number(b.dataset.rating)));
   }
+}
+
+function showReceipt(receipt) {
+  sessionStorage.setItem(RECEIPT_KEY, JSON.stringify(receipt));
+  renderReceipt(receipt);
   view("v-receipt");
 }
 
-async function lookupCodeOf(itemId) {
-  // The receipt carries the item id; its lookup code comes from the items API when the
-  // terminal may read it (docs/apps.md: server gap noted).
-  if (!itemId) return null;
+/** What the receipt prints, from the terminal's own receipt route (the item's lookup code,
+ * category and next deadline: the terminal may not read items themselves). */
+async function receiptOf(sessionId) {
   try {
-    const item = await api(`/api/items/${encodeURIComponent(itemId)}`, { bearer: token });
-    return item.lookup_code_formatted || item.lookup_code || null;
-  } catch {
-    return null;
+    return await api(`/api/sessions/${encodeURIComponent(sessionId)}/receipt`, { bearer: token });
+  } catch (err) {
+    console.warn("receipt not available", err);
+    return {};
   }
+}
+
+// ---- watching a training: a viewer named after the community, with a raised hand ----------
+
+function idle() {
+  return !state.session && !state.watching && !$("#v-idle").hidden;
+}
+
+function renderTrainings() {
+  const live = state.trainings.filter((x) => x.state === "live");
+  $("#trainings").hidden = live.length === 0;
+  $("#tr-list").replaceChildren(
+    ...live.map((x) =>
+      h(
+        "li",
+        { "data-session": x.id },
+        h("span", {}, h("strong", {}, x.title || t("training_title")), " · ", x.unit_name || "", " · ", t("training_live")),
+        h("button", { type: "button", class: "big", "aria-label": `${t("kiosk_watch")} ${x.title || ""}`, onclick: () => watch(x.id) }, t("kiosk_watch")),
+      ),
+    ),
+  );
+}
+
+async function loadTrainings() {
+  if (!token) return;
+  try {
+    state.trainings = (await api("/api/trainings", { bearer: token })).trainings;
+  } catch {
+    state.trainings = [];
+  }
+  renderTrainings();
+}
+
+async function watch(sessionId) {
+  $("#tr-msg").textContent = "";
+  await training.join(sessionId).catch((err) => {
+    $("#tr-msg").textContent = errorText(err);
+  });
+}
+
+function renderRaise(raised) {
+  const b = $("#t-raise");
+  b.dataset.raised = raised ? "1" : "";
+  b.setAttribute("aria-pressed", String(raised));
+  b.dataset.i18n = raised ? "lower_hand" : "raise_hand";
+  b.textContent = t(b.dataset.i18n);
+  $("#t-status").textContent = raised ? t("kiosk_hand_up") : training && training.role === "speaker" ? t("you_speak") : "";
+}
+
+function wireTraining(signal) {
+  training = new SessionClient(signal, {
+    key: "kiosk-training",
+    grid: $("#t-grid"),
+    on: {
+      entered: (snap) => {
+        state.watching = snap.session.id;
+        $("#t-title").textContent = snap.session.title || t("training_title");
+        view("v-training");
+        renderRaise(false);
+      },
+      "participant.updated": (m) => {
+        if (m.participant.id === training.me) renderRaise(false);
+      },
+      gone: () => {
+        state.watching = null;
+        view("v-idle");
+        loadTrainings();
+      },
+      failed: (err) => {
+        state.watching = null;
+        $("#tr-msg").textContent = errorText(err);
+      },
+    },
+  });
+  window.__pg.training = training;
+  $("#t-raise").addEventListener("click", async () => {
+    const raised = !$("#t-raise").dataset.raised;
+    try {
+      await training.request("hand.raise", { raised });
+      renderRaise(raised);
+    } catch (err) {
+      $("#t-status").textContent = errorText(err);
+    }
+  });
+  $("#t-leave").addEventListener("click", async () => {
+    await training.request("session.leave").catch(() => {});
+    training._gone("kiosk_left_training");
+  });
+  setInterval(() => idle() && loadTrainings(), TRAINING_POLL_MS);
 }
 
 function stopMedia() {
@@ -123,9 +230,12 @@ function wire(signal) {
     }
     stopMedia();
     state.session = null;
+    // a training being watched: its client joins again by itself (session.js)
+    if (state.watching || sessionStorage.getItem(training.key)) return;
     const saved = sessionStorage.getItem(RECEIPT_KEY);
     if (saved) showReceipt(JSON.parse(saved));
     else view("v-idle");
+    loadTrainings();
   });
   signal.on("fatal", () => view("v-notoken"));
   signal.on("announcement", (m) => {
@@ -157,7 +267,8 @@ function wire(signal) {
   signal.on("session.ended", async (m) => {
     if (m.session !== state.session) return;
     stopMedia();
-    const receipt = { ...m.receipt, lookup_code: await lookupCodeOf(m.receipt && m.receipt.item_id) };
+    const own = await receiptOf(m.session);
+    const receipt = { ...(m.receipt || {}), ...Object.fromEntries(Object.entries(own).filter(([, v]) => v != null)) };
     showReceipt(receipt);
     say(t("session_ended"));
   });
@@ -169,14 +280,17 @@ function wire(signal) {
       view("v-confirm");
     });
   }
-  $("#back").addEventListener("click", () => view("v-idle"));
+  $("#back").addEventListener("click", () => {
+    view("v-idle");
+    loadTrainings();
+  });
   $("#request").addEventListener("click", async () => {
     $("#request").disabled = true;
     try {
       const snap = await signal.request("visit.request", { category: state.category || "other" });
       enterSnapshot(signal, snap);
     } catch (err) {
-      say(`${t("load_failed")}: ${err.message}`);
+      say(errorText(err));
     } finally {
       $("#request").disabled = false;
     }
@@ -189,7 +303,7 @@ function wire(signal) {
   });
   $("#end").addEventListener("click", async () => {
     if (!state.session) return;
-    await signal.request("session.end", { session: state.session }).catch((err) => say(err.message));
+    await signal.request("session.end", { session: state.session }).catch((err) => say(errorText(err)));
   });
   for (const b of document.querySelectorAll("[data-rating]")) {
     b.addEventListener("click", async () => {
@@ -199,9 +313,10 @@ function wire(signal) {
         await signal.request("visit.rate", { session: receipt.session, rating });
         receipt.rating = rating;
         showReceipt(receipt);
-        say(t("kiosk_thanks"));
+        b.focus();
+        say(t("kiosk_rated_as", { label: t(`rate_${rating}`) }));
       } catch (err) {
-        $("#rated").textContent = `${t("load_failed")}: ${err.message}`;
+        $("#rated").textContent = errorText(err);
       }
     });
   }
@@ -209,9 +324,14 @@ function wire(signal) {
   $("#done").addEventListener("click", () => {
     sessionStorage.removeItem(RECEIPT_KEY);
     view("v-idle");
+    loadTrainings();
   });
   i18n.onChange(() => {
     renderPosition();
+    renderTrainings();
+    if (state.watching) renderRaise(!!$("#t-raise").dataset.raised);
+    const saved = sessionStorage.getItem(RECEIPT_KEY);
+    if (saved) renderReceipt(JSON.parse(saved));
     call.render();
   });
 }

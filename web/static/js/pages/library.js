@@ -3,7 +3,7 @@
 // requests so the player can seek.
 
 import * as i18n from "../i18n.js";
-import { t } from "../i18n.js";
+import { errorText, t } from "../i18n.js";
 import { $, api, fmtTime, h } from "../ui.js";
 
 i18n.setup();
@@ -13,6 +13,7 @@ async function search() {
   const f = $("#filters");
   const kind = f.kind.value;
   const list = $("#results");
+  list.dataset.busy = "1"; // tests wait for the search to settle
   try {
     const data = await api(`/api/sessions?limit=200${kind ? `&kind=${kind}` : ""}`);
     const from = f.from.value ? Date.parse(f.from.value) : null;
@@ -21,7 +22,9 @@ async function search() {
     const hits = data.sessions.filter((s) => {
       const at = Date.parse(s.created_at);
       if (!s.recorded || (from && at < from) || (to && at >= to)) return false;
-      const hay = `${s.title || ""} ${units.get(s.unit_id) || ""} ${s.category || ""}`.toLowerCase();
+      // the category by its key and by its label in both languages (房屋, 房屋与拆迁, housing)
+      const cat = s.category ? `${s.category} ${i18n.both(`cat_${s.category}`)}` : "";
+      const hay = `${s.title || ""} ${units.get(s.unit_id) || ""} ${cat} ${i18n.both(`kind_${s.kind}`)}`.toLowerCase();
       return !text || hay.includes(text);
     });
     const rows = [];
@@ -45,7 +48,9 @@ async function search() {
     }
     list.replaceChildren(...(rows.length ? rows : [h("li", { class: "muted" }, t("no_recordings"))]));
   } catch (err) {
-    list.replaceChildren(h("li", { class: "error" }, `${t("load_failed")}: ${err.message}`));
+    list.replaceChildren(h("li", { class: "error" }, `${t("load_failed")}: ${errorText(err)}`));
+  } finally {
+    delete list.dataset.busy;
   }
 }
 

@@ -2,7 +2,7 @@
 // sharing, invites, end with the outcome written to the session (and its item).
 
 import * as i18n from "../i18n.js";
-import { t } from "../i18n.js";
+import { errorText, t } from "../i18n.js";
 import { SessionClient } from "../session.js";
 import { Signal } from "../ws.js";
 import { $, api, bindConnection, h, say, view } from "../ui.js";
@@ -34,7 +34,7 @@ async function decide(type, pid) {
     client.lobby.delete(pid);
     renderLobby();
   } catch (err) {
-    say(err.message);
+    say(errorText(err));
   }
 }
 
@@ -65,7 +65,7 @@ const client = new SessionClient(signal, {
       view("v-gone");
     },
     failed: (err) => {
-      $("#start-msg").textContent = err.message;
+      $("#start-msg").textContent = errorText(err);
       view("v-start");
     },
     // the button follows the share, however it ends (also kept across a language switch)
@@ -80,8 +80,8 @@ client.view.extra = (p) => {
   if (p.id === client.me) return [];
   const isMuted = muted.get(`${p.id}:audio`);
   return [
-    h("button", { type: "button", class: "secondary", "aria-pressed": String(!!isMuted), onclick: () => client.request("participant.mute", { participant: p.id, kind: "audio", muted: !isMuted }).catch((e) => say(e.message)) }, t(isMuted ? "unmute_audio" : "mute_audio")),
-    h("button", { type: "button", class: "danger", "aria-label": `${t("remove")} ${p.name}`, onclick: () => client.request("participant.remove", { participant: p.id }).catch((e) => say(e.message)) }, t("remove")),
+    h("button", { type: "button", class: "secondary", "aria-pressed": String(!!isMuted), onclick: () => client.request("participant.mute", { participant: p.id, kind: "audio", muted: !isMuted }).catch((e) => say(errorText(e))) }, t(isMuted ? "unmute_audio" : "mute_audio")),
+    h("button", { type: "button", class: "danger", "aria-label": `${t("remove")} ${p.name}`, onclick: () => client.request("participant.remove", { participant: p.id }).catch((e) => say(errorText(e))) }, t("remove")),
   ];
 };
 
@@ -93,21 +93,21 @@ $("#create").addEventListener("submit", async (ev) => {
     const created = await signal.request("session.create", { kind, title: f.title.value, lobby: kind === "mediation" || kind === "conference" });
     await client.join(created.session.id);
   } catch (err) {
-    $("#start-msg").textContent = err.message;
+    $("#start-msg").textContent = errorText(err);
   }
 });
 $("#joinf").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  await client.join(ev.target.sid.value.trim()).catch((err) => ($("#start-msg").textContent = err.message));
+  await client.join(ev.target.sid.value.trim()).catch((err) => ($("#start-msg").textContent = errorText(err)));
 });
 $("#end").addEventListener("click", async () => {
-  await client.request("session.end", { outcome: $("#outcome").value }).catch((err) => say(err.message));
+  await client.request("session.end", { outcome: $("#outcome").value }).catch((err) => say(errorText(err)));
 });
 $("#share").addEventListener("click", async () => {
   try {
     await (client.screen ? client.stopShare() : client.shareScreen());
   } catch (err) {
-    say(err.message);
+    say(errorText(err));
   }
 });
 $("#invite").addEventListener("submit", async (ev) => {
@@ -118,7 +118,7 @@ $("#invite").addEventListener("submit", async (ev) => {
     const path = f.role.value === "field" ? inv.url.replace("/join#invite=", "/field#invite=") : inv.url;
     $("#inv-link").value = new URL(path, location.origin).href;
   } catch (err) {
-    $("#inv-link").value = `${t("load_failed")}: ${err.message}`;
+    $("#inv-link").value = `${t("load_failed")}: ${errorText(err)}`;
   }
 });
 i18n.onChange(() => {

@@ -2,7 +2,7 @@
 // hands, promotes one viewer to speak and demotes; viewers watch, raise a hand, ask.
 
 import * as i18n from "../i18n.js";
-import { t } from "../i18n.js";
+import { errorText, t } from "../i18n.js";
 import { SessionClient } from "../session.js";
 import { Signal } from "../ws.js";
 import { $, api, bindConnection, h, say, view } from "../ui.js";
@@ -44,7 +44,7 @@ async function act(type, x) {
     x.speaking = type === "training.promote";
     renderHands();
   } catch (err) {
-    say(err.message);
+    say(errorText(err));
   }
 }
 
@@ -55,7 +55,7 @@ const client = new SessionClient(signal, {
   recordingEl: $("#rec"),
   on: {
     entered: (snap) => {
-      $("#room-h").textContent = `${snap.session.title || ""} (${snap.session.id.slice(0, 8)})`;
+      $("#room-h").textContent = `${snap.session.title || ""} (${snap.session.id.slice(0, 8).toUpperCase()})`;
       view("v-room");
       renderRole();
     },
@@ -72,6 +72,7 @@ const client = new SessionClient(signal, {
     },
     "chat.message": (m) => $("#questions").append(h("li", {}, h("strong", {}, m.name), m.text)),
     gone: (reason) => {
+      hands.clear();
       $("#gone-msg").textContent = t(reason);
       view("v-gone");
     },
@@ -81,7 +82,7 @@ const client = new SessionClient(signal, {
       $("#share").textContent = t($("#share").dataset.i18n);
     },
     failed: (err) => {
-      $("#start-msg").textContent = err.message;
+      $("#start-msg").textContent = errorText(err);
       view("v-start");
     },
   },
@@ -94,16 +95,46 @@ $("#create").addEventListener("submit", async (ev) => {
     const created = await signal.request("session.create", { kind: "training", title: ev.target.title.value });
     await client.join(created.session.id);
   } catch (err) {
-    $("#start-msg").textContent = err.message;
+    $("#start-msg").textContent = errorText(err);
   }
 });
-$("#joinf").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  await client.join(ev.target.sid.value.trim()).catch((err) => ($("#start-msg").textContent = err.message));
-});
+// Officials pick a training from the live and upcoming ones they may join; nobody types ids.
+let open = [];
+
+function renderOpen() {
+  const list = $("#open-list");
+  list.replaceChildren(
+    ...(open.length
+      ? open.map((x) =>
+          h(
+            "li",
+            { "data-session": x.id },
+            h("strong", {}, x.title || t("training_title")),
+            h("span", {}, x.unit_name || ""),
+            h("span", { class: "badge" }, t(x.state === "live" ? "training_live" : "training_upcoming")),
+            h("span", { class: "muted" }, x.reference),
+            h("button", { type: "button", class: "secondary", "aria-label": `${t("room_join")} ${x.title || ""}`, onclick: () => client.join(x.id).catch((err) => ($("#start-msg").textContent = errorText(err))) }, t("room_join")),
+          ),
+        )
+      : [h("li", { class: "muted" }, t("no_trainings"))]),
+  );
+  list.dataset.loaded = "1";
+}
+
+async function loadOpen() {
+  if (client.session) return;
+  try {
+    open = (await api("/api/trainings")).trainings;
+    renderOpen();
+  } catch (err) {
+    $("#open-list").replaceChildren(h("li", { class: "error" }, errorText(err)));
+  }
+}
+loadOpen();
+setInterval(loadOpen, 10000);
 $("#raise").addEventListener("click", async () => {
   raised = !raised;
-  await client.request("hand.raise", { raised }).catch((err) => say(err.message));
+  await client.request("hand.raise", { raised }).catch((err) => say(errorText(err)));
   $("#raise").textContent = t(raised ? "lower_hand" : "raise_hand");
   $("#raise").setAttribute("aria-pressed", String(raised));
 });
@@ -111,21 +142,22 @@ $("#ask").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const text = ev.target.text.value.trim();
   if (!text) return;
-  await client.request("chat.send", { text }).catch((err) => say(err.message));
+  await client.request("chat.send", { text }).catch((err) => say(errorText(err)));
   ev.target.reset();
 });
-$("#end").addEventListener("click", () => client.request("session.end").catch((err) => say(err.message)));
-$("#share").addEventListener("click", () => (client.screen ? client.stopShare() : client.shareScreen()).catch((err) => say(err.message)));
+$("#end").addEventListener("click", () => client.request("session.end").catch((err) => say(errorText(err))));
+$("#share").addEventListener("click", () => (client.screen ? client.stopShare() : client.shareScreen()).catch((err) => say(errorText(err))));
 $("#invite").addEventListener("click", async () => {
   try {
-    const inv = await api(`/api/sessions/${client.session}/invites`, { method: "POST", body: { role: "viewer", name: t("role_viewer") } });
+    const inv = await api(`/api/sessions/${client.session}/invites`, { method: "POST", body: { role: "viewer", name: $("#inv-name").value.trim() || t("role_viewer") } });
     $("#inv-link").value = new URL(inv.url, location.origin).href;
   } catch (err) {
-    $("#inv-link").value = err.message;
+    $("#inv-link").value = errorText(err);
   }
 });
 i18n.onChange(() => {
   renderHands();
+  renderOpen();
   client.view.render();
 });
 signal.connect();
