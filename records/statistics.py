@@ -9,6 +9,13 @@ shown, not hidden. Rates are exact fractions rounded half-up to two decimals (63
 
 Cohort: items *registered* in ``[start, end)`` (China local days) by a unit of the given
 set (``by="registering"``) or handled by one (``by="handling"``).
+
+As of a date (DOMAIN.md: a filed statistic is reproducible): the figures are those of the
+append-only history recorded before ``as_of`` (default: the end of the period, or now while
+it runs). The aggregates read today's derived columns, which are exact for every item with
+no event since ``as_of``; the few items that changed since (found through the index on
+``item_events.at``) are taken out as they are today and put back as their history stood,
+folded in Python. A report as of today costs one empty index range more than before.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal, TypeVar
@@ -29,8 +36,15 @@ from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 
 from config.errors import ValidationError
 from records.deadlines import CHINA_TZ
-from records.item_models import Channel, ItemRow, ItemTransfer, OriginLevel, TransferKind
-from records.lifecycle import ItemState
+from records.item_models import (
+    Channel,
+    ItemEvent,
+    ItemRow,
+    ItemTransfer,
+    OriginLevel,
+    TransferKind,
+)
+from records.lifecycle import EventType, ItemState
 
 __all__ = [
     "AnnualReport",
@@ -138,10 +152,11 @@ class LevelFigures:
 
 @dataclass(frozen=True, slots=True)
 class AnnualReport:
-    """The figures of a period for a set of units."""
+    """The figures of a period for a set of units, as the history stood at ``as_of``."""
 
     start: dt.date
     end: dt.date
+    as_of: dt.datetime
     unit_count: int | None
     received: int
     by_channel: Breakdown
@@ -172,6 +187,36 @@ def _instant(day: dt.date) -> dt.datetime:
 
 _Group = tuple[str, str, str, str | None, int, list[int]]
 
+_LEVELS = [lv.value for lv in OriginLevel]
+
+
+def _figures(
+    n: int,
+    *,
+    level: str | None,
+    led: bool | None,
+    resolved: bool | None,
+    accepted_on_time: bool | None,
+    opinion_on_time: bool | None,
+    eval_handling: bool | None,
+    with_subject: int,
+) -> list[int]:
+    """The figure counts of ``n`` items sharing these values (see ``sums`` in the report)."""
+    figures = [
+        n if accepted_on_time else 0,
+        0 if accepted_on_time is None else n,
+        n if opinion_on_time else 0,
+        0 if opinion_on_time is None else n,
+        n if eval_handling else 0,
+        0 if eval_handling is None else n,
+        with_subject,
+    ]
+    for lv in _LEVELS:
+        here = level == lv
+        figures += [n if here else 0, n if here and led else 0]
+        figures.append(n if here and not led and resolved else 0)
+    return figures
+
 
 async def _grouped(
     session: AsyncSession, q: Callable[..., Select[Any]], sqlite: bool
@@ -185,7 +230,7 @@ async def _grouped(
     groups by four and counts with FILTER, hash-aggregated.
     """
     t = ItemRow
-    levels = [lv.value for lv in OriginLevel]
+    levels = _LEVELS
     out: list[_Group] = []
     if sqlite:
         cols = _grouped_columns(t)
@@ -198,19 +243,16 @@ async def _grouped(
             channel, state, kind, platform, level, led, resolved = row[:7]
             accepted_on_time, opinion_on_time, eval_handling, n, n_subject = row[7:]
             n = int(n)
-            figures = [
-                n if accepted_on_time else 0,
-                0 if accepted_on_time is None else n,
-                n if opinion_on_time else 0,
-                0 if opinion_on_time is None else n,
-                n if eval_handling else 0,
-                0 if eval_handling is None else n,
-                int(n_subject),
-            ]
-            for lv in levels:
-                here = level == lv
-                figures += [n if here else 0, n if here and led else 0]
-                figures.append(n if here and not led and resolved else 0)
+            figures = _figures(
+                n,
+                level=level,
+                led=led,
+                resolved=resolved,
+                accepted_on_time=accepted_on_time,
+                opinion_on_time=opinion_on_time,
+                eval_handling=eval_handling,
+                with_subject=int(n_subject),
+            )
             out.append((channel, state, kind, platform, n, figures))
         return out
 
@@ -262,6 +304,149 @@ def _no_index(col: ColumnElement[_T]) -> ColumnElement[_T]:
     return UnaryExpression(col, operator=operators.custom_op("+"), type_=col.type)
 
 
+@dataclass(frozen=True, slots=True)
+class _Values:
+    """What the report reads of one item."""
+
+    channel: str
+    state: str
+    type: str
+    platform: str | None
+    level: str | None
+    led: bool
+    resolved: bool
+    accepted_on_time: bool | None
+    opinion_on_time: bool | None
+    eval_handling: bool | None
+    subject_unit_id: int | None
+    category: str | None
+    unit_id: int | None
+
+    def group(self, n: int) -> _Group:
+        figures = _figures(
+            n,
+            level=self.level,
+            led=self.led,
+            resolved=self.resolved,
+            accepted_on_time=self.accepted_on_time,
+            opinion_on_time=self.opinion_on_time,
+            eval_handling=self.eval_handling,
+            with_subject=n if self.subject_unit_id is not None else 0,
+        )
+        return (self.channel, self.state, self.type, self.platform, n, figures)
+
+
+def _as_it_stood(now: _Values, events: Sequence[tuple[str, str, Any]], by: str) -> _Values | None:
+    """``now`` as the item's history before ``as_of`` (``events``, oldest first) had it.
+
+    ``None`` when the item was not registered yet. The derived columns are set once by the
+    event that fixes them (acceptance, opinion, handling rating: the lifecycle allows each
+    once), so today's value holds from that event on; the outcome and the handling unit can
+    change and are taken from the last event that set them.
+    """
+    if not events:
+        return None
+    state = now.state
+    accepted = opinion = False
+    rated: bool | None = None
+    resolved = False
+    unit: int | None = None
+    routed_from: int | None = None
+    for kind, to_state, data in events:
+        state = to_state
+        payload = data if isinstance(data, dict) else {}
+        match kind:
+            case EventType.ACCEPT.value:
+                accepted = True
+            case EventType.ISSUE_OPINION.value:
+                opinion = True
+            case EventType.EVALUATE.value if payload.get("stage") == "handling":
+                rated = bool(payload.get("satisfied"))
+            case EventType.SET_OUTCOME.value:
+                resolved = bool(payload.get("resolved"))
+            case EventType.TRANSFER.value | EventType.ASSIGN.value:
+                unit = payload.get("to_unit_id")
+                routed_from = payload.get("from_unit_id")
+            case EventType.RETURN.value:
+                # records/items.py object_to: back with the unit that routed it
+                unit = routed_from
+            case _:
+                pass
+    return replace(
+        now,
+        state=state,
+        resolved=resolved,
+        accepted_on_time=now.accepted_on_time if accepted else None,
+        opinion_on_time=now.opinion_on_time if opinion else None,
+        eval_handling=rated,
+        unit_id=now.unit_id if by == "registering" else unit,
+    )
+
+
+async def _changed_since(
+    session: AsyncSession,
+    period: Sequence[ColumnElement[bool]],
+    as_of: dt.datetime,
+    by: str,
+) -> list[tuple[_Values, _Values | None]]:
+    """Items of the period with an event at or after ``as_of``: (today, as it stood)."""
+    t = ItemRow
+    ev = ItemEvent
+    changed = select(ev.item_id).where(ev.at >= as_of)
+    unit_col = t.registering_unit_id if by == "registering" else t.handling_unit_id
+    rows = (
+        await session.execute(
+            select(
+                t.id,
+                t.channel,
+                t.state,
+                t.type,
+                t.online_platform,
+                t.origin_level,
+                t.led_by_other_unit,
+                t.resolved,
+                t.accepted_on_time,
+                t.opinion_on_time,
+                t.eval_handling,
+                t.subject_unit_id,
+                t.category,
+                unit_col,
+            ).where(*period, t.id.in_(changed))
+        )
+    ).all()
+    if not rows:
+        return []
+    today = {
+        row[0]: _Values(
+            channel=row[1],
+            state=row[2],
+            type=row[3],
+            platform=row[4],
+            level=row[5],
+            led=row[6],
+            resolved=row[7],
+            accepted_on_time=row[8],
+            opinion_on_time=row[9],
+            eval_handling=row[10],
+            subject_unit_id=row[11],
+            category=row[12],
+            unit_id=row[13],
+        )
+        for row in rows
+    }
+    history: dict[str, list[tuple[str, str, Any]]] = {item_id: [] for item_id in today}
+    event_rows = await session.execute(
+        select(ev.item_id, ev.type, ev.to_state, ev.data)
+        .join(t, t.id == ev.item_id)
+        .where(*period, ev.item_id.in_(changed), ev.at < as_of)
+        .order_by(ev.item_id, ev.seq)
+    )
+    for item_id, kind, to_state, data in event_rows:
+        if item_id in history:
+            history[item_id].append((kind, to_state, data))
+    return [(now, _as_it_stood(now, history[item_id], by)) for item_id, now in today.items()]
+
+
 async def annual_report(
     session: AsyncSession,
     *,
@@ -270,6 +455,7 @@ async def annual_report(
     unit_ids: Sequence[int] | None = None,
     by: Literal["registering", "handling"] = "registering",
     top: int = 10,
+    as_of: dt.datetime | None = None,
 ) -> AnnualReport:
     """The report for items registered in ``[start, end)`` in ``unit_ids`` (``None``: all).
 
@@ -280,9 +466,21 @@ async def annual_report(
         unit_ids: the unit subtree; ``None`` for every unit (the district).
         by: whether ``unit_ids`` selects by registering or handling unit.
         top: how many categories and units to list as "most complained about".
+        as_of: the instant the history is read at: events from ``as_of`` on are ignored.
+            Default: the end of the period (midnight after its last day, China time) for
+            a past period, now for one still running. The same ``as_of`` gives the same
+            figures whatever happens later (events are dated by ``at``; a backdated event
+            dated before ``as_of`` would still change them).
+
+    Raises:
+        ValidationError: empty period, or a naive ``as_of``.
     """
     if end <= start:
         raise ValidationError(f"report period is empty: {start} .. {end}")
+    if as_of is None:
+        as_of = min(dt.datetime.now(dt.UTC), _instant(end))
+    elif as_of.tzinfo is None:
+        raise ValidationError(f"naive as_of {as_of!r}: give a timezone-aware instant")
     t = ItemRow
     unit_col: ColumnElement[int | None] = (
         t.registering_unit_id if by == "registering" else t.handling_unit_id
@@ -309,6 +507,23 @@ async def annual_report(
     def q(*cols: Any) -> Select[Any]:
         return select(*cols).where(*where)
 
+    # Indexable period terms for the few items changed since as_of (looked up by id).
+    period = [t.registered_at >= _instant(start), t.registered_at < _instant(end)]
+    unit_set = None if unit_ids is None else set(unit_ids)
+    corrections: list[_Group] = []
+    category_delta: dict[str, int] = {}
+    subject_delta: dict[str, int] = {}
+    for now, then in await _changed_since(session, period, as_of, by):
+        for values, sign in ((now, -1), (then, 1)):
+            if values is None or (unit_set is not None and values.unit_id not in unit_set):
+                continue
+            corrections.append(values.group(sign))
+            if values.category is not None:
+                category_delta[values.category] = category_delta.get(values.category, 0) + sign
+            if values.subject_unit_id is not None:
+                key = str(values.subject_unit_id)
+                subject_delta[key] = subject_delta.get(key, 0) + sign
+
     channels: dict[str, int] = {}
     platforms: dict[str, int] = {}
     states: dict[str, int] = {}
@@ -317,7 +532,8 @@ async def annual_report(
     # then per origin level: assigned, led by another unit, resolved (not led elsewhere)
     sums = [0] * (7 + 3 * len(OriginLevel))
     received = online = 0
-    for channel, state, kind, platform, n, figures in await _grouped(session, q, sqlite):
+    groups = [*await _grouped(session, q, sqlite), *corrections]
+    for channel, state, kind, platform, n, figures in groups:
         received += n
         channels[channel] = channels.get(channel, 0) + n
         states[state] = states.get(state, 0) + n
@@ -361,7 +577,10 @@ async def annual_report(
     ).all()
 
     tr = ItemTransfer
-    tr_where: list[ColumnElement[bool]] = [tr.at >= _instant(start), tr.at < _instant(end)]
+    tr_where: list[ColumnElement[bool]] = [
+        tr.at >= _instant(start),
+        tr.at < min(_instant(end), as_of),
+    ]
     if unit_ids is not None:
         tr_where.append(tr.from_unit_id.in_(list(unit_ids)))
     transfer_rows = (
@@ -369,17 +588,18 @@ async def annual_report(
     ).all()
     routed = {k: int(n) for k, n in transfer_rows}
 
+    channels, platforms, states, types = (_nonzero(d) for d in (channels, platforms, states, types))
+    categories = _adjusted({str(k): int(n) for k, n in category_rows}, category_delta)
+    subjects = _adjusted({str(k): int(n) for k, n in subject_rows}, subject_delta)
     in_progress = received - concluded - closed_other
     by_channel = Breakdown("channel", _sorted(channels), received, "received")
     by_platform = Breakdown("online platform", _sorted(platforms), online, "online")
     by_type = Breakdown("type", _sorted(types), received, "received")
     by_state = Breakdown("state", _sorted(states), received, "received")
-    by_category = Breakdown(
-        "category", {str(k): int(n) for k, n in category_rows}, received, "received"
-    )
+    by_category = Breakdown("category", categories, received, "received")
     by_subject = Breakdown(
         "unit complained about",
-        {str(k): int(n) for k, n in subject_rows},
+        subjects,
         with_subject,
         "items naming a unit",
     )
@@ -402,6 +622,7 @@ async def annual_report(
     return AnnualReport(
         start=start,
         end=end,
+        as_of=as_of,
         unit_count=None if unit_ids is None else len(set(unit_ids)),
         received=received,
         by_channel=by_channel,
@@ -427,6 +648,20 @@ async def annual_report(
     )
 
 
+def _nonzero(counts: Mapping[str, int]) -> dict[str, int]:
+    return {k: n for k, n in counts.items() if n}
+
+
+def _adjusted(counts: Mapping[str, int], delta: Mapping[str, int]) -> dict[str, int]:
+    """``counts`` (largest first) plus ``delta``, re-sorted like the SQL ordering."""
+    if not delta:
+        return dict(counts)
+    merged = dict(counts)
+    for key, d in delta.items():
+        merged[key] = merged.get(key, 0) + d
+    return _sorted(_nonzero(merged))
+
+
 def _sorted(counts: Mapping[str, int]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
@@ -441,6 +676,7 @@ def report_csv(report: AnnualReport) -> str:
     w.writerow(["section", "key", "value", "numerator", "denominator"])
     w.writerow(["period", "start", report.start.isoformat(), "", ""])
     w.writerow(["period", "end_exclusive", report.end.isoformat(), "", ""])
+    w.writerow(["period", "as_of", report.as_of.isoformat(), "", ""])
     w.writerow(["totals", "received", report.received, "", ""])
     w.writerow(["totals", "concluded", report.concluded, "", ""])
     w.writerow(["totals", "in_progress", report.in_progress, "", ""])
