@@ -272,9 +272,9 @@ class ItemEvent(Base):
     __tablename__ = "item_events"
     __table_args__ = (
         UniqueConstraint("item_id", "seq", name="uq_item_events_item_seq"),
-        # Reports as of a date look up the items changed since then (records/statistics.py):
-        # an index range from as_of on, empty for a report as of now.
-        Index("ix_item_events_at", "at", "item_id"),
+        # Reports as of a date read the events from as_of on (records/statistics.py): an
+        # index range, covering what they group, empty for a report as of now.
+        Index("ix_item_events_at", "at", "item_id", "seq", "type"),
     )
 
     id: Mapped[intpk]

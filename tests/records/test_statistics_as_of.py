@@ -136,26 +136,32 @@ async def load_2021(sessions: async_sessionmaker[AsyncSession], then: list[list[
         )
     async with sessions() as s:
         await s.execute(insert(ItemRow), rows)
-        await append_events(s, [(i, events, 0) for i, events in enumerate(then)])
+        await append_events(s, [(i, events, []) for i, events in enumerate(then)])
         await s.commit()
 
 
-async def append_events(s: AsyncSession, batches: list[tuple[int, list[Event], int]]) -> None:
+async def append_events(
+    s: AsyncSession, batches: list[tuple[int, list[Event], list[Event]]]
+) -> None:
+    """Append ``events`` after ``earlier`` to item ``i``, as records/items.py writes them."""
     rows = []
     transfers = []
-    for i, events, seq0 in batches:
-        for seq, (kind, at, to_state, data) in enumerate(events, start=seq0 + 1):
+    for i, events, earlier in batches:
+        from_state = earlier[-1][2] if earlier else None
+        for seq, (kind, at, to_state, data) in enumerate(events, start=len(earlier) + 1):
             rows.append(
                 {
                     "item_id": _item_id(i),
                     "seq": seq,
                     "at": at,
                     "type": kind,
+                    "from_state": from_state,
                     "to_state": to_state,
                     "reason": "",
                     "data": data,
                 }
             )
+            from_state = to_state
             if kind == "transfer":
                 transfers.append(
                     {"item_id": _item_id(i), "kind": "transfer", "from_unit_id": 1,
@@ -173,7 +179,7 @@ async def add_2022(
     later: list[list[Event]],
 ) -> None:
     async with sessions() as s:
-        await append_events(s, [(i, extra, len(then[i])) for i, extra in enumerate(later) if extra])
+        await append_events(s, [(i, extra, then[i]) for i, extra in enumerate(later) if extra])
         for i, extra in enumerate(later):
             if extra:
                 await s.execute(

@@ -20,7 +20,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     """Upgrade schema."""
     # records/statistics.py finds the items changed since a report's as_of through this.
-    op.create_index("ix_item_events_at", "item_events", ["at", "item_id"], unique=False)
+    op.create_index(
+        "ix_item_events_at", "item_events", ["at", "item_id", "seq", "type"], unique=False
+    )
 
 
 def downgrade() -> None:
