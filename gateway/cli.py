@@ -1,8 +1,8 @@
 """``petition-gateway``: the console entry point.
 
 Commands: ``serve``, ``worker``, ``db upgrade``, ``orgs import``, ``accounts create``,
-``terminals create``, ``invites create``, ``recordings verify``. A bad setting or bad input
-prints one line naming the problem and exits with status 2.
+``terminals create``, ``invites create``, ``recordings verify``, ``calendar import``. A bad
+setting or bad input prints one line naming the problem and exits with status 2.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from typing import Any
 from config.errors import ConfigError, GatewayError
 from config.settings import PACKAGE_DIR, Settings, build_settings, with_secret_key
 from records import accounts, recordings, sessions
+from records.calendar import load_calendar, notice_year, notices_in
 from records.enums import ParticipantRole, Role
+from records.notices import import_notice, imported_notices, recompute_open_deadlines
 from records.store import Store
 
 logger = logging.getLogger("petition-gateway")
@@ -58,6 +60,18 @@ def _parser() -> argparse.ArgumentParser:
     orgs_sub = orgs.add_subparsers(dest="orgs_command", required=True)
     imp = orgs_sub.add_parser("import", help="import an org tree file (idempotent)")
     imp.add_argument("file", type=Path)
+
+    cal = sub.add_parser("calendar", help="holiday calendar")
+    cal_sub = cal.add_subparsers(dest="calendar_command", required=True)
+    cal_imp = cal_sub.add_parser(
+        "import",
+        help="import a year's official holiday notice (CN-<year>.toml, the format of "
+        "config/holidays/) and recompute open deadlines",
+    )
+    cal_imp.add_argument("file", type=Path)
+    cal_imp.add_argument(
+        "--by", default=os.environ.get("USER") or "operator", help="who imports it (audit log)"
+    )
 
     acc = sub.add_parser("accounts", help="official accounts")
     acc_sub = acc.add_subparsers(dest="accounts_command", required=True)
@@ -230,9 +244,50 @@ async def _admin(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if args.command == "recordings":
             return await _verify(settings, store, args)
+        if args.command == "calendar":
+            return await _import_calendar(settings, store, args)
     finally:
         await store.close()
     return 2
+
+
+async def _import_calendar(settings: Settings, store: Store, args: argparse.Namespace) -> int:
+    """Store a year's notice for every hub, audit it, recompute the open deadlines."""
+    path: Path = args.file
+    year = notice_year(path.name)
+    try:
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    holiday_dir = settings.holidays_dir
+    async with store.transaction() as tx:
+        known = await imported_notices(tx)
+        file_notices = await asyncio.to_thread(notices_in, holiday_dir)
+        info = await import_notice(
+            tx, year, path.name, text, imported_by=args.by, shipped=[*file_notices, *known]
+        )
+        calendar = await asyncio.to_thread(load_calendar, holiday_dir, await imported_notices(tx))
+        changes = await recompute_open_deadlines(tx, calendar, year=year)
+        await accounts.audit(
+            tx,
+            f"cli:{args.by}",
+            "calendar_import",
+            "calendar_notice",
+            str(info.id),
+            detail={
+                "year": year,
+                "file": path.name,
+                "source": info.source,
+                "sha256": info.sha256,
+                "deadlines_moved": len(changes),
+            },
+        )
+    print(f"holiday notice for {year} imported (#{info.id}, sha256 {info.sha256[:16]}…)")
+    print(f"open deadlines moved: {len(changes)}")
+    for c in changes[:20]:
+        print(f"  item {c.item_id} {c.what}: {c.before} -> {c.after}")
+    print("restart the hubs one by one to use it for new deadlines")
+    return 0
 
 
 async def _verify(settings: Settings, store: Store, args: argparse.Namespace) -> int:

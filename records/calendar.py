@@ -27,6 +27,7 @@ from records.statutory import statutory_holidays
 
 __all__ = [
     "DEFAULT_HOLIDAY_DIR",
+    "NOTICE_EXPECTED_FROM",
     "Holiday",
     "HolidayCalendar",
     "Notice",
@@ -34,6 +35,8 @@ __all__ = [
     "calendar_from_notices",
     "load_calendar",
     "notice_year",
+    "notices_in",
+    "read_notice_files",
     "parse_notice",
 ]
 
@@ -41,6 +44,9 @@ logger = logging.getLogger(__name__)
 
 #: the holiday files shipped with the project
 DEFAULT_HOLIDAY_DIR = Path(__file__).resolve().parent.parent / "config" / "holidays"
+
+#: (month, day) from which next year's notice is expected
+NOTICE_EXPECTED_FROM = (11, 1)
 
 _FILE_NAME = re.compile(r"^CN-(\d{4})\.toml$")
 _ONE_DAY = dt.timedelta(days=1)
@@ -104,6 +110,18 @@ class HolidayCalendar:
         A due date computed over that span may move when the year's notice is imported.
         """
         return any(y not in self.years for y in range(first.year, last.year + 1))
+
+    def missing_notice(self, today: dt.date) -> int | None:
+        """The year whose official notice should be loaded by ``today`` and is not.
+
+        The current year's, or from 1 November next year's: the State Council publishes
+        the schedule around November of the year before (DOMAIN.md). ``None`` if both are in.
+        """
+        if today.year not in self.years:
+            return today.year
+        if (today.month, today.day) >= NOTICE_EXPECTED_FROM and today.year + 1 not in self.years:
+            return today.year + 1
+        return None
 
     def _check_year(self, day: dt.date) -> None:
         if day.year not in self.years and day.year not in self._warned:
@@ -288,6 +306,19 @@ def calendar_from_files(paths: Iterable[Path], notices: Iterable[Notice] = ()) -
     A notice for a year that a file also covers replaces the file: an imported notice is the
     later, explicit word.
     """
+    return calendar_from_notices([*read_notice_files(paths), *notices])
+
+
+def notices_in(directory: Path | str) -> list[Notice]:
+    """The notices of the ``CN-<year>.toml`` files of ``directory`` (blocking file reads)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise ConfigError(f"holiday calendar directory {folder} does not exist")
+    return read_notice_files(sorted(folder.glob("*.toml")))
+
+
+def read_notice_files(paths: Iterable[Path]) -> list[Notice]:
+    """Read holiday files into notices (blocking; the file name gives the year)."""
     read: list[Notice] = []
     for path in paths:
         year = notice_year(path.name)
@@ -298,7 +329,7 @@ def calendar_from_files(paths: Iterable[Path], notices: Iterable[Notice] = ()) -
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text: {exc}") from exc
         read.append(Notice(year=year, origin=str(path), text=text))
-    return calendar_from_notices([*read, *notices])
+    return read
 
 
 def calendar_from_notices(notices: Iterable[Notice]) -> HolidayCalendar:

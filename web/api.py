@@ -16,6 +16,7 @@ from aiohttp import web
 from config.errors import AccessDenied, GatewayError, NotFound, ValidationError
 from records import accounts, sessions
 from records.base import utcnow
+from records.deadlines import CHINA_TZ
 from records.enums import ParticipantRole, Role, SessionKind, SessionState
 from records.policy import Action, UnitTarget, in_scope
 from web import keys
@@ -80,9 +81,23 @@ def session_json(s: sessions.SessionInfo, *, with_participants: bool = True) -> 
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the database (and Redis, when configured) answer; 503 otherwise."""
+    """200 when the database (and Redis, when configured) answer; 503 otherwise.
+
+    ``calendar`` warns (without failing) when the current year's official holiday notice, or
+    from 1 November next year's, is not loaded: due dates in that year are provisional.
+    """
     checks: dict[str, str] = {}
     status = 200
+    calendar = request.app.get(keys.CALENDAR)
+    if calendar is not None:
+        missing = calendar.missing_notice(utcnow().astimezone(CHINA_TZ).date())
+        checks["calendar"] = (
+            "ok"
+            if missing is None
+            else f"warning: no official holiday notice for {missing}; its due dates are "
+            f"provisional (national rules): import it with 'petition-gateway calendar "
+            f"import CN-{missing}.toml'"
+        )
     try:
         await request.app[keys.STORE].ping()
         checks["database"] = "ok"

@@ -7,6 +7,7 @@ from sqlalchemy import create_engine
 
 import records.item_models  # noqa: F401  (registers the petition-item tables)
 import records.models  # noqa: F401  (registers the tables)
+import records.notices  # noqa: F401  (registers the imported holiday notices)
 from records.base import Base
 
 target_metadata = Base.metadata

@@ -165,3 +165,19 @@ def test_package_schedule_matches_the_shipped_notices(calendar: HolidayCalendar,
         if day in statutory_holidays(year):
             assert calendar.is_rest_day(day), day
         day += dt.timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("today", "missing"),
+    [
+        (D(2026, 10, 31), None),
+        (D(2026, 11, 1), 2027),
+        (D(2026, 12, 7), 2027),
+        (D(2027, 1, 2), 2027),
+        (D(2025, 12, 31), None),
+    ],
+)
+def test_next_years_notice_is_expected_from_1_november(
+    calendar: HolidayCalendar, today: dt.date, missing: int | None
+) -> None:
+    assert calendar.missing_notice(today) == missing

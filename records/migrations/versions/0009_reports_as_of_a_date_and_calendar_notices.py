@@ -1,4 +1,4 @@
-"""reports as of a date: item events indexed by time
+"""reports as of a date: item events indexed by time; imported holiday notices
 
 Revision ID: 0009
 Revises: 0008
@@ -8,7 +8,10 @@ Create Date: 2026-12-07 21:10:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
+
+import records.base
 
 # revision identifiers, used by Alembic.
 revision: str = "0009"
@@ -23,8 +26,24 @@ def upgrade() -> None:
     op.create_index(
         "ix_item_events_at", "item_events", ["at", "item_id", "seq", "type"], unique=False
     )
+    # records/notices.py: every hub reads the imported notices from the shared database.
+    op.create_table(
+        "calendar_notices",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("file_name", sa.String(length=200), nullable=False),
+        sa.Column("source", sa.String(length=300), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("imported_by", sa.String(length=80), nullable=False),
+        sa.Column("imported_at", records.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_calendar_notices")),
+    )
+    op.create_index("ix_calendar_notices_year", "calendar_notices", ["year", "id"], unique=False)
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_index("ix_calendar_notices_year", table_name="calendar_notices")
+    op.drop_table("calendar_notices")
     op.drop_index("ix_item_events_at", table_name="item_events")
