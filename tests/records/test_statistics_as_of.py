@@ -3,7 +3,8 @@
 The fixture has the real bureau's 2021 totals: 706 items received, 636 concluded (90.08 %).
 In January 2022 ten more are concluded (the issue: today's state reads 646 / 706, 91.50 %),
 some get their opinion, a rating or an outcome, and five routed in 2022 move to a handling
-unit. The report of 2021 as of its end is the same before and after.
+unit. The report of 2021 as of its end is the same before and after, and a frozen copy
+verifies against it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import insert, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from records.deadlines import CHINA_TZ
+from records.frozen_reports import FrozenReportRow, check_frozen, freeze_report
 from records.item_models import ItemEvent, ItemRow, ItemTransfer
 from records.lookup import new_code
 from records.statistics import AnnualReport, annual_report
@@ -250,3 +252,50 @@ async def test_as_of_mid_year_counts_what_was_registered_and_done_by_then(
     assert rep.concluded == len(done)
     assert rep.by_state.sum == rep.received
     assert rep.mismatches == ()
+
+
+async def test_frozen_2021_report_verifies_and_shows_a_backdated_change(
+    item_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with item_engine.begin() as conn:
+        await conn.run_sync(lambda c: FrozenReportRow.__table__.create(c))
+    then, later = histories()
+    await load_2021(sessions, then)
+    async with sessions() as s:
+        frozen = await freeze_report(s, start=YEAR[0], end=YEAR[1], frozen_by=7)
+        await s.commit()
+    assert frozen.report.concluded == 636
+    assert "totals,concluded,636" in frozen.csv
+
+    await add_2022(sessions, then, later)
+    async with sessions() as s:
+        check = await check_frozen(s, frozen.id)
+    assert (check.intact, check.reproduced, check.differences) == (True, True, ())
+
+    # Typed in during 2022 but dated 30 December 2021: the history as of the year end now
+    # says otherwise, and the check names the figures that moved.
+    i = 636 + 20  # an item still at 'opinion_issued' after 2022
+    backdated = ("conclude", _at(dt.date(2021, 12, 30)), "concluded", {})
+    async with sessions() as s:
+        await append_events(s, [(i, [backdated], [*then[i], *later[i]])])
+        await s.execute(
+            update(ItemRow)
+            .where(ItemRow.id == _item_id(i))
+            .values(**_row_values([*then[i], *later[i], backdated]))
+        )
+        await s.commit()
+    async with sessions() as s:
+        check = await check_frozen(s, frozen.id)
+    assert check.intact
+    assert not check.reproduced
+    assert "totals/concluded: frozen 636, now 637" in check.differences
+    assert "rates/completion: frozen 90.08%, now 90.23%" in check.differences
+
+    async with sessions() as s:
+        await s.execute(
+            update(FrozenReportRow)
+            .where(FrozenReportRow.id == frozen.id)
+            .values(csv=frozen.csv.replace("636", "646"))
+        )
+        await s.commit()
+        assert not (await check_frozen(s, frozen.id)).intact

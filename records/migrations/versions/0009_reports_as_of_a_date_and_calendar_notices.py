@@ -1,4 +1,4 @@
-"""reports as of a date: item events indexed by time; imported holiday notices
+"""reports as of a date: item events indexed by time; frozen reports; holiday notices
 
 Revision ID: 0009
 Revises: 0008
@@ -40,10 +40,26 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_calendar_notices")),
     )
     op.create_index("ix_calendar_notices_year", "calendar_notices", ["year", "id"], unique=False)
+    # records/frozen_reports.py: annual reports as filed, with their hash.
+    op.create_table(
+        "frozen_reports",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("start", sa.Date(), nullable=False),
+        sa.Column("end", sa.Date(), nullable=False),
+        sa.Column("as_of", records.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("by", sa.String(length=16), nullable=False),
+        sa.Column("unit_ids", sa.JSON(), nullable=True),
+        sa.Column("csv", sa.Text(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("frozen_by", sa.Integer(), nullable=True),
+        sa.Column("frozen_at", records.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_frozen_reports")),
+    )
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_table("frozen_reports")
     op.drop_index("ix_calendar_notices_year", table_name="calendar_notices")
     op.drop_table("calendar_notices")
     op.drop_index("ix_item_events_at", table_name="item_events")
