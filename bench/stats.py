@@ -122,7 +122,7 @@ def generate(
             if changed_every and i % changed_every == 0:
                 events.append((item_id, 1, at, "register", None, states[j], "", "{}"))
                 late = LATE + dt.timedelta(minutes=i % 1000)
-                events.append((item_id, 2, late, "note", states[j], states[j], "", "{}"))
+                events.append((item_id, 2, late, "evaluate", states[j], states[j], "", "{}"))
         yield items, transfers, events
 
 

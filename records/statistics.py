@@ -334,6 +334,15 @@ def _handling_unit_then(as_of: dt.datetime) -> Any:
     )
 
 
+#: events that change nothing a report reads: an item with only these since as_of needs no
+#: correction (a notice import notes every moved deadline; extensions and clock stops only
+#: move due dates)
+_UNREPORTED = [
+    e.value
+    for e in (EventType.NOTE, EventType.EXTEND, EventType.STOP_CLOCK, EventType.RESUME_CLOCK)
+]
+
+
 def _flag(cond: ColumnElement[bool]) -> Any:
     return case((cond, 1), else_=0)
 
@@ -373,7 +382,7 @@ async def _corrections(
             func.max(_flag(ev.type == EventType.ISSUE_OPINION.value)).label("opinion_after"),
             func.max(_flag(ev.type == EventType.SET_OUTCOME.value)).label("outcome_after"),
         )
-        .where(ev.at >= as_of)
+        .where(ev.at >= as_of, ev.type.not_in(_UNREPORTED))
         .group_by(item_id)
         .subquery("after")
     )
