@@ -95,6 +95,17 @@ class HolidayCalendar:
     blocks: tuple[Holiday, ...] = ()
     # Years we already warned about; bookkeeping only, not part of the value.
     _warned: set[int] = field(default_factory=set, compare=False, repr=False, hash=False)
+    # Rest days by the rules of the years without a notice, computed once per year.
+    _rules: dict[int, frozenset[dt.date]] = field(
+        default_factory=dict, compare=False, repr=False, hash=False
+    )
+
+    def _by_rules(self, day: dt.date) -> bool:
+        """Whether ``day`` is a rest day by the national rules (a year without a notice)."""
+        days = self._rules.get(day.year)
+        if days is None:
+            days = self._rules[day.year] = statutory_holidays(day.year)
+        return day in days
 
     def covers(self, year: int) -> bool:
         """Whether an official notice was loaded for ``year``."""
@@ -139,7 +150,7 @@ class HolidayCalendar:
         self._check_year(day)
         if day in self.holidays:
             return True
-        return day.year not in self.years and day in statutory_holidays(day.year)
+        return day.year not in self.years and self._by_rules(day)
 
     def is_working_day(self, day: dt.date) -> bool:
         """Whether offices work on ``day``: a weekday that is not a holiday, or a 调休 day."""
@@ -149,7 +160,7 @@ class HolidayCalendar:
         if day in self.holidays:
             return False
         # The rules set no adjusted working days: until the notice is out, weekends rest.
-        if day.year not in self.years and day in statutory_holidays(day.year):
+        if day.year not in self.years and self._by_rules(day):
             return False
         return day.weekday() < 5
 

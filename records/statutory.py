@@ -22,7 +22,6 @@ days of Spring Festival, Labour Day 1 day), which is right for those years.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 
 import holidays
 
@@ -36,12 +35,13 @@ FIRST_YEAR = 1950
 _SUBSTITUTED = "Day off (substituted"
 
 
-@functools.lru_cache(maxsize=64)
 def statutory_holidays(year: int) -> frozenset[dt.date]:
     """The rest days of ``year`` by the rules (festival days and their make-up days).
 
     Weekend days are included only when a festival falls on them; adjusted working days
-    (调休) are never included: the rules do not set them, the year's notice does.
+    (调休) are never included: the rules do not set them, the year's notice does. Computes
+    the year each time (about a millisecond); :class:`records.calendar.HolidayCalendar`
+    keeps the years it asked for.
     """
     if year < FIRST_YEAR:
         return frozenset()
