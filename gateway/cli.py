@@ -1,8 +1,9 @@
 """``petition-gateway``: the console entry point.
 
 Commands: ``serve``, ``worker``, ``db upgrade``, ``orgs import``, ``accounts create``,
-``terminals create``, ``invites create``, ``recordings verify``, ``calendar import``. A bad
-setting or bad input prints one line naming the problem and exits with status 2.
+``terminals create``, ``invites create``, ``recordings verify``, ``calendar import``,
+``reports freeze``, ``reports check``. A bad setting or bad input prints one line naming the
+problem and exits with status 2.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from config.errors import ConfigError, GatewayError
 from config.settings import PACKAGE_DIR, Settings, build_settings, with_secret_key
 from records import accounts, recordings, sessions
 from records.calendar import load_calendar, notice_year, notices_in
+from records.deadlines import CHINA_TZ
 from records.enums import ParticipantRole, Role
+from records.frozen_reports import check_frozen, freeze_report
 from records.notices import import_notice, imported_notices, recompute_open_deadlines
 from records.store import Store
 
@@ -72,6 +75,20 @@ def _parser() -> argparse.ArgumentParser:
     cal_imp.add_argument(
         "--by", default=os.environ.get("USER") or "operator", help="who imports it (audit log)"
     )
+
+    rep = sub.add_parser("reports", help="annual reports as filed")
+    rep_sub = rep.add_subparsers(dest="reports_command", required=True)
+    freeze = rep_sub.add_parser(
+        "freeze", help="compute a year's district report as of its end and store it as filed"
+    )
+    freeze.add_argument("--year", type=int, required=True)
+    freeze.add_argument(
+        "--by", default=os.environ.get("USER") or "operator", help="who files it (audit log)"
+    )
+    check = rep_sub.add_parser(
+        "check", help="recompute a frozen report and show every figure that moved"
+    )
+    check.add_argument("id", type=int)
 
     acc = sub.add_parser("accounts", help="official accounts")
     acc_sub = acc.add_subparsers(dest="accounts_command", required=True)
@@ -246,6 +263,8 @@ async def _admin(args: argparse.Namespace, settings: Settings) -> int:
             return await _verify(settings, store, args)
         if args.command == "calendar":
             return await _import_calendar(settings, store, args)
+        if args.command == "reports":
+            return await _reports(store, args)
     finally:
         await store.close()
     return 2
@@ -288,6 +307,47 @@ async def _import_calendar(settings: Settings, store: Store, args: argparse.Name
         print(f"  item {c.item_id} {c.what}: {c.before} -> {c.after}")
     print("restart the hubs one by one to use it for new deadlines")
     return 0
+
+
+async def _reports(store: Store, args: argparse.Namespace) -> int:
+    """Freeze a year's report, or check a frozen one (exit 1 when it no longer holds)."""
+    if args.reports_command == "freeze":
+        start = dt.date(args.year, 1, 1)
+        async with store.transaction() as tx:
+            frozen = await freeze_report(
+                tx, start=start, end=start.replace(year=args.year + 1), frozen_by=None
+            )
+            await accounts.audit(
+                tx,
+                f"cli:{args.by}",
+                "report_freeze",
+                "frozen_report",
+                str(frozen.id),
+                detail={"year": args.year, "sha256": frozen.sha256},
+            )
+        r = frozen.report
+        print(
+            f"report {frozen.id} for {args.year} as of "
+            f"{r.as_of.astimezone(CHINA_TZ).isoformat()}: received "
+            f"{r.received}, concluded {r.concluded} ({r.completion_rate}); sha256 {frozen.sha256}"
+        )
+        return 0
+    async with store.transaction() as tx:
+        result = await check_frozen(tx, args.id)
+        await accounts.audit(
+            tx,
+            "cli",
+            "report_check",
+            "frozen_report",
+            str(args.id),
+            outcome="ok" if result.intact and result.reproduced else "failed",
+            detail={"intact": result.intact, "differences": list(result.differences[:50])},
+        )
+    print(f"stored text matches its hash: {'yes' if result.intact else 'NO'}")
+    print(f"recomputed figures identical: {'yes' if result.reproduced else 'no'}")
+    for line in result.differences:
+        print(f"  {line}")
+    return 0 if result.intact and result.reproduced else 1
 
 
 async def _verify(settings: Settings, store: Store, args: argparse.Namespace) -> int:

@@ -59,3 +59,20 @@ async def test_health_warns_when_a_notice_is_missing_but_stays_up(api_sqlite: Ap
     # config/holidays ships 2020-2026: from 1 November 2026 on, 2027's notice is missing
     assert body["calendar"].startswith("warning: no official holiday notice for 20")
     assert "calendar import" in body["calendar"]
+
+
+def test_cli_freezes_a_year_and_checks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.cli import main
+
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))
+    assert main(["reports", "freeze", "--year", "2021", "--by", "li"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("report 1 for 2021 as of 2022-01-01T00:00:00+08:00: received 0")
+    assert main(["reports", "check", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "stored text matches its hash: yes" in out
+    assert "recomputed figures identical: yes" in out
+    assert main(["reports", "check", "2"]) == 2
+    assert "no frozen report 2" in capsys.readouterr().err
