@@ -16,7 +16,6 @@ from aiohttp import web
 from config.errors import AccessDenied, GatewayError, NotFound, ValidationError
 from records import accounts, sessions
 from records.base import utcnow
-from records.deadlines import CHINA_TZ
 from records.enums import ParticipantRole, Role, SessionKind, SessionState
 from records.policy import Action, UnitTarget, in_scope
 from web import keys
@@ -90,7 +89,8 @@ async def healthz(request: web.Request) -> web.Response:
     status = 200
     calendar = request.app.get(keys.CALENDAR)
     if calendar is not None:
-        missing = calendar.missing_notice(utcnow().astimezone(CHINA_TZ).date())
+        # today in China Standard Time (UTC+8, no daylight saving; records.deadlines.CHINA_TZ)
+        missing = calendar.missing_notice((utcnow() + dt.timedelta(hours=8)).date())
         checks["calendar"] = (
             "ok"
             if missing is None
