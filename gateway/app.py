@@ -22,6 +22,7 @@ from aiohttp import web
 from config.settings import Settings, with_secret_key
 from gateway.recordings import RecordingsKeeper
 from records.calendar import load_calendar
+from records.notices import imported_notices
 from records.store import Store
 from signaling.bus import Bus, create_bus
 from signaling.hub import Hub
@@ -101,7 +102,11 @@ def create_app(
         store = Store(settings.database_url)
         await store.start(migrate=migrate)
         app[keys.STORE] = store
-        app[keys.CALENDAR] = await asyncio.to_thread(load_calendar, settings.holidays_dir)
+        # Official notices imported into the shared database replace the shipped file of
+        # their year (records/notices.py); read at start: restart after an import.
+        async with store.transaction() as tx:
+            notices = await imported_notices(tx)
+        app[keys.CALENDAR] = await asyncio.to_thread(load_calendar, settings.holidays_dir, notices)
         yield
         await store.close()
 

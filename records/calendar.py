@@ -1,9 +1,14 @@
 """The statutory holiday calendar: rest days, holidays and adjusted working days (调休).
 
-The calendar is configuration, not code (DOMAIN.md): one TOML file per year, named
-``CN-<year>.toml``, in a directory (``config/holidays/`` by default). The format is
-documented in ``docs/petition-items.md``. A year with no file is not an error: weekends are
-treated as rest days and a warning is logged once per year and calendar.
+The calendar is configuration, not code (DOMAIN.md): each year's official notice is one TOML
+file, named ``CN-<year>.toml``, shipped in a directory (``config/holidays/`` by default) or
+imported into the database (``petition-gateway calendar import``; see
+``records/notices.py``). The format is documented in ``docs/petition-items.md``.
+
+A year with no notice is not an error: its holidays follow the national rules
+(:mod:`records.statutory`: festivals and their make-up days, no adjusted working days), every
+date in it is *provisional* (:meth:`HolidayCalendar.is_provisional`), and a warning is logged
+once per year and calendar.
 """
 
 from __future__ import annotations
@@ -18,13 +23,30 @@ from pathlib import Path
 from typing import Any
 
 from config.errors import ConfigError
+from records.statutory import statutory_holidays
 
-__all__ = ["DEFAULT_HOLIDAY_DIR", "Holiday", "HolidayCalendar", "load_calendar"]
+__all__ = [
+    "DEFAULT_HOLIDAY_DIR",
+    "NOTICE_EXPECTED_FROM",
+    "Holiday",
+    "HolidayCalendar",
+    "Notice",
+    "calendar_from_files",
+    "calendar_from_notices",
+    "load_calendar",
+    "notice_year",
+    "notices_in",
+    "read_notice_files",
+    "parse_notice",
+]
 
 logger = logging.getLogger(__name__)
 
 #: the holiday files shipped with the project
 DEFAULT_HOLIDAY_DIR = Path(__file__).resolve().parent.parent / "config" / "holidays"
+
+#: (month, day) from which next year's notice is expected
+NOTICE_EXPECTED_FROM = (11, 1)
 
 _FILE_NAME = re.compile(r"^CN-(\d{4})\.toml$")
 _ONE_DAY = dt.timedelta(days=1)
@@ -55,12 +77,13 @@ class HolidayCalendar:
     """An immutable set of holidays and adjusted working days for the years it covers.
 
     Build it with :func:`load_calendar` or directly (tests). Dates outside the covered years
-    follow the plain weekend rule, and a warning is logged once per missing year.
+    follow the national rules (:func:`records.statutory.statutory_holidays`) and are
+    provisional; a warning is logged once per such year.
 
     Attributes:
         holidays: rest days announced as public holidays (including weekend days inside a block).
         workdays: weekend days that are working days (调休).
-        years: years for which a file was loaded.
+        years: years for which an official notice was loaded.
         unverified_years: years whose file says ``verified = false``.
         blocks: the holiday blocks as read, for display.
     """
@@ -72,25 +95,62 @@ class HolidayCalendar:
     blocks: tuple[Holiday, ...] = ()
     # Years we already warned about; bookkeeping only, not part of the value.
     _warned: set[int] = field(default_factory=set, compare=False, repr=False, hash=False)
+    # Rest days by the rules of the years without a notice, computed once per year.
+    _rules: dict[int, frozenset[dt.date]] = field(
+        default_factory=dict, compare=False, repr=False, hash=False
+    )
+
+    def _by_rules(self, day: dt.date) -> bool:
+        """Whether ``day`` is a rest day by the national rules (a year without a notice)."""
+        days = self._rules.get(day.year)
+        if days is None:
+            days = self._rules[day.year] = statutory_holidays(day.year)
+        return day in days
 
     def covers(self, year: int) -> bool:
-        """Whether a holiday file was loaded for ``year``."""
+        """Whether an official notice was loaded for ``year``."""
         return year in self.years
+
+    def is_provisional(self, day: dt.date) -> bool:
+        """Whether ``day``'s status comes from the rules, not from an official notice."""
+        return day.year not in self.years
+
+    def provisional_between(self, first: dt.date, last: dt.date) -> bool:
+        """Whether any day of ``first .. last`` (inclusive) lies in a year without a notice.
+
+        A due date computed over that span may move when the year's notice is imported.
+        """
+        return any(y not in self.years for y in range(first.year, last.year + 1))
+
+    def missing_notice(self, today: dt.date) -> int | None:
+        """The year whose official notice should be loaded by ``today`` and is not.
+
+        The current year's, or from 1 November next year's: the State Council publishes
+        the schedule around November of the year before (DOMAIN.md). ``None`` if both are in.
+        """
+        if today.year not in self.years:
+            return today.year
+        if (today.month, today.day) >= NOTICE_EXPECTED_FROM and today.year + 1 not in self.years:
+            return today.year + 1
+        return None
 
     def _check_year(self, day: dt.date) -> None:
         if day.year not in self.years and day.year not in self._warned:
             self._warned.add(day.year)
             logger.warning(
-                "no holiday calendar for %d: counting weekends only as rest days; "
-                "add config/holidays/CN-%d.toml",
+                "no official holiday notice for %d: using the national rules, dates are "
+                "provisional; import the notice with 'petition-gateway calendar import "
+                "CN-%d.toml'",
                 day.year,
                 day.year,
             )
 
     def is_holiday(self, day: dt.date) -> bool:
-        """Whether ``day`` is an announced public holiday (not merely a weekend)."""
+        """Whether ``day`` is a public holiday (announced, or by the rules), not a weekend."""
         self._check_year(day)
-        return day in self.holidays
+        if day in self.holidays:
+            return True
+        return day.year not in self.years and self._by_rules(day)
 
     def is_working_day(self, day: dt.date) -> bool:
         """Whether offices work on ``day``: a weekday that is not a holiday, or a 调休 day."""
@@ -98,6 +158,9 @@ class HolidayCalendar:
         if day in self.workdays:
             return True
         if day in self.holidays:
+            return False
+        # The rules set no adjusted working days: until the notice is out, weekends rest.
+        if day.year not in self.years and self._by_rules(day):
             return False
         return day.weekday() < 5
 
@@ -123,14 +186,14 @@ class HolidayCalendar:
         return probe if count else day
 
 
-def _date(value: Any, path: Path, key: str) -> dt.date:
+def _date(value: Any, path: str, key: str) -> dt.date:
     # TOML local dates arrive as datetime.date; a datetime or a string means a typo.
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     raise ConfigError(f"{path}: {key} must be a TOML date like 2024-02-10, got {value!r}")
 
 
-def _parse_file(path: Path, year: int, data: Mapping[str, Any]) -> tuple[list[Holiday], bool]:
+def _parse_file(path: str, year: int, data: Mapping[str, Any]) -> tuple[list[Holiday], bool]:
     if data.get("year") != year:
         raise ConfigError(
             f"{path}: key 'year' must be {year} (the file name), got {data.get('year')!r}"
@@ -180,13 +243,16 @@ def _parse_file(path: Path, year: int, data: Mapping[str, Any]) -> tuple[list[Ho
     return blocks, verified
 
 
-def load_calendar(directory: Path | str = DEFAULT_HOLIDAY_DIR) -> HolidayCalendar:
-    """Load every ``CN-<year>.toml`` of ``directory`` into a :class:`HolidayCalendar`.
+def load_calendar(
+    directory: Path | str = DEFAULT_HOLIDAY_DIR, notices: Iterable[Notice] = ()
+) -> HolidayCalendar:
+    """Load every ``CN-<year>.toml`` of ``directory``, then ``notices``, into a calendar.
 
     This reads files: call it once at start-up (or in a thread), not on the event loop.
 
     Args:
         directory: folder holding the holiday files.
+        notices: notices imported into the database; each replaces the file of its year.
 
     Returns:
         The calendar covering the years found.
@@ -198,30 +264,94 @@ def load_calendar(directory: Path | str = DEFAULT_HOLIDAY_DIR) -> HolidayCalenda
     folder = Path(directory)
     if not folder.is_dir():
         raise ConfigError(f"holiday calendar directory {folder} does not exist")
-    return calendar_from_files(sorted(folder.glob("*.toml")))
+    return calendar_from_files(sorted(folder.glob("*.toml")), notices)
 
 
-def calendar_from_files(paths: Iterable[Path]) -> HolidayCalendar:
-    """Build a calendar from explicit holiday files (see :func:`load_calendar`)."""
-    holidays: set[dt.date] = set()
-    workdays: set[dt.date] = set()
-    years: set[int] = set()
-    unverified: set[int] = set()
-    all_blocks: list[Holiday] = []
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One year's official holiday notice as TOML text (a shipped file or an imported one).
+
+    Attributes:
+        year: the year it schedules.
+        origin: where it came from, for messages (a path, or ``imported <file name>``).
+        text: the TOML text, in the format of ``config/holidays/CN-<year>.toml``.
+    """
+
+    year: int
+    origin: str
+    text: str
+
+
+def parse_notice(notice: Notice) -> tuple[list[Holiday], bool]:
+    """Check a notice and return its holiday blocks and its ``verified`` flag.
+
+    Raises:
+        ConfigError: not valid TOML, or malformed (the message names the origin and the key).
+    """
+    try:
+        data = tomllib.loads(notice.text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{notice.origin}: not valid TOML: {exc}") from exc
+    return _parse_file(notice.origin, notice.year, data)
+
+
+def notice_year(file_name: str) -> int:
+    """The year of a notice file named ``CN-<year>.toml``.
+
+    Raises:
+        ConfigError: the name does not have that form.
+    """
+    match = _FILE_NAME.match(file_name)
+    if match is None:
+        raise ConfigError(f"{file_name}: holiday files must be named CN-<year>.toml")
+    return int(match.group(1))
+
+
+def calendar_from_files(paths: Iterable[Path], notices: Iterable[Notice] = ()) -> HolidayCalendar:
+    """Build a calendar from explicit holiday files, then ``notices`` (see :func:`load_calendar`).
+
+    A notice for a year that a file also covers replaces the file: an imported notice is the
+    later, explicit word.
+    """
+    return calendar_from_notices([*read_notice_files(paths), *notices])
+
+
+def notices_in(directory: Path | str) -> list[Notice]:
+    """The notices of the ``CN-<year>.toml`` files of ``directory`` (blocking file reads)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise ConfigError(f"holiday calendar directory {folder} does not exist")
+    return read_notice_files(sorted(folder.glob("*.toml")))
+
+
+def read_notice_files(paths: Iterable[Path]) -> list[Notice]:
+    """Read holiday files into notices (blocking; the file name gives the year)."""
+    read: list[Notice] = []
     for path in paths:
-        match = _FILE_NAME.match(path.name)
-        if match is None:
-            raise ConfigError(f"{path}: holiday files must be named CN-<year>.toml")
-        year = int(match.group(1))
+        year = notice_year(path.name)
         try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read: {exc}") from exc
-        blocks, verified = _parse_file(path, year, data)
-        years.add(year)
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text: {exc}") from exc
+        read.append(Notice(year=year, origin=str(path), text=text))
+    return read
+
+
+def calendar_from_notices(notices: Iterable[Notice]) -> HolidayCalendar:
+    """Build a calendar from notices; of two for one year the later one wins."""
+    by_year: dict[int, Notice] = {}
+    for notice in notices:
+        by_year[notice.year] = notice
+    holidays: set[dt.date] = set()
+    workdays: set[dt.date] = set()
+    unverified: set[int] = set()
+    all_blocks: list[Holiday] = []
+    for year in sorted(by_year):
+        notice = by_year[year]
+        path = notice.origin
+        blocks, verified = parse_notice(notice)
         if not verified:
             unverified.add(year)
             logger.warning(
@@ -242,7 +372,7 @@ def calendar_from_files(paths: Iterable[Path]) -> HolidayCalendar:
     return HolidayCalendar(
         holidays=frozenset(holidays),
         workdays=frozenset(workdays),
-        years=frozenset(years),
+        years=frozenset(by_year),
         unverified_years=frozenset(unverified),
         blocks=tuple(sorted(all_blocks, key=lambda b: b.first)),
     )

@@ -270,7 +270,12 @@ class ItemEvent(Base):
     """One entry of an item's append-only history (also its audit trail). Never updated."""
 
     __tablename__ = "item_events"
-    __table_args__ = (UniqueConstraint("item_id", "seq", name="uq_item_events_item_seq"),)
+    __table_args__ = (
+        UniqueConstraint("item_id", "seq", name="uq_item_events_item_seq"),
+        # Reports as of a date read the events from as_of on (records/statistics.py): an
+        # index range, covering what they group, empty for a report as of now.
+        Index("ix_item_events_at", "at", "item_id", "seq", "type"),
+    )
 
     id: Mapped[intpk]
     item_id: Mapped[str] = mapped_column(ForeignKey("item_items.id"), index=True)

@@ -296,6 +296,9 @@ class Deadline:
         start: the day of the event the period counts from.
         days: length of the period.
         counting: calendar or working days.
+        provisional: the period runs into a year whose official holiday notice is not loaded
+            yet, so ``due`` follows the national rules and may move when the notice is
+            imported (DOMAIN.md); ``False`` for a date set by an assigning body.
     """
 
     what: str
@@ -306,6 +309,7 @@ class Deadline:
     start: dt.date
     days: int
     counting: DayCount
+    provisional: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,6 +388,11 @@ def _deadline(
         due = working_deadline(calendar, start, days)
     else:
         due = calendar_deadline(calendar, start, days, stops=stops)
+    # Every day after the event can matter (working days; the rest-day move of the last day),
+    # so one day in a year without a notice makes the date provisional. A period suspended
+    # by an open clock stop has no date yet; it is provisional if its year has no notice.
+    last = due if due is not None else start + dt.timedelta(days=days)
+    provisional = calendar.provisional_between(start + dt.timedelta(days=1), last)
     return Deadline(
         what=what,
         description=period.description + (f" (extended by {extra_days} d)" if extra_days else ""),
@@ -393,6 +402,7 @@ def _deadline(
         start=start,
         days=days,
         counting=period.counting,
+        provisional=provisional,
     )
 
 

@@ -802,11 +802,24 @@ class SessionStatistics:
 
 
 async def session_statistics(
-    db: AsyncSession, *, start: dt.datetime, end: dt.datetime, unit_ids: Iterable[int] | None
+    db: AsyncSession,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    unit_ids: Iterable[int] | None,
+    as_of: dt.datetime | None = None,
 ) -> SessionStatistics:
-    """Aggregate sessions that went live in ``[start, end)`` for the given units (None: all)."""
+    """Aggregate sessions that went live in ``[start, end)`` for the given units (None: all).
+
+    ``as_of`` (default: ``end``, or now while the period runs) reads the records as they
+    stood then, like the annual report: sessions that went live and participants who joined
+    before it. A rating has no time of its own (it is given at the end of the visit); it
+    counts with its session.
+    """
+    if as_of is None:
+        as_of = min(dt.datetime.now(dt.UTC), end)
     S, U, Pt = models.Session, models.OrgUnit, models.Participant
-    held = (S.started_at >= start) & (S.started_at < end)
+    held = (S.started_at >= start) & (S.started_at < min(end, as_of))
     if unit_ids is not None:
         ids = list(unit_ids)
         held = held & (S.unit_id.in_(ids) | S.reception_unit_id.in_(ids))
@@ -826,7 +839,7 @@ async def session_statistics(
         select(func.count())
         .select_from(Pt)
         .join(S, S.id == Pt.session_id)
-        .where(is_visit & (Pt.role == ParticipantRole.RESIDENT) & Pt.joined_at.is_not(None))
+        .where(is_visit & (Pt.role == ParticipantRole.RESIDENT) & (Pt.joined_at < as_of))
     )
     leader = await db.scalar(
         select(func.count()).select_from(S).where(is_visit & S.routed_to_leader_id.is_not(None))
@@ -836,7 +849,7 @@ async def session_statistics(
         .join(S, S.id == Pt.session_id)
         .where(held & (S.kind == SessionKind.TRAINING))
         .where(Pt.role.in_([ParticipantRole.VIEWER, ParticipantRole.SPEAKER]))
-        .where(Pt.joined_at.is_not(None))
+        .where(Pt.joined_at < as_of)
         .distinct()
         .subquery()
     )

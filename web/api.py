@@ -90,9 +90,24 @@ def session_json(s: sessions.SessionInfo, *, with_participants: bool = True) -> 
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the database (and Redis, when configured) answer; 503 otherwise."""
+    """200 when the database (and Redis, when configured) answer; 503 otherwise.
+
+    ``calendar`` warns (without failing) when the current year's official holiday notice, or
+    from 1 November next year's, is not loaded: due dates in that year are provisional.
+    """
     checks: dict[str, str] = {}
     status = 200
+    calendar = request.app.get(keys.CALENDAR)
+    if calendar is not None:
+        # today in China Standard Time (UTC+8, no daylight saving; records.deadlines.CHINA_TZ)
+        missing = calendar.missing_notice((utcnow() + dt.timedelta(hours=8)).date())
+        checks["calendar"] = (
+            "ok"
+            if missing is None
+            else f"warning: no official holiday notice for {missing}; its due dates are "
+            f"provisional (national rules): import it with 'petition-gateway calendar "
+            f"import CN-{missing}.toml'"
+        )
     try:
         await request.app[keys.STORE].ping()
         checks["database"] = "ok"

@@ -5,8 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+import records.frozen_reports  # noqa: F401  (registers the frozen annual reports)
 import records.item_models  # noqa: F401  (registers the petition-item tables)
 import records.models  # noqa: F401  (registers the tables)
+import records.notices  # noqa: F401  (registers the imported holiday notices)
 from records.base import Base
 
 target_metadata = Base.metadata

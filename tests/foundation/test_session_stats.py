@@ -83,3 +83,29 @@ async def test_session_figures_in_the_report(api: Api) -> None:
     dongfeng = await api.login("dongfeng")
     body = await (await api.client.get(f"/api/stats?year={year}", headers=dongfeng)).json()
     assert body["sessions"]["by_kind"] == {"visit": 1, "conference": 1}
+
+
+async def test_session_figures_as_of_a_time_leave_out_what_came_later(api: Api) -> None:
+    seed = api.seed
+    reception = seed.store.tree.by_code["QX-XFJ-JDZX"].id
+    async with seed.store.transaction() as tx:
+        heping = await accounts.resolve_terminal(tx, seed.terminals["QX-DFJD-HPSQ"])
+        binhe = await accounts.resolve_terminal(tx, seed.terminals["QX-HHJD-BHSQ"])
+    assert heping is not None
+    assert binhe is not None
+    v1 = await _held(api, SessionKind.VISIT, "QX-DFJD-HPSQ", reception_unit_id=reception)
+    await _join(api, v1, heping.principal(), ParticipantRole.RESIDENT)
+    cut = dt.datetime.now(dt.UTC)
+    v2 = await _held(api, SessionKind.VISIT, "QX-HHJD-BHSQ", reception_unit_id=reception)
+    await _join(api, v2, binhe.principal(), ParticipantRole.RESIDENT)
+    await _join(api, v1, binhe.principal(), ParticipantRole.RESIDENT)  # joins v1 late
+
+    year = dt.datetime(cut.year, 1, 1, tzinfo=dt.UTC)
+    next_year = dt.datetime(cut.year + 1, 1, 1, tzinfo=dt.UTC)
+    async with seed.store.transaction() as tx:
+        then = await sessions.session_statistics(
+            tx, start=year, end=next_year, unit_ids=None, as_of=cut
+        )
+        now = await sessions.session_statistics(tx, start=year, end=next_year, unit_ids=None)
+    assert (then.visit_batches, then.visit_person_times) == (1, 1)
+    assert (now.visit_batches, now.visit_person_times) == (2, 3)

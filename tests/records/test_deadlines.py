@@ -137,15 +137,20 @@ def test_a_file_not_yet_checked_is_flagged(tmp_path: Path) -> None:
     assert load_calendar(tmp_path).unverified_years == {2026}
 
 
-def test_missing_year_falls_back_to_weekends_and_warns(
+def test_missing_year_follows_the_rules_and_warns(
     calendar: HolidayCalendar, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="records.calendar"):
-        assert calendar.is_working_day(D(2030, 1, 1))  # no file: a plain Tuesday
+        # no notice: New Year's Day by the rules, not a plain Tuesday
+        assert not calendar.is_working_day(D(2030, 1, 1))
+        assert calendar.is_holiday(D(2030, 1, 1))
+        assert calendar.is_working_day(D(2030, 1, 2))
         assert not calendar.is_working_day(D(2030, 1, 5))  # Saturday
+        assert calendar.is_provisional(D(2030, 1, 2))
+    assert not calendar.is_provisional(D(2026, 12, 31))
     assert [r.message for r in caplog.records].count(
-        "no holiday calendar for 2030: counting weekends only as rest days; "
-        "add config/holidays/CN-2030.toml"
+        "no official holiday notice for 2030: using the national rules, dates are "
+        "provisional; import the notice with 'petition-gateway calendar import CN-2030.toml'"
     ) == 1
 
 

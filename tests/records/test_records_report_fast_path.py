@@ -191,7 +191,19 @@ async def test_records_report_never_sorts_items_to_group_on_sqlite(
             )
     finally:
         event.remove(item_engine.sync_engine, "before_cursor_execute", remember)
-    item_queries = [(q, p) for q, p in executed if "FROM item_items" in q]
+    # The items changed since as_of (none here) are looked up through ix_item_events_at and
+    # by id: an empty index range, not a scan.
+    changed = [(q, p) for q, p in executed if "item_events" in q]
+    assert len(changed) == 2
+    async with item_engine.connect() as conn:
+        for query, params in changed:
+            plan = await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + query, params)
+            details = " / ".join(str(row[-1]) for row in plan)
+            assert "ix_item_events_at (at>?)" in details, (query, details)
+            assert "SCAN item_items" not in details, (query, details)
+    item_queries = [
+        (q, p) for q, p in executed if "FROM item_items" in q and "item_events" not in q
+    ]
     assert len(item_queries) == 6
     async with item_engine.connect() as conn:
         for query, params in item_queries:
