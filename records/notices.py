@@ -176,8 +176,8 @@ async def recompute_open_deadlines(
     appended to the item's history saying from what to what and why. The on-time flags of
     events already past are left as they were decided. The caller commits.
 
-    This lives here and not in ``records/items.py`` (being split into a package as this is
-    written); the items code should call it, or its successor, after an import.
+    ``petition-gateway calendar import`` calls it after storing a notice; the items package
+    (``records/items/``) does not call it by itself yet.
     """
     when = at or dt.datetime.now(dt.UTC)
     terminal = [s.value for s in TERMINAL_STATES]

@@ -318,7 +318,7 @@ def _handling_unit_then(as_of: dt.datetime) -> Any:
     """The handling unit as of ``as_of`` (NULL before any routing).
 
     The last routing's target, or its sender when the target objected before ``as_of``
-    (``object_to`` in records/items.py sends the item back).
+    (``object_to`` in records/items/handling.py sends the item back).
     """
     tr = ItemTransfer
     unit = case(
