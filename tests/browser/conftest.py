@@ -7,6 +7,7 @@ video and audio are asserted from ``pc.getStats()`` that the pages expose on
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -71,24 +72,22 @@ class Gateway:
         return self.app[keys.STORE]
 
 
-@pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    """The real app with the in-process media worker, on 127.0.0.1, seeded."""
+@contextlib.asynccontextmanager
+async def served_gateway(
+    tmp_path: Path, *, media_worker: bool = True, **sections: dict[str, Any]
+) -> AsyncIterator[Gateway]:
+    """The real app on 127.0.0.1 (port 0), seeded; ``sections`` override the test settings."""
     _need_chromium()
     from gateway.app import create_app  # noqa: PLC0415
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
-    settings = make_settings(
-        tmp_path,
-        url,
-        media={"in_process_worker": True, "ice_loopback_only": True},
-        signaling={"resume_window_s": 20, "heartbeat_timeout_s": 15},
-    )
+    sections.setdefault("signaling", {"resume_window_s": 20, "heartbeat_timeout_s": 15})
+    settings = make_settings(tmp_path, url, **sections)
     store = Store(settings.database_url)
     await store.start(migrate=True)
     seed = await seed_store(store)
     await store.close()
-    app = create_app(settings)
+    app = create_app(settings, media_worker=media_worker)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     seed.store = app[keys.STORE]
@@ -96,6 +95,15 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
         yield Gateway(str(server.make_url("")).rstrip("/"), seed, app)
     finally:
         await server.close()
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    """The real app with the in-process media worker, on 127.0.0.1, seeded."""
+    async with served_gateway(
+        tmp_path, media={"in_process_worker": True, "ice_loopback_only": True}
+    ) as gw:
+        yield gw
 
 
 @pytest.fixture

@@ -20,15 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from records import sessions
-from records.store import Store
 from tests.browser.browser_kit import ask_for_a_visit, frames_rising, screenshot, wait_for
-from tests.browser.conftest import Gateway, Open, _need_chromium
+from tests.browser.conftest import Gateway, Open, served_gateway
 from tests.cluster_kit import WorkerProcess, by_id, start_workers, worker_env
-from tests.helpers import T, make_settings, need_service, seed_store
-from web import keys
+from tests.helpers import T, need_service
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis, pytest.mark.slow]
 
@@ -57,35 +54,26 @@ class ClusterGateway(Gateway):
 @pytest.fixture
 async def gateway(tmp_path: Path) -> AsyncIterator[ClusterGateway]:
     """The hub on Redis without a media worker of its own, and two worker processes."""
-    _need_chromium()
     redis_url = need_service("GATEWAY_TEST_REDIS_URL", "Redis")
-    from gateway.app import BUS, create_app  # noqa: PLC0415
+    from gateway.app import BUS  # noqa: PLC0415
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
     prefix = "t" + uuid.uuid4().hex[:8]
-    settings = make_settings(
-        tmp_path,
-        url,
-        redis={"url": redis_url, "prefix": prefix},
-        signaling={"resume_window_s": 20, "heartbeat_timeout_s": 15},
-    )
-    store = Store(settings.database_url)
-    await store.start(migrate=True)
-    seed = await seed_store(store)
-    await store.close()
-    app = create_app(settings, media_worker=False)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    seed.store = app[keys.STORE]
-    workers: list[WorkerProcess] = []
-    try:
-        env = worker_env(redis_url, prefix, settings.data_dir, url)
-        workers = await start_workers(app[BUS], ("w-one", "w-two"), env, tmp_path)
-        yield ClusterGateway(str(server.make_url("")).rstrip("/"), seed, app, workers)
-    finally:
-        await server.close()
-        for w in workers:
-            await w.stop()
+    async with served_gateway(
+        tmp_path, media_worker=False, redis={"url": redis_url, "prefix": prefix}
+    ) as gw:
+        workers: list[WorkerProcess] = []
+        try:
+            env = worker_env(
+                redis_url,
+                prefix,
+                tmp_path / "data",
+                f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}",
+            )
+            workers = await start_workers(gw.app[BUS], ("w-one", "w-two"), env, tmp_path)
+            yield ClusterGateway(gw.url, gw.seed, gw.app, workers)
+        finally:
+            for w in workers:
+                await w.stop()
 
 
 async def _media(page: Any) -> dict[str, int]:

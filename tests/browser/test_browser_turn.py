@@ -22,14 +22,10 @@ from typing import Any
 import aioice.stun
 import aioice.turn
 import pytest
-from aiohttp.test_utils import TestServer
 
-from records.store import Store
 from signaling.turn import turn_credentials
 from tests.browser.browser_kit import ask_for_a_visit, frames_rising, wait_for
-from tests.browser.conftest import Gateway, Open, _need_chromium
-from tests.helpers import make_settings, seed_store
-from web import keys
+from tests.browser.conftest import Gateway, Open, served_gateway
 
 pytestmark = pytest.mark.browser
 
@@ -141,13 +137,8 @@ def coturn(tmp_path: Path, unused_udp_port: int) -> Iterator[Coturn]:
 @pytest.fixture
 async def gateway(tmp_path: Path, coturn: Coturn) -> AsyncIterator[Gateway]:
     """The real app, configured with coturn's secret and address (replaces conftest's)."""
-    _need_chromium()
-    from gateway.app import create_app  # noqa: PLC0415
-
-    url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
-    settings = make_settings(
+    async with served_gateway(
         tmp_path,
-        url,
         media={
             "in_process_worker": True,
             "ice_loopback_only": True,
@@ -155,19 +146,8 @@ async def gateway(tmp_path: Path, coturn: Coturn) -> AsyncIterator[Gateway]:
             "turn_urls": [f"turn:127.0.0.1:{coturn.port}?transport=udp"],
             "turn_ttl_s": 600,
         },
-    )
-    store = Store(settings.database_url)
-    await store.start(migrate=True)
-    seed = await seed_store(store)
-    await store.close()
-    app = create_app(settings)
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    seed.store = app[keys.STORE]
-    try:
-        yield Gateway(str(server.make_url("")).rstrip("/"), seed, app)
-    finally:
-        await server.close()
+    ) as gw:
+        yield gw
 
 
 async def _coturn_ready(coturn: Coturn) -> None:
