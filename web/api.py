@@ -283,6 +283,44 @@ async def org_units(request: web.Request) -> web.Response:
     return web.json_response({"units": units})
 
 
+@routes.get("/api/leaders")
+async def leaders(request: web.Request) -> web.Response:
+    """The leaders who may lead the caller's work (``?unit_id=`` for one unit's).
+
+    The leaders of the units in ``/api/orgs`` (the caller's scope and the units above it) and
+    of the petition bureau, whose leaders lead every unit: the item page offers them as
+    approvers of an extension (Art. 34), the duty roster as a unit's leaders on duty. Names
+    and units only.
+    """
+    p = require_official(request)
+    tree = request.app[keys.STORE].tree
+    unit_id = query_int(request, "unit_id", lo=1, hi=2**31 - 1, default=0) or None
+    assert p.unit_id is not None
+    seen = {
+        u.id
+        for u in tree.units.values()
+        if in_scope(p, u.id, tree)
+        or u.id in tree.ancestors(p.unit_id)
+        or tree.sees_everything(u.id)
+    }
+    wanted = seen if unit_id is None else seen & {unit_id}
+    async with request.app[keys.STORE].transaction() as tx:
+        found = await accounts.list_leaders(tx, wanted)
+    return web.json_response(
+        {
+            "leaders": [
+                {
+                    "id": a.id,
+                    "name": a.display_name,
+                    "unit_id": a.unit_id,
+                    "unit_name": tree.units[a.unit_id].name,
+                }
+                for a in found
+            ]
+        }
+    )
+
+
 # ---- sessions --------------------------------------------------------------------------------
 
 

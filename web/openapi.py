@@ -275,6 +275,7 @@ def _schemas() -> dict[str, Schema]:
                 "seq": INT,
                 "at": DATETIME,
                 "account_id": _nullable(INT),
+                "account_name": _nullable(STR),
                 "type": _enum(EventType),
                 "from_state": _nullable(_enum(ItemState)),
                 "to_state": _enum(ItemState),
@@ -1187,6 +1188,23 @@ def _foundation_paths() -> dict[str, Schema]:
                     },
                     required=["title", "body"],
                 ),
+                tag="admin",
+            )
+        },
+        "/api/leaders": {
+            "get": _op(
+                "The leaders of the units the caller sees (approvers, the duty roster)",
+                _obj(
+                    {
+                        "leaders": {
+                            "type": "array",
+                            "items": _obj(
+                                {"id": INT, "name": STR, "unit_id": INT, "unit_name": STR}
+                            ),
+                        }
+                    }
+                ),
+                params=[_query("unit_id", UNIT_ID)],
                 tag="admin",
             )
         },

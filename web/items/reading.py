@@ -160,7 +160,14 @@ async def history(request: web.Request) -> web.Response:
     p, item = await load_item(request, Action.VIEW_ITEM)
     async with request.app[keys.STORE].transaction() as tx:
         entries = await items.item_history(tx, item.id)
+        names = await accounts.display_names(
+            tx, {e.account_id for e in entries if e.account_id is not None}
+        )
         await accounts.audit(
             tx, p.ref, "view_item_history", "item", item.id, remote=remote_of(request)
         )
-    return web.json_response({"item_id": item.id, "history": [history_json(e) for e in entries]})
+    history = [
+        history_json(e) | {"account_name": names.get(e.account_id) if e.account_id else None}
+        for e in entries
+    ]
+    return web.json_response({"item_id": item.id, "history": history})
