@@ -28,6 +28,9 @@ PAGES = {
     "/dashboard": "dashboard.html",
     "/report": "report.html",
     "/lookup": "lookup.html",
+    "/items": "items.html",
+    # one page for every item: the page reads the lookup code from its path
+    "/items/{code}": "item.html",
 }
 
 

@@ -19,7 +19,7 @@ def test_no_test_tool_ships_with_the_static_files() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/static/vendor/axe/axe.min.js", "/static/vendor/axe/LICENSE", "/items", "/backlog"]
+    "path", ["/static/vendor/axe/axe.min.js", "/static/vendor/axe/LICENSE", "/backlog"]
 )
 async def test_not_served(api_sqlite: Api, path: str) -> None:
     admin = await api_sqlite.login("bureau_admin")

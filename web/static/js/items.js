@@ -12,6 +12,15 @@ const ROUTES = {
   annual: (year) => `/api/stats/report?year=${year}`,
   publicProgress: (code) => `/api/public/progress?code=${encodeURIComponent(code)}`,
   publicEvaluate: "/api/public/evaluate",
+  list: "/api/items",
+  dueWithin: (days) => `/api/items/due?within_days=${days}`,
+  history: (id) => `/api/items/${id}/history`,
+  sessions: (id) => `/api/items/${id}/sessions`,
+  item: (id) => `/api/items/${id}`,
+  action: (id, name) => `/api/items/${id}/${name}`,
+  notice: (id, kind) => `/api/items/${id}/notices/${kind}`,
+  leaders: "/api/leaders",
+  orgs: "/api/orgs",
 };
 
 function missingRoute(err) {
@@ -46,6 +55,46 @@ export async function mine() {
   const [overdue, soon] = await Promise.all([call(ROUTES.overdue), call(ROUTES.due)]);
   const seen = new Set();
   return [...overdue.items, ...soon.items].filter((d) => !seen.has(d.item_id) && seen.add(d.item_id));
+}
+
+/** The item list: `query` holds the API's filters (state, channel, unit_id, limit, offset...). */
+export async function list(query) {
+  const qs = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== "" && v != null));
+  return (await call(`${ROUTES.list}?${qs}`)).items;
+}
+
+/** Due-list entries (overdue, or due within `days`), for the list's deadline filters. */
+export async function dueList({ overdue = false, within = 7 } = {}) {
+  return (await call(overdue ? ROUTES.overdue : ROUTES.dueWithin(within))).items;
+}
+
+export async function item(id) {
+  return call(ROUTES.item(id));
+}
+
+export async function history(id) {
+  return (await call(ROUTES.history(id))).history;
+}
+
+export async function sessions(id) {
+  return (await call(ROUTES.sessions(id))).sessions;
+}
+
+/** A lifecycle action (web/items/actions.py); answers the item as it is afterwards. */
+export async function act(id, name, body) {
+  return call(ROUTES.action(id, name), { method: "POST", body });
+}
+
+export function noticeUrl(id, kind) {
+  return ROUTES.notice(id, kind);
+}
+
+export async function leaders() {
+  return (await call(ROUTES.leaders)).leaders;
+}
+
+export async function units() {
+  return (await call(ROUTES.orgs)).units;
 }
 
 export async function statistics(year) {
