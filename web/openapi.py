@@ -166,7 +166,15 @@ def _schemas() -> dict[str, Schema]:
         "allowed_actions": {"type": "array", "items": _enum(a.name for a in ACTIONS)},
     }
     item_detail = _obj(
-        item_props | {"backlog_case_id": _nullable(INT)},
+        item_props
+        | {
+            "backlog_case_id": _nullable(INT),
+            "unit_names": {
+                "type": "object",
+                "additionalProperties": STR,
+                "description": "unit id → name, for the units the item names",
+            },
+        },
         required=[*item_props],
     )
     case_props: dict[str, Schema] = {

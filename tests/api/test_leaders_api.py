@@ -28,3 +28,11 @@ async def test_history_names_who_acted(api: Api) -> None:
     resp = await api.client.get(f"/api/items/{item['id']}/history", headers=dongfeng)
     names = [e["account_name"] for e in (await resp.json())["history"]]
     assert names[-1] == "Dongfeng"
+
+
+async def test_an_item_names_its_units(api: Api) -> None:
+    dongfeng = await api.login("dongfeng")
+    item = await register(api, dongfeng, "QX-DFJD-HPSQ")
+    resp = await api.client.get(f"/api/items/{item['id']}", headers=dongfeng)
+    names = (await resp.json())["unit_names"]
+    assert names[str(item["registering_unit_id"])] == "和平社区"

@@ -110,6 +110,8 @@ async def test_an_item_walked_through_its_lifecycle_by_clicking(
     # the housing bureau's official does the rest on the same page
     housing = await open_page(f"/items/{code}", login="housing")
     await housing.locator("#item").wait_for(state="visible")
+    # units above the reader's scope are named too (the registering reception centre)
+    assert "示例区群众来访接待中心" in await housing.locator("#summary").inner_text()
     await _act(housing, "acknowledge")
     await housing.locator('#state[data-state="received"]').wait_for()
     await _act(housing, "accept")

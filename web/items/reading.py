@@ -28,6 +28,7 @@ from web.items.common import (
     query_enum,
     require_unit_scope,
     scope_units,
+    unit_name,
     visible_items,
 )
 from web.items.wire import (
@@ -133,6 +134,17 @@ async def _read_item(request: web.Request, p: Principal, item: items.Item) -> we
         await accounts.audit(tx, p.ref, "view_item", "item", item.id, remote=remote_of(request))
     body = item_json(item)
     body["backlog_case_id"] = case.id if case else None
+    # the units the item names, by name: the reader's /api/orgs holds only its own scope, and
+    # an item registered above it (a reception centre's) would show a bare number
+    named = {
+        item.registering_unit_id,
+        item.handling_unit_id,
+        item.subject_unit_id,
+        *item.co_handling_unit_ids,
+    }
+    body["unit_names"] = {
+        str(uid): unit_name(request, uid) for uid in sorted(u for u in named if u is not None)
+    }
     return web.json_response(body)
 
 
