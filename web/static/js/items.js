@@ -6,7 +6,6 @@ import { api } from "./ui.js";
 const ROUTES = {
   register: "/api/items",
   byCode: (code) => `/api/items/lookup?code=${encodeURIComponent(code)}`,
-  due: "/api/items/due?within_days=7",
   overdue: "/api/items/overdue",
   statistics: (year) => `/api/stats?year=${year}`,
   annual: (year) => `/api/stats/report?year=${year}`,
@@ -50,11 +49,23 @@ export async function byCode(code) {
   return data.item || data;
 }
 
-/** Items with deadlines in my scope, overdue first: [{item_id, lookup_code, due_on, due_what, days_left}] */
+/** Open items with a unit deadline in my scope, overdue first, then by due day:
+ * [{item_id, lookup_code, due_on, due_what, days_left}]. The due list is asked for the whole
+ * year ahead (the API's longest window): an item due in 8 weeks is still my open item. */
 export async function mine() {
-  const [overdue, soon] = await Promise.all([call(ROUTES.overdue), call(ROUTES.due)]);
+  const [overdue, soon] = await Promise.all([call(ROUTES.overdue), call(ROUTES.dueWithin(366))]);
   const seen = new Set();
-  return [...overdue.items, ...soon.items].filter((d) => !seen.has(d.item_id) && seen.add(d.item_id));
+  return [...overdue.items, ...soon.items]
+    .filter((d) => !seen.has(d.item_id) && seen.add(d.item_id))
+    .sort((a, b) => a.days_left - b.days_left);
+}
+
+/** The urgency group of a due-list entry: overdue, within 3 days, within 7, later. */
+export function urgency(d) {
+  if (d.days_left < 0) return "overdue";
+  if (d.days_left <= 3) return "within3";
+  if (d.days_left <= 7) return "within7";
+  return "later";
 }
 
 /** The item list: `query` holds the API's filters (state, channel, unit_id, limit, offset...). */

@@ -81,7 +81,7 @@ async function enterCall(snap) {
   $("#call").hidden = false;
   $("#call-cat").textContent = categoryName(snap.session.category);
   state.itemCode = null;
-  $("#item-linked").textContent = snap.session.item_id ? t("linked") : "";
+  showLinked(snap.session.item_id);
   $("#inv-link").value = "";
   call.setParticipants(snap.participants || []);
   call.setRecording(!!snap.recording);
@@ -146,7 +146,7 @@ function wire() {
   signal.on("recording", (m) => m.session === state.session && call.setRecording(m.active));
   signal.on("session.item", (m) => {
     // the event names the item by its internal id; people know it by its lookup code
-    if (m.session === state.session) $("#item-linked").textContent = state.itemCode ? `${t("linked")}: ${state.itemCode}` : t("linked");
+    if (m.session === state.session) showLinked(m.item_id || m.item);
   });
   signal.on("session.ended", (m) => {
     if (m.session !== state.session) return;
@@ -269,24 +269,59 @@ async function showDetail(id) {
   }
 }
 
+const URGENCY = ["overdue", "within3", "within7", "later"];
+
 async function loadItems() {
   const box = $("#items");
   try {
     const due = await items.mine();
-    const rows = due.map((d) =>
-      h(
-        "li",
-        {},
-        h("span", { class: `badge ${d.days_left < 0 ? "overdue" : "soon"}` }, d.days_left < 0 ? t("overdue") : t("due_soon")),
-        h("strong", {}, d.lookup_code || d.item_id),
-        h("span", {}, `${t("due_on")} ${d.due_on}`),
-        h("span", { class: "muted" }, d.due_what && i18n.has(`due_${d.due_what}`) ? t(`due_${d.due_what}`) : ""),
-      ),
+    const groups = URGENCY.map((u) => [u, due.filter((d) => items.urgency(d) === u)]);
+    box.replaceChildren(
+      ...(due.length
+        ? groups.map(([u, list]) =>
+            h(
+              "section",
+              { class: "urgency", "data-urgency": u, "aria-labelledby": `urg-${u}` },
+              h("h3", { id: `urg-${u}` }, `${t(`urgency_${u}`)} (${list.length})`),
+              list.length
+                ? h(
+                    "ul",
+                    { class: "plain" },
+                    ...list.map((d) =>
+                      h(
+                        "li",
+                        { "data-item": d.item_id },
+                        h("a", { href: `/items/${encodeURIComponent(d.lookup_code)}` }, d.lookup_code),
+                        h("span", { class: `badge ${u === "overdue" ? "overdue" : u === "later" ? "" : "soon"}` }, i18n.has(`item_state_${d.state}`) ? t(`item_state_${d.state}`) : ""),
+                        h("span", {}, `${d.due_what && i18n.has(`due_${d.due_what}`) ? t(`due_${d.due_what}`) : t("due_on")} ${d.due_on}`),
+                      ),
+                    ),
+                  )
+                : h("p", { class: "muted" }, t("no_data")),
+            ),
+          )
+        : [h("p", { class: "muted" }, t("no_data"))]),
     );
-    box.replaceChildren(rows.length ? h("ul", { class: "plain" }, ...rows) : h("p", { class: "muted" }, t("no_data")));
   } catch (err) {
     box.replaceChildren(h("p", { class: "muted", "data-unavailable": "" }, err.unavailable ? t("unavailable") : `${t("load_failed")}: ${errorText(err)}`));
   }
+}
+
+/** Say which item the call is linked to by its lookup code (events name it by internal id). */
+async function showLinked(itemId) {
+  const el = $("#item-linked");
+  if (!itemId) {
+    el.textContent = "";
+    return;
+  }
+  if (!state.itemCode) {
+    try {
+      state.itemCode = items.codeOf(await items.item(itemId));
+    } catch {
+      state.itemCode = null;
+    }
+  }
+  el.replaceChildren(state.itemCode ? h("a", { href: `/items/${encodeURIComponent(state.itemCode)}`, target: "_blank", rel: "noopener" }, `${t("linked")}: ${state.itemCode}`) : t("linked"));
 }
 
 init();
