@@ -775,6 +775,20 @@ async def leader_on_duty(db: AsyncSession, day: dt.date, unit_id: int) -> int | 
     return None if row is None else row.account_id
 
 
+async def duty_between(
+    db: AsyncSession, start: dt.date, end: dt.date, unit_ids: Iterable[int]
+) -> dict[tuple[dt.date, int], int]:
+    """The roster from ``start`` to ``end`` (exclusive): (day, unit id) → the leader's account."""
+    rows = await db.scalars(
+        select(models.DutyRoster).where(
+            models.DutyRoster.day >= start,
+            models.DutyRoster.day < end,
+            models.DutyRoster.unit_id.in_(list(unit_ids)),
+        )
+    )
+    return {(r.day, r.unit_id): r.account_id for r in rows}
+
+
 # ---- session statistics ----------------------------------------------------------------------
 
 

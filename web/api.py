@@ -17,6 +17,7 @@ from aiohttp import web
 from config.errors import AccessDenied, GatewayError, NotFound, ValidationError
 from records import accounts, enums, items, lookup, policy, sessions
 from records.base import utcnow
+from records.deadlines import local_date
 from records.enums import (
     AdmissionState,
     ParticipantRole,
@@ -743,6 +744,62 @@ async def publish_announcement(request: web.Request) -> web.Response:
 
 
 # ---- duty roster -----------------------------------------------------------------------------
+
+
+@routes.get("/api/duty")
+async def duty_week(request: web.Request) -> web.Response:
+    """The duty roster of ``days`` days (default 7) from ``from`` (default today, in China).
+
+    One row per unit a ``to_leader`` visit may reach: every reception unit the caller sees
+    (``/api/orgs``) and the units above it, as the visit looks for the leader on duty there
+    first, then upwards. Each row carries the unit's own leaders (the only ones the roster may
+    name), who is on duty per day and whether the caller may edit it (``MANAGE_DUTY``).
+    Reception officers read it; leaders and administrators of the unit edit it.
+    """
+    p = require_official(request)
+    raw = request.query.get("from")
+    try:
+        start = dt.date.fromisoformat(raw) if raw else local_date(utcnow())
+    except ValueError as exc:
+        raise ValidationError(f"query parameter 'from'={raw!r:.20}: YYYY-MM-DD expected") from exc
+    count = query_int(request, "days", lo=1, hi=31, default=7)
+    days = [start + dt.timedelta(days=n) for n in range(count)]
+    tree = request.app[keys.STORE].tree
+    assert p.unit_id is not None
+    visible = [
+        u
+        for u in tree.units.values()
+        if u.is_reception and (in_scope(p, u.id, tree) or u.id in tree.ancestors(p.unit_id))
+    ]
+    unit_ids: list[int] = []
+    for u in sorted(visible, key=lambda u: u.id):
+        for uid in (u.id, *tree.ancestors(u.id)):
+            if uid not in unit_ids:
+                unit_ids.append(uid)
+    async with request.app[keys.STORE].transaction() as tx:
+        roster = await sessions.duty_between(tx, days[0], days[-1] + dt.timedelta(days=1), unit_ids)
+        leaders = await accounts.list_leaders(tx, unit_ids)
+    names = {a.id: a.display_name for a in leaders}
+    rows = []
+    for uid in unit_ids:
+        own = [a for a in leaders if a.unit_id == uid]
+        if not own and not tree.units[uid].is_reception:
+            continue  # nobody there could be on duty
+        on_duty = {d.isoformat(): roster.get((d, uid)) for d in days}
+        rows.append(
+            {
+                "unit_id": uid,
+                "unit_name": tree.units[uid].name,
+                "reception": tree.units[uid].is_reception,
+                "can_edit": bool(policy.decide(p, Action.MANAGE_DUTY, UnitTarget(uid), tree)),
+                "leaders": [{"id": a.id, "name": a.display_name} for a in own],
+                "days": {
+                    day: None if aid is None else {"account_id": aid, "name": names.get(aid, "")}
+                    for day, aid in on_duty.items()
+                },
+            }
+        )
+    return web.json_response({"days": [d.isoformat() for d in days], "units": rows})
 
 
 @routes.put("/api/duty/{day}")

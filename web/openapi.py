@@ -1216,6 +1216,42 @@ def _foundation_paths() -> dict[str, Schema]:
                 tag="admin",
             )
         },
+        "/api/duty": {
+            "get": _op(
+                "The duty roster of a week per unit a to_leader visit may reach",
+                _obj(
+                    {
+                        "days": {"type": "array", "items": DATE},
+                        "units": {
+                            "type": "array",
+                            "items": _obj(
+                                {
+                                    "unit_id": INT,
+                                    "unit_name": STR,
+                                    "reception": BOOL,
+                                    "can_edit": BOOL,
+                                    "leaders": {
+                                        "type": "array",
+                                        "items": _obj({"id": INT, "name": STR}),
+                                    },
+                                    "days": {
+                                        "type": "object",
+                                        "additionalProperties": _nullable(
+                                            _obj({"account_id": INT, "name": STR})
+                                        ),
+                                    },
+                                }
+                            ),
+                        },
+                    }
+                ),
+                params=[
+                    _query("from", DATE),
+                    _query("days", {"type": "integer", "minimum": 1, "maximum": 31}),
+                ],
+                tag="admin",
+            )
+        },
         "/api/duty/{day}": {
             "put": _op(
                 "Set the leader on duty of a unit for a day (a leader of that very unit)",

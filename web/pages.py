@@ -31,6 +31,7 @@ PAGES = {
     "/items": "items.html",
     # one page for every item: the page reads the lookup code from its path
     "/items/{code}": "item.html",
+    "/duty": "duty.html",
 }
 
 
