@@ -7,6 +7,7 @@ announcements and the duty roster. Every route asks the policy.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 from pathlib import Path
@@ -277,6 +278,8 @@ async def org_units(request: web.Request) -> web.Response:
             "level": u.level.value,
             "parent_id": u.parent_id,
             "active": u.active,
+            # false for the units above the caller's, listed only to place it in the tree
+            "in_scope": in_scope(p, u.id, tree),
         }
         for u in tree.units.values()
         if in_scope(p, u.id, tree) or (p.unit_id is not None and u.id in tree.ancestors(p.unit_id))
@@ -741,6 +744,63 @@ async def publish_announcement(request: web.Request) -> web.Response:
     if hub is not None:
         await hub.announce(ann)
     return web.json_response(ann.as_json(), status=201)
+
+
+def _announcement_json(
+    request: web.Request, p: Principal, rec: sessions.AnnouncementRecord
+) -> dict[str, Any]:
+    tree = request.app[keys.STORE].tree
+    unit = tree.get(rec.info.unit_id)
+    return rec.info.as_json() | {
+        "unit_name": unit.name if unit else "",
+        "author_id": rec.author_id,
+        "author_name": rec.author_name,
+        "withdrawn_at": rec.withdrawn_at.isoformat() if rec.withdrawn_at else None,
+        "can_withdraw": rec.withdrawn_at is None
+        and bool(policy.decide(p, Action.PUBLISH_ANNOUNCEMENT, UnitTarget(rec.info.unit_id), tree)),
+    }
+
+
+@routes.get("/api/announcements")
+async def list_announcements(request: web.Request) -> web.Response:
+    """Announcements published to units of the caller's scope, newest first (at most 100)."""
+    p = require_official(request)
+    tree = request.app[keys.STORE].tree
+    assert p.unit_id is not None
+    units = None if tree.sees_everything(p.unit_id) else sorted(tree.subtree(p.unit_id))
+    async with request.app[keys.STORE].transaction() as tx:
+        found = await sessions.list_announcements(tx, units)
+    return web.json_response({"announcements": [_announcement_json(request, p, a) for a in found]})
+
+
+@routes.post("/api/announcements/{announcement_id}/withdraw")
+async def withdraw_announcement(request: web.Request) -> web.Response:
+    """Withdraw an announcement: the terminals showing it drop it at once."""
+    try:
+        announcement_id = int(request.match_info["announcement_id"])
+    except ValueError as exc:
+        raise NotFound(
+            f"announcement {request.match_info['announcement_id'][:20]!r} not found"
+        ) from exc
+    async with request.app[keys.STORE].transaction() as tx:
+        ann = await sessions.get_announcement(tx, announcement_id)
+    p = await authorize(request, Action.PUBLISH_ANNOUNCEMENT, UnitTarget(ann.unit_id))
+    async with request.app[keys.STORE].transaction() as tx:
+        rec = await sessions.withdraw_announcement(tx, announcement_id)
+        await accounts.audit(
+            tx,
+            p.ref,
+            "announcement_withdraw",
+            "announcement",
+            str(announcement_id),
+            remote=remote_of(request),
+        )
+    hub = request.app.get(keys.HUB)
+    if hub is not None and rec.withdrawn_at is not None:
+        # terminals drop an announcement once it has expired: pushed again as expiring at the
+        # moment of withdrawal, it leaves every kiosk showing it (the stored expiry stays)
+        await hub.announce(dataclasses.replace(rec.info, expires_at=rec.withdrawn_at))
+    return web.json_response(_announcement_json(request, p, rec))
 
 
 # ---- duty roster -----------------------------------------------------------------------------

@@ -482,6 +482,21 @@ def _schemas() -> dict[str, Schema]:
                 "expires_at": DATETIME,
             }
         ),
+        "AnnouncementListed": _obj(
+            {
+                "id": INT,
+                "unit_id": INT,
+                "title": STR,
+                "body": STR,
+                "published_at": DATETIME,
+                "expires_at": DATETIME,
+                "unit_name": STR,
+                "author_id": INT,
+                "author_name": STR,
+                "withdrawn_at": _nullable(DATETIME),
+                "can_withdraw": BOOL,
+            }
+        ),
     }
 
 
@@ -995,7 +1010,9 @@ def _foundation_paths() -> dict[str, Schema]:
                                     "level": STR,
                                     "parent_id": _nullable(INT),
                                     "active": BOOL,
-                                }
+                                    "in_scope": BOOL,
+                                },
+                                required=["id", "code", "name", "level", "parent_id", "active"],
                             ),
                         }
                     }
@@ -1183,6 +1200,11 @@ def _foundation_paths() -> dict[str, Schema]:
             )
         },
         "/api/announcements": {
+            "get": _op(
+                "Announcements published to units of the caller's scope, newest first",
+                _obj({"announcements": {"type": "array", "items": _ref("AnnouncementListed")}}),
+                tag="admin",
+            ),
             "post": _op(
                 "Publish an announcement to the terminals of a unit subtree",
                 _ref("Announcement"),
@@ -1197,7 +1219,7 @@ def _foundation_paths() -> dict[str, Schema]:
                     required=["title", "body"],
                 ),
                 tag="admin",
-            )
+            ),
         },
         "/api/leaders": {
             "get": _op(
@@ -1213,6 +1235,17 @@ def _foundation_paths() -> dict[str, Schema]:
                     }
                 ),
                 params=[_query("unit_id", UNIT_ID)],
+                tag="admin",
+            )
+        },
+        "/api/announcements/{announcement_id}/withdraw": {
+            "post": _op(
+                "Withdraw an announcement (terminals drop it at once)",
+                _ref("AnnouncementListed"),
+                body=None,
+                params=[
+                    _path("announcement_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID})
+                ],
                 tag="admin",
             )
         },

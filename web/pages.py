@@ -32,6 +32,7 @@ PAGES = {
     # one page for every item: the page reads the lookup code from its path
     "/items/{code}": "item.html",
     "/duty": "duty.html",
+    "/announcements": "announcements.html",
 }
 
 
