@@ -33,6 +33,7 @@ PAGES = {
     "/items/{code}": "item.html",
     "/duty": "duty.html",
     "/announcements": "announcements.html",
+    "/backlog": "backlog.html",
 }
 
 
