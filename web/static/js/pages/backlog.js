@@ -29,7 +29,7 @@ async function loadList() {
   const msg = $("#list-msg");
   try {
     state.cases = (await api(`/api/backlog${$("#mine").checked ? "?mine=true" : ""}`)).cases;
-    msg.textContent = state.cases.length ? "" : t("bl_none");
+    msg.textContent = "";
   } catch (err) {
     state.cases = [];
     msg.textContent = `${t("load_failed")}: ${errorText(err)}`;
@@ -38,6 +38,10 @@ async function loadList() {
 }
 
 function renderList() {
+  if (!$("#list-msg").textContent || $("#list-msg").dataset.none) {
+    $("#list-msg").textContent = state.cases.length ? "" : t("bl_none");
+    $("#list-msg").dataset.none = state.cases.length ? "" : "1";
+  }
   $("#cases").replaceChildren(
     ...state.cases.map((c) => {
       const missing = missingOf(c);

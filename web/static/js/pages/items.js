@@ -13,7 +13,7 @@ const PAGE = 20;
 const STATES = ["registered", "transferred", "assigned", "received", "returned", "accepted", "opinion_issued", "review_requested", "review_opinion", "rereview_requested", "rereview_opinion", "concluded", "diverted", "not_accepted"];
 const CHANNELS = ["video", "visit", "letter", "online", "phone", "fax"];
 const CATEGORIES = ["housing", "labour", "land", "welfare", "law", "other"];
-const state = { page: 0, rows: [], more: false, units: new Map(), today: "" };
+const state = { page: 0, rows: [], more: false, units: new Map(), error: null };
 window.__pg = window.__pg || {};
 window.__pg.items = state;
 
@@ -62,17 +62,19 @@ async function load() {
       state.more = found.length > PAGE;
     }
     msg.className = "muted";
-    msg.textContent = state.rows.length ? "" : t("items_none");
+    state.error = null;
   } catch (err) {
     state.rows = [];
     state.more = false;
     msg.className = "error";
-    msg.textContent = `${t("load_failed")}: ${errorText(err)}`;
+    state.error = err;
   }
   render();
 }
 
 function render() {
+  // said in the page's language at every render, so a language switch re-says it
+  $("#msg").textContent = state.error ? `${t("load_failed")}: ${errorText(state.error)}` : state.rows.length ? "" : t("items_none");
   $("#rows").replaceChildren(
     ...state.rows.map((i) =>
       h(
