@@ -104,6 +104,15 @@ async def test_an_item_walked_through_its_lifecycle_by_clicking(
     await reception.locator("#reveal").click()
     await people.get_by_text("13800001234").wait_for()
 
+    # a photo of the building, attached and listed
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    await reception.locator("#at-file").set_input_files(
+        {"name": "违建照片.png", "mimeType": "image/png", "buffer": png}
+    )
+    await reception.get_by_role("button", name="上传", exact=True).click()
+    await reception.locator("#upload-msg").get_by_text("已上传：违建照片.png").wait_for()
+    await reception.locator("#attachments").get_by_role("link", name="违建照片.png").wait_for()
+
     await _act(reception, "assign", {"to_unit_id": "示例区住房和城乡建设局"})
     await reception.locator('#state[data-state="assigned"]').wait_for()
 

@@ -19,6 +19,9 @@ const ROUTES = {
   action: (id, name) => `/api/items/${id}/${name}`,
   notice: (id, kind) => `/api/items/${id}/notices/${kind}`,
   leaders: "/api/leaders",
+  attachments: (id) => `/api/items/${id}/attachments`,
+  attachment: (id, aid) => `/api/items/${id}/attachments/${aid}`,
+  upload: (id) => `/api/upload/items/${id}/attachments`,
   orgs: "/api/orgs",
 };
 
@@ -94,6 +97,30 @@ export async function sessions(id) {
 /** A lifecycle action (web/items/actions.py); answers the item as it is afterwards. */
 export async function act(id, name, body) {
   return call(ROUTES.action(id, name), { method: "POST", body });
+}
+
+export async function attachments(id) {
+  return (await call(ROUTES.attachments(id))).attachments;
+}
+
+export function attachmentUrl(id, aid) {
+  return ROUTES.attachment(id, aid);
+}
+
+/** Upload a file as a multipart form (the login cookie and the CSRF header, as any POST). */
+export async function upload(id, file) {
+  const me = await api("/api/me");
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const res = await fetch(ROUTES.upload(id), { method: "POST", headers: { "X-CSRF-Token": me.csrf_token || "" }, body: form });
+  const data = await res.json().catch(() => null);
+  if (!res.ok) {
+    const err = new Error((data && data.error && data.error.message) || `${res.status}`);
+    err.status = res.status;
+    err.code = data && data.error && data.error.code;
+    throw err;
+  }
+  return data;
 }
 
 export function noticeUrl(id, kind) {

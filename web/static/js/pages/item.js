@@ -10,7 +10,7 @@ import { $, api, fmtTime, h, say } from "../ui.js";
 
 i18n.setup();
 
-const state = { item: null, history: [], sessions: [], units: new Map(), leaders: [], revealed: false, open: null, done: "" };
+const state = { item: null, history: [], sessions: [], attachments: [], units: new Map(), leaders: [], revealed: false, open: null, done: "" };
 window.__pg = window.__pg || {};
 window.__pg.item = state;
 
@@ -94,6 +94,35 @@ function renderItem() {
   renderTimeline();
   renderNotices();
   renderSessions();
+  renderAttachments();
+}
+
+function renderAttachments() {
+  $("#attachments").replaceChildren(
+    ...(state.attachments.length
+      ? state.attachments.map((a) => h("li", { "data-attachment": a.id }, h("a", { href: items.attachmentUrl(state.item.id, a.id) }, a.name), h("span", { class: "muted" }, `${Math.max(1, Math.round(a.size / 1024))} KiB · ${fmtTime(a.added_at)}`)))
+      : [h("li", { class: "muted" }, t("attach_none"))]),
+  );
+}
+
+async function upload(ev) {
+  ev.preventDefault();
+  const f = ev.target;
+  const msg = $("#upload-msg");
+  const file = f.file.files[0];
+  if (!file) return;
+  try {
+    const a = await items.upload(state.item.id, file);
+    state.attachments = await items.attachments(state.item.id);
+    renderAttachments();
+    f.reset();
+    msg.className = "ok";
+    msg.textContent = t("attach_done", { name: a.name });
+    say(msg.textContent);
+  } catch (err) {
+    msg.className = "error";
+    msg.textContent = `${t("load_failed")}: ${errorText(err)}`;
+  }
 }
 
 function renderActions() {
@@ -225,8 +254,9 @@ function renderSessions() {
 }
 
 async function reload(id) {
-  const [it, hist, sess] = await Promise.all([items.item(id), items.history(id), items.sessions(id).catch(() => [])]);
+  const [it, hist, sess, att] = await Promise.all([items.item(id), items.history(id), items.sessions(id).catch(() => []), items.attachments(id).catch(() => [])]);
   state.item = it;
+  state.attachments = att;
   state.history = hist;
   state.sessions = sess;
   renderItem();
@@ -254,6 +284,7 @@ async function init() {
   }
   $("#action-form").addEventListener("submit", submit);
   $("#form-cancel").addEventListener("click", closeForm);
+  $("#upload").addEventListener("submit", upload);
   $("#reveal").addEventListener("click", async () => {
     // read again: the read is audit-logged (view_item), so the reveal is on record
     state.item = await items.item(state.item.id);
