@@ -94,6 +94,7 @@ async function enterCall(snap) {
     onRemote: (m) => call.setRemote(m),
   });
   say(t("kiosk_in_call"));
+  loadHistory(); // the visit just taken is live now, not waiting
   $("#call-h").focus && $("#end").focus();
   await state.link.start();
 }
@@ -137,6 +138,7 @@ function wire() {
       state.queue = q.visits || [];
       renderQueue();
     });
+    loadHistory(); // a visit that left the queue went live (or was cancelled)
   });
   signal.on("participant.joined", (m) => m.session === state.session && call.upsert(m.participant));
   signal.on("participant.updated", (m) => m.session === state.session && call.upsert(m.participant));
@@ -155,6 +157,7 @@ function wire() {
   });
   signal.on("session.state", (m) => {
     if (m.session === state.session && (m.state === "cancelled" || m.state === "ended")) leaveCall();
+    else if (document.querySelector(`#history tr[data-session="${m.session}"]`)) loadHistory();
   });
 
   $("#end").addEventListener("click", async () => {
@@ -256,8 +259,11 @@ async function showDetail(id) {
   const box = $("#detail");
   try {
     const s = await api(`/api/sessions/${id}`);
+    // the session names its item by internal id: show it by its lookup code, linked
+    const item = s.item_id ? await items.item(s.item_id).catch(() => null) : null;
     box.replaceChildren(
       h("h3", {}, `${t(`kind_${s.kind}`)} ${s.id.slice(0, 8).toUpperCase()}`),
+      item ? h("p", { "data-item": item.id }, h("a", { href: `/items/${encodeURIComponent(items.codeOf(item))}` }, `${t("linked")}: ${items.codeOf(item)}`)) : null,
       h("ul", {}, ...s.participants.map((p) => h("li", {}, `${p.name} · ${i18n.roleName(p.role)} · ${fmtTime(p.joined_at)} – ${fmtTime(p.left_at)}`))),
       h("h4", {}, t("recordings")),
       s.recordings.length
