@@ -342,6 +342,8 @@ const DICT = {
   channel: ["渠道", "Channel"],
   any: ["全部", "All"],
   due_before: ["期限早于", "Due before"],
+  received_from: ["登记日期自", "Registered from"],
+  received_until: ["登记日期至", "Registered until"],
   overdue_only: ["仅看已超期", "Overdue only"],
   prev_page: ["上一页", "Previous page"],
   next_page: ["下一页", "Next page"],

@@ -1,5 +1,5 @@
 // /items: the petition items in the official's scope, with filters and paging. State,
-// channel and unit are the API's filters; category, overdue and "due before" are applied here
+// channel, unit and the registration days are the API's filters; category, overdue and "due before" are applied here
 // to the API's answer (the list carries each item's current deadline), over up to 500 items.
 
 import * as i18n from "../i18n.js";
@@ -46,7 +46,7 @@ async function load() {
   const f = $("#filters");
   const msg = $("#msg");
   const local = f.category.value || f.overdue.checked || f.due_before.value;
-  const query = { state: f.state.value, channel: f.channel.value, unit_id: f.unit_id.value };
+  const query = { state: f.state.value, channel: f.channel.value, unit_id: f.unit_id.value, from: f.from.value, until: f.until.value };
   try {
     if (local) {
       let found = await items.list({ ...query, limit: 500 });
