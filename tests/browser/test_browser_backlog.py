@@ -48,18 +48,23 @@ async def test_a_leader_writes_the_monthly_entries_on_a_phone(
             },
         )
     )["item"]
-    case = await _post(
-        phone,
-        f"/api/items/{item['id']}/backlog",
-        {
-            "leader_account_id": gateway.seed.account_ids["dongfeng"],
-            "team": "街道信访办、社区两委",
-            "resolution_plan": "核实补偿台账，分期发放",
-            "stability_plan": "每周走访一次",
-            "ledger": "见街道积案台账第12号",
-            "unit_ids": [units["QX-DFJD"], units["QX-DFJD-HPSQ"]],
-        },
-    )
+    # flagged from the item page, on a desktop, by clicking
+    desk = await open_page(f"/items/{item['lookup_code']}", login="dongfeng")
+    await desk.get_by_role("button", name="列为积案（五个一）").click()
+    await desk.get_by_label("包案领导").select_option(label="Dongfeng · 东风街道")
+    await desk.get_by_label("工作专班").fill("街道信访办、社区两委")
+    await desk.get_by_label("化解方案").fill("核实补偿台账，分期发放")
+    await desk.get_by_label("稳控措施").fill("每周走访一次")
+    await desk.get_by_label("工作台账").fill("见街道积案台账第12号")
+    assert await desk.get_by_label("和平社区").is_checked()  # the item's own unit
+    await desk.get_by_label("东风街道").check()
+    await desk.locator("#flag-form").get_by_role("button", name="确认").click()
+    link = desk.locator("#backlog-link a")
+    await link.wait_for()
+    href = await link.get_attribute("href") or ""
+    case = {"id": int(href.rsplit("=", 1)[1])}
+    assert await _axe(desk, "item-backlog-flagged") == []
+
     # flagged early last month, so last month's entries are due and missing
     today = local_date(utcnow())
     last = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=2)

@@ -95,6 +95,58 @@ function renderItem() {
   renderNotices();
   renderSessions();
   renderAttachments();
+  renderBacklog();
+}
+
+function renderBacklog() {
+  const id = state.item.backlog_case_id;
+  $("#backlog-link").replaceChildren(id ? h("a", { href: `/backlog?case=${id}` }, t("bl_flagged", { id })) : h("span", { class: "muted" }, t("bl_not_flagged")));
+  $("#flag").hidden = !!id || !$("#flag-form").hidden;
+  if (id) $("#flag-form").hidden = true;
+}
+
+function openFlag() {
+  const it = state.item;
+  const here = it.handling_unit_id || it.registering_unit_id;
+  $("#bk-leader").replaceChildren(h("option", { value: "" }, "—"), ...state.leaders.map((l) => h("option", { value: l.id }, `${l.name} · ${l.unit_name}`)));
+  $("#bk-units").replaceChildren(
+    ...[...state.units.values()]
+      .filter((u) => u.in_scope !== false && u.active !== false)
+      .map((u) => {
+        const box = h("input", { type: "checkbox", id: `bk-u-${u.id}`, name: "unit_ids", value: u.id });
+        box.checked = u.id === here;
+        return h("li", {}, h("label", { class: "check", for: `bk-u-${u.id}` }, box, h("span", {}, u.name)));
+      }),
+  );
+  $("#flag-form").hidden = false;
+  $("#flag").hidden = true;
+  $("#bk-leader").focus();
+}
+
+async function flag(ev) {
+  ev.preventDefault();
+  const f = ev.target;
+  const msg = $("#flag-msg");
+  const units = [...f.querySelectorAll('input[name="unit_ids"]:checked')].map((b) => Number(b.value));
+  try {
+    await api(`/api/items/${state.item.id}/backlog`, {
+      method: "POST",
+      body: {
+        leader_account_id: Number(f.leader_account_id.value),
+        team: f.team.value,
+        resolution_plan: f.resolution_plan.value,
+        stability_plan: f.stability_plan.value,
+        ledger: f.ledger.value,
+        unit_ids: units,
+        plan_due_on: f.plan_due_on.value || null,
+      },
+    });
+    msg.textContent = "";
+    await reload(state.item.id);
+  } catch (err) {
+    msg.className = "error";
+    msg.textContent = `${t("load_failed")}: ${errorText(err)}`;
+  }
 }
 
 function renderAttachments() {
@@ -285,6 +337,12 @@ async function init() {
   $("#action-form").addEventListener("submit", submit);
   $("#form-cancel").addEventListener("click", closeForm);
   $("#upload").addEventListener("submit", upload);
+  $("#flag").addEventListener("click", openFlag);
+  $("#flag-form").addEventListener("submit", flag);
+  $("#flag-cancel").addEventListener("click", () => {
+    $("#flag-form").hidden = true;
+    renderBacklog();
+  });
   $("#reveal").addEventListener("click", async () => {
     // read again: the read is audit-logged (view_item), so the reveal is on record
     state.item = await items.item(state.item.id);
