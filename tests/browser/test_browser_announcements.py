@@ -64,3 +64,10 @@ async def test_published_to_two_communities_shown_there_only_then_withdrawn(
     await leader.locator("#lang").click()
     await row.get_by_text("Withdrawn").wait_for()
     assert await _axe(leader, "announcements-en") == []
+
+    # a reception officer reads the list but has nothing to publish or withdraw with
+    reception = await open_page("/announcements", login="reception")
+    await reception.locator("#rows").get_by_text(TITLE).first.wait_for()
+    assert await reception.locator("#compose").is_hidden()
+    assert "领导或管理员" in await reception.locator("main").inner_text()
+    assert await reception.get_by_role("button", name="撤回").count() == 0

@@ -494,6 +494,7 @@ const DICT = {
   ann_withdraw: ["撤回", "Withdraw"],
   ann_withdraw_label: ["撤回“{title}”（{unit}）", "Withdraw \u201c{title}\u201d ({unit})"],
   ann_none: ["尚无通知公告", "No announcements yet"],
+  ann_read_only: ["通知公告由领导或管理员发布", "Announcements are published by leaders and administrators"],
   // backlog cases
   nav_backlog: ["积案", "Backlog"],
   bl_title: ["信访积案", "Backlog cases"],

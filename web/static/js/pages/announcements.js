@@ -165,6 +165,11 @@ async function init() {
   const districts = [...state.units.values()].filter((u) => u.level === "district" && u.in_scope !== false);
   state.chosen = new Set(districts.length ? districts.map((u) => u.id) : state.units.has(me.unit_id) ? [me.unit_id] : []);
   renderTree();
+  // publishing is for leaders and administrators (PUBLISH_ANNOUNCEMENT); others read the list
+  if (!(me.roles || []).some((r) => r === "leader" || r === "admin")) {
+    $("#compose").hidden = true;
+    $("#c-h").after(h("p", { class: "muted", "data-i18n": "ann_read_only" }, t("ann_read_only")));
+  }
   $("#compose").addEventListener("input", preview);
   $("#compose").addEventListener("submit", publish);
   i18n.onChange(() => {
