@@ -33,7 +33,7 @@ function fillFilters() {
   options($("#f-category"), "cat_", CATEGORIES);
   const unit = $("#f-unit");
   const chosen = unit.value;
-  unit.replaceChildren(h("option", { value: "" }, t("any")), ...[...state.units.values()].map((u) => h("option", { value: u.id }, u.name)));
+  unit.replaceChildren(h("option", { value: "" }, t("any")), ...[...state.units.values()].filter((u) => u.in_scope !== false).map((u) => h("option", { value: u.id }, u.name)));
   unit.value = chosen;
 }
 
