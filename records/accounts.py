@@ -157,6 +157,35 @@ async def get_account(db: AsyncSession, account_id: int) -> AccountInfo:
     )
 
 
+async def list_leaders(db: AsyncSession, unit_ids: Collection[int]) -> list[AccountInfo]:
+    """The active leaders (领导) of ``unit_ids``, by unit then name (approvers, the roster)."""
+    rows = (
+        await db.scalars(
+            select(models.Account)
+            .join(models.AccountRole, models.AccountRole.account_id == models.Account.id)
+            .where(
+                models.AccountRole.role == Role.LEADER,
+                models.Account.active.is_(True),
+                models.Account.unit_id.in_(list(unit_ids)),
+            )
+            .order_by(models.Account.unit_id, models.Account.display_name)
+        )
+    ).all()
+    return [await get_account(db, row.id) for row in rows]
+
+
+async def display_names(db: AsyncSession, account_ids: Collection[int]) -> dict[int, str]:
+    """Account id → display name, for naming who acted in a history."""
+    if not account_ids:
+        return {}
+    rows = await db.execute(
+        select(models.Account.id, models.Account.display_name).where(
+            models.Account.id.in_(list(account_ids))
+        )
+    )
+    return {row.id: row.display_name for row in rows}
+
+
 async def find_account(db: AsyncSession, username: str) -> AccountInfo | None:
     """The account with ``username``, or None."""
     account_id = await db.scalar(

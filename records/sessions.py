@@ -756,6 +756,56 @@ async def active_announcements(db: AsyncSession, unit_ids: Iterable[int]) -> lis
     return [_announcement(r) for r in rows]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class AnnouncementRecord:
+    """An announcement as its list shows it: who published it and whether it was withdrawn."""
+
+    info: AnnouncementInfo
+    author_id: int
+    author_name: str
+    withdrawn_at: dt.datetime | None
+
+
+async def list_announcements(
+    db: AsyncSession, unit_ids: Iterable[int] | None, *, limit: int = 100
+) -> list[AnnouncementRecord]:
+    """Announcements published to ``unit_ids`` (every unit: ``None``), newest first."""
+    q = (
+        select(models.Announcement, models.Account.display_name)
+        .join(models.Account, models.Account.id == models.Announcement.created_by)
+        .order_by(models.Announcement.published_at.desc(), models.Announcement.id.desc())
+        .limit(limit)
+    )
+    if unit_ids is not None:
+        q = q.where(models.Announcement.unit_id.in_(list(unit_ids)))
+    rows = (await db.execute(q)).all()
+    return [
+        AnnouncementRecord(_announcement(r), r.created_by, name, r.withdrawn_at) for r, name in rows
+    ]
+
+
+async def get_announcement(db: AsyncSession, announcement_id: int) -> AnnouncementInfo:
+    """The announcement, or NotFound."""
+    row = await db.get(models.Announcement, announcement_id)
+    if row is None:
+        raise NotFound(f"announcement {announcement_id!r} not found")
+    return _announcement(row)
+
+
+async def withdraw_announcement(db: AsyncSession, announcement_id: int) -> AnnouncementRecord:
+    """Withdraw an announcement (terminals stop showing it); withdrawing again changes nothing."""
+    row = await db.get(models.Announcement, announcement_id)
+    if row is None:
+        raise NotFound(f"announcement {announcement_id!r} not found")
+    if row.withdrawn_at is None:
+        row.withdrawn_at = utcnow()
+        await db.flush()
+    author = await db.get(models.Account, row.created_by)
+    return AnnouncementRecord(
+        _announcement(row), row.created_by, author.display_name if author else "", row.withdrawn_at
+    )
+
+
 # ---- duty roster -----------------------------------------------------------------------------
 
 
@@ -773,6 +823,20 @@ async def leader_on_duty(db: AsyncSession, day: dt.date, unit_id: int) -> int | 
     """The account id of the leader on duty, if any."""
     row = await db.get(models.DutyRoster, (day, unit_id))
     return None if row is None else row.account_id
+
+
+async def duty_between(
+    db: AsyncSession, start: dt.date, end: dt.date, unit_ids: Iterable[int]
+) -> dict[tuple[dt.date, int], int]:
+    """The roster from ``start`` to ``end`` (exclusive): (day, unit id) → the leader's account."""
+    rows = await db.scalars(
+        select(models.DutyRoster).where(
+            models.DutyRoster.day >= start,
+            models.DutyRoster.day < end,
+            models.DutyRoster.unit_id.in_(list(unit_ids)),
+        )
+    )
+    return {(r.day, r.unit_id): r.account_id for r in rows}
 
 
 # ---- session statistics ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ announcements and the duty roster. Every route asks the policy.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 from pathlib import Path
@@ -17,6 +18,7 @@ from aiohttp import web
 from config.errors import AccessDenied, GatewayError, NotFound, ValidationError
 from records import accounts, enums, items, lookup, policy, sessions
 from records.base import utcnow
+from records.deadlines import local_date
 from records.enums import (
     AdmissionState,
     ParticipantRole,
@@ -276,11 +278,51 @@ async def org_units(request: web.Request) -> web.Response:
             "level": u.level.value,
             "parent_id": u.parent_id,
             "active": u.active,
+            # false for the units above the caller's, listed only to place it in the tree
+            "in_scope": in_scope(p, u.id, tree),
         }
         for u in tree.units.values()
         if in_scope(p, u.id, tree) or (p.unit_id is not None and u.id in tree.ancestors(p.unit_id))
     ]
     return web.json_response({"units": units})
+
+
+@routes.get("/api/leaders")
+async def leaders(request: web.Request) -> web.Response:
+    """The leaders who may lead the caller's work (``?unit_id=`` for one unit's).
+
+    The leaders of the units in ``/api/orgs`` (the caller's scope and the units above it) and
+    of the petition bureau, whose leaders lead every unit: the item page offers them as
+    approvers of an extension (Art. 34), the duty roster as a unit's leaders on duty. Names
+    and units only.
+    """
+    p = require_official(request)
+    tree = request.app[keys.STORE].tree
+    unit_id = query_int(request, "unit_id", lo=1, hi=2**31 - 1, default=0) or None
+    assert p.unit_id is not None
+    seen = {
+        u.id
+        for u in tree.units.values()
+        if in_scope(p, u.id, tree)
+        or u.id in tree.ancestors(p.unit_id)
+        or tree.sees_everything(u.id)
+    }
+    wanted = seen if unit_id is None else seen & {unit_id}
+    async with request.app[keys.STORE].transaction() as tx:
+        found = await accounts.list_leaders(tx, wanted)
+    return web.json_response(
+        {
+            "leaders": [
+                {
+                    "id": a.id,
+                    "name": a.display_name,
+                    "unit_id": a.unit_id,
+                    "unit_name": tree.units[a.unit_id].name,
+                }
+                for a in found
+            ]
+        }
+    )
 
 
 # ---- sessions --------------------------------------------------------------------------------
@@ -704,7 +746,120 @@ async def publish_announcement(request: web.Request) -> web.Response:
     return web.json_response(ann.as_json(), status=201)
 
 
+def _announcement_json(
+    request: web.Request, p: Principal, rec: sessions.AnnouncementRecord
+) -> dict[str, Any]:
+    tree = request.app[keys.STORE].tree
+    unit = tree.get(rec.info.unit_id)
+    return rec.info.as_json() | {
+        "unit_name": unit.name if unit else "",
+        "author_id": rec.author_id,
+        "author_name": rec.author_name,
+        "withdrawn_at": rec.withdrawn_at.isoformat() if rec.withdrawn_at else None,
+        "can_withdraw": rec.withdrawn_at is None
+        and bool(policy.decide(p, Action.PUBLISH_ANNOUNCEMENT, UnitTarget(rec.info.unit_id), tree)),
+    }
+
+
+@routes.get("/api/announcements")
+async def list_announcements(request: web.Request) -> web.Response:
+    """Announcements published to units of the caller's scope, newest first (at most 100)."""
+    p = require_official(request)
+    tree = request.app[keys.STORE].tree
+    assert p.unit_id is not None
+    units = None if tree.sees_everything(p.unit_id) else sorted(tree.subtree(p.unit_id))
+    async with request.app[keys.STORE].transaction() as tx:
+        found = await sessions.list_announcements(tx, units)
+    return web.json_response({"announcements": [_announcement_json(request, p, a) for a in found]})
+
+
+@routes.post("/api/announcements/{announcement_id}/withdraw")
+async def withdraw_announcement(request: web.Request) -> web.Response:
+    """Withdraw an announcement: the terminals showing it drop it at once."""
+    try:
+        announcement_id = int(request.match_info["announcement_id"])
+    except ValueError as exc:
+        raise NotFound(
+            f"announcement {request.match_info['announcement_id'][:20]!r} not found"
+        ) from exc
+    async with request.app[keys.STORE].transaction() as tx:
+        ann = await sessions.get_announcement(tx, announcement_id)
+    p = await authorize(request, Action.PUBLISH_ANNOUNCEMENT, UnitTarget(ann.unit_id))
+    async with request.app[keys.STORE].transaction() as tx:
+        rec = await sessions.withdraw_announcement(tx, announcement_id)
+        await accounts.audit(
+            tx,
+            p.ref,
+            "announcement_withdraw",
+            "announcement",
+            str(announcement_id),
+            remote=remote_of(request),
+        )
+    hub = request.app.get(keys.HUB)
+    if hub is not None and rec.withdrawn_at is not None:
+        # terminals drop an announcement once it has expired: pushed again as expiring at the
+        # moment of withdrawal, it leaves every kiosk showing it (the stored expiry stays)
+        await hub.announce(dataclasses.replace(rec.info, expires_at=rec.withdrawn_at))
+    return web.json_response(_announcement_json(request, p, rec))
+
+
 # ---- duty roster -----------------------------------------------------------------------------
+
+
+@routes.get("/api/duty")
+async def duty_week(request: web.Request) -> web.Response:
+    """The duty roster of ``days`` days (default 7) from ``from`` (default today, in China).
+
+    One row per unit a ``to_leader`` visit may reach: every reception unit the caller sees
+    (``/api/orgs``) and the units above it, as the visit looks for the leader on duty there
+    first, then upwards. Each row carries the unit's own leaders (the only ones the roster may
+    name), who is on duty per day and whether the caller may edit it (``MANAGE_DUTY``).
+    Reception officers read it; leaders and administrators of the unit edit it.
+    """
+    p = require_official(request)
+    raw = request.query.get("from")
+    try:
+        start = dt.date.fromisoformat(raw) if raw else local_date(utcnow())
+    except ValueError as exc:
+        raise ValidationError(f"query parameter 'from'={raw!r:.20}: YYYY-MM-DD expected") from exc
+    count = query_int(request, "days", lo=1, hi=31, default=7)
+    days = [start + dt.timedelta(days=n) for n in range(count)]
+    tree = request.app[keys.STORE].tree
+    assert p.unit_id is not None
+    visible = [
+        u
+        for u in tree.units.values()
+        if u.is_reception and (in_scope(p, u.id, tree) or u.id in tree.ancestors(p.unit_id))
+    ]
+    unit_ids: list[int] = []
+    for u in sorted(visible, key=lambda u: u.id):
+        for uid in (u.id, *tree.ancestors(u.id)):
+            if uid not in unit_ids:
+                unit_ids.append(uid)
+    async with request.app[keys.STORE].transaction() as tx:
+        roster = await sessions.duty_between(tx, days[0], days[-1] + dt.timedelta(days=1), unit_ids)
+        leaders = await accounts.list_leaders(tx, unit_ids)
+    names = {a.id: a.display_name for a in leaders}
+    rows = []
+    for uid in unit_ids:
+        own = [a for a in leaders if a.unit_id == uid]
+        if not own and not tree.units[uid].is_reception:
+            continue  # nobody there could be on duty
+        on_duty = {d.isoformat(): roster.get((d, uid)) for d in days}
+        rows.append(
+            {
+                "unit_id": uid,
+                "unit_name": tree.units[uid].name,
+                "reception": tree.units[uid].is_reception,
+                "can_edit": bool(policy.decide(p, Action.MANAGE_DUTY, UnitTarget(uid), tree)),
+                "leaders": [{"id": a.id, "name": a.display_name} for a in own],
+                "days": {
+                    day: None if aid is None else {"account_id": aid, "name": names.get(aid, "")}
+                    for day, aid in on_duty.items()
+                },
+            }
+        )
+    return web.json_response({"days": [d.isoformat() for d in days], "units": rows})
 
 
 @routes.put("/api/duty/{day}")

@@ -166,7 +166,15 @@ def _schemas() -> dict[str, Schema]:
         "allowed_actions": {"type": "array", "items": _enum(a.name for a in ACTIONS)},
     }
     item_detail = _obj(
-        item_props | {"backlog_case_id": _nullable(INT)},
+        item_props
+        | {
+            "backlog_case_id": _nullable(INT),
+            "unit_names": {
+                "type": "object",
+                "additionalProperties": STR,
+                "description": "unit id → name, for the units the item names",
+            },
+        },
         required=[*item_props],
     )
     case_props: dict[str, Schema] = {
@@ -275,6 +283,7 @@ def _schemas() -> dict[str, Schema]:
                 "seq": INT,
                 "at": DATETIME,
                 "account_id": _nullable(INT),
+                "account_name": _nullable(STR),
                 "type": _enum(EventType),
                 "from_state": _nullable(_enum(ItemState)),
                 "to_state": _enum(ItemState),
@@ -471,6 +480,21 @@ def _schemas() -> dict[str, Schema]:
                 "body": STR,
                 "published_at": DATETIME,
                 "expires_at": DATETIME,
+            }
+        ),
+        "AnnouncementListed": _obj(
+            {
+                "id": INT,
+                "unit_id": INT,
+                "title": STR,
+                "body": STR,
+                "published_at": DATETIME,
+                "expires_at": DATETIME,
+                "unit_name": STR,
+                "author_id": INT,
+                "author_name": STR,
+                "withdrawn_at": _nullable(DATETIME),
+                "can_withdraw": BOOL,
             }
         ),
     }
@@ -986,7 +1010,9 @@ def _foundation_paths() -> dict[str, Schema]:
                                     "level": STR,
                                     "parent_id": _nullable(INT),
                                     "active": BOOL,
-                                }
+                                    "in_scope": BOOL,
+                                },
+                                required=["id", "code", "name", "level", "parent_id", "active"],
                             ),
                         }
                     }
@@ -1174,6 +1200,11 @@ def _foundation_paths() -> dict[str, Schema]:
             )
         },
         "/api/announcements": {
+            "get": _op(
+                "Announcements published to units of the caller's scope, newest first",
+                _obj({"announcements": {"type": "array", "items": _ref("AnnouncementListed")}}),
+                tag="admin",
+            ),
             "post": _op(
                 "Publish an announcement to the terminals of a unit subtree",
                 _ref("Announcement"),
@@ -1187,6 +1218,70 @@ def _foundation_paths() -> dict[str, Schema]:
                     },
                     required=["title", "body"],
                 ),
+                tag="admin",
+            ),
+        },
+        "/api/leaders": {
+            "get": _op(
+                "The leaders of the units the caller sees (approvers, the duty roster)",
+                _obj(
+                    {
+                        "leaders": {
+                            "type": "array",
+                            "items": _obj(
+                                {"id": INT, "name": STR, "unit_id": INT, "unit_name": STR}
+                            ),
+                        }
+                    }
+                ),
+                params=[_query("unit_id", UNIT_ID)],
+                tag="admin",
+            )
+        },
+        "/api/announcements/{announcement_id}/withdraw": {
+            "post": _op(
+                "Withdraw an announcement (terminals drop it at once)",
+                _ref("AnnouncementListed"),
+                body=None,
+                params=[
+                    _path("announcement_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID})
+                ],
+                tag="admin",
+            )
+        },
+        "/api/duty": {
+            "get": _op(
+                "The duty roster of a week per unit a to_leader visit may reach",
+                _obj(
+                    {
+                        "days": {"type": "array", "items": DATE},
+                        "units": {
+                            "type": "array",
+                            "items": _obj(
+                                {
+                                    "unit_id": INT,
+                                    "unit_name": STR,
+                                    "reception": BOOL,
+                                    "can_edit": BOOL,
+                                    "leaders": {
+                                        "type": "array",
+                                        "items": _obj({"id": INT, "name": STR}),
+                                    },
+                                    "days": {
+                                        "type": "object",
+                                        "additionalProperties": _nullable(
+                                            _obj({"account_id": INT, "name": STR})
+                                        ),
+                                    },
+                                }
+                            ),
+                        },
+                    }
+                ),
+                params=[
+                    _query("from", DATE),
+                    _query("days", {"type": "integer", "minimum": 1, "maximum": 31}),
+                ],
                 tag="admin",
             )
         },

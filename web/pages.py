@@ -28,6 +28,12 @@ PAGES = {
     "/dashboard": "dashboard.html",
     "/report": "report.html",
     "/lookup": "lookup.html",
+    "/items": "items.html",
+    # one page for every item: the page reads the lookup code from its path
+    "/items/{code}": "item.html",
+    "/duty": "duty.html",
+    "/announcements": "announcements.html",
+    "/backlog": "backlog.html",
 }
 
 

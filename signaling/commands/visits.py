@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from config import errors
 from records import sessions
+from records.base import utcnow
+from records.deadlines import local_date
 from records.enums import (
     AdmissionState,
     ParticipantRole,
@@ -47,7 +47,9 @@ async def visit_request(ctx: Context, req: Request) -> Reply:
     if req["to_leader"]:
         async with ctx.tx() as tx:
             for unit_id in (reception.id, *tree.ancestors(reception.id)):
-                leader_id = await sessions.leader_on_duty(tx, dt.date.today(), unit_id)
+                # the roster's days are days in China, not the server's own time zone: after
+                # 16:00 UTC a UTC host's date.today() is still yesterday there
+                leader_id = await sessions.leader_on_duty(tx, local_date(utcnow()), unit_id)
                 if leader_id is not None:
                     break
         if leader_id is None:

@@ -50,8 +50,15 @@ async def test_receipt_shows_the_items_lookup_code_and_the_chosen_rating(
     assert code
     # the call view names the linked item by its code, not by its internal id
     await console.locator("#item-linked").get_by_text(f"已关联事项: {code}").wait_for()
+    # the session history says the visit is live, not still waiting
+    row = console.locator(f'#history tr[data-session="{session_id}"]')
+    await row.locator('[data-state="live"]').get_by_text("进行中").wait_for()
 
     await console.get_by_role("button", name="结束通话").click()
+    # ended, and its details link the item by its lookup code
+    await row.locator('[data-state="ended"]').wait_for()
+    await row.get_by_role("button").click()
+    await console.locator("#detail").get_by_role("link", name=f"已关联事项: {code}").wait_for()
     receipt = kiosk.locator("#receipt")
     await kiosk.locator("#v-receipt").wait_for(state="visible")
     await receipt.locator("#lookup-code").get_by_text(code).wait_for(timeout=10_000)

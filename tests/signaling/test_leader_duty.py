@@ -6,16 +6,21 @@ to the leader on duty, and the roster accepted a leader of another unit.
 
 from __future__ import annotations
 
-import datetime as dt
-
+from records.base import utcnow
+from records.deadlines import local_date
 from tests.helpers import Api
 
 HPSQ = "QX-DFJD-HPSQ"
 
 
+def _today() -> str:
+    """Today as the roster counts days: in China, whatever the host's time zone."""
+    return local_date(utcnow()).isoformat()
+
+
 async def _put_duty(api: Api, headers: dict[str, str], unit: str, who: str) -> int:
     resp = await api.client.put(
-        f"/api/duty/{dt.date.today().isoformat()}",
+        f"/api/duty/{_today()}",
         json={"unit_id": api.seed.units[unit], "account_id": api.seed.account_ids[who]},
         headers=headers,
     )
@@ -58,7 +63,7 @@ async def test_the_duty_roster_names_only_leaders_of_that_unit(api: Api) -> None
     admin = await api.login("bureau_admin")
     # a leader of 东风街道 on the bureau's roster: refused, whatever the admin's scope
     resp = await api.client.put(
-        f"/api/duty/{dt.date.today().isoformat()}",
+        f"/api/duty/{_today()}",
         json={"unit_id": api.seed.units["QX-XFJ"], "account_id": api.seed.account_ids["dongfeng"]},
         headers=admin,
     )

@@ -28,6 +28,7 @@ from web.items.common import (
     query_enum,
     require_unit_scope,
     scope_units,
+    unit_name,
     visible_items,
 )
 from web.items.wire import (
@@ -133,6 +134,17 @@ async def _read_item(request: web.Request, p: Principal, item: items.Item) -> we
         await accounts.audit(tx, p.ref, "view_item", "item", item.id, remote=remote_of(request))
     body = item_json(item)
     body["backlog_case_id"] = case.id if case else None
+    # the units the item names, by name: the reader's /api/orgs holds only its own scope, and
+    # an item registered above it (a reception centre's) would show a bare number
+    named = {
+        item.registering_unit_id,
+        item.handling_unit_id,
+        item.subject_unit_id,
+        *item.co_handling_unit_ids,
+    }
+    body["unit_names"] = {
+        str(uid): unit_name(request, uid) for uid in sorted(u for u in named if u is not None)
+    }
     return web.json_response(body)
 
 
@@ -160,7 +172,14 @@ async def history(request: web.Request) -> web.Response:
     p, item = await load_item(request, Action.VIEW_ITEM)
     async with request.app[keys.STORE].transaction() as tx:
         entries = await items.item_history(tx, item.id)
+        names = await accounts.display_names(
+            tx, {e.account_id for e in entries if e.account_id is not None}
+        )
         await accounts.audit(
             tx, p.ref, "view_item_history", "item", item.id, remote=remote_of(request)
         )
-    return web.json_response({"item_id": item.id, "history": [history_json(e) for e in entries]})
+    history = [
+        history_json(e) | {"account_name": names.get(e.account_id) if e.account_id else None}
+        for e in entries
+    ]
+    return web.json_response({"item_id": item.id, "history": history})

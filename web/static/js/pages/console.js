@@ -81,7 +81,7 @@ async function enterCall(snap) {
   $("#call").hidden = false;
   $("#call-cat").textContent = categoryName(snap.session.category);
   state.itemCode = null;
-  $("#item-linked").textContent = snap.session.item_id ? t("linked") : "";
+  showLinked(snap.session.item_id);
   $("#inv-link").value = "";
   call.setParticipants(snap.participants || []);
   call.setRecording(!!snap.recording);
@@ -94,6 +94,7 @@ async function enterCall(snap) {
     onRemote: (m) => call.setRemote(m),
   });
   say(t("kiosk_in_call"));
+  loadHistory(); // the visit just taken is live now, not waiting
   $("#call-h").focus && $("#end").focus();
   await state.link.start();
 }
@@ -137,6 +138,7 @@ function wire() {
       state.queue = q.visits || [];
       renderQueue();
     });
+    loadHistory(); // a visit that left the queue went live (or was cancelled)
   });
   signal.on("participant.joined", (m) => m.session === state.session && call.upsert(m.participant));
   signal.on("participant.updated", (m) => m.session === state.session && call.upsert(m.participant));
@@ -146,7 +148,7 @@ function wire() {
   signal.on("recording", (m) => m.session === state.session && call.setRecording(m.active));
   signal.on("session.item", (m) => {
     // the event names the item by its internal id; people know it by its lookup code
-    if (m.session === state.session) $("#item-linked").textContent = state.itemCode ? `${t("linked")}: ${state.itemCode}` : t("linked");
+    if (m.session === state.session) showLinked(m.item_id || m.item);
   });
   signal.on("session.ended", (m) => {
     if (m.session !== state.session) return;
@@ -155,6 +157,7 @@ function wire() {
   });
   signal.on("session.state", (m) => {
     if (m.session === state.session && (m.state === "cancelled" || m.state === "ended")) leaveCall();
+    else if (document.querySelector(`#history tr[data-session="${m.session}"]`)) loadHistory();
   });
 
   $("#end").addEventListener("click", async () => {
@@ -256,8 +259,11 @@ async function showDetail(id) {
   const box = $("#detail");
   try {
     const s = await api(`/api/sessions/${id}`);
+    // the session names its item by internal id: show it by its lookup code, linked
+    const item = s.item_id ? await items.item(s.item_id).catch(() => null) : null;
     box.replaceChildren(
       h("h3", {}, `${t(`kind_${s.kind}`)} ${s.id.slice(0, 8).toUpperCase()}`),
+      item ? h("p", { "data-item": item.id }, h("a", { href: `/items/${encodeURIComponent(items.codeOf(item))}` }, `${t("linked")}: ${items.codeOf(item)}`)) : null,
       h("ul", {}, ...s.participants.map((p) => h("li", {}, `${p.name} · ${i18n.roleName(p.role)} · ${fmtTime(p.joined_at)} – ${fmtTime(p.left_at)}`))),
       h("h4", {}, t("recordings")),
       s.recordings.length
@@ -269,24 +275,59 @@ async function showDetail(id) {
   }
 }
 
+const URGENCY = ["overdue", "within3", "within7", "later"];
+
 async function loadItems() {
   const box = $("#items");
   try {
     const due = await items.mine();
-    const rows = due.map((d) =>
-      h(
-        "li",
-        {},
-        h("span", { class: `badge ${d.days_left < 0 ? "overdue" : "soon"}` }, d.days_left < 0 ? t("overdue") : t("due_soon")),
-        h("strong", {}, d.lookup_code || d.item_id),
-        h("span", {}, `${t("due_on")} ${d.due_on}`),
-        h("span", { class: "muted" }, d.due_what && i18n.has(`due_${d.due_what}`) ? t(`due_${d.due_what}`) : ""),
-      ),
+    const groups = URGENCY.map((u) => [u, due.filter((d) => items.urgency(d) === u)]);
+    box.replaceChildren(
+      ...(due.length
+        ? groups.map(([u, list]) =>
+            h(
+              "section",
+              { class: "urgency", "data-urgency": u, "aria-labelledby": `urg-${u}` },
+              h("h3", { id: `urg-${u}` }, `${t(`urgency_${u}`)} (${list.length})`),
+              list.length
+                ? h(
+                    "ul",
+                    { class: "plain" },
+                    ...list.map((d) =>
+                      h(
+                        "li",
+                        { "data-item": d.item_id },
+                        h("a", { href: `/items/${encodeURIComponent(d.lookup_code)}` }, d.lookup_code),
+                        h("span", { class: `badge ${u === "overdue" ? "overdue" : u === "later" ? "" : "soon"}` }, i18n.has(`item_state_${d.state}`) ? t(`item_state_${d.state}`) : ""),
+                        h("span", {}, `${d.due_what && i18n.has(`due_${d.due_what}`) ? t(`due_${d.due_what}`) : t("due_on")} ${d.due_on}`),
+                      ),
+                    ),
+                  )
+                : h("p", { class: "muted" }, t("no_data")),
+            ),
+          )
+        : [h("p", { class: "muted" }, t("no_data"))]),
     );
-    box.replaceChildren(rows.length ? h("ul", { class: "plain" }, ...rows) : h("p", { class: "muted" }, t("no_data")));
   } catch (err) {
     box.replaceChildren(h("p", { class: "muted", "data-unavailable": "" }, err.unavailable ? t("unavailable") : `${t("load_failed")}: ${errorText(err)}`));
   }
+}
+
+/** Say which item the call is linked to by its lookup code (events name it by internal id). */
+async function showLinked(itemId) {
+  const el = $("#item-linked");
+  if (!itemId) {
+    el.textContent = "";
+    return;
+  }
+  if (!state.itemCode) {
+    try {
+      state.itemCode = items.codeOf(await items.item(itemId));
+    } catch {
+      state.itemCode = null;
+    }
+  }
+  el.replaceChildren(state.itemCode ? h("a", { href: `/items/${encodeURIComponent(state.itemCode)}`, target: "_blank", rel: "noopener" }, `${t("linked")}: ${state.itemCode}`) : t("linked"));
 }
 
 init();

@@ -1,0 +1,180 @@
+"""/items and /items/{code}: an official walks an item through its lifecycle by clicking only.
+
+The item is registered through the API (as the console does during a visit); from there the
+reception centre assigns it to the housing bureau, whose official acknowledges, accepts,
+extends (approved by a bureau leader), issues the opinion and concludes it, every step a
+button and a form on the item page, and opens the notices it produced.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import Gateway, Open
+from tests.browser.test_browser_pages import _axe  # the one axe helper (its path may move)
+
+pytestmark = pytest.mark.browser
+
+
+async def _register(page: Any) -> dict[str, Any]:
+    me = await page.context.request.get("/api/me")
+    csrf = (await me.json())["csrf_token"]
+    resp = await page.context.request.post(
+        "/api/items",
+        data={
+            "type": "complaint",
+            "channel": "video",
+            "category": "housing",
+            "request": "小区违建影响采光，请求处理",
+            "facts": "邻楼加盖两层",
+            "petitioners": [
+                {"name": "张三丰", "phone": "13800001234", "id_number": "110101199001011234"}
+            ],
+        },
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert resp.ok, await resp.text()
+    item: dict[str, Any] = (await resp.json())["item"]
+    return item
+
+
+async def _act(page: Any, action: str, fill: dict[str, str] | None = None) -> None:
+    """Click the action's button, fill its form, confirm, and wait for the new state."""
+    await page.locator(f'#actions button[data-action="{action}"]').click()
+    form = page.locator(f'#action-form[data-action="{action}"]')
+    await form.wait_for(state="visible")
+    for name, value in (fill or {}).items():
+        control = form.locator(f'[name="{name}"]')
+        tag = await control.evaluate("e => e.tagName + ':' + (e.type || '')")
+        if tag.startswith("SELECT"):
+            await control.select_option(label=value)
+        elif tag.endswith(":checkbox"):
+            await control.check()
+        else:
+            await control.fill(value)
+    await form.get_by_role("button", name="确认").click()
+    await page.locator(f'#action-msg[data-done="{action}"]').wait_for()
+
+
+async def _notice(page: Any, kind: str) -> str:
+    link = page.locator(f'#notices li[data-notice="{kind}"] a')
+    async with page.context.expect_page() as opened:
+        await link.click()
+    notice = await opened.value
+    await notice.wait_for_load_state()
+    text: str = await notice.locator("body").inner_text()
+    await notice.close()
+    return text
+
+
+def _cn(day: str) -> str:
+    y, m, d = (int(x) for x in day.split("-"))
+    return f"{y}年{m}月{d}日"
+
+
+async def test_an_item_walked_through_its_lifecycle_by_clicking(
+    gateway: Gateway, open_page: Open
+) -> None:
+    reception = await open_page("/items", login="reception")
+    item = await _register(reception)
+    code = item["lookup_code"]
+
+    # the list shows it with its state and channel in words; its code opens the item page
+    await reception.goto("/items")
+    row = reception.locator(f'#rows tr[data-item="{item["id"]}"]')
+    await row.wait_for()
+    assert "已登记" in (await row.inner_text())
+    assert "视频信访" in (await row.inner_text())
+    await reception.locator("#f-state").select_option(label="已受理")
+    await reception.get_by_role("button", name="搜索", exact=True).click()
+    await row.wait_for(state="detached")
+    await reception.locator("#f-state").select_option(label="全部")
+    await reception.get_by_label("登记日期至").fill("2020-01-01")
+    await reception.get_by_role("button", name="搜索", exact=True).click()
+    await reception.locator("#msg").get_by_text("没有符合条件的事项").wait_for()
+    await reception.get_by_label("登记日期至").fill("")
+    await reception.locator("#f-state").select_option(label="已登记")
+    await reception.get_by_role("button", name="搜索", exact=True).click()
+    await row.get_by_role("link", name=code).click()
+    await reception.locator("#item").wait_for(state="visible")
+    assert await _axe(reception, "items-item") == []
+
+    # the petitioner is masked until asked
+    people = reception.locator("#petitioners")
+    assert "13800001234" not in await people.inner_text()
+    assert "张三丰" not in await people.inner_text()
+    await reception.locator("#reveal").click()
+    await people.get_by_text("13800001234").wait_for()
+
+    # a photo of the building, attached and listed
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    await reception.locator("#at-file").set_input_files(
+        {"name": "违建照片.png", "mimeType": "image/png", "buffer": png}
+    )
+    await reception.get_by_role("button", name="上传", exact=True).click()
+    await reception.locator("#upload-msg").get_by_text("已上传：违建照片.png").wait_for()
+    await reception.locator("#attachments").get_by_role("link", name="违建照片.png").wait_for()
+
+    await _act(reception, "assign", {"to_unit_id": "示例区住房和城乡建设局"})
+    await reception.locator('#state[data-state="assigned"]').wait_for()
+
+    # the housing bureau's official does the rest on the same page
+    housing = await open_page(f"/items/{code}", login="housing")
+    await housing.locator("#item").wait_for(state="visible")
+    # units above the reader's scope are named too (the registering reception centre)
+    assert "示例区群众来访接待中心" in await housing.locator("#summary").inner_text()
+    await _act(housing, "acknowledge")
+    await housing.locator('#state[data-state="received"]').wait_for()
+    await _act(housing, "accept")
+    await housing.locator('#state[data-state="accepted"]').wait_for()
+    accepted_due = await housing.locator("#due").get_attribute("data-due")
+    assert accepted_due
+    assert "办理期限" in (await housing.locator("#due").inner_text())
+
+    acceptance = await _notice(housing, "acceptance")
+    assert code in acceptance
+    assert _cn(accepted_due) in acceptance
+
+    await _act(
+        housing,
+        "extend",
+        {"days": "15", "approved_by": "Leader · 示例区信访局", "reason": "需现场测量采光"},
+    )
+    extended_due = await housing.locator("#due").get_attribute("data-due")
+    assert extended_due
+    assert extended_due > accepted_due
+    extension = await _notice(housing, "extension")
+    assert code in extension
+    assert _cn(extended_due) in extension
+    assert "Leader" in extension
+
+    await _act(
+        housing,
+        "opinion",
+        {"decision": "责令限期拆除违建部分", "legal_basis": "《城乡规划法》第六十四条"},
+    )
+    await housing.locator('#state[data-state="opinion_issued"]').wait_for()
+    opinion = await _notice(housing, "opinion")
+    assert code in opinion
+    assert "责令限期拆除违建部分" in opinion
+
+    await _act(housing, "conclude", {"petitioner_waived": "yes"})
+    await housing.locator('#state[data-state="concluded"]').wait_for()
+
+    # the timeline says who did what
+    timeline = await housing.locator("#timeline").inner_text()
+    for words in ("Reception", "Housing", "交办", "签收", "受理", "延期", "出具处理意见", "办结"):
+        assert words in timeline, (words, timeline)
+    assert re.search(r"\+15", timeline)
+    assert await _axe(housing, "items-item-concluded") == []
+
+    # and in English, states and actions are in English
+    await housing.locator("#lang").click()
+    await housing.locator("#state").get_by_text("Concluded").wait_for()
+    assert "Concluded" in await housing.locator("#timeline").inner_text()
+    await housing.goto("/items")
+    await housing.locator(f'#rows tr[data-item="{item["id"]}"]').get_by_text("Video").wait_for()
+    assert await _axe(housing, "items-list-en") == []
