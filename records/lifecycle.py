@@ -8,8 +8,11 @@ touches the database; ``records/items/`` persists what these functions accept.
 ::
 
     registered ─► transferred | assigned | diverted | not_accepted        (≤15 d, Art. 22)
-    transferred / assigned ─► received
+    registered ─► accepted               (the registering unit is competent: no self-transfer)
+    transferred ─► received                 (≤15 d even if never acknowledged, Art. 23(3))
+    assigned ─► received
     received ─► returned (objection ≤5 working days, Art. 23) | accepted (≤15 d)
+    received ─► not_accepted (written notice) | diverted (legal procedure, Art. 31)
     returned ─► transferred | assigned | diverted | not_accepted          (≤15 d, Art. 22)
     accepted ─► opinion_issued                          (≤60 d, +≤30 d extension, Art. 34)
     opinion_issued ─► review_requested (petitioner ≤30 d) | concluded
@@ -155,6 +158,9 @@ TRANSITIONS: Mapping[tuple[ItemState, EventType], ItemState] = MappingProxyType(
         (S.REGISTERED, E.ASSIGN): S.ASSIGNED,
         (S.REGISTERED, E.DIVERT): S.DIVERTED,
         (S.REGISTERED, E.NOT_ACCEPT): S.NOT_ACCEPTED,
+        # The registering unit is itself competent: it accepts directly instead of
+        # transferring to itself (which inflated the transfer counts).
+        (S.REGISTERED, E.ACCEPT): S.ACCEPTED,
         (S.RETURNED, E.TRANSFER): S.TRANSFERRED,
         (S.RETURNED, E.ASSIGN): S.ASSIGNED,
         (S.RETURNED, E.DIVERT): S.DIVERTED,
@@ -163,6 +169,10 @@ TRANSITIONS: Mapping[tuple[ItemState, EventType], ItemState] = MappingProxyType(
         (S.ASSIGNED, E.RECEIVE): S.RECEIVED,
         (S.RECEIVED, E.RETURN): S.RETURNED,
         (S.RECEIVED, E.ACCEPT): S.ACCEPTED,
+        # The handling unit itself refuses in writing or diverts to a legal procedure
+        # (Art. 31) after the item was routed to it.
+        (S.RECEIVED, E.NOT_ACCEPT): S.NOT_ACCEPTED,
+        (S.RECEIVED, E.DIVERT): S.DIVERTED,
         (S.ACCEPTED, E.ISSUE_OPINION): S.OPINION_ISSUED,
         (S.OPINION_ISSUED, E.REQUEST_REVIEW): S.REVIEW_REQUESTED,
         (S.OPINION_ISSUED, E.CONCLUDE): S.CONCLUDED,
@@ -286,7 +296,7 @@ class Deadline:
     """A period running on an item.
 
     Attributes:
-        what: machine key (``route``, ``object``, ``accept``, ``opinion``,
+        what: machine key (``route``, ``receive``, ``object``, ``accept``, ``opinion``,
             ``review_request``, ``review_opinion``, ``rereview_request``,
             ``rereview_opinion``, ``assignment_report``).
         description: what must happen, for people.
@@ -324,6 +334,7 @@ _CAL, _WORK = DayCount.CALENDAR, DayCount.WORKING
 _PERIODS: Mapping[str, _Period] = MappingProxyType(
     {
         "route": _Period("transfer, assign, divert or refuse in writing", 15, _CAL, "unit"),
+        "receive": _Period("acknowledge and issue the written acceptance notice", 15, _CAL, "unit"),
         "object": _Period("object to the transfer/assignment (optional)", 5, _WORK, "unit"),
         "accept": _Period("written acceptance notice", 15, _CAL, "unit"),
         "opinion": _Period("issue the handling opinion", 60, _CAL, "unit"),
@@ -346,6 +357,9 @@ ARTICLES: Mapping[RuleSet, Mapping[str, str]] = MappingProxyType(
                 # (DOMAIN.md gives no number; checked against a district petition bureau's
                 # published reading of the Regulations, 2025)
                 "accept": "信访工作条例 (2022) Art. 23(3)",
+                # a transferred item nobody acknowledges: the same 15 days, counted from the
+                # transfer (the earliest it can have arrived)
+                "receive": "信访工作条例 (2022) Art. 23(3)",
                 "opinion": "信访工作条例 (2022) Art. 34",
                 "review_request": "信访工作条例 (2022) Art. 35",
                 "review_opinion": "信访工作条例 (2022) Art. 35",
@@ -360,6 +374,7 @@ ARTICLES: Mapping[RuleSet, Mapping[str, str]] = MappingProxyType(
                 # The 2005 regulations set no objection window; the 2022 one is applied.
                 "object": "信访工作条例 (2022) Art. 23 (no 2005 equivalent)",
                 "accept": "信访条例 (2005) Art. 22",
+                "receive": "信访条例 (2005) Art. 22",
                 "opinion": "信访条例 (2005) Art. 33",
                 "review_request": "信访条例 (2005) Art. 34",
                 "review_opinion": "信访条例 (2005) Art. 34",
@@ -413,6 +428,12 @@ def open_deadlines(timeline: Timeline, calendar: HolidayCalendar) -> tuple[Deadl
     match t.state:
         case S.REGISTERED | S.RETURNED:
             found.append(_deadline(calendar, t, "route", t.since))
+        case S.TRANSFERRED:
+            # Without this an item the receiving unit never acknowledges has no deadline
+            # and is on no due or overdue list. An assigned item has the assigning body's.
+            found.append(_deadline(calendar, t, "receive", t.since))
+        case S.ASSIGNED if t.assignment_due is None:
+            found.append(_deadline(calendar, t, "receive", t.since))
         case S.RECEIVED:
             found.append(_deadline(calendar, t, "accept", t.since))
             found.append(_deadline(calendar, t, "object", t.since))
@@ -513,7 +534,23 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
                 reason=str(data.get("reason") or ""),
                 approved_on=day,
             )
+            if t.extensions:
+                # Art. 34 grants one extension of up to 30 days, approved once by the head
+                # of the unit; a second approval is not an extension the law knows, even
+                # when the total stays within 30 days (docs/petition-items.md).
+                first = t.extensions[0]
+                raise ValidationError(
+                    f"extension of {ext.days} days refused: the handling period was already "
+                    f"extended by {first.days} days on {first.approved_on}; Art. 34 allows "
+                    "one extension (at most 30 days)"
+                )
             check_extension(t.extensions, ext)
+            period_due = _deadline(calendar, t, "opinion", t.since).due
+            if period_due is not None and day > period_due:
+                raise ValidationError(
+                    f"extension approved on {day} is too late: the 60-day handling period "
+                    f"ended on {period_due} ({ARTICLES[t.rule_set]['opinion']})"
+                )
             return replace(t, extensions=(*t.extensions, ext))
         case E.STOP_CLOCK:
             if t.stops and t.stops[-1].last is None:

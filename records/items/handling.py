@@ -260,10 +260,42 @@ async def accept(
     account_id: int | None,
     at: dt.datetime | None = None,
     reason: str = "",
+    acting_unit_id: int | None = None,
 ) -> Item:
-    """Accept (受理) the item; the 60-day handling period starts."""
-    return await apply_event(
-        session, calendar, item_id, EventType.ACCEPT, account_id=account_id, at=at, reason=reason
+    """Accept (受理) the item; the 60-day handling period starts.
+
+    A received item is accepted by its handling unit; a registered one directly by the
+    registering unit, which is competent for it (no transfer to itself) and becomes the
+    handling unit. ``acting_unit_id``, the unit of the accepting account, must when given
+    be that competent unit: acceptance is its own act, no other unit (the reception centre,
+    a unit above) records it on its behalf.
+
+    Raises:
+        ValidationError: ``acting_unit_id`` is not the competent unit.
+    """
+    row = await load_row(session, item_id)
+    competent = row.handling_unit_id or row.registering_unit_id
+    if acting_unit_id is not None and acting_unit_id != competent:
+        raise ValidationError(
+            f"acceptance of item {item_id} is recorded by the competent unit {competent} "
+            f"itself; unit {acting_unit_id} cannot accept on its behalf"
+        )
+
+    async def accepted(row: ItemRow, _timeline: Timeline) -> None:
+        if row.handling_unit_id is None:  # accepted directly by the registering unit
+            row.handling_unit_id = row.registering_unit_id
+            row.due_unit_id = row.registering_unit_id
+
+    return await record_event(
+        session,
+        calendar,
+        row,
+        EventType.ACCEPT,
+        account_id=account_id,
+        at=at,
+        reason=reason,
+        after=accepted,
+        what=f"accept item {item_id}",
     )
 
 

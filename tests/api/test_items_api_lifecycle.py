@@ -77,11 +77,18 @@ async def test_illegal_transition_is_409_naming_state_and_allowed_and_changes_no
     before = await (
         await api.client.get(f"/api/items/{item['id']}/history", headers=reception)
     ).json()
-    body = await act(api, reception, item["id"], "accept", status=409)
+    body = await act(api, reception, item["id"], "acknowledge", status=409)
     err = body["error"]
     assert err["code"] == "invalid_transition"
     assert err["state"] == "registered"
-    assert err["allowed_actions"] == ["transfer", "assign", "divert", "not-accept", "note"]
+    assert err["allowed_actions"] == [
+        "transfer",
+        "assign",
+        "divert",
+        "not-accept",
+        "accept",
+        "note",
+    ]
     assert "'registered'" in err["message"]
     assert "'transfer'" in err["message"]
     after = await (
@@ -204,3 +211,46 @@ async def test_link_session_and_list_its_sessions(api_sqlite: Api) -> None:
         await api.client.get(f"/api/items/{other['id']}/sessions", headers=reception)
     ).json()
     assert [x["id"] for x in listed["sessions"]] == [s.id]
+
+
+async def test_a_competent_unit_accepts_directly_and_nobody_accepts_for_it(api: Api) -> None:
+    units = api.seed.units
+    dongfeng = await api.login("dongfeng")
+    own = await register(api, dongfeng, "QX-DFJD")
+    accepted = await act(api, dongfeng, own["id"], "accept")
+    assert (accepted["state"], accepted["handling_unit_id"]) == ("accepted", units["QX-DFJD"])
+    assert accepted["due"]["what"] == "opinion"
+    history = await (
+        await api.client.get(f"/api/items/{own['id']}/history", headers=dongfeng)
+    ).json()
+    assert [h["type"] for h in history["history"]] == ["register", "accept"]  # no self-transfer
+
+    # the reception centre registers and routes; it does not accept for the competent unit
+    reception = await api.login("reception")
+    item = await register(api, reception, "QX-XFJ-JDZX")
+    refused = await act(api, reception, item["id"], "accept", status=422)
+    assert "cannot accept it on behalf of the competent unit" in refused["error"]["message"]
+    await act(api, reception, item["id"], "transfer", to_unit_id=units["QX-ZJJ"])
+    waiting = await act(api, reception, item["id"], "note", reason="已电话告知住建局")
+    assert waiting["due"]["what"] == "receive"  # never acknowledged: still on the due lists
+    housing = await api.login("housing")
+    await act(api, housing, item["id"], "acknowledge")
+    # the bureau sees every unit, yet acceptance is the housing bureau's own act
+    leader = await api.login("leader")
+    on_behalf = await act(api, leader, item["id"], "accept", status=422)
+    assert (
+        f"competent unit {units['QX-ZJJ']} itself; unit {units['QX-XFJ']} cannot accept"
+        in on_behalf["error"]["message"]
+    )
+    assert (await act(api, housing, item["id"], "accept"))["state"] == "accepted"
+
+
+async def test_the_handling_unit_refuses_or_diverts_after_routing(api: Api) -> None:
+    reception = await api.login("reception")
+    housing = await api.login("housing")
+    for action, state in (("not-accept", "not_accepted"), ("divert", "diverted")):
+        item = await register(api, reception, "QX-XFJ-JDZX")
+        await act(api, reception, item["id"], "transfer", to_unit_id=api.seed.units["QX-ZJJ"])
+        await act(api, housing, item["id"], "acknowledge")
+        done = await act(api, housing, item["id"], action, reason="属于行政复议范围")
+        assert done["state"] == state

@@ -240,8 +240,6 @@ async def test_illegal_transitions_refused_without_changing_anything(
                     data={"days": 5, "approved_by": 1},
                 )
         with pytest.raises(InvalidTransition):
-            await svc.accept(s, calendar, item.id, account_id=5, at=at(2024, 3, 2))
-        with pytest.raises(InvalidTransition):
             await svc.acknowledge(s, calendar, item.id, account_id=5, at=at(2024, 3, 2))
         await s.commit()
     async with sessions() as s:
@@ -271,9 +269,10 @@ async def test_domain_rules_refused(
             item.id,
             [(E.ACCEPT, at(2024, 3, 5), {}), (E.EXTEND, at(2024, 3, 6), {"days": 20})],
         )
-        with pytest.raises(ValidationError, match="20 days already granted"):
+        # Art. 34: one extension; a second is refused even within 30 days in total
+        with pytest.raises(ValidationError, match="already extended by 20 days on 2024-03-06"):
             await svc.extend(
-                s, calendar, item.id, days=11, approved_by=9, reason="再延", at=at(2024, 3, 7)
+                s, calendar, item.id, days=10, approved_by=9, reason="再延", at=at(2024, 3, 7)
             )
         item = await svc.get_item(s, item.id)
         assert item.due_on == dt.date(2024, 5, 24)  # 5 Mar + 80 = Fri 24 May
@@ -447,3 +446,155 @@ async def test_accusation_is_confidential_and_handlers_exposed(
             account_id=6,
         )
         assert item.outcome is Outcome.DIVERTED
+
+
+# ------------------------------------------------------------------ routes of issue 17
+
+
+def test_extension_after_the_60_days_is_refused_and_only_one_is_allowed(
+    calendar: HolidayCalendar,
+) -> None:
+    accepted = [
+        HistoryEvent(at(2024, 3, 1), E.REGISTER),
+        HistoryEvent(at(2024, 3, 2), E.TRANSFER),
+        HistoryEvent(at(2024, 3, 4), E.RECEIVE),
+        HistoryEvent(at(2024, 3, 5), E.ACCEPT),
+    ]
+    t = replay(accepted, calendar)
+    opinion = current_deadline(t, calendar)
+    assert opinion is not None
+    # 5 Mar + 60 = Sat 4 May, in the Labour Day holiday (1-5 May) -> Mon 6 May
+    assert opinion.due == dt.date(2024, 5, 6)
+    ext = {"days": 10, "approved_by": 9, "reason": "需现场勘查"}
+    on_last_day = replay([*accepted, HistoryEvent(at(2024, 5, 6), E.EXTEND, ext)], calendar)
+    assert [e.days for e in on_last_day.extensions] == [10]
+    with pytest.raises(
+        ValidationError,
+        match="approved on 2024-05-07 is too late: the 60-day handling period ended on 2024-05-06",
+    ):
+        replay([*accepted, HistoryEvent(at(2024, 5, 7), E.EXTEND, ext)], calendar)
+    # one extension (Art. 34): a second is refused even though 10 + 5 stays within 30 days
+    with pytest.raises(ValidationError, match="already extended by 10 days on 2024-05-06"):
+        replay(
+            [
+                *accepted,
+                HistoryEvent(at(2024, 5, 6), E.EXTEND, ext),
+                HistoryEvent(at(2024, 5, 7), E.EXTEND, {**ext, "days": 5}),
+            ],
+            calendar,
+        )
+
+
+ROUTES: dict[str, tuple[list[HistoryEvent], ItemState, str | None]] = {
+    "the registering unit accepts directly": (
+        [HistoryEvent(at(2024, 3, 1), E.REGISTER), HistoryEvent(at(2024, 3, 4), E.ACCEPT)],
+        S.ACCEPTED,
+        "opinion",
+    ),
+    "the handling unit refuses in writing after routing": (
+        [
+            HistoryEvent(at(2024, 3, 1), E.REGISTER),
+            HistoryEvent(at(2024, 3, 2), E.TRANSFER),
+            HistoryEvent(at(2024, 3, 4), E.RECEIVE),
+            HistoryEvent(at(2024, 3, 8), E.NOT_ACCEPT),
+        ],
+        S.NOT_ACCEPTED,
+        None,
+    ),
+    "the handling unit diverts to a legal procedure (Art. 31)": (
+        [
+            HistoryEvent(at(2024, 3, 1), E.REGISTER),
+            HistoryEvent(at(2024, 3, 2), E.ASSIGN, {"due": "2024-04-30"}),
+            HistoryEvent(at(2024, 3, 4), E.RECEIVE),
+            HistoryEvent(at(2024, 3, 8), E.DIVERT),
+        ],
+        S.DIVERTED,
+        None,
+    ),
+    "a transfer never acknowledged still has a deadline": (
+        [HistoryEvent(at(2024, 3, 1), E.REGISTER), HistoryEvent(at(2024, 3, 2), E.TRANSFER)],
+        S.TRANSFERRED,
+        "receive",
+    ),
+    "an assignment without a report date too": (
+        [HistoryEvent(at(2024, 3, 1), E.REGISTER), HistoryEvent(at(2024, 3, 2), E.ASSIGN)],
+        S.ASSIGNED,
+        "receive",
+    ),
+    "an assignment with a report date keeps that one": (
+        [
+            HistoryEvent(at(2024, 3, 1), E.REGISTER),
+            HistoryEvent(at(2024, 3, 2), E.ASSIGN, {"due": "2024-04-30"}),
+        ],
+        S.ASSIGNED,
+        "assignment_report",
+    ),
+}
+
+
+@pytest.mark.parametrize("route", list(ROUTES))
+def test_new_routes_of_the_table(calendar: HolidayCalendar, route: str) -> None:
+    history, final, due_what = ROUTES[route]
+    t = replay(history, calendar)
+    assert t.state is final
+    deadline = current_deadline(t, calendar)
+    assert (deadline.what if deadline else None) == due_what
+
+
+def test_direct_acceptance_and_a_never_acknowledged_transfer_are_dated(
+    calendar: HolidayCalendar,
+) -> None:
+    direct = replay(ROUTES["the registering unit accepts directly"][0], calendar)
+    assert direct.accepted_on == dt.date(2024, 3, 4)
+    assert direct.accepted_on_time is True
+    waiting = current_deadline(
+        replay(ROUTES["a transfer never acknowledged still has a deadline"][0], calendar), calendar
+    )
+    assert waiting is not None
+    # 2 Mar + 15 = Sun 17 Mar, a rest day -> Mon 18 Mar
+    assert (waiting.due, waiting.article, waiting.obligor) == (
+        dt.date(2024, 3, 18),
+        "信访工作条例 (2022) Art. 23(3)",
+        "unit",
+    )
+
+
+async def test_never_acknowledged_transfer_is_overdue_for_the_receiving_unit(
+    sessions: async_sessionmaker[AsyncSession], calendar: HolidayCalendar
+) -> None:
+    async with sessions() as s:
+        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        await walk(s, calendar, item.id, [(E.TRANSFER, at(2024, 3, 2), {})])
+        overdue = await svc.list_overdue(s, [20], today=dt.date(2024, 3, 20))
+    assert [(d.item_id, d.due_on, d.due_what) for d in overdue] == [
+        (item.id, dt.date(2024, 3, 18), "receive")
+    ]
+
+
+async def test_direct_acceptance_by_the_competent_unit_only(
+    sessions: async_sessionmaker[AsyncSession], calendar: HolidayCalendar
+) -> None:
+    async with sessions() as s:
+        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        with pytest.raises(
+            ValidationError, match="competent unit 1 itself; unit 20 cannot accept on its behalf"
+        ):
+            await svc.accept(
+                s, calendar, item.id, account_id=6, at=at(2024, 3, 2), acting_unit_id=20
+            )
+        item = await svc.accept(
+            s, calendar, item.id, account_id=5, at=at(2024, 3, 2), acting_unit_id=1
+        )
+        assert (item.state, item.handling_unit_id, item.due_what) == (S.ACCEPTED, 1, "opinion")
+        history = await svc.item_history(s, item.id)
+        assert [h.type for h in history] == [E.REGISTER, E.ACCEPT]  # no transfer to itself
+        routed = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        await walk(
+            s,
+            calendar,
+            routed.id,
+            [(E.TRANSFER, at(2024, 3, 2), {}), (E.RECEIVE, at(2024, 3, 4), {})],
+        )
+        # the registering unit (a reception centre, say) cannot accept for unit 20
+        with pytest.raises(ValidationError, match="competent unit 20 itself; unit 1 cannot"):
+            await svc.accept(s, calendar, routed.id, account_id=5, acting_unit_id=1)

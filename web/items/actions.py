@@ -55,7 +55,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("acknowledge", EventType.RECEIVE, "The receiving unit acknowledges receipt", {}),
     ActionSpec("object", EventType.RETURN, "Object within 5 working days (Art. 23)",
                {"reason": NEED_REASON}, ("reason",)),
-    ActionSpec("accept", EventType.ACCEPT, "Accept (受理); the handling period starts",
+    ActionSpec("accept", EventType.ACCEPT, "Accept (受理), by the competent unit itself; "
+               "directly when it registered the item; the handling period starts",
                {"reason": _REASON}),
     ActionSpec("extend", EventType.EXTEND, "Extend the handling period (≤30 d, Art. 34)",
                {"days": {"type": "integer", "minimum": 1, "maximum": 30},

@@ -70,6 +70,18 @@ async def _apply(
                 return await items.assign(
                     tx, cal, item.id, to, due=due, account_id=aid, reason=reason
                 )
+        case EventType.ACCEPT:
+            tree = request.app[keys.STORE].tree
+            unit = tree.get(item.registering_unit_id)
+            if item.handling_unit_id is None and unit is not None and unit.is_reception:
+                raise ValidationError(
+                    f"the reception centre {unit.name} registers and routes item {item.id}; "
+                    "it cannot accept it on behalf of the competent unit: transfer or assign it"
+                )
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.accept(
+                    tx, cal, item.id, account_id=aid, reason=reason, acting_unit_id=p.unit_id
+                )
         case EventType.RECEIVE:
             async with request.app[keys.STORE].transaction() as tx:
                 return await items.acknowledge(tx, cal, item.id, account_id=aid)
