@@ -19,6 +19,7 @@ from records.item_models import (
     ItemHandler,
     ItemRow,
     ItemTransfer,
+    ItemType,
     Outcome,
     TransferKind,
 )
@@ -86,14 +87,33 @@ async def _route(
     account_id: int | None,
     at: dt.datetime | None,
     reason: str,
+    handler_account_id: int | None,
 ) -> Item:
     row = await load_row(session, item_id)
+    if row.type == ItemType.ACCUSATION.value and row.subject_unit_id == to_unit_id:
+        raise ValidationError(
+            f"accusation item {item_id} accuses unit {to_unit_id}: it cannot be "
+            f"{'transferred' if kind is TransferKind.TRANSFER else 'assigned'} to the unit it "
+            "accuses (Art. 30)"
+        )
+    handler = (
+        None
+        if handler_account_id is None
+        else await session.get(ItemHandler, (item_id, handler_account_id))
+    )
+    if handler is not None and handler.recused:
+        raise ValidationError(
+            f"account {handler_account_id} is recused from item {item_id} (Art. 28): "
+            "it cannot be named its handler"
+        )
     when = event_time(at)
     from_unit = row.handling_unit_id or row.registering_unit_id
     event = EventType.TRANSFER if kind is TransferKind.TRANSFER else EventType.ASSIGN
     data: dict[str, Any] = {"to_unit_id": to_unit_id, "from_unit_id": from_unit}
     if due is not None:
         data["due"] = due
+    if handler_account_id is not None:
+        data["handler_account_id"] = handler_account_id
 
     async def routed(row: ItemRow, _timeline: Timeline) -> None:
         row.handling_unit_id = to_unit_id
@@ -109,6 +129,10 @@ async def _route(
                 due_on=due,
             )
         )
+        if handler is None and handler_account_id is not None:
+            # Named by the sender, so the receiving unit's handler sees the item at once
+            # (an accusation is visible to its handlers only, Art. 30).
+            session.add(ItemHandler(item_id=row.id, account_id=handler_account_id))
 
     return await record_event(
         session,
@@ -133,8 +157,16 @@ async def transfer(
     account_id: int | None,
     at: dt.datetime | None = None,
     reason: str = "",
+    handler_account_id: int | None = None,
 ) -> Item:
-    """Transfer (转送) the item to the unit with authority over it."""
+    """Transfer (转送) the item to the unit with authority over it.
+
+    ``handler_account_id`` names the receiving unit's handler as part of the transfer.
+
+    Raises:
+        ValidationError: an accusation sent to the unit it accuses (Art. 30), or the named
+            handler is recused.
+    """
     return await _route(
         session,
         calendar,
@@ -145,6 +177,7 @@ async def transfer(
         account_id=account_id,
         at=at,
         reason=reason,
+        handler_account_id=handler_account_id,
     )
 
 
@@ -158,8 +191,13 @@ async def assign(
     account_id: int | None,
     at: dt.datetime | None = None,
     reason: str = "",
+    handler_account_id: int | None = None,
 ) -> Item:
-    """Assign (交办) the item to a unit, with a deadline for its completion report."""
+    """Assign (交办) the item to a unit, with a deadline for its completion report.
+
+    Raises:
+        ValidationError: as :func:`transfer`.
+    """
     return await _route(
         session,
         calendar,
@@ -170,6 +208,7 @@ async def assign(
         account_id=account_id,
         at=at,
         reason=reason,
+        handler_account_id=handler_account_id,
     )
 
 

@@ -254,3 +254,41 @@ async def test_the_handling_unit_refuses_or_diverts_after_routing(api: Api) -> N
         await act(api, housing, item["id"], "acknowledge")
         done = await act(api, housing, item["id"], action, reason="属于行政复议范围")
         assert done["state"] == state
+
+
+async def test_an_accusation_is_not_sent_to_the_unit_it_accuses_and_carries_its_handler(
+    api: Api,
+) -> None:
+    units, ids = api.seed.units, api.seed.account_ids
+    reception = await api.login("reception")
+    secret = await register(
+        api, reception, "QX-XFJ-JDZX", type="accusation", subject_unit_id=units["QX-ZJJ"]
+    )
+    refused = await act(
+        api, reception, secret["id"], "transfer", status=422, to_unit_id=units["QX-ZJJ"]
+    )
+    assert f"accuses unit {units['QX-ZJJ']}" in refused["error"]["message"]
+    assert "Art. 30" in refused["error"]["message"]
+    wrong = await act(
+        api,
+        reception,
+        secret["id"],
+        "transfer",
+        status=422,
+        to_unit_id=units["QX-DFJD"],
+        handler_account_id=ids["housing"],
+    )
+    assert "is not of the receiving unit" in wrong["error"]["message"]
+    moved = await act(
+        api,
+        reception,
+        secret["id"],
+        "transfer",
+        to_unit_id=units["QX-DFJD"],
+        handler_account_id=ids["dongfeng"],
+    )
+    assert ids["dongfeng"] in moved["handler_account_ids"]
+    # the named handler sees the confidential item at once, with no separate handler call
+    dongfeng = await api.login("dongfeng")
+    resp = await api.client.get(f"/api/items/{secret['id']}", headers=dongfeng)
+    assert resp.status == 200, await resp.text()

@@ -598,3 +598,35 @@ async def test_direct_acceptance_by_the_competent_unit_only(
         # the registering unit (a reception centre, say) cannot accept for unit 20
         with pytest.raises(ValidationError, match="competent unit 20 itself; unit 1 cannot"):
             await svc.accept(s, calendar, routed.id, account_id=5, acting_unit_id=1)
+
+
+async def test_an_accusation_never_goes_to_the_unit_it_accuses(
+    sessions: async_sessionmaker[AsyncSession], calendar: HolidayCalendar
+) -> None:
+    with pytest.raises(ValidationError, match="needs the accused unit"):
+        svc._validate_new(new_item(type=ItemType.ACCUSATION, subject_unit_id=None))
+    async with sessions() as s:
+        item = await svc.register_item(
+            s, calendar, new_item(type=ItemType.ACCUSATION), account_id=5, at=at(2024, 3, 1)
+        )
+        with pytest.raises(
+            ValidationError, match="accuses unit 30: it cannot be transferred to the unit it"
+        ):
+            await svc.transfer(s, calendar, item.id, 30, account_id=5, at=at(2024, 3, 2))
+        with pytest.raises(ValidationError, match="cannot be assigned .*Art. 30"):
+            await svc.assign(s, calendar, item.id, 30, due=None, account_id=5, at=at(2024, 3, 2))
+        await svc.set_handler(s, item.id, 8, recused=True, reason="亲属")
+        with pytest.raises(ValidationError, match="account 8 is recused"):
+            await svc.transfer(
+                s, calendar, item.id, 20, account_id=5, at=at(2024, 3, 2), handler_account_id=8
+            )
+        moved = await svc.transfer(
+            s, calendar, item.id, 20, account_id=5, at=at(2024, 3, 2), handler_account_id=6
+        )
+        assert (moved.state, moved.handling_unit_id, moved.handler_account_ids) == (
+            S.TRANSFERRED,
+            20,
+            (6,),
+        )
+        history = await svc.item_history(s, item.id)
+        assert history[-1].data["handler_account_id"] == 6

@@ -44,10 +44,11 @@ _BASIS = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}
 
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("transfer", EventType.TRANSFER, "Transfer (转送) to the unit with authority",
-               {"to_unit_id": _UNIT, "reason": _REASON}, ("to_unit_id",)),
+               {"to_unit_id": _UNIT, "handler_account_id": _UNIT, "reason": _REASON},
+               ("to_unit_id",)),
     ActionSpec("assign", EventType.ASSIGN, "Assign (交办) with a report deadline",
                {"to_unit_id": _UNIT, "due": {"type": "string", "format": "date"},
-                "reason": _REASON}, ("to_unit_id",)),
+                "handler_account_id": _UNIT, "reason": _REASON}, ("to_unit_id",)),
     ActionSpec("divert", EventType.DIVERT, "Divert to a legal procedure (Art. 31)",
                {"reason": NEED_REASON}, ("reason",)),
     ActionSpec("not-accept", EventType.NOT_ACCEPT, "Refuse in writing (不予受理)",

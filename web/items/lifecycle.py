@@ -49,6 +49,17 @@ async def _approver(request: web.Request, account_id: int, unit_id: int) -> None
         raise ValidationError(f"account {account_id} does not lead the handling unit {unit_id}")
 
 
+async def _receiving_handler(request: web.Request, account_id: int, to_unit_id: int) -> None:
+    """The named handler must be an account of the receiving unit (or a unit below it)."""
+    async with request.app[keys.STORE].transaction() as tx:
+        handler = await accounts.get_account(tx, account_id)
+    if not request.app[keys.STORE].tree.within(handler.unit_id, to_unit_id):
+        raise ValidationError(
+            f"handler account {account_id} (unit {handler.unit_id}) is not of the receiving "
+            f"unit {to_unit_id}"
+        )
+
+
 async def _apply(
     request: web.Request, spec: ActionSpec, p: Principal, item: items.Item, data: dict[str, Any]
 ) -> items.Item:
@@ -64,11 +75,29 @@ async def _apply(
             due = parse_date(data["due"], "field 'due'") if data.get("due") is not None else None
             if due is not None and due < local_today():
                 raise ValidationError(f"field 'due' {due} is in the past")
+            handler = integer(data, "handler_account_id", lo=1, hi=MAX_ID, required=False)
+            if handler is not None:
+                await _receiving_handler(request, handler, to)
             async with request.app[keys.STORE].transaction() as tx:
                 if spec.event is EventType.TRANSFER:
-                    return await items.transfer(tx, cal, item.id, to, account_id=aid, reason=reason)
+                    return await items.transfer(
+                        tx,
+                        cal,
+                        item.id,
+                        to,
+                        account_id=aid,
+                        reason=reason,
+                        handler_account_id=handler,
+                    )
                 return await items.assign(
-                    tx, cal, item.id, to, due=due, account_id=aid, reason=reason
+                    tx,
+                    cal,
+                    item.id,
+                    to,
+                    due=due,
+                    account_id=aid,
+                    reason=reason,
+                    handler_account_id=handler,
                 )
         case EventType.ACCEPT:
             tree = request.app[keys.STORE].tree
