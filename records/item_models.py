@@ -372,7 +372,9 @@ class BacklogCase(Base):
     plan_due_on: Mapped[dt.date | None] = mapped_column(Date)
     flagged_at: Mapped[timestamp]
     flagged_by: Mapped[int | None] = mapped_column(Integer)
+    #: closed (销号): set once, when its item is concluded and resolved
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    closed_by: Mapped[int | None] = mapped_column(Integer)  # accounts.id
 
 
 class BacklogUnit(Base):

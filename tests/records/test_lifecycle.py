@@ -630,3 +630,82 @@ async def test_an_accusation_never_goes_to_the_unit_it_accuses(
         )
         history = await svc.item_history(s, item.id)
         assert history[-1].data["handler_account_id"] == 6
+
+
+async def test_backlog_close_future_month_and_named_units(
+    sessions: async_sessionmaker[AsyncSession], calendar: HolidayCalendar
+) -> None:
+    async with sessions() as s:
+        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        await walk(
+            s,
+            calendar,
+            item.id,
+            [
+                (E.TRANSFER, at(2024, 3, 2), {}),
+                (E.RECEIVE, at(2024, 3, 4), {}),
+                (E.ACCEPT, at(2024, 3, 5), {}),
+            ],
+        )
+        await svc.add_co_handler(s, item.id, 44)
+        case = await svc.flag_backlog(
+            s,
+            item.id,
+            leader_account_id=99,
+            team="专班",
+            resolution_plan="方案",
+            stability_plan="稳控",
+            ledger="台账",
+            unit_ids=[30],
+            account_id=5,
+            at=at(2024, 3, 5),
+        )
+        # the handling unit (20) and a co-handling unit (44) write without being added again
+        for unit in (20, 44):
+            await svc.add_progress_entry(
+                s, case.id, unit_id=unit, month="2024-03", text="走访", account_id=7,
+                at=at(2024, 3, 30),
+            )  # fmt: skip
+        with pytest.raises(ValidationError, match="not involved"):
+            await svc.add_progress_entry(
+                s, case.id, unit_id=45, month="2024-03", text="x", account_id=7, at=at(2024, 3, 30)
+            )
+        with pytest.raises(
+            ValidationError, match="progress for 2024-05 cannot be written in 2024-04"
+        ):
+            await svc.add_progress_entry(
+                s, case.id, unit_id=30, month="2024-05", text="x", account_id=7, at=at(2024, 4, 30)
+            )
+        with pytest.raises(ValidationError, match="state 'accepted', not 'concluded'"):
+            await svc.close_backlog(s, case.id, account_id=99)
+        await walk(
+            s,
+            calendar,
+            item.id,
+            [
+                (E.ISSUE_OPINION, at(2024, 4, 1), {}),
+                (E.CONCLUDE, at(2024, 4, 2), {"petitioner_waived": True}),
+            ],
+        )
+        with pytest.raises(ValidationError, match="concluded but not resolved"):
+            await svc.close_backlog(s, case.id, account_id=99)
+        await svc.set_outcome(
+            s,
+            calendar,
+            item.id,
+            outcome=Outcome.SUPPORT,
+            carried_out=True,
+            resolved=True,
+            account_id=6,
+            at=at(2024, 4, 3),
+        )
+        assert (await svc.missing_months(s, case.id, through=dt.date(2024, 8, 1)))[30]
+        closed = await svc.close_backlog(s, case.id, account_id=99, at=at(2024, 4, 5))
+        assert (closed.closed_at, closed.closed_by) == (at(2024, 4, 5), 99)
+        assert await svc.missing_months(s, case.id, through=dt.date(2029, 1, 1)) == {30: []}
+        with pytest.raises(Conflict, match="already closed"):
+            await svc.close_backlog(s, case.id, account_id=99)
+        with pytest.raises(ValidationError, match="was closed"):
+            await svc.add_progress_entry(
+                s, case.id, unit_id=30, month="2024-04", text="x", account_id=7
+            )
