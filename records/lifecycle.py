@@ -15,7 +15,7 @@ touches the database; ``records/items/`` persists what these functions accept.
     received ─► not_accepted (written notice) | diverted (legal procedure, Art. 31)
     returned ─► transferred | assigned | diverted | not_accepted          (≤15 d, Art. 22)
     accepted ─► opinion_issued                          (≤60 d, +≤30 d extension, Art. 34)
-    opinion_issued ─► review_requested (petitioner ≤30 d) | concluded
+    opinion_issued ─► review_requested (petitioner ≤30 d from delivery) | concluded
     review_requested ─► review_opinion                                    (≤30 d, Art. 35)
     review_opinion ─► rereview_requested (petitioner ≤30 d) | concluded
     rereview_requested ─► rereview_opinion                  (≤30 d, hearings excluded, Art. 36)
@@ -146,6 +146,8 @@ class EventType(StrEnum):
     SET_OUTCOME = "set_outcome"
     EVALUATE = "evaluate"
     NOTE = "note"
+    #: the written opinion reached the petitioner: the review window counts from then
+    DELIVER = "deliver"
 
 
 S = ItemState
@@ -205,6 +207,7 @@ ANNOTATION_STATES: Mapping[EventType, frozenset[ItemState]] = MappingProxyType(
         E.SET_OUTCOME: _AFTER_ACCEPT | {S.DIVERTED},
         E.EVALUATE: _AFTER_ACCEPT,
         E.NOTE: frozenset(ItemState),
+        E.DELIVER: frozenset({S.OPINION_ISSUED, S.REVIEW_OPINION, S.REREVIEW_OPINION}),
     }
 )
 
@@ -248,6 +251,7 @@ class HistoryEvent:
         type: what happened.
         data: event details: ``days``/``approved_by``/``reason`` for ``extend``;
             ``due`` (ISO date) for ``assign``; ``reason`` for ``stop_clock``;
+            ``delivered_on`` (ISO date) for ``deliver``;
             ``petitioner_waived`` (bool) for an early ``conclude``.
         account_id: who did it (``None`` for the petitioner or the system).
     """
@@ -270,6 +274,8 @@ class Timeline:
         received_on: day the handling unit received it (last receipt).
         accepted_on: day of acceptance.
         opinion_on: day the handling opinion was issued.
+        delivered_on: day the current (review / re-review) opinion was delivered to the
+            petitioner; ``None`` until recorded, and again after each state change.
         extensions: approved extensions of the handling period.
         stops: clock stops of the re-review period.
         assignment_due: deadline set by the assigning body for the completion report.
@@ -284,6 +290,7 @@ class Timeline:
     received_on: dt.date | None = None
     accepted_on: dt.date | None = None
     opinion_on: dt.date | None = None
+    delivered_on: dt.date | None = None
     extensions: tuple[Extension, ...] = ()
     stops: tuple[ClockStop, ...] = ()
     assignment_due: dt.date | None = None
@@ -441,11 +448,11 @@ def open_deadlines(timeline: Timeline, calendar: HolidayCalendar) -> tuple[Deadl
             extra = sum(e.days for e in t.extensions)
             found.append(_deadline(calendar, t, "opinion", t.since, extra_days=extra))
         case S.OPINION_ISSUED:
-            found.append(_deadline(calendar, t, "review_request", t.since))
+            found.append(_deadline(calendar, t, "review_request", _window_start(t)))
         case S.REVIEW_REQUESTED:
             found.append(_deadline(calendar, t, "review_opinion", t.since))
         case S.REVIEW_OPINION:
-            found.append(_deadline(calendar, t, "rereview_request", t.since))
+            found.append(_deadline(calendar, t, "rereview_request", _window_start(t)))
         case S.REREVIEW_REQUESTED:
             found.append(_deadline(calendar, t, "rereview_opinion", t.since, stops=t.stops))
         case _:
@@ -479,8 +486,14 @@ def current_deadline(timeline: Timeline, calendar: HolidayCalendar) -> Deadline 
     return found[0] if found else None
 
 
+def _window_start(timeline: Timeline) -> dt.date:
+    # Arts. 35/36: the petitioner's 30 days run from receipt of the written opinion; until
+    # its delivery is recorded they are counted from the day it was issued.
+    return timeline.delivered_on or timeline.since
+
+
 def _window_due(timeline: Timeline, calendar: HolidayCalendar, what: str) -> dt.date:
-    due = _deadline(calendar, timeline, what, timeline.since).due
+    due = _deadline(calendar, timeline, what, _window_start(timeline)).due
     assert due is not None  # no clock stops on petitioner windows
     return due
 
@@ -566,8 +579,31 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
             last = max(open_stop.first, day - dt.timedelta(days=1))
             closed = ClockStop(first=open_stop.first, last=last, reason=open_stop.reason)
             return replace(t, stops=(*t.stops[:-1], closed))
+        case E.DELIVER:
+            if t.delivered_on is not None:
+                raise ValidationError(
+                    f"the opinion of {t.since} was already delivered on {t.delivered_on}"
+                )
+            raw = data.get("delivered_on")
+            try:
+                delivered = dt.date.fromisoformat(str(raw))
+            except ValueError as exc:
+                raise ValidationError(
+                    f"'deliver' needs an ISO 'delivered_on', got {raw!r}"
+                ) from exc
+            if not t.since <= delivered <= day:
+                raise ValidationError(
+                    f"delivery on {delivered} must lie between the opinion of {t.since} and "
+                    f"the day it is recorded, {day}"
+                )
+            return replace(t, delivered_on=delivered)
         case E.REQUEST_REVIEW | E.REQUEST_REREVIEW:
             what = "review_request" if event.type is E.REQUEST_REVIEW else "rereview_request"
+            if t.delivered_on is not None and day < t.delivered_on:
+                raise ValidationError(
+                    f"'{event.type}' dated {day} is before the opinion was delivered on "
+                    f"{t.delivered_on}"
+                )
             due = _window_due(t, calendar, what)
             if day > due:
                 raise ValidationError(
@@ -595,7 +631,7 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
             pass
     if target is t.state:  # other annotations change nothing the deadlines depend on
         return t
-    changes: dict[str, Any] = {"state": target, "since": day}
+    changes: dict[str, Any] = {"state": target, "since": day, "delivered_on": None}
     match event.type:
         case E.ASSIGN:
             due_raw = data.get("due")

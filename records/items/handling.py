@@ -338,6 +338,34 @@ async def accept(
     )
 
 
+async def deliver(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    *,
+    delivered_on: dt.date,
+    account_id: int | None,
+    at: dt.datetime | None = None,
+) -> Item:
+    """Record the day the written opinion reached the petitioner; their window runs from it.
+
+    Raises:
+        InvalidTransition: no opinion is waiting for delivery.
+        ValidationError: already delivered, or ``delivered_on`` before the opinion or after
+            the day it is recorded.
+    """
+    return await record_event(
+        session,
+        calendar,
+        item_id,
+        EventType.DELIVER,
+        account_id=account_id,
+        at=at,
+        data={"delivered_on": delivered_on},
+        what=f"deliver the opinion of item {item_id}",
+    )
+
+
 async def extend(
     session: AsyncSession,
     calendar: HolidayCalendar,

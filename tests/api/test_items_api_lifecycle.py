@@ -292,3 +292,27 @@ async def test_an_accusation_is_not_sent_to_the_unit_it_accuses_and_carries_its_
     dongfeng = await api.login("dongfeng")
     resp = await api.client.get(f"/api/items/{secret['id']}", headers=dongfeng)
     assert resp.status == 200, await resp.text()
+
+
+async def test_review_request_is_dated_when_made_and_counted_from_delivery(api: Api) -> None:
+    import datetime as dt  # noqa: PLC0415
+
+    from web.items.common import local_today  # noqa: PLC0415
+
+    today = local_today()
+    dongfeng = await api.login("dongfeng")
+    item = await register(api, dongfeng, "QX-DFJD")
+    iid = item["id"]
+    await act(api, dongfeng, iid, "accept")
+    await act(api, dongfeng, iid, "opinion", decision="不支持", legal_basis="《条例》第三十二条")
+    tomorrow = today + dt.timedelta(days=1)
+    late = await act(api, dongfeng, iid, "deliver", status=422, delivered_on=str(tomorrow))
+    assert f"the day it is recorded, {today}" in late["error"]["message"]
+    delivered = await act(api, dongfeng, iid, "deliver", delivered_on=str(today))
+    assert delivered["due"]["what"] == "review_request"
+    future = await act(api, dongfeng, iid, "review-request", status=422, at=str(tomorrow))
+    assert f"field 'at' {tomorrow} is after today" in future["error"]["message"]
+    requested = await act(api, dongfeng, iid, "review-request", at=str(today))
+    assert requested["state"] == "review_requested"
+    history = await (await api.client.get(f"/api/items/{iid}/history", headers=dongfeng)).json()
+    assert [h["type"] for h in history["history"]][-2:] == ["deliver", "request_review"]

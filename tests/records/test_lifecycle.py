@@ -709,3 +709,44 @@ async def test_backlog_close_future_month_and_named_units(
             await svc.add_progress_entry(
                 s, case.id, unit_id=30, month="2024-04", text="x", account_id=7
             )
+
+
+def test_review_window_runs_from_delivery_and_requests_are_dated_when_made(
+    calendar: HolidayCalendar,
+) -> None:
+    issued = [
+        HistoryEvent(at(2024, 3, 1), E.REGISTER),
+        HistoryEvent(at(2024, 3, 4), E.ACCEPT),
+        HistoryEvent(at(2024, 4, 1), E.ISSUE_OPINION),
+    ]
+    window = current_deadline(replay(issued, calendar), calendar)
+    assert window is not None
+    # no delivery recorded: from the opinion, 1 Apr + 30 = 1 May (Labour Day) -> Mon 6 May
+    assert (window.what, window.due) == ("review_request", dt.date(2024, 5, 6))
+    delivered = [
+        *issued,
+        HistoryEvent(at(2024, 4, 10), E.DELIVER, {"delivered_on": "2024-04-08"}),
+    ]
+    t = replay(delivered, calendar)
+    window = current_deadline(t, calendar)
+    assert window is not None
+    assert (window.start, window.due) == (dt.date(2024, 4, 8), dt.date(2024, 5, 8))
+    made = replay([*delivered, HistoryEvent(at(2024, 5, 8), E.REQUEST_REVIEW)], calendar)
+    assert made.state is S.REVIEW_REQUESTED
+    assert made.delivered_on is None  # the review opinion will have its own delivery
+    with pytest.raises(ValidationError, match="the window ended on 2024-05-08"):
+        replay([*delivered, HistoryEvent(at(2024, 5, 9), E.REQUEST_REVIEW)], calendar)
+    with pytest.raises(ValidationError, match="before the opinion was delivered on 2024-04-08"):
+        replay([*delivered, HistoryEvent(at(2024, 4, 7), E.REQUEST_REVIEW)], calendar)
+    for when, on, message in (
+        (at(2024, 4, 10), "2024-03-30", "between the opinion of 2024-04-01"),
+        (at(2024, 4, 10), "2024-04-11", "the day it is recorded, 2024-04-10"),
+        (at(2024, 4, 10), "8 April", "needs an ISO 'delivered_on'"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            replay([*issued, HistoryEvent(when, E.DELIVER, {"delivered_on": on})], calendar)
+    with pytest.raises(ValidationError, match="already delivered on 2024-04-08"):
+        replay(
+            [*delivered, HistoryEvent(at(2024, 4, 11), E.DELIVER, {"delivered_on": "2024-04-09"})],
+            calendar,
+        )

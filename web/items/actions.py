@@ -40,6 +40,7 @@ _REASON = {"type": "string", "maxLength": 2000}
 NEED_REASON = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}
 _UNIT = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _DECISION = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": r"\S"}
+_DAY = {"type": "string", "format": "date"}
 _BASIS = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -66,13 +67,18 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("opinion", EventType.ISSUE_OPINION, "Issue the handling opinion",
                {"decision": _DECISION, "legal_basis": _BASIS, "reason": _REASON},
                ("decision", "legal_basis")),
+    ActionSpec("deliver", EventType.DELIVER, "Record the day the written opinion reached the "
+               "petitioner; the review window counts from it",
+               {"delivered_on": _DAY}, ("delivered_on",)),
     ActionSpec("review-request", EventType.REQUEST_REVIEW, "Record the petitioner's review "
-               "request (≤30 d)", {"reason": _REASON}),
+               "request (≤30 d from delivery), dated the day it was made",
+               {"at": _DAY, "reason": _REASON}),
     ActionSpec("review-opinion", EventType.ISSUE_REVIEW_OPINION, "Issue the review opinion",
                {"decision": _DECISION, "legal_basis": _BASIS, "reason": _REASON},
                ("decision", "legal_basis")),
     ActionSpec("rereview-request", EventType.REQUEST_REREVIEW, "Record the petitioner's "
-               "re-review request (≤30 d)", {"reason": _REASON}),
+               "re-review request (≤30 d from delivery), dated the day it was made",
+               {"at": _DAY, "reason": _REASON}),
     ActionSpec("rereview-opinion", EventType.ISSUE_REREVIEW_OPINION, "Issue the re-review opinion",
                {"decision": _DECISION, "legal_basis": _BASIS, "reason": _REASON},
                ("decision", "legal_basis")),

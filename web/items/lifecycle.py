@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from config.errors import InvalidTransition, NotFound, ValidationError
 from records import accounts, items, sessions
+from records.deadlines import CHINA_TZ
 from records.enums import Role
 from records.item_models import Outcome
 from records.lifecycle import (
@@ -58,6 +60,27 @@ async def _receiving_handler(request: web.Request, account_id: int, to_unit_id: 
             f"handler account {account_id} (unit {handler.unit_id}) is not of the receiving "
             f"unit {to_unit_id}"
         )
+
+
+def _made_at(data: dict[str, Any]) -> dt.datetime | None:
+    """The day a request was made (field ``at``), not the day it is typed in; ``None``: now.
+
+    The time of day of a past request is not known: noon China time stands for it.
+
+    Raises:
+        ValidationError: not a date, or after today.
+    """
+    if data.get("at") is None:
+        return None
+    day = parse_date(data["at"], "field 'at'")
+    today = local_today()
+    if day > today:
+        raise ValidationError(
+            f"field 'at' {day} is after today {today}: a request is dated when made"
+        )
+    if day == today:
+        return None
+    return dt.datetime.combine(day, dt.time(12), CHINA_TZ)
 
 
 async def _apply(
@@ -126,6 +149,21 @@ async def _apply(
             async with request.app[keys.STORE].transaction() as tx:
                 return await items.extend(
                     tx, cal, item.id, days=days, approved_by=approved_by, reason=reason
+                )
+        case EventType.DELIVER:
+            delivered = parse_date(data.get("delivered_on"), "field 'delivered_on'")
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.deliver(tx, cal, item.id, delivered_on=delivered, account_id=aid)
+        case EventType.REQUEST_REVIEW | EventType.REQUEST_REREVIEW:
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.apply_event(
+                    tx,
+                    cal,
+                    item.id,
+                    spec.event,
+                    account_id=aid,
+                    at=_made_at(data),
+                    reason=reason,
                 )
         case EventType.STOP_CLOCK:
             async with request.app[keys.STORE].transaction() as tx:
