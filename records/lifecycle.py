@@ -251,7 +251,9 @@ class HistoryEvent:
         type: what happened.
         data: event details: ``days``/``approved_by``/``reason`` for ``extend``;
             ``due`` (ISO date) for ``assign``; ``reason`` for ``stop_clock``;
-            ``delivered_on`` (ISO date) for ``deliver``;
+            ``delivered_on`` (ISO date) for ``deliver``; ``reviewing_unit_id`` for
+            ``request_review``/``request_rereview``; ``by_unit_id`` (the issuing unit)
+            for the review and re-review opinions;
             ``petitioner_waived`` (bool) for an early ``conclude``.
         account_id: who did it (``None`` for the petitioner or the system).
     """
@@ -276,6 +278,8 @@ class Timeline:
         opinion_on: day the handling opinion was issued.
         delivered_on: day the current (review / re-review) opinion was delivered to the
             petitioner; ``None`` until recorded, and again after each state change.
+        reviewing_unit_id: the organ one level up that reviews (Art. 35) or re-reviews
+            (Art. 36), from the last request; ``None`` when not recorded.
         extensions: approved extensions of the handling period.
         stops: clock stops of the re-review period.
         assignment_due: deadline set by the assigning body for the completion report.
@@ -291,6 +295,7 @@ class Timeline:
     accepted_on: dt.date | None = None
     opinion_on: dt.date | None = None
     delivered_on: dt.date | None = None
+    reviewing_unit_id: int | None = None
     extensions: tuple[Extension, ...] = ()
     stops: tuple[ClockStop, ...] = ()
     assignment_due: dt.date | None = None
@@ -618,6 +623,15 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
                     f"objection on {day} is too late: it had to be raised by {object_due} "
                     f"({ARTICLES[t.rule_set]['object']})"
                 )
+        case E.ISSUE_REVIEW_OPINION | E.ISSUE_REREVIEW_OPINION:
+            by = data.get("by_unit_id")
+            if t.reviewing_unit_id is not None and by is not None and by != t.reviewing_unit_id:
+                article = "Art. 35" if event.type is E.ISSUE_REVIEW_OPINION else "Art. 36"
+                raise ValidationError(
+                    f"the {'review' if article == 'Art. 35' else 're-review'} is by unit "
+                    f"{t.reviewing_unit_id}, the organ one level up ({article}); unit {by} "
+                    "cannot issue its opinion"
+                )
         case E.CONCLUDE if t.state in (S.OPINION_ISSUED, S.REVIEW_OPINION):
             what = "review_request" if t.state is S.OPINION_ISSUED else "rereview_request"
             due = _window_due(t, calendar, what)
@@ -644,6 +658,10 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
                     ) from exc
         case E.TRANSFER:
             changes["assignment_due"] = None
+        case E.REQUEST_REVIEW | E.REQUEST_REREVIEW:
+            reviewer = data.get("reviewing_unit_id")
+            if reviewer is not None:
+                changes["reviewing_unit_id"] = _int(data, "reviewing_unit_id", event.type)
         case E.RECEIVE:
             changes["received_on"] = day
         case E.ACCEPT:

@@ -15,6 +15,7 @@ from records.deadlines import local_date
 from records.item_models import (
     ItemClockStop,
     ItemCoHandler,
+    ItemEvent,
     ItemExtension,
     ItemHandler,
     ItemRow,
@@ -364,6 +365,18 @@ async def deliver(
         data={"delivered_on": delivered_on},
         what=f"deliver the opinion of item {item_id}",
     )
+
+
+async def reviewing_unit(session: AsyncSession, item_id: str) -> int | None:
+    """The unit named by the item's last review request (Art. 35), if any."""
+    data = await session.scalar(
+        select(ItemEvent.data)
+        .where(ItemEvent.item_id == item_id, ItemEvent.type == EventType.REQUEST_REVIEW.value)
+        .order_by(ItemEvent.seq.desc())
+        .limit(1)
+    )
+    unit = data.get("reviewing_unit_id") if data else None
+    return unit if isinstance(unit, int) else None
 
 
 async def extend(

@@ -316,3 +316,34 @@ async def test_review_request_is_dated_when_made_and_counted_from_delivery(api: 
     assert requested["state"] == "review_requested"
     history = await (await api.client.get(f"/api/items/{iid}/history", headers=dongfeng)).json()
     assert [h["type"] for h in history["history"]][-2:] == ["deliver", "request_review"]
+
+
+async def test_review_is_by_the_organ_one_level_up(api: Api) -> None:
+    from records.enums import Role  # noqa: PLC0415
+    from tests.helpers import PASSWORD  # noqa: PLC0415
+
+    units = api.seed.units
+    async with api.seed.store.transaction() as tx:
+        await accounts.create_account(
+            tx, "heping", "Heping", PASSWORD, units["QX-DFJD-HPSQ"], [Role.RECEPTION]
+        )
+    heping = await api.login("heping")
+    item = await register(api, heping, "QX-DFJD-HPSQ")
+    iid = item["id"]
+    await act(api, heping, iid, "accept")
+    await act(api, heping, iid, "opinion", decision="解释说明", legal_basis="《条例》第三十二条")
+    await act(api, heping, iid, "review-request")
+    history = await (await api.client.get(f"/api/items/{iid}/history", headers=heping)).json()
+    assert history["history"][-1]["data"]["reviewing_unit_id"] == units["QX-DFJD"]
+    own = await act(
+        api, heping, iid, "review-opinion", status=422, decision="维持", legal_basis="第三十五条"
+    )
+    assert f"review is by unit {units['QX-DFJD']}" in own["error"]["message"]
+    dongfeng = await api.login("dongfeng")
+    done = await act(
+        api, dongfeng, iid, "review-opinion", decision="维持", legal_basis="第三十五条"
+    )
+    assert done["state"] == "review_opinion"
+    await act(api, heping, iid, "rereview-request")
+    history = await (await api.client.get(f"/api/items/{iid}/history", headers=heping)).json()
+    assert history["history"][-1]["data"]["reviewing_unit_id"] == units["QX"]

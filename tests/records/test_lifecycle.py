@@ -750,3 +750,40 @@ def test_review_window_runs_from_delivery_and_requests_are_dated_when_made(
             [*delivered, HistoryEvent(at(2024, 4, 11), E.DELIVER, {"delivered_on": "2024-04-09"})],
             calendar,
         )
+
+
+async def test_review_by_the_organ_one_level_up_is_recorded_and_owed_by_it(
+    sessions: async_sessionmaker[AsyncSession], calendar: HolidayCalendar
+) -> None:
+    review = {"reviewing_unit_id": 2}
+    history = [
+        HistoryEvent(at(2024, 3, 1), E.REGISTER),
+        HistoryEvent(at(2024, 3, 4), E.ACCEPT),
+        HistoryEvent(at(2024, 4, 1), E.ISSUE_OPINION),
+        HistoryEvent(at(2024, 4, 20), E.REQUEST_REVIEW, review),
+    ]
+    assert replay(history, calendar).reviewing_unit_id == 2
+    with pytest.raises(
+        ValidationError, match=r"review is by unit 2, .* \(Art. 35\); unit 1 cannot"
+    ):
+        replay(
+            [*history, HistoryEvent(at(2024, 5, 10), E.ISSUE_REVIEW_OPINION, {"by_unit_id": 1})],
+            calendar,
+        )
+    done = replay(
+        [*history, HistoryEvent(at(2024, 5, 10), E.ISSUE_REVIEW_OPINION, {"by_unit_id": 2})],
+        calendar,
+    )
+    assert done.state is S.REVIEW_OPINION
+    async with sessions() as s:
+        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        await svc.accept(s, calendar, item.id, account_id=5, at=at(2024, 3, 4))
+        await walk(s, calendar, item.id, [(E.ISSUE_OPINION, at(2024, 4, 1), {})])
+        await walk(s, calendar, item.id, [(E.REQUEST_REVIEW, at(2024, 4, 20), review)])
+        assert await svc.reviewing_unit(s, item.id) == 2
+        # the review opinion is on the reviewing organ's due list, not the handling unit's
+        assert [
+            d.item_id
+            for d in await svc.list_due(s, [2], within_days=60, today=dt.date(2024, 4, 21))
+        ] == [item.id]
+        assert await svc.list_due(s, [1], within_days=60, today=dt.date(2024, 4, 21)) == []

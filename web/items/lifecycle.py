@@ -155,7 +155,15 @@ async def _apply(
             async with request.app[keys.STORE].transaction() as tx:
                 return await items.deliver(tx, cal, item.id, delivered_on=delivered, account_id=aid)
         case EventType.REQUEST_REVIEW | EventType.REQUEST_REREVIEW:
+            tree = request.app[keys.STORE].tree
             async with request.app[keys.STORE].transaction() as tx:
+                # Art. 35: the review is by the organ one level above the handling unit;
+                # Art. 36: the re-review one level above the reviewing organ.
+                below: int | None = holder
+                if spec.event is EventType.REQUEST_REREVIEW:
+                    below = await items.reviewing_unit(tx, item.id)
+                unit = tree.get(below) if below is not None else None
+                reviewer = unit.parent_id if unit is not None else None
                 return await items.apply_event(
                     tx,
                     cal,
@@ -164,6 +172,7 @@ async def _apply(
                     account_id=aid,
                     at=_made_at(data),
                     reason=reason,
+                    data={} if reviewer is None else {"reviewing_unit_id": reviewer},
                 )
         case EventType.STOP_CLOCK:
             async with request.app[keys.STORE].transaction() as tx:
@@ -193,6 +202,8 @@ async def _apply(
             if "decision" in spec.fields:
                 payload["decision"] = text(data, "decision", max_len=MAX_TEXT)
                 payload["legal_basis"] = text(data, "legal_basis", max_len=2000)
+            if spec.event in (EventType.ISSUE_REVIEW_OPINION, EventType.ISSUE_REREVIEW_OPINION):
+                payload["by_unit_id"] = p.unit_id
             if spec.event is EventType.CONCLUDE:
                 payload["petitioner_waived"] = bool(boolean(data, "petitioner_waived"))
             async with request.app[keys.STORE].transaction() as tx:
