@@ -13,6 +13,7 @@ touches the database; ``records/items/`` persists what these functions accept.
     assigned ─► received
     received ─► returned (objection ≤5 working days, Art. 23) | accepted (≤15 d)
     received ─► not_accepted (written notice) | diverted (legal procedure, Art. 31)
+    registered / returned ─► transferred_out (an organ outside the district: city, court ...)
     returned ─► transferred | assigned | diverted | not_accepted          (≤15 d, Art. 22)
     accepted ─► opinion_issued                          (≤60 d, +≤30 d extension, Art. 34)
     opinion_issued ─► review_requested (petitioner ≤30 d from delivery) | concluded
@@ -81,6 +82,8 @@ class ItemState(StrEnum):
     REREVIEW_REQUESTED = "rereview_requested"
     REREVIEW_OPINION = "rereview_opinion"
     CONCLUDED = "concluded"
+    #: sent to an organ outside the district's tree; off the district's hands, on record
+    TRANSFERRED_OUT = "transferred_out"
 
 
 #: what a petitioner sees for each state (receipts, progress page)
@@ -100,6 +103,7 @@ STATE_LABELS_ZH: Mapping[ItemState, str] = MappingProxyType(
         ItemState.REREVIEW_REQUESTED: "复核中",
         ItemState.REREVIEW_OPINION: "已出具复核意见",
         ItemState.CONCLUDED: "已办结",
+        ItemState.TRANSFERRED_OUT: "已转送区外机关",
     }
 )
 
@@ -127,6 +131,8 @@ class EventType(StrEnum):
 
     REGISTER = "register"
     TRANSFER = "transfer"
+    #: to an organ outside the district's tree (city department, court, discipline inspection)
+    TRANSFER_OUT = "transfer_out"
     ASSIGN = "assign"
     DIVERT = "divert"
     NOT_ACCEPT = "not_accept"
@@ -167,6 +173,8 @@ TRANSITIONS: Mapping[tuple[ItemState, EventType], ItemState] = MappingProxyType(
         (S.RETURNED, E.ASSIGN): S.ASSIGNED,
         (S.RETURNED, E.DIVERT): S.DIVERTED,
         (S.RETURNED, E.NOT_ACCEPT): S.NOT_ACCEPTED,
+        (S.REGISTERED, E.TRANSFER_OUT): S.TRANSFERRED_OUT,
+        (S.RETURNED, E.TRANSFER_OUT): S.TRANSFERRED_OUT,
         (S.TRANSFERRED, E.RECEIVE): S.RECEIVED,
         (S.ASSIGNED, E.RECEIVE): S.RECEIVED,
         (S.RECEIVED, E.RETURN): S.RETURNED,

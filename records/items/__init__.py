@@ -61,6 +61,7 @@ from records.items.handling import (
     set_outcome,
     stop_clock,
     transfer,
+    transfer_out,
 )
 from records.items.listings import item_session_ids, list_items
 from records.items.public import evaluate, public_progress
@@ -146,4 +147,5 @@ __all__ = [
     "set_outcome",
     "stop_clock",
     "transfer",
+    "transfer_out",
 ]

@@ -13,10 +13,12 @@ from config.errors import NotFound, ValidationError
 from records.calendar import HolidayCalendar
 from records.deadlines import local_date
 from records.item_models import (
+    ExternalOrganKind,
     ItemClockStop,
     ItemCoHandler,
     ItemEvent,
     ItemExtension,
+    ItemExternalTransfer,
     ItemHandler,
     ItemRow,
     ItemTransfer,
@@ -210,6 +212,59 @@ async def assign(
         at=at,
         reason=reason,
         handler_account_id=handler_account_id,
+    )
+
+
+async def transfer_out(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    *,
+    organ: str,
+    organ_kind: ExternalOrganKind,
+    account_id: int | None,
+    at: dt.datetime | None = None,
+    reason: str = "",
+) -> Item:
+    """Transfer the item to an organ outside the district's tree (a name, no unit id).
+
+    The item leaves the district's handling (``transferred_out``, terminal) and stays on
+    record with its holder as handling unit.
+
+    Raises:
+        ValidationError: no organ name.
+        InvalidTransition: not in a routing state (registered, returned).
+    """
+    name = organ.strip()
+    if not name:
+        raise ValidationError("a transfer out of the district names the receiving organ")
+    row = await load_row(session, item_id)
+    when = event_time(at)
+    from_unit = row.handling_unit_id or row.registering_unit_id
+
+    async def sent(row: ItemRow, _timeline: Timeline) -> None:
+        session.add(
+            ItemExternalTransfer(
+                item_id=row.id,
+                from_unit_id=from_unit,
+                organ=name,
+                organ_kind=organ_kind.value,
+                at=when,
+                account_id=account_id,
+            )
+        )
+
+    return await record_event(
+        session,
+        calendar,
+        row,
+        EventType.TRANSFER_OUT,
+        account_id=account_id,
+        at=when,
+        reason=reason,
+        data={"organ": name, "organ_kind": organ_kind.value, "from_unit_id": from_unit},
+        after=sent,
+        what=f"transfer item {item_id} out of the district",
     )
 
 

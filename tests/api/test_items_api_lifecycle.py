@@ -87,6 +87,7 @@ async def test_illegal_transition_is_409_naming_state_and_allowed_and_changes_no
         "divert",
         "not-accept",
         "accept",
+        "transfer-out",
         "note",
     ]
     assert "'registered'" in err["message"]
@@ -347,3 +348,28 @@ async def test_review_is_by_the_organ_one_level_up(api: Api) -> None:
     await act(api, heping, iid, "rereview-request")
     history = await (await api.client.get(f"/api/items/{iid}/history", headers=heping)).json()
     assert history["history"][-1]["data"]["reviewing_unit_id"] == units["QX"]
+
+
+async def test_transfer_out_of_the_district_names_the_organ(api: Api) -> None:
+    reception = await api.login("reception")
+    item = await register(api, reception, "QX-XFJ-JDZX")
+    bad = await act(api, reception, item["id"], "transfer-out", status=422, organ="区法院")
+    assert "organ_kind" in bad["error"]["message"]
+    out = await act(
+        api,
+        reception,
+        item["id"],
+        "transfer-out",
+        organ="市中级人民法院",
+        organ_kind="court",
+        reason="已进入诉讼程序",
+    )
+    assert (out["state"], out["state_label"], out["allowed_actions"]) == (
+        "transferred_out",
+        "已转送区外机关",
+        ["note"],
+    )
+    history = await (
+        await api.client.get(f"/api/items/{item['id']}/history", headers=reception)
+    ).json()
+    assert history["history"][-1]["data"]["organ"] == "市中级人民法院"

@@ -787,3 +787,45 @@ async def test_review_by_the_organ_one_level_up_is_recorded_and_owed_by_it(
             for d in await svc.list_due(s, [2], within_days=60, today=dt.date(2024, 4, 21))
         ] == [item.id]
         assert await svc.list_due(s, [1], within_days=60, today=dt.date(2024, 4, 21)) == []
+
+
+async def test_transfer_to_an_organ_outside_the_district_stays_on_record(
+    sessions: async_sessionmaker[AsyncSession], calendar: HolidayCalendar
+) -> None:
+    from records.item_models import ExternalOrganKind  # noqa: PLC0415
+
+    async with sessions() as s:
+        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        with pytest.raises(ValidationError, match="names the receiving organ"):
+            await svc.transfer_out(
+                s,
+                calendar,
+                item.id,
+                organ=" ",
+                organ_kind=ExternalOrganKind.COURT,
+                account_id=5,
+            )
+        out = await svc.transfer_out(
+            s,
+            calendar,
+            item.id,
+            organ="市住房和城乡建设局",
+            organ_kind=ExternalOrganKind.CITY_DEPARTMENT,
+            account_id=5,
+            at=at(2024, 3, 3),
+            reason="属市级事权",
+        )
+        await s.commit()
+        assert (out.state, out.due_on, out.registering_unit_id) == (S.TRANSFERRED_OUT, None, 1)
+        history = await svc.item_history(s, item.id)
+        assert history[-1].type is E.TRANSFER_OUT
+        assert history[-1].data == {
+            "organ": "市住房和城乡建设局",
+            "organ_kind": "city_department",
+            "from_unit_id": 1,
+        }
+        assert allowed_events(S.TRANSFERRED_OUT) == (E.NOTE,)  # terminal for the district
+        with pytest.raises(InvalidTransition, match="state 'transferred_out'"):
+            await svc.transfer(s, calendar, item.id, 20, account_id=5)
+        # still in the district's records: lists and lookups find it
+        assert (await svc.get_item(s, item.id)).state is S.TRANSFERRED_OUT

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from records.item_models import Outcome
+from records.item_models import ExternalOrganKind, Outcome
 from records.lifecycle import (
     EventType,
     ItemState,
@@ -50,6 +50,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("assign", EventType.ASSIGN, "Assign (交办) with a report deadline",
                {"to_unit_id": _UNIT, "due": {"type": "string", "format": "date"},
                 "handler_account_id": _UNIT, "reason": _REASON}, ("to_unit_id",)),
+    ActionSpec("transfer-out", EventType.TRANSFER_OUT, "Transfer to an organ outside the "
+               "district (city department, court, procuratorate, discipline inspection)",
+               {"organ": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
+                "organ_kind": {"type": "string", "enum": [k.value for k in ExternalOrganKind]},
+                "reason": _REASON}, ("organ", "organ_kind")),
     ActionSpec("divert", EventType.DIVERT, "Divert to a legal procedure (Art. 31)",
                {"reason": NEED_REASON}, ("reason",)),
     ActionSpec("not-accept", EventType.NOT_ACCEPT, "Refuse in writing (不予受理)",

@@ -13,7 +13,7 @@ from config.errors import InvalidTransition, NotFound, ValidationError
 from records import accounts, items, sessions
 from records.deadlines import CHINA_TZ
 from records.enums import Role
-from records.item_models import Outcome
+from records.item_models import ExternalOrganKind, Outcome
 from records.lifecycle import (
     EventType,
 )
@@ -121,6 +121,13 @@ async def _apply(
                     account_id=aid,
                     reason=reason,
                     handler_account_id=handler,
+                )
+        case EventType.TRANSFER_OUT:
+            organ = text(data, "organ", max_len=200)
+            kind = ExternalOrganKind(str(choice(data, "organ_kind", ExternalOrganKind)))
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.transfer_out(
+                    tx, cal, item.id, organ=organ, organ_kind=kind, account_id=aid, reason=reason
                 )
         case EventType.ACCEPT:
             tree = request.app[keys.STORE].tree
