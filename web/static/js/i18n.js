@@ -171,6 +171,7 @@ const DICT = {
   item_new: ["登记新事项", "Register a new item"],
   item_link: ["按查询码关联已有事项", "Link an existing item by lookup code"],
   item_type: ["类型", "Type"],
+  item_subject_unit: ["被反映单位", "Unit complained about"],
   type_complaint: ["申诉求决", "Complaint / demand"],
   type_suggestion: ["建议意见", "Suggestion"],
   type_accusation: ["检举控告", "Accusation"],
