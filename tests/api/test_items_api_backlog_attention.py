@@ -197,6 +197,11 @@ async def test_items_api_backlog_close_future_month_and_named_units(api: Api) ->
     )
     missing = (await resp.json())["missing_months"]
     assert missing == {str(units["QX-DFJD"]): []}
+    page = await (
+        await api.client.get("/api/backlog/mine", headers=await api.login("dongfeng"))
+    ).text()
+    assert "已销号" in page
+    assert "缺少月度进展" not in page
     async with api.seed.store.transaction() as tx:
         log = await accounts.audit_entries(tx, action="backlog_close", object_id=str(case["id"]))
     assert len(log) == 1
