@@ -536,8 +536,16 @@ def start(event: HistoryEvent, rule_set: RuleSet | None = None) -> Timeline:
     )
 
 
-def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) -> Timeline:
+def advance(
+    timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar, *, recorded: bool = False
+) -> Timeline:
     """Apply one event to a timeline and return the new one (the old is unchanged).
+
+    ``recorded`` is for an event already in the history (:func:`replay`): the rules of
+    issue 17 (one extension, approved in time; delivery between opinion and record; a
+    request not before the delivery; the review opinion from the reviewing unit) judge a
+    new event only. A history written before them, or one whose periods a holiday notice
+    imported later has moved, still replays: the state of a filed item is not re-judged.
 
     Raises:
         InvalidTransition: the event is not allowed in the current state.
@@ -560,7 +568,7 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
                 reason=str(data.get("reason") or ""),
                 approved_on=day,
             )
-            if t.extensions:
+            if t.extensions and not recorded:
                 # Art. 34 grants one extension of up to 30 days, approved once by the head
                 # of the unit; a second approval is not an extension the law knows, even
                 # when the total stays within 30 days (docs/petition-items.md).
@@ -572,7 +580,7 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
                 )
             check_extension(t.extensions, ext)
             period_due = _deadline(calendar, t, "opinion", t.since).due
-            if period_due is not None and day > period_due:
+            if not recorded and period_due is not None and day > period_due:
                 raise ValidationError(
                     f"extension approved on {day} is too late: the 60-day handling period "
                     f"ended on {period_due} ({ARTICLES[t.rule_set]['opinion']})"
@@ -593,7 +601,7 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
             closed = ClockStop(first=open_stop.first, last=last, reason=open_stop.reason)
             return replace(t, stops=(*t.stops[:-1], closed))
         case E.DELIVER:
-            if t.delivered_on is not None:
+            if t.delivered_on is not None and not recorded:
                 raise ValidationError(
                     f"the opinion of {t.since} was already delivered on {t.delivered_on}"
                 )
@@ -604,7 +612,7 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
                 raise ValidationError(
                     f"'deliver' needs an ISO 'delivered_on', got {raw!r}"
                 ) from exc
-            if not t.since <= delivered <= day:
+            if not recorded and not t.since <= delivered <= day:
                 raise ValidationError(
                     f"delivery on {delivered} must lie between the opinion of {t.since} and "
                     f"the day it is recorded, {day}"
@@ -612,7 +620,7 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
             return replace(t, delivered_on=delivered)
         case E.REQUEST_REVIEW | E.REQUEST_REREVIEW:
             what = "review_request" if event.type is E.REQUEST_REVIEW else "rereview_request"
-            if t.delivered_on is not None and day < t.delivered_on:
+            if not recorded and t.delivered_on is not None and day < t.delivered_on:
                 raise ValidationError(
                     f"'{event.type}' dated {day} is before the opinion was delivered on "
                     f"{t.delivered_on}"
@@ -633,7 +641,12 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
                 )
         case E.ISSUE_REVIEW_OPINION | E.ISSUE_REREVIEW_OPINION:
             by = data.get("by_unit_id")
-            if t.reviewing_unit_id is not None and by is not None and by != t.reviewing_unit_id:
+            if (
+                not recorded
+                and t.reviewing_unit_id is not None
+                and by is not None
+                and by != t.reviewing_unit_id
+            ):
                 article = "Art. 35" if event.type is E.ISSUE_REVIEW_OPINION else "Art. 36"
                 raise ValidationError(
                     f"the {'review' if article == 'Art. 35' else 're-review'} is by unit "
@@ -691,10 +704,13 @@ def replay(
     calendar: HolidayCalendar,
     rule_set: RuleSet | None = None,
 ) -> Timeline:
-    """Fold a whole history (oldest first, starting with ``register``) into a timeline."""
+    """Fold a whole history (oldest first, starting with ``register``) into a timeline.
+
+    Each event is applied as ``recorded`` (see :func:`advance`).
+    """
     if not events:
         raise ValidationError("an item's history starts with a 'register' event; it is empty")
     timeline = start(events[0], rule_set)
     for event in events[1:]:
-        timeline = advance(timeline, event, calendar)
+        timeline = advance(timeline, event, calendar, recorded=True)
     return timeline
