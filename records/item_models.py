@@ -93,6 +93,16 @@ class Outcome(StrEnum):
     DIVERTED = "diverted"
 
 
+class ExternalOrganKind(StrEnum):
+    """An organ outside the district's org tree an item can be transferred to."""
+
+    CITY_DEPARTMENT = "city_department"  # 市级部门
+    COURT = "court"  # 人民法院
+    PROCURATORATE = "procuratorate"  # 人民检察院
+    DISCIPLINE_INSPECTION = "discipline_inspection"  # 纪检监察机关
+    OTHER = "other"
+
+
 class TransferKind(StrEnum):
     """Transfer (转送) or assignment (交办, with a deadline and a completion report)."""
 
@@ -311,6 +321,23 @@ class ItemTransfer(Base):
     reported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
+class ItemExternalTransfer(Base):
+    """A transfer to an organ outside the district's tree: a name, no unit id.
+
+    The item leaves the district's handling (state ``transferred_out``) and stays on record.
+    """
+
+    __tablename__ = "item_external_transfers"
+
+    id: Mapped[intpk]
+    item_id: Mapped[str] = mapped_column(ForeignKey("item_items.id"), index=True)
+    from_unit_id: Mapped[int] = mapped_column(Integer)  # org_units.id
+    organ: Mapped[name200]
+    organ_kind: Mapped[str] = mapped_column(str32)
+    at: Mapped[timestamp]
+    account_id: Mapped[int | None] = mapped_column(Integer)  # accounts.id
+
+
 class ItemExtension(Base):
     """An extension of the handling period, with the approving account (Art. 34)."""
 
@@ -372,7 +399,9 @@ class BacklogCase(Base):
     plan_due_on: Mapped[dt.date | None] = mapped_column(Date)
     flagged_at: Mapped[timestamp]
     flagged_by: Mapped[int | None] = mapped_column(Integer)
+    #: closed (销号): set once, when its item is concluded and resolved
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    closed_by: Mapped[int | None] = mapped_column(Integer)  # accounts.id
 
 
 class BacklogUnit(Base):

@@ -8,11 +8,15 @@ touches the database; ``records/items/`` persists what these functions accept.
 ::
 
     registered ─► transferred | assigned | diverted | not_accepted        (≤15 d, Art. 22)
-    transferred / assigned ─► received
+    registered ─► accepted               (the registering unit is competent: no self-transfer)
+    transferred ─► received                 (≤15 d even if never acknowledged, Art. 23(3))
+    assigned ─► received
     received ─► returned (objection ≤5 working days, Art. 23) | accepted (≤15 d)
+    received ─► not_accepted (written notice) | diverted (legal procedure, Art. 31)
+    registered / returned ─► transferred_out (an organ outside the district: city, court ...)
     returned ─► transferred | assigned | diverted | not_accepted          (≤15 d, Art. 22)
     accepted ─► opinion_issued                          (≤60 d, +≤30 d extension, Art. 34)
-    opinion_issued ─► review_requested (petitioner ≤30 d) | concluded
+    opinion_issued ─► review_requested (petitioner ≤30 d from delivery) | concluded
     review_requested ─► review_opinion                                    (≤30 d, Art. 35)
     review_opinion ─► rereview_requested (petitioner ≤30 d) | concluded
     rereview_requested ─► rereview_opinion                  (≤30 d, hearings excluded, Art. 36)
@@ -78,6 +82,8 @@ class ItemState(StrEnum):
     REREVIEW_REQUESTED = "rereview_requested"
     REREVIEW_OPINION = "rereview_opinion"
     CONCLUDED = "concluded"
+    #: sent to an organ outside the district's tree; off the district's hands, on record
+    TRANSFERRED_OUT = "transferred_out"
 
 
 #: what a petitioner sees for each state (receipts, progress page)
@@ -97,6 +103,7 @@ STATE_LABELS_ZH: Mapping[ItemState, str] = MappingProxyType(
         ItemState.REREVIEW_REQUESTED: "复核中",
         ItemState.REREVIEW_OPINION: "已出具复核意见",
         ItemState.CONCLUDED: "已办结",
+        ItemState.TRANSFERRED_OUT: "已转送区外机关",
     }
 )
 
@@ -124,6 +131,8 @@ class EventType(StrEnum):
 
     REGISTER = "register"
     TRANSFER = "transfer"
+    #: to an organ outside the district's tree (city department, court, discipline inspection)
+    TRANSFER_OUT = "transfer_out"
     ASSIGN = "assign"
     DIVERT = "divert"
     NOT_ACCEPT = "not_accept"
@@ -143,6 +152,8 @@ class EventType(StrEnum):
     SET_OUTCOME = "set_outcome"
     EVALUATE = "evaluate"
     NOTE = "note"
+    #: the written opinion reached the petitioner: the review window counts from then
+    DELIVER = "deliver"
 
 
 S = ItemState
@@ -155,14 +166,23 @@ TRANSITIONS: Mapping[tuple[ItemState, EventType], ItemState] = MappingProxyType(
         (S.REGISTERED, E.ASSIGN): S.ASSIGNED,
         (S.REGISTERED, E.DIVERT): S.DIVERTED,
         (S.REGISTERED, E.NOT_ACCEPT): S.NOT_ACCEPTED,
+        # The registering unit is itself competent: it accepts directly instead of
+        # transferring to itself (which inflated the transfer counts).
+        (S.REGISTERED, E.ACCEPT): S.ACCEPTED,
         (S.RETURNED, E.TRANSFER): S.TRANSFERRED,
         (S.RETURNED, E.ASSIGN): S.ASSIGNED,
         (S.RETURNED, E.DIVERT): S.DIVERTED,
         (S.RETURNED, E.NOT_ACCEPT): S.NOT_ACCEPTED,
+        (S.REGISTERED, E.TRANSFER_OUT): S.TRANSFERRED_OUT,
+        (S.RETURNED, E.TRANSFER_OUT): S.TRANSFERRED_OUT,
         (S.TRANSFERRED, E.RECEIVE): S.RECEIVED,
         (S.ASSIGNED, E.RECEIVE): S.RECEIVED,
         (S.RECEIVED, E.RETURN): S.RETURNED,
         (S.RECEIVED, E.ACCEPT): S.ACCEPTED,
+        # The handling unit itself refuses in writing or diverts to a legal procedure
+        # (Art. 31) after the item was routed to it.
+        (S.RECEIVED, E.NOT_ACCEPT): S.NOT_ACCEPTED,
+        (S.RECEIVED, E.DIVERT): S.DIVERTED,
         (S.ACCEPTED, E.ISSUE_OPINION): S.OPINION_ISSUED,
         (S.OPINION_ISSUED, E.REQUEST_REVIEW): S.REVIEW_REQUESTED,
         (S.OPINION_ISSUED, E.CONCLUDE): S.CONCLUDED,
@@ -195,6 +215,7 @@ ANNOTATION_STATES: Mapping[EventType, frozenset[ItemState]] = MappingProxyType(
         E.SET_OUTCOME: _AFTER_ACCEPT | {S.DIVERTED},
         E.EVALUATE: _AFTER_ACCEPT,
         E.NOTE: frozenset(ItemState),
+        E.DELIVER: frozenset({S.OPINION_ISSUED, S.REVIEW_OPINION, S.REREVIEW_OPINION}),
     }
 )
 
@@ -238,6 +259,9 @@ class HistoryEvent:
         type: what happened.
         data: event details: ``days``/``approved_by``/``reason`` for ``extend``;
             ``due`` (ISO date) for ``assign``; ``reason`` for ``stop_clock``;
+            ``delivered_on`` (ISO date) for ``deliver``; ``reviewing_unit_id`` for
+            ``request_review``/``request_rereview``; ``by_unit_id`` (the issuing unit)
+            for the review and re-review opinions;
             ``petitioner_waived`` (bool) for an early ``conclude``.
         account_id: who did it (``None`` for the petitioner or the system).
     """
@@ -260,6 +284,10 @@ class Timeline:
         received_on: day the handling unit received it (last receipt).
         accepted_on: day of acceptance.
         opinion_on: day the handling opinion was issued.
+        delivered_on: day the current (review / re-review) opinion was delivered to the
+            petitioner; ``None`` until recorded, and again after each state change.
+        reviewing_unit_id: the organ one level up that reviews (Art. 35) or re-reviews
+            (Art. 36), from the last request; ``None`` when not recorded.
         extensions: approved extensions of the handling period.
         stops: clock stops of the re-review period.
         assignment_due: deadline set by the assigning body for the completion report.
@@ -274,6 +302,8 @@ class Timeline:
     received_on: dt.date | None = None
     accepted_on: dt.date | None = None
     opinion_on: dt.date | None = None
+    delivered_on: dt.date | None = None
+    reviewing_unit_id: int | None = None
     extensions: tuple[Extension, ...] = ()
     stops: tuple[ClockStop, ...] = ()
     assignment_due: dt.date | None = None
@@ -286,7 +316,7 @@ class Deadline:
     """A period running on an item.
 
     Attributes:
-        what: machine key (``route``, ``object``, ``accept``, ``opinion``,
+        what: machine key (``route``, ``receive``, ``object``, ``accept``, ``opinion``,
             ``review_request``, ``review_opinion``, ``rereview_request``,
             ``rereview_opinion``, ``assignment_report``).
         description: what must happen, for people.
@@ -324,6 +354,7 @@ _CAL, _WORK = DayCount.CALENDAR, DayCount.WORKING
 _PERIODS: Mapping[str, _Period] = MappingProxyType(
     {
         "route": _Period("transfer, assign, divert or refuse in writing", 15, _CAL, "unit"),
+        "receive": _Period("acknowledge and issue the written acceptance notice", 15, _CAL, "unit"),
         "object": _Period("object to the transfer/assignment (optional)", 5, _WORK, "unit"),
         "accept": _Period("written acceptance notice", 15, _CAL, "unit"),
         "opinion": _Period("issue the handling opinion", 60, _CAL, "unit"),
@@ -346,6 +377,9 @@ ARTICLES: Mapping[RuleSet, Mapping[str, str]] = MappingProxyType(
                 # (DOMAIN.md gives no number; checked against a district petition bureau's
                 # published reading of the Regulations, 2025)
                 "accept": "信访工作条例 (2022) Art. 23(3)",
+                # a transferred item nobody acknowledges: the same 15 days, counted from the
+                # transfer (the earliest it can have arrived)
+                "receive": "信访工作条例 (2022) Art. 23(3)",
                 "opinion": "信访工作条例 (2022) Art. 34",
                 "review_request": "信访工作条例 (2022) Art. 35",
                 "review_opinion": "信访工作条例 (2022) Art. 35",
@@ -360,6 +394,7 @@ ARTICLES: Mapping[RuleSet, Mapping[str, str]] = MappingProxyType(
                 # The 2005 regulations set no objection window; the 2022 one is applied.
                 "object": "信访工作条例 (2022) Art. 23 (no 2005 equivalent)",
                 "accept": "信访条例 (2005) Art. 22",
+                "receive": "信访条例 (2005) Art. 22",
                 "opinion": "信访条例 (2005) Art. 33",
                 "review_request": "信访条例 (2005) Art. 34",
                 "review_opinion": "信访条例 (2005) Art. 34",
@@ -413,6 +448,12 @@ def open_deadlines(timeline: Timeline, calendar: HolidayCalendar) -> tuple[Deadl
     match t.state:
         case S.REGISTERED | S.RETURNED:
             found.append(_deadline(calendar, t, "route", t.since))
+        case S.TRANSFERRED:
+            # Without this an item the receiving unit never acknowledges has no deadline
+            # and is on no due or overdue list. An assigned item has the assigning body's.
+            found.append(_deadline(calendar, t, "receive", t.since))
+        case S.ASSIGNED if t.assignment_due is None:
+            found.append(_deadline(calendar, t, "receive", t.since))
         case S.RECEIVED:
             found.append(_deadline(calendar, t, "accept", t.since))
             found.append(_deadline(calendar, t, "object", t.since))
@@ -420,11 +461,11 @@ def open_deadlines(timeline: Timeline, calendar: HolidayCalendar) -> tuple[Deadl
             extra = sum(e.days for e in t.extensions)
             found.append(_deadline(calendar, t, "opinion", t.since, extra_days=extra))
         case S.OPINION_ISSUED:
-            found.append(_deadline(calendar, t, "review_request", t.since))
+            found.append(_deadline(calendar, t, "review_request", _window_start(t)))
         case S.REVIEW_REQUESTED:
             found.append(_deadline(calendar, t, "review_opinion", t.since))
         case S.REVIEW_OPINION:
-            found.append(_deadline(calendar, t, "rereview_request", t.since))
+            found.append(_deadline(calendar, t, "rereview_request", _window_start(t)))
         case S.REREVIEW_REQUESTED:
             found.append(_deadline(calendar, t, "rereview_opinion", t.since, stops=t.stops))
         case _:
@@ -458,8 +499,14 @@ def current_deadline(timeline: Timeline, calendar: HolidayCalendar) -> Deadline 
     return found[0] if found else None
 
 
+def _window_start(timeline: Timeline) -> dt.date:
+    # Arts. 35/36: the petitioner's 30 days run from receipt of the written opinion; until
+    # its delivery is recorded they are counted from the day it was issued.
+    return timeline.delivered_on or timeline.since
+
+
 def _window_due(timeline: Timeline, calendar: HolidayCalendar, what: str) -> dt.date:
-    due = _deadline(calendar, timeline, what, timeline.since).due
+    due = _deadline(calendar, timeline, what, _window_start(timeline)).due
     assert due is not None  # no clock stops on petitioner windows
     return due
 
@@ -489,8 +536,16 @@ def start(event: HistoryEvent, rule_set: RuleSet | None = None) -> Timeline:
     )
 
 
-def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) -> Timeline:
+def advance(
+    timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar, *, recorded: bool = False
+) -> Timeline:
     """Apply one event to a timeline and return the new one (the old is unchanged).
+
+    ``recorded`` is for an event already in the history (:func:`replay`): the rules of
+    issue 17 (one extension, approved in time; delivery between opinion and record; a
+    request not before the delivery; the review opinion from the reviewing unit) judge a
+    new event only. A history written before them, or one whose periods a holiday notice
+    imported later has moved, still replays: the state of a filed item is not re-judged.
 
     Raises:
         InvalidTransition: the event is not allowed in the current state.
@@ -513,7 +568,23 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
                 reason=str(data.get("reason") or ""),
                 approved_on=day,
             )
+            if t.extensions and not recorded:
+                # Art. 34 grants one extension of up to 30 days, approved once by the head
+                # of the unit; a second approval is not an extension the law knows, even
+                # when the total stays within 30 days (docs/petition-items.md).
+                first = t.extensions[0]
+                raise ValidationError(
+                    f"extension of {ext.days} days refused: the handling period was already "
+                    f"extended by {first.days} days on {first.approved_on}; Art. 34 allows "
+                    "one extension (at most 30 days)"
+                )
             check_extension(t.extensions, ext)
+            period_due = _deadline(calendar, t, "opinion", t.since).due
+            if not recorded and period_due is not None and day > period_due:
+                raise ValidationError(
+                    f"extension approved on {day} is too late: the 60-day handling period "
+                    f"ended on {period_due} ({ARTICLES[t.rule_set]['opinion']})"
+                )
             return replace(t, extensions=(*t.extensions, ext))
         case E.STOP_CLOCK:
             if t.stops and t.stops[-1].last is None:
@@ -529,8 +600,31 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
             last = max(open_stop.first, day - dt.timedelta(days=1))
             closed = ClockStop(first=open_stop.first, last=last, reason=open_stop.reason)
             return replace(t, stops=(*t.stops[:-1], closed))
+        case E.DELIVER:
+            if t.delivered_on is not None and not recorded:
+                raise ValidationError(
+                    f"the opinion of {t.since} was already delivered on {t.delivered_on}"
+                )
+            raw = data.get("delivered_on")
+            try:
+                delivered = dt.date.fromisoformat(str(raw))
+            except ValueError as exc:
+                raise ValidationError(
+                    f"'deliver' needs an ISO 'delivered_on', got {raw!r}"
+                ) from exc
+            if not recorded and not t.since <= delivered <= day:
+                raise ValidationError(
+                    f"delivery on {delivered} must lie between the opinion of {t.since} and "
+                    f"the day it is recorded, {day}"
+                )
+            return replace(t, delivered_on=delivered)
         case E.REQUEST_REVIEW | E.REQUEST_REREVIEW:
             what = "review_request" if event.type is E.REQUEST_REVIEW else "rereview_request"
+            if not recorded and t.delivered_on is not None and day < t.delivered_on:
+                raise ValidationError(
+                    f"'{event.type}' dated {day} is before the opinion was delivered on "
+                    f"{t.delivered_on}"
+                )
             due = _window_due(t, calendar, what)
             if day > due:
                 raise ValidationError(
@@ -545,6 +639,20 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
                     f"objection on {day} is too late: it had to be raised by {object_due} "
                     f"({ARTICLES[t.rule_set]['object']})"
                 )
+        case E.ISSUE_REVIEW_OPINION | E.ISSUE_REREVIEW_OPINION:
+            by = data.get("by_unit_id")
+            if (
+                not recorded
+                and t.reviewing_unit_id is not None
+                and by is not None
+                and by != t.reviewing_unit_id
+            ):
+                article = "Art. 35" if event.type is E.ISSUE_REVIEW_OPINION else "Art. 36"
+                raise ValidationError(
+                    f"the {'review' if article == 'Art. 35' else 're-review'} is by unit "
+                    f"{t.reviewing_unit_id}, the organ one level up ({article}); unit {by} "
+                    "cannot issue its opinion"
+                )
         case E.CONCLUDE if t.state in (S.OPINION_ISSUED, S.REVIEW_OPINION):
             what = "review_request" if t.state is S.OPINION_ISSUED else "rereview_request"
             due = _window_due(t, calendar, what)
@@ -558,7 +666,7 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
             pass
     if target is t.state:  # other annotations change nothing the deadlines depend on
         return t
-    changes: dict[str, Any] = {"state": target, "since": day}
+    changes: dict[str, Any] = {"state": target, "since": day, "delivered_on": None}
     match event.type:
         case E.ASSIGN:
             due_raw = data.get("due")
@@ -571,6 +679,10 @@ def advance(timeline: Timeline, event: HistoryEvent, calendar: HolidayCalendar) 
                     ) from exc
         case E.TRANSFER:
             changes["assignment_due"] = None
+        case E.REQUEST_REVIEW | E.REQUEST_REREVIEW:
+            reviewer = data.get("reviewing_unit_id")
+            if reviewer is not None:
+                changes["reviewing_unit_id"] = _int(data, "reviewing_unit_id", event.type)
         case E.RECEIVE:
             changes["received_on"] = day
         case E.ACCEPT:
@@ -592,10 +704,13 @@ def replay(
     calendar: HolidayCalendar,
     rule_set: RuleSet | None = None,
 ) -> Timeline:
-    """Fold a whole history (oldest first, starting with ``register``) into a timeline."""
+    """Fold a whole history (oldest first, starting with ``register``) into a timeline.
+
+    Each event is applied as ``recorded`` (see :func:`advance`).
+    """
     if not events:
         raise ValidationError("an item's history starts with a 'register' event; it is empty")
     timeline = start(events[0], rule_set)
     for event in events[1:]:
-        timeline = advance(timeline, event, calendar)
+        timeline = advance(timeline, event, calendar, recorded=True)
     return timeline

@@ -68,7 +68,12 @@ _HANDLED = [
         ItemState.CONCLUDED,
     )
 ]
-_CLOSED_OTHER = [ItemState.DIVERTED.value, ItemState.NOT_ACCEPTED.value]
+#: off the district's hands without an opinion: diverted, refused, sent outside the district
+_CLOSED_OTHER = [
+    ItemState.DIVERTED.value,
+    ItemState.NOT_ACCEPTED.value,
+    ItemState.TRANSFERRED_OUT.value,
+]
 _HUNDRED = Fraction(100)
 _T = TypeVar("_T")
 

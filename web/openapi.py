@@ -188,6 +188,8 @@ def _schemas() -> dict[str, Schema]:
         "unit_ids": {"type": "array", "items": INT},
         "flagged_at": DATETIME,
         "plan_due_on": _nullable(DATE),
+        "closed_at": _nullable(DATETIME),
+        "closed_by": _nullable(INT),
     }
     missing = {
         "type": "object",
@@ -858,6 +860,15 @@ def _items_paths() -> dict[str, Schema]:
                 "Set or clear the day the resolution plan is due (化解时限)",
                 _ref("BacklogCase"),
                 body=_obj({"plan_due_on": _nullable(DATE)}),
+                params=[CASE_ID],
+                tag="backlog",
+            )
+        },
+        "/api/backlog/{case_id}/close": {
+            "post": _op(
+                "Close the case (销号): its item concluded and resolved; by its leader in "
+                "charge or a leader with edit rights on the item; audit-logged",
+                _ref("BacklogCase"),
                 params=[CASE_ID],
                 tag="backlog",
             )

@@ -36,6 +36,7 @@ from records.items.backlog import (
     add_progress_entry,
     backlog_attention,
     backlog_case_of_item,
+    close_backlog,
     flag_backlog,
     get_backlog_case,
     list_backlog_cases,
@@ -51,13 +52,16 @@ from records.items.handling import (
     add_co_handler,
     apply_event,
     assign,
+    deliver,
     extend,
     object_to,
     resume_clock,
+    reviewing_unit,
     set_handler,
     set_outcome,
     stop_clock,
     transfer,
+    transfer_out,
 )
 from records.items.listings import item_session_ids, list_items
 from records.items.public import evaluate, public_progress
@@ -117,6 +121,9 @@ __all__ = [
     "apply_event",
     "assign",
     "backlog_case_of_item",
+    "close_backlog",
+    "reviewing_unit",
+    "deliver",
     "evaluate",
     "extend",
     "find_possible_duplicates",
@@ -140,4 +147,5 @@ __all__ = [
     "set_outcome",
     "stop_clock",
     "transfer",
+    "transfer_out",
 ]

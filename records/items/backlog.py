@@ -14,6 +14,7 @@ from records.item_models import (
     BacklogCase,
     BacklogProgress,
     BacklogUnit,
+    ItemCoHandler,
     ItemRow,
 )
 from records.items.core import (
@@ -26,6 +27,7 @@ from records.items.values import (
     BacklogCaseInfo,
     ProgressEntry,
 )
+from records.lifecycle import ItemState
 
 
 def _month(value: dt.date | str) -> dt.date:
@@ -50,6 +52,8 @@ def _case_info(case: BacklogCase, unit_ids: Sequence[int]) -> BacklogCaseInfo:
         unit_ids=tuple(sorted(unit_ids)),
         flagged_at=case.flagged_at,
         plan_due_on=case.plan_due_on,
+        closed_at=case.closed_at,
+        closed_by=case.closed_by,
     )
 
 
@@ -130,16 +134,32 @@ async def add_progress_entry(
 ) -> ProgressEntry:
     """A unit's monthly progress entry on a backlog case.
 
+    A unit named in the case writes without being added again: a unit listed on the case,
+    the item's handling (responsible) unit or one of its co-handling units.
+
     Raises:
-        ValidationError: empty text, bad month, or the unit is not involved in the case.
+        ValidationError: empty text, bad month, a month after the current one (of ``at``),
+            the case is closed, or the unit is not involved in the case.
         Conflict: the unit already wrote an entry for that month.
     """
     info = await get_backlog_case(session, case_id)
-    if unit_id not in info.unit_ids:
+    if unit_id not in await _named_units(session, info):
         raise ValidationError(f"unit {unit_id} is not involved in backlog case {case_id}")
+    if info.closed_at is not None:
+        raise ValidationError(
+            f"backlog case {case_id} was closed (销号) on {local_date(info.closed_at)}: "
+            "no more progress entries"
+        )
     if not text.strip():
         raise ValidationError("a progress entry needs text")
     first = _month(month)
+    when = event_time(at)
+    this_month = local_date(when).replace(day=1)
+    if first > this_month:
+        raise ValidationError(
+            f"progress for {first:%Y-%m} cannot be written in {this_month:%Y-%m}: "
+            "a month is reported on when it has begun"
+        )
     # Checked first so that the usual mistake does not cost the caller its transaction;
     # the unique constraint still guards against a concurrent writer.
     taken = await session.scalar(
@@ -157,7 +177,7 @@ async def add_progress_entry(
         month=first,
         text=text,
         account_id=account_id,
-        written_at=event_time(at),
+        written_at=when,
     )
     session.add(entry)
     await flush(session, f"progress of unit {unit_id} for {first:%Y-%m} on case {case_id}")
@@ -172,15 +192,73 @@ async def add_progress_entry(
     )
 
 
+async def _named_units(session: AsyncSession, info: BacklogCaseInfo) -> set[int]:
+    """The units that may write progress: listed on the case, handling or co-handling."""
+    named = set(info.unit_ids)
+    handling = await session.scalar(
+        select(ItemRow.handling_unit_id).where(ItemRow.id == info.item_id)
+    )
+    if handling is not None:
+        named.add(handling)
+    named.update(
+        (
+            await session.scalars(
+                select(ItemCoHandler.unit_id).where(ItemCoHandler.item_id == info.item_id)
+            )
+        ).all()
+    )
+    return named
+
+
+async def close_backlog(
+    session: AsyncSession,
+    case_id: int,
+    *,
+    account_id: int,
+    at: dt.datetime | None = None,
+) -> BacklogCaseInfo:
+    """Close (销号) a backlog case whose item is concluded and resolved (化解).
+
+    The caller checks that ``account_id`` may close it and writes the audit entry.
+
+    Raises:
+        NotFound: no such case.
+        Conflict: the case is already closed.
+        ValidationError: the item is not concluded, or not resolved.
+    """
+    case = await session.get(BacklogCase, case_id)
+    if case is None:
+        raise NotFound(f"no backlog case {case_id}")
+    if case.closed_at is not None:
+        raise Conflict(f"backlog case {case_id} is already closed (销号) since {case.closed_at}")
+    row = await load_row(session, case.item_id)
+    if row.state != ItemState.CONCLUDED.value:
+        raise ValidationError(
+            f"backlog case {case_id} cannot be closed: its item {row.id} is in state "
+            f"'{row.state}', not 'concluded'"
+        )
+    if not row.resolved:
+        raise ValidationError(
+            f"backlog case {case_id} cannot be closed: its item {row.id} is concluded but "
+            "not resolved (化解); record the outcome first"
+        )
+    case.closed_at = event_time(at)
+    case.closed_by = account_id
+    await flush(session, f"close backlog case {case_id}")
+    return await get_backlog_case(session, case_id)
+
+
 async def missing_months(
     session: AsyncSession, case_id: int, *, through: dt.date
 ) -> dict[int, list[str]]:
     """Per involved unit, the months (``YYYY-MM``) with no progress entry.
 
     Months run from the month the case was flagged through the month before ``through``
-    (the current month is not yet missing).
+    (the current month is not yet missing). A closed case (销号) owes none.
     """
     info = await get_backlog_case(session, case_id)
+    if info.closed_at is not None:
+        return {unit: [] for unit in info.unit_ids}
     first = local_date(info.flagged_at).replace(day=1)
     end = through.replace(day=1)
     months: list[dt.date] = []

@@ -174,6 +174,12 @@ def set_derived(row: ItemRow, timeline: Timeline, calendar: HolidayCalendar) -> 
     row.due_obligor = deadline.obligor if deadline else None
     if timeline.state in (ItemState.REGISTERED,):
         row.due_unit_id = row.registering_unit_id
+    elif (
+        timeline.state in (ItemState.REVIEW_REQUESTED, ItemState.REREVIEW_REQUESTED)
+        and timeline.reviewing_unit_id is not None
+    ):
+        # the review opinion is owed by the organ one level up (Arts. 35-36)
+        row.due_unit_id = timeline.reviewing_unit_id
     else:
         row.due_unit_id = row.handling_unit_id
 

@@ -13,12 +13,16 @@ from config.errors import NotFound, ValidationError
 from records.calendar import HolidayCalendar
 from records.deadlines import local_date
 from records.item_models import (
+    ExternalOrganKind,
     ItemClockStop,
     ItemCoHandler,
+    ItemEvent,
     ItemExtension,
+    ItemExternalTransfer,
     ItemHandler,
     ItemRow,
     ItemTransfer,
+    ItemType,
     Outcome,
     TransferKind,
 )
@@ -86,14 +90,33 @@ async def _route(
     account_id: int | None,
     at: dt.datetime | None,
     reason: str,
+    handler_account_id: int | None,
 ) -> Item:
     row = await load_row(session, item_id)
+    if row.type == ItemType.ACCUSATION.value and row.subject_unit_id == to_unit_id:
+        raise ValidationError(
+            f"accusation item {item_id} accuses unit {to_unit_id}: it cannot be "
+            f"{'transferred' if kind is TransferKind.TRANSFER else 'assigned'} to the unit it "
+            "accuses (Art. 30)"
+        )
+    handler = (
+        None
+        if handler_account_id is None
+        else await session.get(ItemHandler, (item_id, handler_account_id))
+    )
+    if handler is not None and handler.recused:
+        raise ValidationError(
+            f"account {handler_account_id} is recused from item {item_id} (Art. 28): "
+            "it cannot be named its handler"
+        )
     when = event_time(at)
     from_unit = row.handling_unit_id or row.registering_unit_id
     event = EventType.TRANSFER if kind is TransferKind.TRANSFER else EventType.ASSIGN
     data: dict[str, Any] = {"to_unit_id": to_unit_id, "from_unit_id": from_unit}
     if due is not None:
         data["due"] = due
+    if handler_account_id is not None:
+        data["handler_account_id"] = handler_account_id
 
     async def routed(row: ItemRow, _timeline: Timeline) -> None:
         row.handling_unit_id = to_unit_id
@@ -109,6 +132,10 @@ async def _route(
                 due_on=due,
             )
         )
+        if handler is None and handler_account_id is not None:
+            # Named by the sender, so the receiving unit's handler sees the item at once
+            # (an accusation is visible to its handlers only, Art. 30).
+            session.add(ItemHandler(item_id=row.id, account_id=handler_account_id))
 
     return await record_event(
         session,
@@ -133,8 +160,16 @@ async def transfer(
     account_id: int | None,
     at: dt.datetime | None = None,
     reason: str = "",
+    handler_account_id: int | None = None,
 ) -> Item:
-    """Transfer (转送) the item to the unit with authority over it."""
+    """Transfer (转送) the item to the unit with authority over it.
+
+    ``handler_account_id`` names the receiving unit's handler as part of the transfer.
+
+    Raises:
+        ValidationError: an accusation sent to the unit it accuses (Art. 30), or the named
+            handler is recused.
+    """
     return await _route(
         session,
         calendar,
@@ -145,6 +180,7 @@ async def transfer(
         account_id=account_id,
         at=at,
         reason=reason,
+        handler_account_id=handler_account_id,
     )
 
 
@@ -158,8 +194,13 @@ async def assign(
     account_id: int | None,
     at: dt.datetime | None = None,
     reason: str = "",
+    handler_account_id: int | None = None,
 ) -> Item:
-    """Assign (交办) the item to a unit, with a deadline for its completion report."""
+    """Assign (交办) the item to a unit, with a deadline for its completion report.
+
+    Raises:
+        ValidationError: as :func:`transfer`.
+    """
     return await _route(
         session,
         calendar,
@@ -170,6 +211,60 @@ async def assign(
         account_id=account_id,
         at=at,
         reason=reason,
+        handler_account_id=handler_account_id,
+    )
+
+
+async def transfer_out(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    *,
+    organ: str,
+    organ_kind: ExternalOrganKind,
+    account_id: int | None,
+    at: dt.datetime | None = None,
+    reason: str = "",
+) -> Item:
+    """Transfer the item to an organ outside the district's tree (a name, no unit id).
+
+    The item leaves the district's handling (``transferred_out``, terminal) and stays on
+    record with its holder as handling unit.
+
+    Raises:
+        ValidationError: no organ name.
+        InvalidTransition: not in a routing state (registered, returned).
+    """
+    name = organ.strip()
+    if not name:
+        raise ValidationError("a transfer out of the district names the receiving organ")
+    row = await load_row(session, item_id)
+    when = event_time(at)
+    from_unit = row.handling_unit_id or row.registering_unit_id
+
+    async def sent(row: ItemRow, _timeline: Timeline) -> None:
+        session.add(
+            ItemExternalTransfer(
+                item_id=row.id,
+                from_unit_id=from_unit,
+                organ=name,
+                organ_kind=organ_kind.value,
+                at=when,
+                account_id=account_id,
+            )
+        )
+
+    return await record_event(
+        session,
+        calendar,
+        row,
+        EventType.TRANSFER_OUT,
+        account_id=account_id,
+        at=when,
+        reason=reason,
+        data={"organ": name, "organ_kind": organ_kind.value, "from_unit_id": from_unit},
+        after=sent,
+        what=f"transfer item {item_id} out of the district",
     )
 
 
@@ -260,11 +355,83 @@ async def accept(
     account_id: int | None,
     at: dt.datetime | None = None,
     reason: str = "",
+    acting_unit_id: int | None = None,
 ) -> Item:
-    """Accept (受理) the item; the 60-day handling period starts."""
-    return await apply_event(
-        session, calendar, item_id, EventType.ACCEPT, account_id=account_id, at=at, reason=reason
+    """Accept (受理) the item; the 60-day handling period starts.
+
+    A received item is accepted by its handling unit; a registered one directly by the
+    registering unit, which is competent for it (no transfer to itself) and becomes the
+    handling unit. ``acting_unit_id``, the unit of the accepting account, must when given
+    be that competent unit: acceptance is its own act, no other unit (the reception centre,
+    a unit above) records it on its behalf.
+
+    Raises:
+        ValidationError: ``acting_unit_id`` is not the competent unit.
+    """
+    row = await load_row(session, item_id)
+    competent = row.handling_unit_id or row.registering_unit_id
+    if acting_unit_id is not None and acting_unit_id != competent:
+        raise ValidationError(
+            f"acceptance of item {item_id} is recorded by the competent unit {competent} "
+            f"itself; unit {acting_unit_id} cannot accept on its behalf"
+        )
+
+    async def accepted(row: ItemRow, _timeline: Timeline) -> None:
+        if row.handling_unit_id is None:  # accepted directly by the registering unit
+            row.handling_unit_id = row.registering_unit_id
+            row.due_unit_id = row.registering_unit_id
+
+    return await record_event(
+        session,
+        calendar,
+        row,
+        EventType.ACCEPT,
+        account_id=account_id,
+        at=at,
+        reason=reason,
+        after=accepted,
+        what=f"accept item {item_id}",
     )
+
+
+async def deliver(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    *,
+    delivered_on: dt.date,
+    account_id: int | None,
+    at: dt.datetime | None = None,
+) -> Item:
+    """Record the day the written opinion reached the petitioner; their window runs from it.
+
+    Raises:
+        InvalidTransition: no opinion is waiting for delivery.
+        ValidationError: already delivered, or ``delivered_on`` before the opinion or after
+            the day it is recorded.
+    """
+    return await record_event(
+        session,
+        calendar,
+        item_id,
+        EventType.DELIVER,
+        account_id=account_id,
+        at=at,
+        data={"delivered_on": delivered_on},
+        what=f"deliver the opinion of item {item_id}",
+    )
+
+
+async def reviewing_unit(session: AsyncSession, item_id: str) -> int | None:
+    """The unit named by the item's last review request (Art. 35), if any."""
+    data = await session.scalar(
+        select(ItemEvent.data)
+        .where(ItemEvent.item_id == item_id, ItemEvent.type == EventType.REQUEST_REVIEW.value)
+        .order_by(ItemEvent.seq.desc())
+        .limit(1)
+    )
+    unit = data.get("reviewing_unit_id") if data else None
+    return unit if isinstance(unit, int) else None
 
 
 async def extend(

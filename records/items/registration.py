@@ -62,6 +62,10 @@ def _validate_new(new: NewItem) -> None:
         raise ValidationError("an anonymous item records no petitioner")
     if not new.anonymous and not new.petitioners:
         raise ValidationError("a named item needs at least one petitioner")
+    if new.type is ItemType.ACCUSATION and new.subject_unit_id is None:
+        # Art. 30 forbids sending an accusation to the unit it accuses: the item has to
+        # say which unit that is (subject_unit_id, 被反映单位).
+        raise ValidationError("an accusation (检举控告) needs the accused unit (subject_unit_id)")
     if (new.agent_name is None) != (new.agent_authorisation is None):
         raise ValidationError("an agent needs a written authorisation, and vice versa")
     if new.online_platform is not None and new.channel is not Channel.ONLINE:

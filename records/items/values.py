@@ -237,6 +237,10 @@ class BacklogCaseInfo:
     flagged_at: dt.datetime
     #: the day the resolution plan is due (化解时限), if set
     plan_due_on: dt.date | None = None
+    #: when the case was closed (销号): its item concluded and resolved
+    closed_at: dt.datetime | None = None
+    #: who closed it
+    closed_by: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

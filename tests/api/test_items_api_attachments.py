@@ -111,7 +111,12 @@ async def test_items_api_attachments_of_a_confidential_item_are_for_its_handlers
 ) -> None:
     reception = await api.login("reception")
     secret = await register(
-        api, reception, "QX-XFJ-JDZX", type="accusation", request="举报某干部收受贿赂"
+        api,
+        reception,
+        "QX-XFJ-JDZX",
+        type="accusation",
+        request="举报某干部收受贿赂",
+        subject_unit_id=api.seed.units["QX-DFJD"],
     )
     resp = await _upload_raw(api, reception, secret["id"], "证据.png", PNG)
     assert resp.status == 201, await resp.text()

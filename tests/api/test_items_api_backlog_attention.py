@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from records import accounts
 from records.base import utcnow
 from records.deadlines import local_date
 from tests.api.items_api_support import act, register
@@ -140,3 +141,67 @@ async def test_items_api_backlog_overdue_plans_and_missing_months_per_unit(api: 
     await act(api, hehua, theirs["id"], "outcome", outcome="explain", resolved=True)
     on = await _attention(api, "leader", f"?as_of={later}")
     assert {r["case_id"] for r in on["units"]} == {case_a["id"]}
+
+
+async def test_items_api_backlog_close_future_month_and_named_units(api: Api) -> None:
+    units = api.seed.units
+    reception = await api.login("reception")
+    housing = await api.login("housing")
+    this_month = local_date(utcnow()).replace(day=1)
+    next_month = (this_month + dt.timedelta(days=32)).replace(day=1)
+    item = await register(api, reception, "QX-XFJ-JDZX")
+    case = await _flag(
+        api,
+        reception,
+        item["id"],
+        leader_account_id=api.seed.account_ids["dongfeng"],
+        unit_ids=[units["QX-DFJD"]],
+    )
+    assert case["closed_at"] is None
+    await act(api, reception, item["id"], "transfer", to_unit_id=units["QX-ZJJ"])
+    await act(api, housing, item["id"], "acknowledge")
+    await act(api, housing, item["id"], "accept")
+
+    async def progress(headers: dict[str, str], unit: str, month: dt.date) -> Any:
+        return await api.client.post(
+            f"/api/backlog/{case['id']}/progress",
+            json={"unit_id": units[unit], "month": f"{month:%Y-%m}", "text": "已走访"},
+            headers=headers,
+        )
+
+    # the handling unit was never listed on the case, and writes its entry all the same
+    resp = await progress(housing, "QX-ZJJ", this_month)
+    assert resp.status == 201, await resp.text()
+    resp = await progress(housing, "QX-ZJJ", next_month)
+    assert resp.status == 422
+    assert f"progress for {next_month:%Y-%m} cannot be written" in await resp.text()
+
+    close = f"/api/backlog/{case['id']}/close"
+    resp = await api.client.post(close, headers=await api.login("dongfeng"))
+    assert resp.status == 422
+    assert "not 'concluded'" in await resp.text()
+    await act(api, housing, item["id"], "opinion", decision="支持", legal_basis="《条例》")
+    await act(api, housing, item["id"], "outcome", outcome="support", resolved=True)
+    await act(api, housing, item["id"], "conclude", petitioner_waived=True)
+    resp = await api.client.post(close, headers=housing)  # not a leader
+    assert resp.status == 403, await resp.text()
+    resp = await api.client.post(close, headers=await api.login("dongfeng"))
+    assert resp.status == 200, await resp.text()
+    closed = await resp.json()
+    assert closed["closed_by"] == api.seed.account_ids["dongfeng"]
+    resp = await api.client.post(close, headers=await api.login("dongfeng"))
+    assert resp.status == 409
+    later = next_month + dt.timedelta(days=400)
+    resp = await api.client.get(
+        f"/api/backlog/{case['id']}/missing?through={later}", headers=reception
+    )
+    missing = (await resp.json())["missing_months"]
+    assert missing == {str(units["QX-DFJD"]): []}
+    page = await (
+        await api.client.get("/api/backlog/mine", headers=await api.login("dongfeng"))
+    ).text()
+    assert "已销号" in page
+    assert "缺少月度进展" not in page
+    async with api.seed.store.transaction() as tx:
+        log = await accounts.audit_entries(tx, action="backlog_close", object_id=str(case["id"]))
+    assert len(log) == 1

@@ -129,7 +129,9 @@ async def test_due_lists_per_unit_hide_confidential_items(api_sqlite: Api) -> No
     api = api_sqlite
     reception = await api.login("reception")
     open_item = await register(api, reception, "QX-XFJ-JDZX")
-    secret = await register(api, reception, "QX-XFJ-JDZX", type="accusation")
+    secret = await register(
+        api, reception, "QX-XFJ-JDZX", type="accusation", subject_unit_id=api.seed.units["QX-DFJD"]
+    )
     resp = await api.client.get("/api/items/due?within_days=30", headers=reception)
     due = await resp.json()
     assert {d["item_id"] for d in due["items"]} == {open_item["id"], secret["id"]}

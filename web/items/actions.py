@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from records.item_models import Outcome
+from records.item_models import ExternalOrganKind, Outcome
 from records.lifecycle import (
     EventType,
     ItemState,
@@ -40,14 +40,21 @@ _REASON = {"type": "string", "maxLength": 2000}
 NEED_REASON = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}
 _UNIT = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _DECISION = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": r"\S"}
+_DAY = {"type": "string", "format": "date"}
 _BASIS = {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": r"\S"}
 
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("transfer", EventType.TRANSFER, "Transfer (转送) to the unit with authority",
-               {"to_unit_id": _UNIT, "reason": _REASON}, ("to_unit_id",)),
+               {"to_unit_id": _UNIT, "handler_account_id": _UNIT, "reason": _REASON},
+               ("to_unit_id",)),
     ActionSpec("assign", EventType.ASSIGN, "Assign (交办) with a report deadline",
                {"to_unit_id": _UNIT, "due": {"type": "string", "format": "date"},
-                "reason": _REASON}, ("to_unit_id",)),
+                "handler_account_id": _UNIT, "reason": _REASON}, ("to_unit_id",)),
+    ActionSpec("transfer-out", EventType.TRANSFER_OUT, "Transfer to an organ outside the "
+               "district (city department, court, procuratorate, discipline inspection)",
+               {"organ": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
+                "organ_kind": {"type": "string", "enum": [k.value for k in ExternalOrganKind]},
+                "reason": _REASON}, ("organ", "organ_kind")),
     ActionSpec("divert", EventType.DIVERT, "Divert to a legal procedure (Art. 31)",
                {"reason": NEED_REASON}, ("reason",)),
     ActionSpec("not-accept", EventType.NOT_ACCEPT, "Refuse in writing (不予受理)",
@@ -55,7 +62,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("acknowledge", EventType.RECEIVE, "The receiving unit acknowledges receipt", {}),
     ActionSpec("object", EventType.RETURN, "Object within 5 working days (Art. 23)",
                {"reason": NEED_REASON}, ("reason",)),
-    ActionSpec("accept", EventType.ACCEPT, "Accept (受理); the handling period starts",
+    ActionSpec("accept", EventType.ACCEPT, "Accept (受理), by the competent unit itself; "
+               "directly when it registered the item; the handling period starts",
                {"reason": _REASON}),
     ActionSpec("extend", EventType.EXTEND, "Extend the handling period (≤30 d, Art. 34)",
                {"days": {"type": "integer", "minimum": 1, "maximum": 30},
@@ -64,13 +72,18 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("opinion", EventType.ISSUE_OPINION, "Issue the handling opinion",
                {"decision": _DECISION, "legal_basis": _BASIS, "reason": _REASON},
                ("decision", "legal_basis")),
+    ActionSpec("deliver", EventType.DELIVER, "Record the day the written opinion reached the "
+               "petitioner; the review window counts from it",
+               {"delivered_on": _DAY}, ("delivered_on",)),
     ActionSpec("review-request", EventType.REQUEST_REVIEW, "Record the petitioner's review "
-               "request (≤30 d)", {"reason": _REASON}),
+               "request (≤30 d from delivery), dated the day it was made",
+               {"at": _DAY, "reason": _REASON}),
     ActionSpec("review-opinion", EventType.ISSUE_REVIEW_OPINION, "Issue the review opinion",
                {"decision": _DECISION, "legal_basis": _BASIS, "reason": _REASON},
                ("decision", "legal_basis")),
     ActionSpec("rereview-request", EventType.REQUEST_REREVIEW, "Record the petitioner's "
-               "re-review request (≤30 d)", {"reason": _REASON}),
+               "re-review request (≤30 d from delivery), dated the day it was made",
+               {"at": _DAY, "reason": _REASON}),
     ActionSpec("rereview-opinion", EventType.ISSUE_REREVIEW_OPINION, "Issue the re-review opinion",
                {"decision": _DECISION, "legal_basis": _BASIS, "reason": _REASON},
                ("decision", "legal_basis")),

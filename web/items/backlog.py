@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from config.errors import NotFound, ValidationError
+from config.errors import AccessDenied, NotFound, ValidationError
 from records import accounts, items
 from records.enums import Role
 from records.lifecycle import (
@@ -236,6 +236,38 @@ async def set_plan_due(request: web.Request) -> web.Response:
             detail={"plan_due_on": iso(due)},
         )
     return web.json_response(case_json(updated))
+
+
+@routes.post("/api/backlog/{case_id}/close")
+async def close_backlog(request: web.Request) -> web.Response:
+    """Close (销号) the case: its item concluded and resolved; by its leader or a leader in scope.
+
+    Audit-logged. 403 for anyone else; 422 while the item is not concluded and resolved;
+    409 when already closed.
+    """
+    p, case, item = await _load_case(request)
+    closer = p.account_id
+    if closer is None:  # pragma: no cover - require_official admits accounts only
+        raise AccessDenied("closing a backlog case (销号) needs an official's account")
+    if closer != case.leader_account_id:
+        if Role.LEADER not in p.roles:
+            raise AccessDenied(
+                f"closing backlog case {case.id} (销号) is for its leader in charge or a leader "
+                f"in scope; {p.name} is not a leader"
+            )
+        await authorize(request, Action.EDIT_ITEM, item_target(item))
+    async with request.app[keys.STORE].transaction() as tx:
+        closed = await items.close_backlog(tx, case.id, account_id=closer)
+        await accounts.audit(
+            tx,
+            p.ref,
+            "backlog_close",
+            "backlog",
+            str(case.id),
+            remote=remote_of(request),
+            detail={"item": item.id},
+        )
+    return web.json_response(case_json(closed))
 
 
 @routes.get("/api/backlog/{case_id}")

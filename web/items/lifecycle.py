@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,8 +11,9 @@ from aiohttp import web
 
 from config.errors import InvalidTransition, NotFound, ValidationError
 from records import accounts, items, sessions
+from records.deadlines import CHINA_TZ
 from records.enums import Role
-from records.item_models import Outcome
+from records.item_models import ExternalOrganKind, Outcome
 from records.lifecycle import (
     EventType,
 )
@@ -49,6 +51,38 @@ async def _approver(request: web.Request, account_id: int, unit_id: int) -> None
         raise ValidationError(f"account {account_id} does not lead the handling unit {unit_id}")
 
 
+async def _receiving_handler(request: web.Request, account_id: int, to_unit_id: int) -> None:
+    """The named handler must be an account of the receiving unit (or a unit below it)."""
+    async with request.app[keys.STORE].transaction() as tx:
+        handler = await accounts.get_account(tx, account_id)
+    if not request.app[keys.STORE].tree.within(handler.unit_id, to_unit_id):
+        raise ValidationError(
+            f"handler account {account_id} (unit {handler.unit_id}) is not of the receiving "
+            f"unit {to_unit_id}"
+        )
+
+
+def _made_at(data: dict[str, Any]) -> dt.datetime | None:
+    """The day a request was made (field ``at``), not the day it is typed in; ``None``: now.
+
+    The time of day of a past request is not known: noon China time stands for it.
+
+    Raises:
+        ValidationError: not a date, or after today.
+    """
+    if data.get("at") is None:
+        return None
+    day = parse_date(data["at"], "field 'at'")
+    today = local_today()
+    if day > today:
+        raise ValidationError(
+            f"field 'at' {day} is after today {today}: a request is dated when made"
+        )
+    if day == today:
+        return None
+    return dt.datetime.combine(day, dt.time(12), CHINA_TZ)
+
+
 async def _apply(
     request: web.Request, spec: ActionSpec, p: Principal, item: items.Item, data: dict[str, Any]
 ) -> items.Item:
@@ -64,11 +98,48 @@ async def _apply(
             due = parse_date(data["due"], "field 'due'") if data.get("due") is not None else None
             if due is not None and due < local_today():
                 raise ValidationError(f"field 'due' {due} is in the past")
+            handler = integer(data, "handler_account_id", lo=1, hi=MAX_ID, required=False)
+            if handler is not None:
+                await _receiving_handler(request, handler, to)
             async with request.app[keys.STORE].transaction() as tx:
                 if spec.event is EventType.TRANSFER:
-                    return await items.transfer(tx, cal, item.id, to, account_id=aid, reason=reason)
+                    return await items.transfer(
+                        tx,
+                        cal,
+                        item.id,
+                        to,
+                        account_id=aid,
+                        reason=reason,
+                        handler_account_id=handler,
+                    )
                 return await items.assign(
-                    tx, cal, item.id, to, due=due, account_id=aid, reason=reason
+                    tx,
+                    cal,
+                    item.id,
+                    to,
+                    due=due,
+                    account_id=aid,
+                    reason=reason,
+                    handler_account_id=handler,
+                )
+        case EventType.TRANSFER_OUT:
+            organ = text(data, "organ", max_len=200)
+            kind = ExternalOrganKind(str(choice(data, "organ_kind", ExternalOrganKind)))
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.transfer_out(
+                    tx, cal, item.id, organ=organ, organ_kind=kind, account_id=aid, reason=reason
+                )
+        case EventType.ACCEPT:
+            tree = request.app[keys.STORE].tree
+            unit = tree.get(item.registering_unit_id)
+            if item.handling_unit_id is None and unit is not None and unit.is_reception:
+                raise ValidationError(
+                    f"the reception centre {unit.name} registers and routes item {item.id}; "
+                    "it cannot accept it on behalf of the competent unit: transfer or assign it"
+                )
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.accept(
+                    tx, cal, item.id, account_id=aid, reason=reason, acting_unit_id=p.unit_id
                 )
         case EventType.RECEIVE:
             async with request.app[keys.STORE].transaction() as tx:
@@ -85,6 +156,30 @@ async def _apply(
             async with request.app[keys.STORE].transaction() as tx:
                 return await items.extend(
                     tx, cal, item.id, days=days, approved_by=approved_by, reason=reason
+                )
+        case EventType.DELIVER:
+            delivered = parse_date(data.get("delivered_on"), "field 'delivered_on'")
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.deliver(tx, cal, item.id, delivered_on=delivered, account_id=aid)
+        case EventType.REQUEST_REVIEW | EventType.REQUEST_REREVIEW:
+            tree = request.app[keys.STORE].tree
+            async with request.app[keys.STORE].transaction() as tx:
+                # Art. 35: the review is by the organ one level above the handling unit;
+                # Art. 36: the re-review one level above the reviewing organ.
+                below: int | None = holder
+                if spec.event is EventType.REQUEST_REREVIEW:
+                    below = await items.reviewing_unit(tx, item.id)
+                unit = tree.get(below) if below is not None else None
+                reviewer = unit.parent_id if unit is not None else None
+                return await items.apply_event(
+                    tx,
+                    cal,
+                    item.id,
+                    spec.event,
+                    account_id=aid,
+                    at=_made_at(data),
+                    reason=reason,
+                    data={} if reviewer is None else {"reviewing_unit_id": reviewer},
                 )
         case EventType.STOP_CLOCK:
             async with request.app[keys.STORE].transaction() as tx:
@@ -114,6 +209,8 @@ async def _apply(
             if "decision" in spec.fields:
                 payload["decision"] = text(data, "decision", max_len=MAX_TEXT)
                 payload["legal_basis"] = text(data, "legal_basis", max_len=2000)
+            if spec.event in (EventType.ISSUE_REVIEW_OPINION, EventType.ISSUE_REREVIEW_OPINION):
+                payload["by_unit_id"] = p.unit_id
             if spec.event is EventType.CONCLUDE:
                 payload["petitioner_waived"] = bool(boolean(data, "petitioner_waived"))
             async with request.app[keys.STORE].transaction() as tx:

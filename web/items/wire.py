@@ -147,6 +147,8 @@ def case_json(c: items.BacklogCaseInfo) -> dict[str, Any]:
         "unit_ids": list(c.unit_ids),
         "flagged_at": c.flagged_at.isoformat(),
         "plan_due_on": iso(c.plan_due_on),
+        "closed_at": c.closed_at.isoformat() if c.closed_at else None,
+        "closed_by": c.closed_by,
     }
 
 

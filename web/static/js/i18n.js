@@ -69,6 +69,7 @@ const DICT = {
   item_state_rereview_requested: ["复核中", "Under re-review"],
   item_state_rereview_opinion: ["已出具复核意见", "Re-review opinion issued"],
   item_state_concluded: ["已办结", "Concluded"],
+  item_state_transferred_out: ["已转送区外机关", "Transferred outside the district"],
   // the next deadline of an item (lifecycle keys)
   due_route: ["转送交办期限", "Routing deadline"],
   due_object: ["异议期限", "Objection deadline"],
@@ -170,6 +171,7 @@ const DICT = {
   item_new: ["登记新事项", "Register a new item"],
   item_link: ["按查询码关联已有事项", "Link an existing item by lookup code"],
   item_type: ["类型", "Type"],
+  item_subject_unit: ["被反映单位", "Unit complained about"],
   type_complaint: ["申诉求决", "Complaint / demand"],
   type_suggestion: ["建议意见", "Suggestion"],
   type_accusation: ["检举控告", "Accusation"],

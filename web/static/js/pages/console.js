@@ -33,6 +33,22 @@ async function init() {
   signal.connect();
   loadHistory();
   loadItems();
+  loadUnits();
+}
+
+// The unit complained about; an accusation must name it (Art. 30: it is never sent there).
+async function loadUnits() {
+  const select = $("#i-subject");
+  const type = $("#i-type");
+  const need = () => { select.required = type.value === "accusation"; };
+  type.addEventListener("change", need);
+  need();
+  try {
+    const { units } = await api("/api/orgs");
+    select.append(...units.filter((u) => u.active).map((u) => h("option", { value: String(u.id) }, u.name)));
+  } catch {
+    // the list stays empty: complaints register without it, accusations are refused clearly
+  }
 }
 
 function renderQueue() {
@@ -191,6 +207,7 @@ function wire() {
     try {
       const item = await items.register({
         type: f.type.value,
+        subject_unit_id: f.subject.value ? Number(f.subject.value) : null,
         channel: "video",
         request: f.request.value,
         facts: f.facts.value,
