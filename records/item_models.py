@@ -220,6 +220,10 @@ class ItemRow(Base):
     eval_acceptance_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     eval_handling: Mapped[bool | None] = mapped_column(Boolean)
     eval_handling_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: the account that recorded a rating for a petitioner without a phone; None: the
+    #: petitioner rated with the lookup code
+    eval_acceptance_by: Mapped[int | None] = mapped_column(Integer)  # accounts.id
+    eval_handling_by: Mapped[int | None] = mapped_column(Integer)  # accounts.id
 
     created_at: Mapped[created_at]
 
@@ -233,6 +237,7 @@ class Petitioner(Base):
     __tablename__ = "item_petitioners"
     __table_args__ = (
         Index("ix_item_petitioners_name_phone", "name", "phone"),
+        Index("ix_item_petitioners_id_number_digest", "id_number_digest"),
         UniqueConstraint("item_id", "position", name="uq_item_petitioners_item_position"),
     )
 
@@ -240,7 +245,11 @@ class Petitioner(Base):
     item_id: Mapped[str] = mapped_column(ForeignKey("item_items.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[name200]
-    id_number: Mapped[str | None] = mapped_column(str32, index=True)
+    #: sealed (records/keyring.py); never shown: views show ``id_number_masked``
+    id_number: Mapped[str | None] = mapped_column(String(200))
+    id_number_masked: Mapped[str | None] = mapped_column(str32)
+    #: keyed digest of the number, for the duplicate search (recomputed on key rotation)
+    id_number_digest: Mapped[str | None] = mapped_column(str64)
     address: Mapped[str | None] = mapped_column(String(300))
     phone: Mapped[str | None] = mapped_column(str32)
     is_representative: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -108,6 +108,7 @@ def _schemas() -> dict[str, Schema]:
     }
     petitioner = _obj(
         {
+            "position": INT,
             "name": STR,
             "id_number": _nullable(STR),
             "address": _nullable(STR),
@@ -162,7 +163,14 @@ def _schemas() -> dict[str, Schema]:
         "accepted_on_time": _nullable(BOOL),
         "opinion_on_time": _nullable(BOOL),
         "concluded_at": _nullable(DATETIME),
-        "evaluation": _obj({"acceptance": _nullable(BOOL), "handling": _nullable(BOOL)}),
+        "evaluation": _obj(
+            {
+                "acceptance": _nullable(BOOL),
+                "handling": _nullable(BOOL),
+                "acceptance_recorded_by": _nullable(INT),
+                "handling_recorded_by": _nullable(INT),
+            }
+        ),
         "allowed_actions": {"type": "array", "items": _enum(a.name for a in ACTIONS)},
     }
     item_detail = _obj(
@@ -685,6 +693,41 @@ def _items_paths() -> dict[str, Schema]:
                 "The append-only history",
                 _obj(
                     {"item_id": ID32, "history": {"type": "array", "items": _ref("HistoryEntry")}}
+                ),
+                params=[ITEM_ID],
+            )
+        },
+        "/api/items/{item_id}/petitioners/{position}/reveal": {
+            "post": _op(
+                "The full identity number or phone of one petitioner (masked everywhere "
+                "else); audited with the reason",
+                _obj(
+                    {
+                        "item_id": ID32,
+                        "position": INT,
+                        "field": _enum(["id_number", "phone"]),
+                        "value": _nullable(STR),
+                    }
+                ),
+                body=_obj(
+                    {"field": _enum(["id_number", "phone"]), "reason": _text(200)},
+                ),
+                params=[
+                    ITEM_ID,
+                    _path("position", {"type": "integer", "minimum": 0, "maximum": 99}),
+                ],
+            )
+        },
+        "/api/items/{item_id}/evaluation": {
+            "post": _op(
+                "Record the rating of a petitioner without a phone on their behalf (audited)",
+                _ref("Item"),
+                body=_obj(
+                    {
+                        "stage": _enum(["acceptance", "handling"]),
+                        "satisfied": BOOL,
+                        "note": _text(500),
+                    }
                 ),
                 params=[ITEM_ID],
             )

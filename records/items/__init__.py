@@ -60,7 +60,14 @@ from records.items.handling import (
     transfer,
 )
 from records.items.listings import item_session_ids, list_items
-from records.items.public import evaluate, public_progress
+from records.items.privacy import (
+    RevealField,
+    Rotation,
+    data_key_ids_in_use,
+    reveal_petitioner,
+    rotate_data_key,
+)
+from records.items.public import evaluate, public_progress, record_evaluation
 from records.items.registration import _validate_new as _validate_new  # tests check the rules
 from records.items.registration import (
     get_item,
@@ -118,6 +125,12 @@ __all__ = [
     "assign",
     "backlog_case_of_item",
     "evaluate",
+    "record_evaluation",
+    "data_key_ids_in_use",
+    "reveal_petitioner",
+    "rotate_data_key",
+    "RevealField",
+    "Rotation",
     "extend",
     "find_possible_duplicates",
     "flag_backlog",

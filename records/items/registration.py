@@ -32,6 +32,7 @@ from records.items.values import (
     ItemHistoryEntry,
     NewItem,
 )
+from records.keyring import DataKeyring, mask_id_number
 from records.lifecycle import (
     EventType,
     HistoryEvent,
@@ -75,10 +76,14 @@ async def register_item(
     calendar: HolidayCalendar,
     new: NewItem,
     *,
+    keyring: DataKeyring,
     account_id: int | None,
     at: dt.datetime | None = None,
 ) -> Item:
     """Register a petition item: a fresh lookup code, state ``registered``, first history entry.
+
+    Identity numbers are stored sealed with ``keyring``'s sealing key, with a masked copy for
+    views and a keyed digest for the duplicate search.
 
     Raises:
         ValidationError: the item breaks a domain rule (e.g. more than 5 representatives).
@@ -139,7 +144,9 @@ async def register_item(
                 item_id=row.id,
                 position=position,
                 name=p.name,
-                id_number=p.id_number,
+                id_number=keyring.seal(p.id_number, item_id=row.id) if p.id_number else None,
+                id_number_masked=mask_id_number(p.id_number),
+                id_number_digest=keyring.digest(p.id_number) if p.id_number else None,
                 address=p.address,
                 phone=p.phone,
                 is_representative=p.is_representative,
