@@ -19,7 +19,14 @@ from typing import Any
 from aiohttp import web
 
 from records.enums import ParticipantRole, Role, SessionKind, SessionState
-from records.item_models import Channel, ItemType, OriginLevel, Outcome
+from records.item_models import (
+    ONLINE_PLATFORMS,
+    Channel,
+    ItemType,
+    OriginLevel,
+    Outcome,
+    VisitKind,
+)
 from records.items import ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES
 from records.lifecycle import EventType, ItemState
 from web.items.actions import ACTIONS
@@ -106,6 +113,19 @@ def _schemas() -> dict[str, Schema]:
         "minItems": 2,
         "maxItems": 2,
     }
+    yoy = _nullable({"type": "number"})
+    visit_kind = _obj(
+        {
+            "kind": _enum(VisitKind),
+            "label": STR,
+            "batches": INT,
+            "persons": INT,
+            "collective_batches": INT,
+            "collective_persons": INT,
+            "previous": _obj({"batches": INT, "persons": INT}),
+            "change_percent": _obj({"batches": yoy, "persons": yoy}),
+        }
+    )
     petitioner = _obj(
         {
             "position": INT,
@@ -147,6 +167,7 @@ def _schemas() -> dict[str, Schema]:
         "online_platform": _nullable(STR),
         "origin_level": _nullable(_enum(OriginLevel)),
         "led_by_other_unit": BOOL,
+        "repeat": BOOL,
         "group_size": _nullable(INT),
         "agent_name": _nullable(STR),
         "agent_authorisation": _nullable(STR),
@@ -451,6 +472,31 @@ def _schemas() -> dict[str, Schema]:
                         for key in ("visit_batches", "visit_person_times", "leader_receptions")
                     },
                 },
+                "visits": _obj(
+                    {
+                        "previous_start": DATE,
+                        "previous_end": DATE,
+                        "kinds": {"type": "array", "items": visit_kind},
+                        "supervision": _obj({"supervisions": INT, "items": INT}),
+                    }
+                ),
+            }
+        ),
+        "Visit": _obj(
+            {
+                "id": INT,
+                "kind": _enum(VisitKind),
+                "kind_label": STR,
+                "unit_id": INT,
+                "visited_on": DATE,
+                "persons": INT,
+                "collective": BOOL,
+                "leader_account_id": _nullable(INT),
+                "item_id": _nullable(ID32),
+                "place": _nullable(STR),
+                "note": STR,
+                "recorded_by": _nullable(INT),
+                "recorded_at": DATETIME,
             }
         ),
         "Session": _obj(session_props),
@@ -603,9 +649,10 @@ def _items_paths() -> dict[str, Schema]:
             "reasons": _text(MAX_TEXT, min_len=0),
             "category": _text(64, min_len=0),
             "place": _text(200, min_len=0),
-            "online_platform": _text(64, min_len=0),
+            "online_platform": _enum(ONLINE_PLATFORMS),
             "origin_level": _enum(OriginLevel),
             "led_by_other_unit": BOOL,
+            "repeat": BOOL,
             "urgent": BOOL,
             "major": BOOL,
             "confidential": BOOL,
@@ -920,6 +967,55 @@ def _items_paths() -> dict[str, Schema]:
                 ),
                 params=[CASE_ID],
                 tag="backlog",
+            )
+        },
+        "/api/visits": {
+            "post": _op(
+                "Record a batch of visitors: walk-in (来访), leader reception (领导接访), "
+                "outreach (下访), or to a higher level (赴市/赴省/进京); audited",
+                _ref("Visit"),
+                status="201",
+                body=_obj(
+                    {
+                        "kind": _enum(VisitKind),
+                        "unit_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                        "visited_on": DATE,
+                        "persons": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                        "leader_account_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                        "item_id": ID32,
+                        "place": _text(200),
+                        "note": _text(2000, min_len=0),
+                    },
+                    required=["kind", "visited_on", "persons"],
+                ),
+                tag="visits",
+            ),
+            "get": _op(
+                "Visits of the caller's scope, newest first",
+                _obj({"visits": {"type": "array", "items": _ref("Visit")}}),
+                params=[
+                    _query("unit_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}),
+                    _query("from", DATE),
+                    _query("until", DATE),
+                    _query("kind", _enum(VisitKind)),
+                ],
+                tag="visits",
+            ),
+        },
+        "/api/online-platforms": {
+            "get": _op(
+                "The online platforms a new online item may name",
+                _obj({"platforms": {"type": "array", "items": STR}}),
+                tag="items",
+            )
+        },
+        "/api/items/{item_id}/supervise": {
+            "post": _op(
+                "Supervise (督办) an item, by a unit above the one holding it; audited",
+                {"type": "object"},
+                status="201",
+                body=_obj({"reason": _text(2000), "due_on": DATE}, required=["reason"]),
+                params=[ITEM_ID],
             )
         },
         "/api/stats": {

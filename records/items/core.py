@@ -148,6 +148,7 @@ async def to_item(session: AsyncSession, row: ItemRow) -> Item:
         eval_handling=row.eval_handling,
         eval_acceptance_by=row.eval_acceptance_by,
         eval_handling_by=row.eval_handling_by,
+        repeat=row.repeat,
     )
 
 

@@ -12,6 +12,7 @@ from records.calendar import HolidayCalendar
 from records.deadlines import local_date
 from records.item_models import (
     MAX_REPRESENTATIVES,
+    ONLINE_PLATFORMS,
     Channel,
     ItemEvent,
     ItemRow,
@@ -69,6 +70,11 @@ def _validate_new(new: NewItem) -> None:
         raise ValidationError(
             f"online_platform {new.online_platform!r} given for channel {new.channel.value!r}"
         )
+    if new.online_platform is not None and new.online_platform not in ONLINE_PLATFORMS:
+        # values stored before the list existed stay readable; new ones must be on it
+        raise ValidationError(
+            f"online_platform {new.online_platform!r} is not one of: {'、'.join(ONLINE_PLATFORMS)}"
+        )
 
 
 async def register_item(
@@ -118,6 +124,7 @@ async def register_item(
         online_platform=new.online_platform,
         origin_level=new.origin_level.value if new.origin_level else None,
         led_by_other_unit=new.led_by_other_unit,
+        repeat=new.repeat or new.duplicate_of_id is not None,
         urgent=new.urgent,
         major=new.major,
         confidential=confidential,

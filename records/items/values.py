@@ -51,6 +51,8 @@ class NewItem:
     online_platform: str | None = None
     origin_level: OriginLevel | None = None
     led_by_other_unit: bool = False
+    #: a repeat petition (重复信访); implied by ``duplicate_of_id``
+    repeat: bool = False
     urgent: bool = False
     major: bool = False
     confidential: bool | None = None
@@ -140,6 +142,7 @@ class Item:
     #: petitioner rated with the lookup code
     eval_acceptance_by: int | None = None
     eval_handling_by: int | None = None
+    repeat: bool = False
 
     def target(self, *, holder_only: bool = False) -> ItemTarget:
         """What the policy needs of this item.

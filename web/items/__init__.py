@@ -27,6 +27,7 @@ from web.items import (
     reading,
     registration,
     stats,
+    visits,
 )
 
 __all__ = ["routes"]
@@ -42,4 +43,5 @@ routes: list[web.AbstractRouteDef] = [
     *attachments.routes,
     *backlog.routes,
     *stats.routes,
+    *visits.routes,
 ]

@@ -89,6 +89,7 @@ async def register(request: web.Request) -> web.Response:
         online_platform=opt_text(data, "online_platform", max_len=64),
         origin_level=OriginLevel(origin) if origin else None,
         led_by_other_unit=bool(boolean(data, "led_by_other_unit")),
+        repeat=bool(boolean(data, "repeat")),
         urgent=bool(boolean(data, "urgent")),
         major=bool(boolean(data, "major")),
         confidential=boolean(data, "confidential", default=None),

@@ -70,6 +70,7 @@ def item_json(item: items.Item, *, full: bool = True) -> dict[str, Any]:
             "online_platform": item.online_platform,
             "origin_level": item.origin_level.value if item.origin_level else None,
             "led_by_other_unit": item.led_by_other_unit,
+            "repeat": item.repeat,
             "group_size": item.group_size,
             "agent_name": item.agent_name,
             "agent_authorisation": item.agent_authorisation,
