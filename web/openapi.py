@@ -1035,6 +1035,16 @@ def _items_paths() -> dict[str, Schema]:
                 tag="stats",
             )
         },
+        "/api/stats/bureau-report": {
+            "get": _op(
+                "The report a bureau files: Chinese sections, year-on-year change, every sum "
+                "checked and inconsistencies named",
+                {"type": "string"},
+                params=_stats_params(),
+                content_type="text/html",
+                tag="stats",
+            )
+        },
         "/api/stats/report": {
             "get": _op(
                 "The (annual) report as printable HTML, mismatches shown",

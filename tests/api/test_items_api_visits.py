@@ -81,6 +81,24 @@ async def test_visits_are_recorded_and_reported_with_year_on_year_change(api_sql
     assert "+400.00%" in html
     assert "walk_in" not in html  # no raw keys on a Chinese page
 
+    resp = await api.client.get(
+        "/api/stats/bureau-report", params={"year": THIS.year}, headers=bureau
+    )
+    assert resp.status == 200, await resp.text()
+    filed = await resp.text()
+    assert f"{THIS.year}年度信访工作情况报告" in filed
+    for heading in (
+        "一、总体情况",
+        "二、信访渠道",
+        "三、来访情况",
+        "四、领导接访和下访",
+        "七、督办",
+    ):
+        assert heading in filed
+    assert "<td>接待群众来访人次</td><td>10人次</td><td>2人次</td><td>上升400.00%</td>" in filed
+    for raw in ("walk_in", "leader_reception", "concluded", "None"):
+        assert raw not in filed
+
     async with api.seed.store.transaction() as tx:
         log = await accounts.audit_entries(tx, action="record_visit")
     assert len([e for e in log if e.outcome == "ok"]) == 5

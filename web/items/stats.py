@@ -12,7 +12,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from config.errors import ValidationError
-from records import accounts, sessions, statistics
+from records import accounts, bureau_report, sessions, statistics
 from records.base import utcnow
 from records.deadlines import CHINA_TZ
 from records.lifecycle import (
@@ -304,4 +304,51 @@ async def stats_report(request: web.Request) -> web.Response:
         request, start=q.start, end=q.end, unit_ids=q.unit_ids, as_of=report.as_of
     )
     body = await asyncio.to_thread(report_html, report, scope, name, visits)
+    return web.Response(text=body, content_type="text/html", charset="utf-8")
+
+
+def bureau_report_html(report: bureau_report.BureauReport, scope: str) -> str:
+    """The report as a bureau files it (Chinese sections), inconsistencies named first."""
+    last_day = report.end - dt.timedelta(days=1)
+    return render(
+        "bureau_report.html",
+        {
+            "title": report.title,
+            "period": f"{cn_date(report.start)}至{cn_date(last_day)}",
+            "scope": scope,
+            "as_of": report.as_of.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"),
+            "inconsistencies": list(report.inconsistencies),
+            "sections": [
+                {
+                    "heading": s.heading,
+                    "rows": [[r.label, r.value, r.previous or "", r.change or ""] for r in s.rows],
+                }
+                for s in report.sections
+            ],
+        },
+    )
+
+
+@routes.get("/api/stats/bureau-report")
+async def stats_bureau_report(request: web.Request) -> web.Response:
+    """The report a bureau files: Chinese sections, year-on-year change, sums checked."""
+    p, q = await _stats_query(request)
+    async with request.app[keys.STORE].transaction() as tx:
+        report = await bureau_report.bureau_report(
+            tx, start=q.start, end=q.end, unit_ids=q.unit_ids
+        )
+        await accounts.audit(
+            tx,
+            p.ref,
+            "view_bureau_report",
+            "unit",
+            str(q.unit_id or ""),
+            remote=remote_of(request),
+            detail={"start": q.start.isoformat(), "end": q.end.isoformat()},
+        )
+    if q.unit_ids is None:
+        scope = "全区"
+    else:
+        scope = unit_name(request, q.unit_id) if q.unit_id else unit_name(request, p.unit_id)
+    body = await asyncio.to_thread(bureau_report_html, report, scope)
     return web.Response(text=body, content_type="text/html", charset="utf-8")
