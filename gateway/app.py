@@ -21,6 +21,7 @@ from aiohttp import web
 
 from config.settings import Settings, with_data_key, with_secret_key
 from gateway.recordings import RecordingsKeeper
+from records import items as items_records
 from records.calendar import load_calendar
 from records.keyring import DataKeyring
 from records.notices import imported_notices
@@ -109,6 +110,8 @@ def create_app(
         # their year (records/notices.py); read at start: restart after an import.
         async with store.transaction() as tx:
             notices = await imported_notices(tx)
+            # a hub with a key of its own would seal numbers the other hubs cannot open
+            await items_records.check_keyring(tx, keyring)
         app[keys.CALENDAR] = await asyncio.to_thread(load_calendar, settings.holidays_dir, notices)
         yield
         await store.close()

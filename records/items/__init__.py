@@ -63,6 +63,7 @@ from records.items.listings import item_session_ids, list_items
 from records.items.privacy import (
     RevealField,
     Rotation,
+    check_keyring,
     data_key_ids_in_use,
     reveal_petitioner,
     rotate_data_key,
@@ -153,6 +154,7 @@ __all__ = [
     "supervision_count",
     "visit_figures",
     "data_key_ids_in_use",
+    "check_keyring",
     "reveal_petitioner",
     "rotate_data_key",
     "RevealField",

@@ -12,10 +12,17 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from config.errors import NotFound
+from config.errors import ConfigError, NotFound
 from records.item_models import Petitioner
 from records.items.core import flush, load_row
-from records.keyring import DataKeyring, is_sealed, key_id_of, mask_id_number
+from records.keyring import (
+    SEALED_PREFIX,
+    DataKeyring,
+    SealError,
+    is_sealed,
+    key_id_of,
+    mask_id_number,
+)
 
 RevealField = Literal["id_number", "phone"]
 
@@ -98,6 +105,36 @@ async def rotate_data_key(session: AsyncSession, keyring: DataKeyring) -> Rotati
     await flush(session, "rotate the data key")
     in_use = await data_key_ids_in_use(session)
     return Rotation(sealed=sealed, resealed=resealed, key_ids_in_use=tuple(sorted(in_use)))
+
+
+async def check_keyring(session: AsyncSession, keyring: DataKeyring) -> None:
+    """Refuse a keyring that cannot open the newest sealed identity number.
+
+    One row is read: enough to catch a hub that generated a key of its own instead of
+    sharing the others' (it would seal numbers they cannot open), or a lost key file.
+
+    Raises:
+        ConfigError: the newest sealed number does not open, naming its key id.
+    """
+    row = (
+        await session.execute(
+            select(Petitioner.item_id, Petitioner.id_number)
+            .where(Petitioner.id_number.like(SEALED_PREFIX + "%"))
+            .order_by(Petitioner.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return
+    item_id, sealed = row
+    if sealed is None:  # pragma: no cover - the query selects sealed values
+        return
+    try:
+        keyring.open(sealed, item_id=item_id)
+    except SealError as exc:
+        raise ConfigError(
+            f"security.data_key: {exc}; every hub needs the same data.key (docs/security.md)"
+        ) from exc
 
 
 async def data_key_ids_in_use(session: AsyncSession) -> frozenset[str]:

@@ -52,6 +52,12 @@ async def test_the_number_is_sealed_masked_and_revealed_whole(
         other_key = DataKeyring.parse(entry("test"))  # same id, another key
         with pytest.raises(SealError, match="does not open"):
             await svc.reveal_petitioner(s, other_key, item.id, 0, "id_number")
+        # a hub started with a key of its own is refused at start
+        await svc.check_keyring(s, KEYRING)
+        with pytest.raises(ConfigError, match="every hub needs the same data.key"):
+            await svc.check_keyring(s, other_key)
+        with pytest.raises(ConfigError, match="'test', not in the keyring"):
+            await svc.check_keyring(s, DataKeyring.parse(entry("k9")))
 
 
 async def test_a_sealed_number_copied_to_another_item_does_not_open(
