@@ -46,6 +46,17 @@ async def test_visits_are_recorded_and_reported_with_year_on_year_change(api_sql
         leader_account_id=api.seed.account_ids["reception"],
     )
     assert "not a leader" in refused["error"]["message"]
+    # a sub-district's leader does not take a visit at the district's reception centre
+    refused = await _visit(
+        api,
+        reception,
+        status=422,
+        kind="leader_reception",
+        visited_on=THIS.isoformat(),
+        persons=2,
+        leader_account_id=api.seed.account_ids["dongfeng"],
+    )
+    assert "not to unit" in refused["error"]["message"]
     tomorrow = (TODAY + dt.timedelta(days=1)).isoformat()
     await _visit(api, reception, status=422, kind="walk_in", visited_on=tomorrow, persons=1)
     # a unit out of the caller's scope (a sub-district's officer, its neighbour's unit)

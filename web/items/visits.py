@@ -82,7 +82,7 @@ async def record_visit(request: web.Request) -> web.Response:
     """Record a batch of visitors (walk-in, leader reception, outreach, to a higher level).
 
     Body: ``kind``, ``unit_id`` (default: the caller's unit), ``visited_on``, ``persons``,
-    ``leader_account_id`` (leader kinds: a leader of that unit's subtree or above),
+    ``leader_account_id`` (leader kinds: a leader of that unit or a unit above it),
     ``item_id``, ``place`` (outreach: required), ``note``. Audited.
     """
     p = require_official(request)
@@ -118,6 +118,12 @@ async def record_visit(request: web.Request) -> web.Response:
             leader = await accounts.get_account(tx, leader_id)
             if Role.LEADER not in leader.roles:
                 raise ValidationError(f"account {leader_id} is not a leader")
+            # DOMAIN.md: a leader takes visits within the leader's own unit's subtree only
+            if not store.tree.within(unit_id, leader.unit_id):
+                raise ValidationError(
+                    f"leader {leader_id} belongs to unit {leader.unit_id}, not to unit "
+                    f"{unit_id} or above it"
+                )
         visit = await items.record_visit(tx, new, account_id=p.account_id, today=local_today())
         await accounts.audit(
             tx,
