@@ -49,6 +49,8 @@ class Settings:
     redis_url: str | None
     redis_prefix: str
     secret_key: str
+    #: keyring sealing identity numbers (records/keyring.py); filled by :func:`with_data_key`
+    data_key: str
     login_max_failures: int
     login_max_failures_per_address: int
     login_lockout_s: float
@@ -300,6 +302,7 @@ def build_settings(
         redis_url=redis_url,
         redis_prefix=_str(raw, "redis", "prefix") or "pg",
         secret_key=_str(raw, "security", "secret_key"),
+        data_key=_str(raw, "security", "data_key"),
         login_max_failures=_int(raw, "security", "login_max_failures", 1, 1000),
         login_max_failures_per_address=_int(
             raw, "security", "login_max_failures_per_address", 1, 100_000
@@ -351,3 +354,56 @@ def with_secret_key(settings: Settings) -> Settings:
             f"data.dir={str(settings.data_dir)!r}: cannot keep the secret key: {exc}"
         ) from exc
     return dataclasses.replace(settings, secret_key=key)
+
+
+DATA_KEY_FILE = "data.key"
+
+
+def data_key_path(settings: Settings) -> Path:
+    """Where the generated data keyring lives: ``<data.dir>/data.key``."""
+    return settings.data_dir / DATA_KEY_FILE
+
+
+def with_data_key(settings: Settings) -> Settings:
+    """Fill an empty ``security.data_key`` from ``<data.dir>/data.key``, creating it once (0600).
+
+    The keyring seals identity numbers in the database (records/keyring.py checks its form).
+    Losing the file makes every stored identity number unreadable: back it up with the
+    database, apart from it.
+    """
+    if settings.data_key:
+        return settings
+    import base64  # noqa: PLC0415  (only needed on this path)
+    import secrets  # noqa: PLC0415
+
+    path = data_key_path(settings)
+    try:
+        ring = path.read_text().strip() if path.exists() else ""
+        if not ring:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            ring = "k1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+            path.write_text(ring + "\n")
+            path.chmod(0o600)
+    except OSError as exc:
+        raise ConfigError(
+            f"data.dir={str(settings.data_dir)!r}: cannot keep the data key: {exc}"
+        ) from exc
+    return dataclasses.replace(settings, data_key=ring)
+
+
+def write_data_keyring(settings: Settings, text: str) -> Path:
+    """Replace ``<data.dir>/data.key`` with ``text`` atomically (mode 0600); its path.
+
+    Written to a temporary file first, then renamed: a crash leaves the old or the new
+    keyring, never half of one.
+    """
+    path = data_key_path(settings)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text.strip() + "\n")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    except OSError as exc:
+        raise ConfigError(f"{str(path)!r}: cannot write the data key: {exc}") from exc
+    return path

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from config.settings import Settings, with_secret_key
+from config.settings import Settings, with_data_key, with_secret_key
 from gateway.recordings import RecordingsKeeper
+from records import items as items_records
 from records.calendar import load_calendar
+from records.keyring import DataKeyring
 from records.notices import imported_notices
 from records.store import Store
 from signaling.bus import Bus, create_bus
@@ -75,7 +77,8 @@ def create_app(
         media_worker: run a media worker in this process; defaults to
             ``settings.in_process_worker``.
     """
-    settings = with_secret_key(settings)
+    settings = with_data_key(with_secret_key(settings))
+    keyring = DataKeyring.parse(settings.data_key)  # a bad key stops the start, naming it
     limiter = RateLimiter(rate=30, burst=120)
     metrics = Metrics()
     app = web.Application(
@@ -90,6 +93,7 @@ def create_app(
         client_max_size=1024 * 1024,
     )
     app[keys.SETTINGS] = settings
+    app[keys.KEYRING] = keyring
     app[keys.THROTTLE] = SharedThrottle(
         settings.login_max_failures,
         settings.login_lockout_s,
@@ -106,6 +110,8 @@ def create_app(
         # their year (records/notices.py); read at start: restart after an import.
         async with store.transaction() as tx:
             notices = await imported_notices(tx)
+            # a hub with a key of its own would seal numbers the other hubs cannot open
+            await items_records.check_keyring(tx, keyring)
         app[keys.CALENDAR] = await asyncio.to_thread(load_calendar, settings.holidays_dir, notices)
         yield
         await store.close()

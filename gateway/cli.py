@@ -2,8 +2,8 @@
 
 Commands: ``serve``, ``worker``, ``db upgrade``, ``orgs import``, ``accounts create``,
 ``terminals create``, ``invites create``, ``recordings verify``, ``calendar import``,
-``reports freeze``, ``reports check``. A bad setting or bad input prints one line naming the
-problem and exits with status 2.
+``reports freeze``, ``reports check``, ``data-key rotate``, ``data-key retire``. A bad
+setting or bad input prints one line naming the problem and exits with status 2.
 """
 
 from __future__ import annotations
@@ -27,14 +27,18 @@ from config.settings import (
     PACKAGE_DIR,
     Settings,
     build_settings,
+    data_key_path,
     new_account_password,
+    with_data_key,
     with_secret_key,
+    write_data_keyring,
 )
-from records import accounts, recordings, sessions
+from records import accounts, items, recordings, sessions
 from records.calendar import load_calendar, notice_year, notices_in
 from records.deadlines import CHINA_TZ
 from records.enums import ParticipantRole, Role
 from records.frozen_reports import check_frozen, freeze_report
+from records.keyring import DataKeyring, new_key_entry
 from records.notices import import_notice, imported_notices, recompute_open_deadlines
 from records.store import Store
 
@@ -99,6 +103,19 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="recompute a frozen report and show every figure that moved"
     )
     check.add_argument("id", type=int)
+
+    dkey = sub.add_parser("data-key", help="the key sealing identity numbers (<data.dir>/data.key)")
+    dkey_sub = dkey.add_subparsers(dest="data_key_command", required=True)
+    rotate = dkey_sub.add_parser(
+        "rotate",
+        help="add a new sealing key and re-seal every stored identity number with it (old "
+        "keys stay to open values sealed meanwhile; restart the hubs, then retire)",
+    )
+    rotate.add_argument("--by", default=_operator(), help="who rotates (audit log)")
+    retire = dkey_sub.add_parser(
+        "retire", help="drop the old keys no stored identity number is sealed with any more"
+    )
+    retire.add_argument("--by", default=_operator(), help="who retires (audit log)")
 
     acc = sub.add_parser("accounts", help="official accounts")
     acc_sub = acc.add_subparsers(dest="accounts_command", required=True)
@@ -219,7 +236,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "recordings" and args.head:
         return _verify_offline(settings, args)
-    settings = with_secret_key(settings)
+    if args.command == "data-key" and settings.data_key:
+        raise ConfigError(
+            "security.data_key is set in the configuration: data-key commands rewrite "
+            f"{str(data_key_path(settings))!r}; move the key there and unset the setting"
+        )
+    settings = with_data_key(with_secret_key(settings))
     return int(asyncio.run(_admin(args, settings)))
 
 
@@ -286,6 +308,8 @@ async def _admin(args: argparse.Namespace, settings: Settings) -> int:
             return await _import_calendar(settings, store, args)
         if args.command == "reports":
             return await _reports(store, args)
+        if args.command == "data-key":
+            return await _data_key(settings, store, args)
     finally:
         await store.close()
     return 2
@@ -369,6 +393,62 @@ async def _reports(store: Store, args: argparse.Namespace) -> int:
     for line in result.differences:
         print(f"  {line}")
     return 0 if result.intact and result.reproduced else 1
+
+
+async def _data_key(settings: Settings, store: Store, args: argparse.Namespace) -> int:
+    """Rotate: new sealing key first in the file, then re-seal in one transaction. Retire.
+
+    The file is written before the database: if the re-sealing fails, the new key is in the
+    ring unused and the old keys still open everything; nothing is ever sealed with a key
+    the file does not hold.
+    """
+    old = DataKeyring.parse(settings.data_key)
+    if args.data_key_command == "retire":
+        async with store.transaction() as tx:
+            in_use = await items.data_key_ids_in_use(tx)
+            kept = tuple(
+                (kid, key) for n, (kid, key) in enumerate(old.keys) if n == 0 or kid in in_use
+            )
+            kept_ids = [kid for kid, _ in kept]
+            dropped = [kid for kid, _ in old.keys if kid not in kept_ids]
+            await accounts.audit(
+                tx,
+                f"cli:{args.by}",
+                "data_key_retire",
+                "data_key",
+                old.sealing_key_id,
+                detail={"retired": dropped, "kept": kept_ids},
+            )
+            if dropped:
+                await asyncio.to_thread(write_data_keyring, settings, DataKeyring(kept).text())
+        print(
+            f"retired keys: {', '.join(dropped) or 'none'}; kept: {', '.join(k for k, _ in kept)}"
+        )
+        return 0
+    key_id = "k" + dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+    if any(kid == key_id for kid, _ in old.keys):
+        raise ConfigError(f"data key {key_id!r} exists already; try again in a second")
+    entry = DataKeyring.parse(new_key_entry(key_id))
+    ring = DataKeyring(entry.keys + old.keys)
+    path = await asyncio.to_thread(write_data_keyring, settings, ring.text())
+    async with store.transaction() as tx:
+        result = await items.rotate_data_key(tx, ring)
+        await accounts.audit(
+            tx,
+            f"cli:{args.by}",
+            "data_key_rotate",
+            "data_key",
+            key_id,
+            detail={
+                "previous": [kid for kid, _ in old.keys],
+                "sealed": result.sealed,
+                "resealed": result.resealed,
+            },
+        )
+    print(f"new sealing key {key_id} written to {path}")
+    print(f"identity numbers sealed from clear: {result.sealed}, re-sealed: {result.resealed}")
+    print("restart the hubs one by one, then run `petition-gateway data-key retire`")
+    return 0
 
 
 async def _verify(settings: Settings, store: Store, args: argparse.Namespace) -> int:

@@ -47,6 +47,10 @@ __all__ = [
     "ItemRow",
     "ItemTransfer",
     "ItemType",
+    "ItemSupervision",
+    "ItemVisit",
+    "ONLINE_PLATFORMS",
+    "VisitKind",
     "OriginLevel",
     "Outcome",
     "Petitioner",
@@ -73,6 +77,35 @@ class Channel(StrEnum):
     PHONE = "phone"
     FAX = "fax"
     VIDEO = "video"
+
+
+#: The online platforms an online item may name (DOMAIN.md, the district's 2021 report).
+#: New items must name one of these; values stored before the list existed (free text) stay
+#: readable and are counted under their own name.
+ONLINE_PLATFORMS = (
+    "人民网领导留言板",
+    "国家信访局网上信访平台",
+    "省领导信箱",
+    "问政平台",
+    "市长信箱",
+    "区领导信箱",
+    "其他网上平台",
+)
+
+
+class VisitKind(StrEnum):
+    """A visit counted in the figures every bureau reports (batches 批次, person-times 人次)."""
+
+    WALK_IN = "walk_in"  # 来访接待: received at a reception unit in person
+    LEADER_RECEPTION = "leader_reception"  # 领导接访: taken by the leader on duty
+    OUTREACH = "outreach"  # 领导下访: a leader goes to the petitioners
+    TO_CITY = "to_city"  # 赴市上访: residents went to the city
+    TO_PROVINCE = "to_province"  # 赴省上访
+    TO_BEIJING = "to_beijing"  # 进京上访
+
+
+#: a visit of at least this many people is a collective visit (集体访, 5人以上)
+COLLECTIVE_MIN_PERSONS = 5
 
 
 class OriginLevel(StrEnum):
@@ -185,6 +218,8 @@ class ItemRow(Base):
     origin_level: Mapped[str | None] = mapped_column(str16)
     #: led by another unit: excluded from the resolution rate, as the annual report does
     led_by_other_unit: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: a repeat petition (重复信访): the same person and matter again
+    repeat: Mapped[bool] = mapped_column(Boolean, default=False)
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     major: Mapped[bool] = mapped_column(Boolean, default=False)
     confidential: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -230,6 +265,10 @@ class ItemRow(Base):
     eval_acceptance_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     eval_handling: Mapped[bool | None] = mapped_column(Boolean)
     eval_handling_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    #: the account that recorded a rating for a petitioner without a phone; None: the
+    #: petitioner rated with the lookup code
+    eval_acceptance_by: Mapped[int | None] = mapped_column(Integer)  # accounts.id
+    eval_handling_by: Mapped[int | None] = mapped_column(Integer)  # accounts.id
 
     created_at: Mapped[created_at]
 
@@ -243,6 +282,7 @@ class Petitioner(Base):
     __tablename__ = "item_petitioners"
     __table_args__ = (
         Index("ix_item_petitioners_name_phone", "name", "phone"),
+        Index("ix_item_petitioners_id_number_digest", "id_number_digest"),
         UniqueConstraint("item_id", "position", name="uq_item_petitioners_item_position"),
     )
 
@@ -250,7 +290,11 @@ class Petitioner(Base):
     item_id: Mapped[str] = mapped_column(ForeignKey("item_items.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     name: Mapped[name200]
-    id_number: Mapped[str | None] = mapped_column(str32, index=True)
+    #: sealed (records/keyring.py); never shown: views show ``id_number_masked``
+    id_number: Mapped[str | None] = mapped_column(String(200))
+    id_number_masked: Mapped[str | None] = mapped_column(str32)
+    #: keyed digest of the number, for the duplicate search (recomputed on key rotation)
+    id_number_digest: Mapped[str | None] = mapped_column(str64)
     address: Mapped[str | None] = mapped_column(String(300))
     phone: Mapped[str | None] = mapped_column(str32)
     is_representative: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -429,3 +473,45 @@ class BacklogProgress(Base):
     text: Mapped[str] = mapped_column(Text)
     account_id: Mapped[int | None] = mapped_column(Integer)
     written_at: Mapped[timestamp]
+
+
+class ItemVisit(Base):
+    """One batch (批次) of visitors; ``persons`` are its person-times (人次).
+
+    A walk-in visit, a leader's reception or outreach visit, or residents' visit to a higher
+    level. Recorded once, never updated; ``recorded_at`` dates it for reports as of a date.
+    """
+
+    __tablename__ = "item_visits"
+    __table_args__ = (
+        Index("ix_item_visits_day_unit", "visited_on", "unit_id", "kind"),
+        CheckConstraint("persons >= 1", name="persons_positive"),
+    )
+
+    id: Mapped[intpk]
+    kind: Mapped[str] = mapped_column(String(24))
+    #: the receiving unit; for visits to higher levels, the unit the visitors belong to
+    unit_id: Mapped[int] = mapped_column(Integer)  # org_units.id
+    visited_on: Mapped[dt.date] = mapped_column(Date)
+    persons: Mapped[int] = mapped_column(Integer)
+    collective: Mapped[bool] = mapped_column(Boolean, default=False)
+    leader_account_id: Mapped[int | None] = mapped_column(Integer)  # accounts.id
+    item_id: Mapped[str | None] = mapped_column(ForeignKey("item_items.id"), index=True)
+    place: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[int | None] = mapped_column(Integer)  # accounts.id
+    recorded_at: Mapped[created_at]
+
+
+class ItemSupervision(Base):
+    """Supervision (督办) of an item by a unit above its handler: recorded once, counted."""
+
+    __tablename__ = "item_supervisions"
+
+    id: Mapped[intpk]
+    item_id: Mapped[str] = mapped_column(ForeignKey("item_items.id"), index=True)
+    unit_id: Mapped[int] = mapped_column(Integer)  # org_units.id, the supervising unit
+    account_id: Mapped[int | None] = mapped_column(Integer)  # accounts.id
+    reason: Mapped[str] = mapped_column(Text)
+    due_on: Mapped[dt.date | None] = mapped_column(Date)
+    at: Mapped[created_at]

@@ -53,8 +53,10 @@ __all__ = [
     "LevelFigures",
     "Rate",
     "annual_report",
+    "previous_period",
     "rate",
     "report_csv",
+    "year_on_year",
 ]
 
 _HANDLED = [
@@ -746,3 +748,28 @@ def report_csv(report: AnnualReport) -> str:
     for m in report.mismatches:
         w.writerow(["mismatch", "", m, "", ""])
     return buf.getvalue()
+
+
+def year_on_year(current: int, previous: int) -> Decimal | None:
+    """The change from ``previous`` to ``current`` in percent (同比), rounded half-up.
+
+    ``None`` when there is nothing to compare with (``previous`` is 0).
+    """
+    if previous == 0:
+        return None
+    exact = Fraction(current - previous, previous) * _HUNDRED
+    sign = -1 if exact < 0 else 1
+    hundredths = (abs(exact) * 100 + Fraction(1, 2)).__floor__()
+    return (Decimal(sign * hundredths) / 100).quantize(Decimal("0.01"))
+
+
+def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The same period one year earlier (29 February becomes the 28th)."""
+
+    def back(day: dt.date) -> dt.date:
+        try:
+            return day.replace(year=day.year - 1)
+        except ValueError:  # 29 February
+            return day.replace(year=day.year - 1, day=28)
+
+    return back(start), back(end)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from config.settings import Settings
 from records.calendar import HolidayCalendar
+from records.keyring import DataKeyring
 from records.store import Store
 from web.metrics import Metrics
 from web.throttle import SharedThrottle
@@ -17,6 +18,8 @@ STORE = web.AppKey("store", Store)
 THROTTLE = web.AppKey("login_throttle", SharedThrottle)
 METRICS = web.AppKey("metrics", Metrics)
 CALENDAR = web.AppKey("holiday_calendar", HolidayCalendar)
+#: seals identity numbers at rest (records/keyring.py)
+KEYRING = web.AppKey("data_keyring", DataKeyring)
 
 
 class HubPushes(Protocol):

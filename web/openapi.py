@@ -19,7 +19,14 @@ from typing import Any
 from aiohttp import web
 
 from records.enums import ParticipantRole, Role, SessionKind, SessionState
-from records.item_models import Channel, ItemType, OriginLevel, Outcome
+from records.item_models import (
+    ONLINE_PLATFORMS,
+    Channel,
+    ItemType,
+    OriginLevel,
+    Outcome,
+    VisitKind,
+)
 from records.items import ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES
 from records.lifecycle import EventType, ItemState
 from web.items.actions import ACTIONS
@@ -106,8 +113,22 @@ def _schemas() -> dict[str, Schema]:
         "minItems": 2,
         "maxItems": 2,
     }
+    yoy = _nullable({"type": "number"})
+    visit_kind = _obj(
+        {
+            "kind": _enum(VisitKind),
+            "label": STR,
+            "batches": INT,
+            "persons": INT,
+            "collective_batches": INT,
+            "collective_persons": INT,
+            "previous": _obj({"batches": INT, "persons": INT}),
+            "change_percent": _obj({"batches": yoy, "persons": yoy}),
+        }
+    )
     petitioner = _obj(
         {
+            "position": INT,
             "name": STR,
             "id_number": _nullable(STR),
             "address": _nullable(STR),
@@ -146,6 +167,7 @@ def _schemas() -> dict[str, Schema]:
         "online_platform": _nullable(STR),
         "origin_level": _nullable(_enum(OriginLevel)),
         "led_by_other_unit": BOOL,
+        "repeat": BOOL,
         "group_size": _nullable(INT),
         "agent_name": _nullable(STR),
         "agent_authorisation": _nullable(STR),
@@ -162,7 +184,14 @@ def _schemas() -> dict[str, Schema]:
         "accepted_on_time": _nullable(BOOL),
         "opinion_on_time": _nullable(BOOL),
         "concluded_at": _nullable(DATETIME),
-        "evaluation": _obj({"acceptance": _nullable(BOOL), "handling": _nullable(BOOL)}),
+        "evaluation": _obj(
+            {
+                "acceptance": _nullable(BOOL),
+                "handling": _nullable(BOOL),
+                "acceptance_recorded_by": _nullable(INT),
+                "handling_recorded_by": _nullable(INT),
+            }
+        ),
         "allowed_actions": {"type": "array", "items": _enum(a.name for a in ACTIONS)},
     }
     item_detail = _obj(
@@ -454,6 +483,31 @@ def _schemas() -> dict[str, Schema]:
                         for key in ("visit_batches", "visit_person_times", "leader_receptions")
                     },
                 },
+                "visits": _obj(
+                    {
+                        "previous_start": DATE,
+                        "previous_end": DATE,
+                        "kinds": {"type": "array", "items": visit_kind},
+                        "supervision": _obj({"supervisions": INT, "items": INT}),
+                    }
+                ),
+            }
+        ),
+        "Visit": _obj(
+            {
+                "id": INT,
+                "kind": _enum(VisitKind),
+                "kind_label": STR,
+                "unit_id": INT,
+                "visited_on": DATE,
+                "persons": INT,
+                "collective": BOOL,
+                "leader_account_id": _nullable(INT),
+                "item_id": _nullable(ID32),
+                "place": _nullable(STR),
+                "note": STR,
+                "recorded_by": _nullable(INT),
+                "recorded_at": DATETIME,
             }
         ),
         "Session": _obj(session_props),
@@ -621,9 +675,10 @@ def _items_paths() -> dict[str, Schema]:
             "reasons": _text(MAX_TEXT, min_len=0),
             "category": _text(64, min_len=0),
             "place": _text(200, min_len=0),
-            "online_platform": _text(64, min_len=0),
+            "online_platform": _enum(ONLINE_PLATFORMS),
             "origin_level": _enum(OriginLevel),
             "led_by_other_unit": BOOL,
+            "repeat": BOOL,
             "urgent": BOOL,
             "major": BOOL,
             "confidential": BOOL,
@@ -711,6 +766,41 @@ def _items_paths() -> dict[str, Schema]:
                 "The append-only history",
                 _obj(
                     {"item_id": ID32, "history": {"type": "array", "items": _ref("HistoryEntry")}}
+                ),
+                params=[ITEM_ID],
+            )
+        },
+        "/api/items/{item_id}/petitioners/{position}/reveal": {
+            "post": _op(
+                "The full identity number or phone of one petitioner (masked everywhere "
+                "else); audited with the reason",
+                _obj(
+                    {
+                        "item_id": ID32,
+                        "position": INT,
+                        "field": _enum(["id_number", "phone"]),
+                        "value": _nullable(STR),
+                    }
+                ),
+                body=_obj(
+                    {"field": _enum(["id_number", "phone"]), "reason": _text(200)},
+                ),
+                params=[
+                    ITEM_ID,
+                    _path("position", {"type": "integer", "minimum": 0, "maximum": 99}),
+                ],
+            )
+        },
+        "/api/items/{item_id}/evaluation": {
+            "post": _op(
+                "Record the rating of a petitioner without a phone on their behalf (audited)",
+                _ref("Item"),
+                body=_obj(
+                    {
+                        "stage": _enum(["acceptance", "handling"]),
+                        "satisfied": BOOL,
+                        "note": _text(500),
+                    }
                 ),
                 params=[ITEM_ID],
             )
@@ -914,6 +1004,55 @@ def _items_paths() -> dict[str, Schema]:
                 tag="backlog",
             )
         },
+        "/api/visits": {
+            "post": _op(
+                "Record a batch of visitors: walk-in (来访), leader reception (领导接访), "
+                "outreach (下访), or to a higher level (赴市/赴省/进京); audited",
+                _ref("Visit"),
+                status="201",
+                body=_obj(
+                    {
+                        "kind": _enum(VisitKind),
+                        "unit_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                        "visited_on": DATE,
+                        "persons": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                        "leader_account_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                        "item_id": ID32,
+                        "place": _text(200),
+                        "note": _text(2000, min_len=0),
+                    },
+                    required=["kind", "visited_on", "persons"],
+                ),
+                tag="visits",
+            ),
+            "get": _op(
+                "Visits of the caller's scope, newest first",
+                _obj({"visits": {"type": "array", "items": _ref("Visit")}}),
+                params=[
+                    _query("unit_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}),
+                    _query("from", DATE),
+                    _query("until", DATE),
+                    _query("kind", _enum(VisitKind)),
+                ],
+                tag="visits",
+            ),
+        },
+        "/api/online-platforms": {
+            "get": _op(
+                "The online platforms a new online item may name",
+                _obj({"platforms": {"type": "array", "items": STR}}),
+                tag="items",
+            )
+        },
+        "/api/items/{item_id}/supervise": {
+            "post": _op(
+                "Supervise (督办) an item, by a unit above the one holding it; audited",
+                {"type": "object"},
+                status="201",
+                body=_obj({"reason": _text(2000), "due_on": DATE}, required=["reason"]),
+                params=[ITEM_ID],
+            )
+        },
         "/api/stats": {
             "get": _op(
                 "Statistics of a period for a unit subtree",
@@ -928,6 +1067,16 @@ def _items_paths() -> dict[str, Schema]:
                 {"type": "string"},
                 params=_stats_params(),
                 content_type="text/csv",
+                tag="stats",
+            )
+        },
+        "/api/stats/bureau-report": {
+            "get": _op(
+                "The report a bureau files: Chinese sections, year-on-year change, every sum "
+                "checked and inconsistencies named",
+                {"type": "string"},
+                params=_stats_params(),
+                content_type="text/html",
                 tag="stats",
             )
         },

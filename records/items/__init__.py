@@ -64,7 +64,15 @@ from records.items.handling import (
     transfer_out,
 )
 from records.items.listings import item_session_ids, list_items
-from records.items.public import evaluate, public_progress
+from records.items.privacy import (
+    RevealField,
+    Rotation,
+    check_keyring,
+    data_key_ids_in_use,
+    reveal_petitioner,
+    rotate_data_key,
+)
+from records.items.public import evaluate, public_progress, record_evaluation
 from records.items.registration import _validate_new as _validate_new  # tests check the rules
 from records.items.registration import (
     get_item,
@@ -86,6 +94,20 @@ from records.items.values import (
     ProgressEntry,
     PublicProgress,
     StoredFile,
+)
+from records.items.visits import (
+    LEADER_KINDS,
+    KindFigures,
+    NewVisit,
+    SupervisionInfo,
+    VisitFigures,
+    VisitInfo,
+    list_supervisions,
+    list_visits,
+    record_visit,
+    supervise,
+    supervision_count,
+    visit_figures,
 )
 
 __all__ = [
@@ -125,6 +147,25 @@ __all__ = [
     "reviewing_unit",
     "deliver",
     "evaluate",
+    "record_evaluation",
+    "LEADER_KINDS",
+    "KindFigures",
+    "NewVisit",
+    "SupervisionInfo",
+    "VisitFigures",
+    "VisitInfo",
+    "list_supervisions",
+    "list_visits",
+    "record_visit",
+    "supervise",
+    "supervision_count",
+    "visit_figures",
+    "data_key_ids_in_use",
+    "check_keyring",
+    "reveal_petitioner",
+    "rotate_data_key",
+    "RevealField",
+    "Rotation",
     "extend",
     "find_possible_duplicates",
     "flag_backlog",

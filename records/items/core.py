@@ -120,7 +120,7 @@ async def to_item(session: AsyncSession, row: ItemRow) -> Item:
         is_group=row.is_group,
         group_size=row.group_size,
         petitioners=tuple(
-            PetitionerInfo(p.name, p.id_number, p.address, p.phone, p.is_representative)
+            PetitionerInfo(p.name, p.id_number_masked, p.address, p.phone, p.is_representative)
             for p in petitioners
         ),
         agent_name=row.agent_name,
@@ -146,6 +146,9 @@ async def to_item(session: AsyncSession, row: ItemRow) -> Item:
         due_article=row.due_article,
         eval_acceptance=row.eval_acceptance,
         eval_handling=row.eval_handling,
+        eval_acceptance_by=row.eval_acceptance_by,
+        eval_handling_by=row.eval_handling_by,
+        repeat=row.repeat,
     )
 
 

@@ -17,6 +17,7 @@ from records.item_models import (
 from records.items.values import (
     DuplicateCandidate,
 )
+from records.keyring import DataKeyring
 from records.lifecycle import (
     ItemState,
 )
@@ -39,6 +40,7 @@ def _similarity(a: str, b: str) -> float:
 async def find_possible_duplicates(
     session: AsyncSession,
     *,
+    keyring: DataKeyring | None = None,
     id_number: str | None = None,
     name: str | None = None,
     phone: str | None = None,
@@ -50,26 +52,28 @@ async def find_possible_duplicates(
 ) -> list[DuplicateCandidate]:
     """Earlier items that may be the same petition (repeat petitions, 重复信访).
 
-    Candidates are items of the same petitioner (identity number, or name and phone), and,
+    Candidates are items of the same petitioner (identity number, found by its keyed digest
+    under ``keyring``, which an ``id_number`` needs, or name and phone), and,
     when ``request_text`` is given, items whose request is similar (character-bigram
     Jaccard ≥ ``min_similarity``) among those registered since ``since`` (default: one year)
     in ``unit_ids`` (default: all). Best score first.
     """
     person_ids: dict[str, list[str]] = {}
     conditions = []
-    if id_number:
-        conditions.append(Petitioner.id_number == id_number)
+    if id_number and keyring is None:
+        raise ValueError("find_possible_duplicates: an id_number needs the keyring")
+    digest = keyring.digest(id_number) if id_number and keyring is not None else None
+    if digest:
+        conditions.append(Petitioner.id_number_digest == digest)
     if name and phone:
         conditions.append(and_(Petitioner.name == name, Petitioner.phone == phone))
     if conditions:
         for item_id, pid in (
             await session.execute(
-                select(Petitioner.item_id, Petitioner.id_number).where(or_(*conditions))
+                select(Petitioner.item_id, Petitioner.id_number_digest).where(or_(*conditions))
             )
         ).all():
-            why = (
-                "same identity number" if id_number and pid == id_number else "same name and phone"
-            )
+            why = "same identity number" if digest and pid == digest else "same name and phone"
             person_ids.setdefault(item_id, []).append(why)
     text_rows: list[tuple[str, str]] = []
     if request_text:

@@ -13,6 +13,7 @@ from config.errors import Conflict, NotFound, ValidationError
 from records.calendar import HolidayCalendar
 from records.deadlines import local_date
 from records.item_models import (
+    ItemRow,
     Petitioner,
 )
 from records.items.core import (
@@ -20,9 +21,12 @@ from records.items.core import (
     event_time,
     flush,
     load_events,
+    load_row,
     row_by_code,
+    to_item,
 )
 from records.items.values import (
+    Item,
     ProgressStep,
     PublicProgress,
 )
@@ -75,6 +79,57 @@ async def evaluate(
     ).all()
     if len(digits) != 4 or not any(_PHONE_DIGITS.sub("", p or "").endswith(digits) for p in phones):
         raise NotFound(f"no petition item with lookup code {format_code(row.lookup_code)}")
+    await _rate(session, calendar, row, stage, satisfied, account_id=None, note="", at=at)
+    return await public_progress(session, row.lookup_code)
+
+
+async def record_evaluation(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    item_id: str,
+    *,
+    account_id: int,
+    stage: Literal["acceptance", "handling"],
+    satisfied: bool,
+    note: str,
+    at: dt.datetime | None = None,
+) -> Item:
+    """Staff record the rating of a petitioner who has no phone to rate with (e.g. by letter).
+
+    The history entry names the account and says ``recorded_by_staff``; the item keeps the
+    account in ``eval_*_by``, so reports can tell these ratings apart.
+
+    Raises:
+        ValidationError: a petitioner has a phone (they rate themselves), no ``note`` on how
+            the rating was given, or the stage is not open yet.
+        Conflict: this stage was already rated.
+    """
+    if not note.strip():
+        raise ValidationError("say how the petitioner gave the rating (note), e.g. 来信表示满意")
+    row = await load_row(session, item_id)
+    has_phone = await session.scalar(
+        select(Petitioner.id).where(Petitioner.item_id == row.id, Petitioner.phone.is_not(None))
+    )
+    if has_phone is not None:
+        raise ValidationError(
+            "the petitioner has a phone and rates with the lookup code; staff record a rating "
+            "only for a petitioner without a phone"
+        )
+    await _rate(session, calendar, row, stage, satisfied, account_id=account_id, note=note, at=at)
+    return await to_item(session, row)
+
+
+async def _rate(
+    session: AsyncSession,
+    calendar: HolidayCalendar,
+    row: ItemRow,
+    stage: Literal["acceptance", "handling"],
+    satisfied: bool,
+    *,
+    account_id: int | None,
+    note: str,
+    at: dt.datetime | None,
+) -> None:
     state = ItemState(row.state)
     if stage == "acceptance":
         if state not in _ACCEPTED:
@@ -87,23 +142,27 @@ async def evaluate(
         if row.eval_handling is not None:
             raise Conflict("handling was already rated")
     when = event_time(at)
+    data: dict[str, object] = {"stage": stage, "satisfied": satisfied}
+    if account_id is not None:
+        data["recorded_by_staff"] = True
     await append_event(
         session,
         calendar,
         row,
         EventType.EVALUATE,
-        account_id=None,
+        account_id=account_id,
         at=when,
-        reason="",
-        data={"stage": stage, "satisfied": satisfied},
+        reason=note,
+        data=data,
         expected_version=None,
     )
     if stage == "acceptance":
         row.eval_acceptance, row.eval_acceptance_at = satisfied, when
+        row.eval_acceptance_by = account_id
     else:
         row.eval_handling, row.eval_handling_at = satisfied, when
+        row.eval_handling_by = account_id
     await flush(session, "evaluate item")
-    return await public_progress(session, row.lookup_code)
 
 
 async def public_progress(session: AsyncSession, lookup_code: str) -> PublicProgress:

@@ -12,6 +12,7 @@ from records.calendar import HolidayCalendar
 from records.deadlines import local_date
 from records.item_models import (
     MAX_REPRESENTATIVES,
+    ONLINE_PLATFORMS,
     Channel,
     ItemEvent,
     ItemRow,
@@ -32,6 +33,7 @@ from records.items.values import (
     ItemHistoryEntry,
     NewItem,
 )
+from records.keyring import DataKeyring, mask_id_number
 from records.lifecycle import (
     EventType,
     HistoryEvent,
@@ -72,6 +74,11 @@ def _validate_new(new: NewItem) -> None:
         raise ValidationError(
             f"online_platform {new.online_platform!r} given for channel {new.channel.value!r}"
         )
+    if new.online_platform is not None and new.online_platform not in ONLINE_PLATFORMS:
+        # values stored before the list existed stay readable; new ones must be on it
+        raise ValidationError(
+            f"online_platform {new.online_platform!r} is not one of: {'、'.join(ONLINE_PLATFORMS)}"
+        )
 
 
 async def register_item(
@@ -79,10 +86,14 @@ async def register_item(
     calendar: HolidayCalendar,
     new: NewItem,
     *,
+    keyring: DataKeyring,
     account_id: int | None,
     at: dt.datetime | None = None,
 ) -> Item:
     """Register a petition item: a fresh lookup code, state ``registered``, first history entry.
+
+    Identity numbers are stored sealed with ``keyring``'s sealing key, with a masked copy for
+    views and a keyed digest for the duplicate search.
 
     Raises:
         ValidationError: the item breaks a domain rule (e.g. more than 5 representatives).
@@ -117,6 +128,7 @@ async def register_item(
         online_platform=new.online_platform,
         origin_level=new.origin_level.value if new.origin_level else None,
         led_by_other_unit=new.led_by_other_unit,
+        repeat=new.repeat or new.duplicate_of_id is not None,
         urgent=new.urgent,
         major=new.major,
         confidential=confidential,
@@ -143,7 +155,9 @@ async def register_item(
                 item_id=row.id,
                 position=position,
                 name=p.name,
-                id_number=p.id_number,
+                id_number=keyring.seal(p.id_number, item_id=row.id) if p.id_number else None,
+                id_number_masked=mask_id_number(p.id_number),
+                id_number_digest=keyring.digest(p.id_number) if p.id_number else None,
                 address=p.address,
                 phone=p.phone,
                 is_representative=p.is_representative,

@@ -51,6 +51,8 @@ class NewItem:
     online_platform: str | None = None
     origin_level: OriginLevel | None = None
     led_by_other_unit: bool = False
+    #: a repeat petition (重复信访); implied by ``duplicate_of_id``
+    repeat: bool = False
     urgent: bool = False
     major: bool = False
     confidential: bool | None = None
@@ -71,10 +73,16 @@ class NewItem:
 
 @dataclass(frozen=True, slots=True)
 class PetitionerInfo:
-    """A stored petitioner."""
+    """A stored petitioner.
+
+    The identity number is sealed at rest and only its masked form leaves the records
+    layer; :func:`records.items.reveal_petitioner` opens one on an audited request.
+    The phone is kept whole (the petitioner proves a lookup code with its last digits);
+    views mask it.
+    """
 
     name: str
-    id_number: str | None
+    id_number_masked: str | None
     address: str | None
     phone: str | None
     is_representative: bool
@@ -130,6 +138,11 @@ class Item:
     due_article: str | None
     eval_acceptance: bool | None
     eval_handling: bool | None
+    #: the account that recorded the rating for a petitioner without a phone, None when the
+    #: petitioner rated with the lookup code
+    eval_acceptance_by: int | None = None
+    eval_handling_by: int | None = None
+    repeat: bool = False
 
     def target(self, *, holder_only: bool = False) -> ItemTarget:
         """What the policy needs of this item.

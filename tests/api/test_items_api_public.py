@@ -76,7 +76,12 @@ async def test_evaluation_and_wrong_digits_answer_like_a_wrong_code(api_sqlite: 
     assert status == 409  # rated once only
     reception = await api.login("reception")
     fresh = await (await api.client.get(f"/api/items/{item['id']}", headers=reception)).json()
-    assert fresh["evaluation"] == {"acceptance": False, "handling": None}
+    assert fresh["evaluation"] == {
+        "acceptance": False,
+        "handling": None,
+        "acceptance_recorded_by": None,  # the petitioner rated, not staff
+        "handling_recorded_by": None,
+    }
     async with api.seed.store.transaction() as tx:
         log = await accounts.audit_entries(tx, action="evaluate")
     assert sorted(e.outcome for e in log) == ["failed", "failed", "failed", "ok"]

@@ -22,7 +22,7 @@ from records.notices import (
     imported_notices,
     recompute_open_deadlines,
 )
-from tests.records.test_lifecycle import at, new_item
+from tests.records.test_lifecycle import KEYRING, at, new_item
 
 NOTICE_2027 = Path(__file__).resolve().parent / "notices" / "CN-2027.toml"
 
@@ -36,7 +36,9 @@ async def notice_sessions(item_engine: AsyncEngine) -> async_sessionmaker[AsyncS
 
 async def _accepted_on(s: AsyncSession, calendar: HolidayCalendar, day: dt.date) -> svc.Item:
     y, m, d = day.year, day.month, day.day
-    item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(y, m, d, 9))
+    item = await svc.register_item(
+        s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(y, m, d, 9)
+    )
     await svc.transfer(s, calendar, item.id, 40, account_id=5, at=at(y, m, d, 10))
     await svc.acknowledge(s, calendar, item.id, account_id=6, at=at(y, m, d, 11))
     return await svc.accept(s, calendar, item.id, account_id=6, at=at(y, m, d, 12))
@@ -47,7 +49,9 @@ async def test_import_recomputes_open_deadlines_and_notes_it(
 ) -> None:
     async with notice_sessions() as s:
         moved = await _accepted_on(s, calendar, dt.date(2026, 12, 8))
-        kept = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2026, 12, 17))
+        kept = await svc.register_item(
+            s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(2026, 12, 17)
+        )
         await s.commit()
     # by the rules: Spring Festival 2027 from its eve, Sat/Sun made up on 9, 10 Feb
     assert moved.due_on == dt.date(2027, 2, 11)

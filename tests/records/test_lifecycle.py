@@ -12,6 +12,7 @@ from config.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from records import items as svc
 from records.calendar import HolidayCalendar
 from records.item_models import Channel, ItemType, Outcome
+from records.keyring import DataKeyring, new_key_entry
 from records.lifecycle import (
     ANNOTATION_STATES,
     TRANSITIONS,
@@ -29,6 +30,8 @@ from records.lifecycle import (
 )
 
 S, E = ItemState, EventType
+#: seals identity numbers in these tests (a fresh key per run)
+KEYRING = DataKeyring.parse(new_key_entry("test"))
 CST = dt.timezone(dt.timedelta(hours=8))
 
 
@@ -189,7 +192,9 @@ async def test_every_path_and_history_is_append_only(
 ) -> None:
     steps, final = PATHS[path]
     async with sessions() as s:
-        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        item = await svc.register_item(
+            s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(2024, 3, 1)
+        )
         await s.commit()
         item = await walk(s, calendar, item.id, steps)
         assert item.state is final
@@ -208,7 +213,9 @@ async def test_rereview_deadline_excludes_hearing(
 ) -> None:
     steps = PATHS["full review and re-review with hearing"][0][:7]
     async with sessions() as s:
-        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        item = await svc.register_item(
+            s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(2024, 3, 1)
+        )
         item = await walk(s, calendar, item.id, steps)
         assert item.state is S.REREVIEW_REQUESTED
         assert item.due_on == dt.date(2024, 7, 1)  # 1 Jun + 30 = Mon 1 Jul
@@ -226,7 +233,9 @@ async def test_illegal_transitions_refused_without_changing_anything(
     sessions: async_sessionmaker[AsyncSession], calendar: HolidayCalendar
 ) -> None:
     async with sessions() as s:
-        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        item = await svc.register_item(
+            s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(2024, 3, 1)
+        )
         await s.commit()
         for event in EventType:
             if (S.REGISTERED, event) in TRANSITIONS or event in (E.NOTE, E.REGISTER):
@@ -256,7 +265,9 @@ async def test_domain_rules_refused(
     sessions: async_sessionmaker[AsyncSession], calendar: HolidayCalendar
 ) -> None:
     async with sessions() as s:
-        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        item = await svc.register_item(
+            s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(2024, 3, 1)
+        )
         await walk(
             s,
             calendar,
@@ -303,7 +314,9 @@ async def test_lookup_progress_and_evaluation(
     sessions: async_sessionmaker[AsyncSession], calendar: HolidayCalendar
 ) -> None:
     async with sessions() as s:
-        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        item = await svc.register_item(
+            s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(2024, 3, 1)
+        )
         typed = item.lookup_code.lower()[:5] + " - " + item.lookup_code.lower()[5:]
         progress = await svc.public_progress(s, typed)
         assert progress.label == "已登记"
@@ -348,11 +361,14 @@ async def test_due_overdue_duplicates_and_backlog(
     sessions: async_sessionmaker[AsyncSession], calendar: HolidayCalendar
 ) -> None:
     async with sessions() as s:
-        a = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        a = await svc.register_item(
+            s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(2024, 3, 1)
+        )
         b = await svc.register_item(
             s,
             calendar,
             new_item(request="要求解决小区供暖温度不达标问题"),
+            keyring=KEYRING,
             account_id=5,
             at=at(2024, 3, 20),
         )
@@ -381,7 +397,7 @@ async def test_due_overdue_duplicates_and_backlog(
         overdue = await svc.list_overdue(s, [20], today=dt.date(2024, 3, 20))
         assert [(d.item_id, d.days_left) for d in overdue] == [(a.id, -1)]
         dups = await svc.find_possible_duplicates(
-            s, id_number="110101195001011234", request_text="小区供暖不热"
+            s, keyring=KEYRING, id_number="110101195001011234", request_text="小区供暖不热"
         )
         assert {d.item_id for d in dups} == {a.id, b.id}
         assert "same identity number" in dups[0].reasons
@@ -426,7 +442,12 @@ async def test_accusation_is_confidential_and_handlers_exposed(
 ) -> None:
     async with sessions() as s:
         item = await svc.register_item(
-            s, calendar, new_item(type=ItemType.ACCUSATION), account_id=5, at=at(2024, 3, 1)
+            s,
+            calendar,
+            new_item(type=ItemType.ACCUSATION),
+            keyring=KEYRING,
+            account_id=5,
+            at=at(2024, 3, 1),
         )
         assert item.confidential
         await svc.set_handler(s, item.id, 6)

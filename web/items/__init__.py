@@ -22,10 +22,12 @@ from web.items import (
     backlog,
     lifecycle,
     notices,
+    privacy,
     public,
     reading,
     registration,
     stats,
+    visits,
 )
 
 __all__ = ["routes"]
@@ -37,7 +39,9 @@ routes: list[web.AbstractRouteDef] = [
     *lifecycle.routes,
     *notices.routes,
     *public.routes,
+    *privacy.routes,
     *attachments.routes,
     *backlog.routes,
     *stats.routes,
+    *visits.routes,
 ]

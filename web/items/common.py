@@ -14,6 +14,7 @@ from records import accounts, items
 from records.base import utcnow
 from records.calendar import HolidayCalendar
 from records.deadlines import local_date
+from records.keyring import DataKeyring
 from records.policy import Action, ItemTarget, decide, in_scope
 from records.principals import Principal
 from web import keys
@@ -33,6 +34,11 @@ def iso(value: dt.datetime | dt.date | None) -> str | None:
 def calendar_of(request: web.Request) -> HolidayCalendar:
     """The holiday calendar of the application."""
     return request.app[keys.CALENDAR]
+
+
+def keyring_of(request: web.Request) -> DataKeyring:
+    """The keyring sealing identity numbers."""
+    return request.app[keys.KEYRING]
 
 
 def local_today() -> dt.date:
@@ -90,15 +96,6 @@ def existing_unit(request: web.Request, value: int) -> int:
     if request.app[keys.STORE].tree.get(value) is None:
         raise ValidationError(f"unit {value} does not exist")
     return value
-
-
-def mask_id_number(value: str | None) -> str | None:
-    """An identity number with all but the first 3 and last 4 characters masked."""
-    if not value:
-        return value
-    if len(value) <= 7:
-        return "*" * len(value)
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]
 
 
 def unit_name(request: web.Request, unit_id: int | None) -> str:

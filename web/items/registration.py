@@ -22,6 +22,7 @@ from web.items.common import (
     boolean,
     calendar_of,
     existing_unit,
+    keyring_of,
     opt_text,
     scope_units,
     visible_items,
@@ -88,6 +89,7 @@ async def register(request: web.Request) -> web.Response:
         online_platform=opt_text(data, "online_platform", max_len=64),
         origin_level=OriginLevel(origin) if origin else None,
         led_by_other_unit=bool(boolean(data, "led_by_other_unit")),
+        repeat=bool(boolean(data, "repeat")),
         urgent=bool(boolean(data, "urgent")),
         major=bool(boolean(data, "major")),
         confidential=boolean(data, "confidential", default=None),
@@ -118,13 +120,16 @@ async def register(request: web.Request) -> web.Response:
                 await items.get_item(tx, ref)
         candidates = await items.find_possible_duplicates(
             tx,
+            keyring=keyring_of(request),
             id_number=first.id_number if first else None,
             name=first.name if first else None,
             phone=first.phone if first else None,
             request_text=new.request,
             unit_ids=scope_units(request, p, None),
         )
-        item = await items.register_item(tx, calendar_of(request), new, account_id=p.account_id)
+        item = await items.register_item(
+            tx, calendar_of(request), new, keyring=keyring_of(request), account_id=p.account_id
+        )
         if item.confidential and p.account_id is not None:
             # Art. 30: nobody but handlers sees it, so the registering official is the first.
             item = await items.set_handler(tx, item.id, p.account_id)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from config.errors import ValidationError
-from records import accounts, sessions, statistics
+from records import accounts, bureau_report, sessions, statistics
 from records.base import utcnow
 from records.deadlines import CHINA_TZ
 from records.lifecycle import (
@@ -32,6 +32,7 @@ from web.items.common import (
     scope_units,
     unit_name,
 )
+from web.items.visits import visits_section
 from web.templates import render
 
 logger = logging.getLogger(__name__)
@@ -164,6 +165,9 @@ async def stats(request: web.Request) -> web.Response:
             unit_ids=q.unit_ids,
         )
     body["sessions"] = dataclasses.asdict(held)
+    body["visits"] = await visits_section(
+        request, start=q.start, end=q.end, unit_ids=q.unit_ids, as_of=report.as_of
+    )
     return web.json_response(body)
 
 
@@ -194,7 +198,10 @@ _LEVEL_ZH = {"central": "中央", "provincial": "省级", "municipal": "市级"}
 
 
 def report_html(
-    report: statistics.AnnualReport, scope: str, unit_name: Callable[[int | None], str]
+    report: statistics.AnnualReport,
+    scope: str,
+    unit_name: Callable[[int | None], str],
+    visits: dict[str, Any] | None = None,
 ) -> str:
     """The printable report (Chinese), mismatches shown first."""
     last_day = report.end - dt.timedelta(days=1)
@@ -220,6 +227,23 @@ def report_html(
         ("参评率", report.participation_rate),
     ]
     subject_names = {k: unit_name(int(k)) or k for k in report.by_subject_unit.counts}
+
+    def change(value: float | None) -> str:
+        return "—（上年同期为0）" if value is None else f"{value:+.2f}%"
+
+    visit_rows = [
+        [
+            k["label"],
+            k["batches"],
+            k["persons"],
+            f"{k['collective_batches']}批/{k['collective_persons']}人次",
+            f"{k['previous']['batches']}批/{k['previous']['persons']}人次",
+            change(k["change_percent"]["batches"]),
+            change(k["change_percent"]["persons"]),
+        ]
+        for k in (visits or {}).get("kinds", [])
+    ]
+    supervision = (visits or {}).get("supervision")
     return render(
         "report.html",
         {
@@ -255,6 +279,12 @@ def report_html(
             "by_state": counts(report.by_state, {s.value: STATE_LABELS_ZH[s] for s in ItemState}),
             "top_categories": report.top_categories,
             "top_units": [[subject_names.get(k, k), n] for k, n in report.top_subject_units],
+            "visits": visit_rows,
+            "supervision": (
+                [["督办次数", supervision["supervisions"]], ["督办事项", supervision["items"]]]
+                if supervision
+                else []
+            ),
         },
     )
 
@@ -270,5 +300,55 @@ async def stats_report(request: web.Request) -> web.Response:
     def name(unit_id: int | None) -> str:
         return unit_name(request, unit_id)
 
-    body = await asyncio.to_thread(report_html, report, scope, name)
+    visits = await visits_section(
+        request, start=q.start, end=q.end, unit_ids=q.unit_ids, as_of=report.as_of
+    )
+    body = await asyncio.to_thread(report_html, report, scope, name, visits)
+    return web.Response(text=body, content_type="text/html", charset="utf-8")
+
+
+def bureau_report_html(report: bureau_report.BureauReport, scope: str) -> str:
+    """The report as a bureau files it (Chinese sections), inconsistencies named first."""
+    last_day = report.end - dt.timedelta(days=1)
+    return render(
+        "bureau_report.html",
+        {
+            "title": report.title,
+            "period": f"{cn_date(report.start)}至{cn_date(last_day)}",
+            "scope": scope,
+            "as_of": report.as_of.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"),
+            "inconsistencies": list(report.inconsistencies),
+            "sections": [
+                {
+                    "heading": s.heading,
+                    "rows": [[r.label, r.value, r.previous or "", r.change or ""] for r in s.rows],
+                }
+                for s in report.sections
+            ],
+        },
+    )
+
+
+@routes.get("/api/stats/bureau-report")
+async def stats_bureau_report(request: web.Request) -> web.Response:
+    """The report a bureau files: Chinese sections, year-on-year change, sums checked."""
+    p, q = await _stats_query(request)
+    async with request.app[keys.STORE].transaction() as tx:
+        report = await bureau_report.bureau_report(
+            tx, start=q.start, end=q.end, unit_ids=q.unit_ids
+        )
+        await accounts.audit(
+            tx,
+            p.ref,
+            "view_bureau_report",
+            "unit",
+            str(q.unit_id or ""),
+            remote=remote_of(request),
+            detail={"start": q.start.isoformat(), "end": q.end.isoformat()},
+        )
+    if q.unit_ids is None:
+        scope = "全区"
+    else:
+        scope = unit_name(request, q.unit_id) if q.unit_id else unit_name(request, p.unit_id)
+    body = await asyncio.to_thread(bureau_report_html, report, scope)
     return web.Response(text=body, content_type="text/html", charset="utf-8")

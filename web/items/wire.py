@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from records import items
+from records.keyring import mask_phone
 from records.lifecycle import (
     STATE_LABELS_ZH,
 )
@@ -12,12 +13,15 @@ from records.lookup import format_code
 from web.items.actions import allowed_actions
 from web.items.common import (
     iso,
-    mask_id_number,
 )
 
 
 def item_json(item: items.Item, *, full: bool = True) -> dict[str, Any]:
-    """The wire form of an item; lists (``full=False``) mask identity numbers, omit content."""
+    """The wire form of an item; lists (``full=False``) omit content, address and phone.
+
+    Identity numbers and phones are masked in every view; ``POST
+    /api/items/{id}/petitioners/{position}/reveal`` shows one, audited.
+    """
     out: dict[str, Any] = {
         "id": item.id,
         "lookup_code": format_code(item.lookup_code),
@@ -41,13 +45,14 @@ def item_json(item: items.Item, *, full: bool = True) -> dict[str, Any]:
         ),
         "petitioners": [
             {
+                "position": position,
                 "name": pt.name,
-                "id_number": pt.id_number if full else mask_id_number(pt.id_number),
+                "id_number": pt.id_number_masked,
                 "address": pt.address if full else None,
-                "phone": pt.phone if full else None,
+                "phone": mask_phone(pt.phone) if full else None,
                 "is_representative": pt.is_representative,
             }
-            for pt in item.petitioners
+            for position, pt in enumerate(item.petitioners)
         ],
     }
     if not full:
@@ -65,6 +70,7 @@ def item_json(item: items.Item, *, full: bool = True) -> dict[str, Any]:
             "online_platform": item.online_platform,
             "origin_level": item.origin_level.value if item.origin_level else None,
             "led_by_other_unit": item.led_by_other_unit,
+            "repeat": item.repeat,
             "group_size": item.group_size,
             "agent_name": item.agent_name,
             "agent_authorisation": item.agent_authorisation,
@@ -81,7 +87,13 @@ def item_json(item: items.Item, *, full: bool = True) -> dict[str, Any]:
             "accepted_on_time": item.accepted_on_time,
             "opinion_on_time": item.opinion_on_time,
             "concluded_at": iso(item.concluded_at),
-            "evaluation": {"acceptance": item.eval_acceptance, "handling": item.eval_handling},
+            "evaluation": {
+                "acceptance": item.eval_acceptance,
+                "handling": item.eval_handling,
+                # recorded by staff for a petitioner without a phone: the account that did
+                "acceptance_recorded_by": item.eval_acceptance_by,
+                "handling_recorded_by": item.eval_handling_by,
+            },
             "allowed_actions": allowed_actions(item.state),
         }
     )
