@@ -356,6 +356,8 @@ const DICT = {
   petitioner: ["信访人", "Petitioner"],
   anonymous: ["匿名", "Anonymous"],
   reveal: ["显示完整信息", "Show in full"],
+  reveal_reason: ["查看原因（记入审计日志）", "Reason for viewing (written to the audit log)"],
+  reveal_reason_default: ["办理本事项需核对信访人信息", "Handling this item needs the petitioner's details"],
   revealed: ["已显示完整信息（已记录查看）", "Shown in full (the view is logged)"],
   id_number: ["身份证号", "Identity number"],
   address: ["地址", "Address"],
