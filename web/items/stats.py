@@ -195,6 +195,40 @@ _CHANNEL_ZH = {
 }
 _TYPE_ZH = {"suggestion": "建议意见", "accusation": "检举控告", "complaint": "申诉求决"}
 _LEVEL_ZH = {"central": "中央", "provincial": "省级", "municipal": "市级"}
+#: the matter categories the terminals offer (web/static/js/i18n.js cat_*), for the report
+_CATEGORY_ZH = {
+    "housing": "房屋与拆迁",
+    "labour": "劳动与社保",
+    "land": "土地与规划",
+    "welfare": "民政与救助",
+    "law": "政法与治安",
+    "other": "其他事项",
+}
+#: what a breakdown is of, and what its total is, as the printed report names them
+_BREAKDOWN_ZH = {
+    "channel": "按渠道",
+    "online platform": "网上信访按平台",
+    "type": "按类型",
+    "state": "按办理状态",
+    "category": "按类别",
+    "unit complained about": "被反映单位",
+    "concluded / in progress / closed otherwise": "已办结、正在办理与其他方式结束",
+}
+_TOTAL_ZH = {
+    "received": "受理信访事项",
+    "online": "网上信访",
+    "items naming a unit": "反映具体单位的事项",
+}
+
+
+def _mismatch_zh(b: statistics.Breakdown) -> str | None:
+    """The report's check of one breakdown, in Chinese (None when it adds up)."""
+    if b.sum == b.total:
+        return None
+    return (
+        f"{_BREAKDOWN_ZH.get(b.name, b.name)}各项之和为 {b.sum}，"
+        f"而{_TOTAL_ZH.get(b.total_name, b.total_name)}总数为 {b.total}"
+    )
 
 
 def report_html(
@@ -216,7 +250,8 @@ def report_html(
 
     def counts(b: statistics.Breakdown, names: dict[str, str] | None = None) -> list[list[object]]:
         rows: list[list[object]] = [[(names or {}).get(k, k), n] for k, n in b.counts.items()]
-        rows.append([f"合计（{b.total_name} 总数 {b.total}）", b.sum])
+        total = _TOTAL_ZH.get(b.total_name, b.total_name)
+        rows.append([f"合计（{total}总数 {b.total}）", b.sum])
         return rows
 
     rates = [
@@ -253,7 +288,28 @@ def report_html(
             "generated_at": utcnow()
             .astimezone(dt.timezone(dt.timedelta(hours=8)))
             .strftime("%Y-%m-%d %H:%M"),
-            "mismatches": list(report.mismatches),
+            "mismatches": [
+                m
+                for b in (
+                    report.by_channel,
+                    report.by_online_platform,
+                    report.by_type,
+                    report.by_state,
+                    report.by_category,
+                    report.by_subject_unit,
+                    statistics.Breakdown(
+                        "concluded / in progress / closed otherwise",
+                        {
+                            "concluded": report.concluded,
+                            "in_progress": report.in_progress,
+                            "closed_otherwise": report.closed_otherwise,
+                        },
+                        report.received,
+                        "received",
+                    ),
+                )
+                if (m := _mismatch_zh(b)) is not None
+            ],
             "totals": [
                 ["受理信访事项（收到）", report.received],
                 ["已办结", report.concluded],
@@ -277,7 +333,7 @@ def report_html(
             "by_platform": counts(report.by_online_platform),
             "by_type": counts(report.by_type, _TYPE_ZH),
             "by_state": counts(report.by_state, {s.value: STATE_LABELS_ZH[s] for s in ItemState}),
-            "top_categories": report.top_categories,
+            "top_categories": [[_CATEGORY_ZH.get(k, k), n] for k, n in report.top_categories],
             "top_units": [[subject_names.get(k, k), n] for k, n in report.top_subject_units],
             "visits": visit_rows,
             "supervision": (
