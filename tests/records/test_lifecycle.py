@@ -593,7 +593,9 @@ async def test_never_acknowledged_transfer_is_overdue_for_the_receiving_unit(
     sessions: async_sessionmaker[AsyncSession], calendar: HolidayCalendar
 ) -> None:
     async with sessions() as s:
-        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        item = await svc.register_item(
+            s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(2024, 3, 1)
+        )
         await walk(s, calendar, item.id, [(E.TRANSFER, at(2024, 3, 2), {})])
         overdue = await svc.list_overdue(s, [20], today=dt.date(2024, 3, 20))
     assert [(d.item_id, d.due_on, d.due_what) for d in overdue] == [
@@ -605,7 +607,9 @@ async def test_direct_acceptance_by_the_competent_unit_only(
     sessions: async_sessionmaker[AsyncSession], calendar: HolidayCalendar
 ) -> None:
     async with sessions() as s:
-        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        item = await svc.register_item(
+            s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(2024, 3, 1)
+        )
         with pytest.raises(
             ValidationError, match="competent unit 1 itself; unit 20 cannot accept on its behalf"
         ):
@@ -618,7 +622,9 @@ async def test_direct_acceptance_by_the_competent_unit_only(
         assert (item.state, item.handling_unit_id, item.due_what) == (S.ACCEPTED, 1, "opinion")
         history = await svc.item_history(s, item.id)
         assert [h.type for h in history] == [E.REGISTER, E.ACCEPT]  # no transfer to itself
-        routed = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        routed = await svc.register_item(
+            s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(2024, 3, 1)
+        )
         await walk(
             s,
             calendar,
@@ -637,7 +643,12 @@ async def test_an_accusation_never_goes_to_the_unit_it_accuses(
         svc._validate_new(new_item(type=ItemType.ACCUSATION, subject_unit_id=None))
     async with sessions() as s:
         item = await svc.register_item(
-            s, calendar, new_item(type=ItemType.ACCUSATION), account_id=5, at=at(2024, 3, 1)
+            s,
+            calendar,
+            new_item(type=ItemType.ACCUSATION),
+            keyring=KEYRING,
+            account_id=5,
+            at=at(2024, 3, 1),
         )
         with pytest.raises(
             ValidationError, match="accuses unit 30: it cannot be transferred to the unit it"
@@ -666,7 +677,9 @@ async def test_backlog_close_future_month_and_named_units(
     sessions: async_sessionmaker[AsyncSession], calendar: HolidayCalendar
 ) -> None:
     async with sessions() as s:
-        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        item = await svc.register_item(
+            s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(2024, 3, 1)
+        )
         await walk(
             s,
             calendar,
@@ -808,7 +821,9 @@ async def test_review_by_the_organ_one_level_up_is_recorded_and_owed_by_it(
     )
     assert done.state is S.REVIEW_OPINION
     async with sessions() as s:
-        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        item = await svc.register_item(
+            s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(2024, 3, 1)
+        )
         await svc.accept(s, calendar, item.id, account_id=5, at=at(2024, 3, 4))
         await walk(s, calendar, item.id, [(E.ISSUE_OPINION, at(2024, 4, 1), {})])
         await walk(s, calendar, item.id, [(E.REQUEST_REVIEW, at(2024, 4, 20), review)])
@@ -827,7 +842,9 @@ async def test_transfer_to_an_organ_outside_the_district_stays_on_record(
     from records.item_models import ExternalOrganKind  # noqa: PLC0415
 
     async with sessions() as s:
-        item = await svc.register_item(s, calendar, new_item(), account_id=5, at=at(2024, 3, 1))
+        item = await svc.register_item(
+            s, calendar, new_item(), keyring=KEYRING, account_id=5, at=at(2024, 3, 1)
+        )
         with pytest.raises(ValidationError, match="names the receiving organ"):
             await svc.transfer_out(
                 s,
