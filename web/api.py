@@ -27,6 +27,7 @@ from records.enums import (
     SessionKind,
     SessionState,
 )
+from records.item_periods import is_provisional
 from records.policy import Action, UnitTarget, in_scope
 from records.principals import Principal
 from web import keys
@@ -950,7 +951,13 @@ async def visit_receipt(request: web.Request) -> web.Response:
             "lookup_code": lookup.format_code(item.lookup_code) if item else None,
             "item_state": item.state.value if item else None,
             "due": (
-                {"on": item.due_on.isoformat(), "what": item.due_what}
+                {
+                    "on": item.due_on.isoformat(),
+                    "what": item.due_what,
+                    "provisional": is_provisional(
+                        request.app[keys.CALENDAR], item.due_on, item.due_what
+                    ),
+                }
                 if item is not None
                 and item.due_on is not None
                 and item.due_what not in _PETITIONER_WINDOWS

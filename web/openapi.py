@@ -136,7 +136,17 @@ def _schemas() -> dict[str, Schema]:
             "is_representative": BOOL,
         }
     )
-    due = _nullable(_obj({"on": DATE, "what": _nullable(STR), "article": _nullable(STR)}))
+    due = _nullable(
+        _obj(
+            {
+                "on": DATE,
+                "what": _nullable(STR),
+                "article": _nullable(STR),
+                # the date lies in a year without an official holiday notice (national rules)
+                "provisional": BOOL,
+            }
+        )
+    )
     summary_props: dict[str, Schema] = {
         "id": ID32,
         "lookup_code": LOOKUP_CODE,
@@ -332,6 +342,7 @@ def _schemas() -> dict[str, Schema]:
                 "due_on": DATE,
                 "due_what": STR,
                 "due_article": STR,
+                "due_provisional": BOOL,
                 "days_left": INT,
                 "confidential": BOOL,
             }
@@ -344,6 +355,7 @@ def _schemas() -> dict[str, Schema]:
                 "label": STR,
                 "registered_on": DATE,
                 "due_on": _nullable(DATE),
+                "due_provisional": BOOL,
                 "steps": {
                     "type": "array",
                     "items": _obj({"on": DATE, "state": _enum(ItemState), "label": STR}),
@@ -1215,7 +1227,9 @@ def _foundation_paths() -> dict[str, Schema]:
                         "rating": _nullable(INT),
                         "lookup_code": _nullable(LOOKUP_CODE),
                         "item_state": _nullable(_enum(ItemState)),
-                        "due": _nullable(_obj({"on": DATE, "what": _nullable(STR)})),
+                        "due": _nullable(
+                            _obj({"on": DATE, "what": _nullable(STR), "provisional": BOOL})
+                        ),
                     }
                 ),
                 params=[SESSION_ID],

@@ -191,4 +191,5 @@ async def public_progress(session: AsyncSession, lookup_code: str) -> PublicProg
         due_on=row.due_on if row.due_obligor == "unit" else None,
         can_evaluate_acceptance=state in _ACCEPTED and row.eval_acceptance is None,
         can_evaluate_handling=state in _HANDLING_DONE and row.eval_handling is None,
+        due_what=row.due_what if row.due_obligor == "unit" else None,
     )

@@ -205,6 +205,8 @@ class PublicProgress:
     due_on: dt.date | None
     can_evaluate_acceptance: bool
     can_evaluate_handling: bool
+    #: which period ``due_on`` ends (``accept``, ``opinion`` ...)
+    due_what: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,9 @@ async def test_import_recomputes_open_deadlines_and_notes_it(
     # by the rules: Spring Festival 2027 from its eve, Sat/Sun made up on 9, 10 Feb
     assert moved.due_on == dt.date(2027, 2, 11)
     assert kept.due_on == dt.date(2027, 1, 4)  # not New Year's Day
+    # both computed by the rules, so provisional (what the API and the apps show)
+    assert calendar.is_provisional(moved.due_on)
+    assert calendar.is_provisional(kept.due_on)
 
     async with notice_sessions() as s:
         info = await import_notice(
@@ -77,6 +80,9 @@ async def test_import_recomputes_open_deadlines_and_notes_it(
         again = await recompute_open_deadlines(s, new_calendar, year=2027)
     assert item.due_on == dt.date(2027, 2, 15)
     assert unchanged.due_on == dt.date(2027, 1, 4)
+    # now by the official notice: neither date is provisional any more
+    assert not new_calendar.is_provisional(item.due_on)
+    assert not new_calendar.is_provisional(unchanged.due_on)
     note = history[-1]
     assert note.type is EventType.NOTE
     assert note.data["due_before"] == "2027-02-11"

@@ -248,7 +248,7 @@ def _action_handler(spec: ActionSpec) -> Callable[[web.Request], Awaitable[web.R
                 remote=remote_of(request),
                 detail={"from": item.state.value, "to": updated.state.value},
             )
-        return web.json_response(item_json(updated))
+        return web.json_response(item_json(updated, calendar_of(request)))
 
     handler.__name__ = f"item_{spec.name.replace('-', '_')}"
     handler.__doc__ = spec.summary
@@ -278,7 +278,7 @@ async def add_co_handler(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"unit": unit_id},
         )
-    return web.json_response(item_json(updated))
+    return web.json_response(item_json(updated, calendar_of(request)))
 
 
 @routes.put("/api/items/{item_id}/handlers/{account_id}")
@@ -304,7 +304,7 @@ async def set_handler(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"account": account_id, "reason": reason},
         )
-    return web.json_response(item_json(updated))
+    return web.json_response(item_json(updated, calendar_of(request)))
 
 
 @routes.get("/api/items/{item_id}/sessions")

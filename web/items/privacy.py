@@ -96,4 +96,4 @@ async def record_evaluation(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"stage": stage, "satisfied": satisfied, "recorded_by_staff": True},
         )
-    return web.json_response(item_json(updated))
+    return web.json_response(item_json(updated, calendar_of(request)))

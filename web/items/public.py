@@ -36,7 +36,7 @@ async def public_progress(request: web.Request) -> web.Response:
     code = request.query.get("code", "")[:40]
     async with request.app[keys.STORE].transaction() as tx:
         pp = await items.public_progress(tx, code)
-    return web.json_response(progress_json(pp))
+    return web.json_response(progress_json(pp, calendar_of(request)))
 
 
 @routes.post("/api/public/evaluate")
@@ -94,4 +94,4 @@ async def public_evaluate(request: web.Request) -> web.Response:
                 tx, "public", "evaluate", "item", "", remote=remote, outcome="failed"
             )
         return error_response(404, "not_found", _EVAL_FAILED)
-    return web.json_response(progress_json(pp))
+    return web.json_response(progress_json(pp, calendar_of(request)))

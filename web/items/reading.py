@@ -21,6 +21,7 @@ from web.auth import authorize, remote_of, require_official
 from web.input import query_int
 from web.items.common import (
     MAX_ID,
+    calendar_of,
     item_target,
     load_item,
     local_today,
@@ -82,7 +83,9 @@ async def list_items(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"count": len(found), "query": dict(request.query)},
         )
-    return web.json_response({"items": [item_json(i, full=False) for i in found]})
+    return web.json_response(
+        {"items": [item_json(i, calendar_of(request), full=False) for i in found]}
+    )
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -105,7 +108,10 @@ async def _due_response(
     visible = await visible_items(request, p, confidential) if confidential else set()
     shown = [d for d in found if not d.confidential or d.item_id in visible]
     return web.json_response(
-        {"today": local_today().isoformat(), "items": [due_json(d) for d in shown]}
+        {
+            "today": local_today().isoformat(),
+            "items": [due_json(d, calendar_of(request)) for d in shown],
+        }
     )
 
 
@@ -132,7 +138,7 @@ async def _read_item(request: web.Request, p: Principal, item: items.Item) -> we
     async with request.app[keys.STORE].transaction() as tx:
         case = await items.backlog_case_of_item(tx, item.id)
         await accounts.audit(tx, p.ref, "view_item", "item", item.id, remote=remote_of(request))
-    body = item_json(item)
+    body = item_json(item, calendar_of(request))
     body["backlog_case_id"] = case.id if case else None
     # the units the item names, by name: the reader's /api/orgs holds only its own scope, and
     # an item registered above it (a reception centre's) would show a bare number

@@ -142,7 +142,7 @@ async def register(request: web.Request) -> web.Response:
     visible = await visible_items(request, p, [c.item_id for c in candidates])
     return web.json_response(
         {
-            "item": item_json(item),
+            "item": item_json(item, calendar_of(request)),
             "possible_duplicates": [duplicate_json(c) for c in candidates if c.item_id in visible],
         },
         status=201,

@@ -20,6 +20,7 @@ from web.input import choice, integer, query_int, read_json, text
 from web.items.common import (
     ITEM_ID,
     MAX_ID,
+    calendar_of,
     existing_unit,
     iso,
     load_item,
@@ -191,7 +192,7 @@ async def supervise(request: web.Request) -> web.Response:
         await accounts.audit(
             tx, p.ref, "supervise_item", "item", item.id, remote=remote_of(request)
         )
-    body = item_json(item)
+    body = item_json(item, calendar_of(request))
     body["supervisions"] = [
         {
             "id": s.id,

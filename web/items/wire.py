@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from records import items
+from records.calendar import HolidayCalendar
+from records.item_periods import is_provisional
 from records.keyring import mask_phone
 from records.lifecycle import (
     STATE_LABELS_ZH,
@@ -16,8 +18,11 @@ from web.items.common import (
 )
 
 
-def item_json(item: items.Item, *, full: bool = True) -> dict[str, Any]:
+def item_json(item: items.Item, calendar: HolidayCalendar, *, full: bool = True) -> dict[str, Any]:
     """The wire form of an item; lists (``full=False``) omit content, address and phone.
+
+    ``due.provisional`` is true when the due date lies in a year whose official holiday notice
+    is not loaded (computed by the national rules; it may move when the notice is imported).
 
     Identity numbers and phones are masked in every view; ``POST
     /api/items/{id}/petitioners/{position}/reveal`` shows one, audited.
@@ -39,7 +44,12 @@ def item_json(item: items.Item, *, full: bool = True) -> dict[str, Any]:
         "handling_unit_id": item.handling_unit_id,
         "registered_at": item.registered_at.isoformat(),
         "due": (
-            {"on": item.due_on.isoformat(), "what": item.due_what, "article": item.due_article}
+            {
+                "on": item.due_on.isoformat(),
+                "what": item.due_what,
+                "article": item.due_article,
+                "provisional": is_provisional(calendar, item.due_on, item.due_what),
+            }
             if item.due_on is not None
             else None
         ),
@@ -114,7 +124,7 @@ def history_json(e: items.ItemHistoryEntry) -> dict[str, Any]:
     }
 
 
-def due_json(d: items.DueItem) -> dict[str, Any]:
+def due_json(d: items.DueItem, calendar: HolidayCalendar) -> dict[str, Any]:
     """The wire form of a due-list entry."""
     return {
         "item_id": d.item_id,
@@ -125,19 +135,22 @@ def due_json(d: items.DueItem) -> dict[str, Any]:
         "due_on": d.due_on.isoformat(),
         "due_what": d.due_what,
         "due_article": d.due_article,
+        "due_provisional": is_provisional(calendar, d.due_on, d.due_what),
         "days_left": d.days_left,
         "confidential": d.confidential,
     }
 
 
-def progress_json(pp: items.PublicProgress) -> dict[str, Any]:
+def progress_json(pp: items.PublicProgress, calendar: HolidayCalendar) -> dict[str, Any]:
     """The public wire form of progress: states and dates, nothing personal."""
+    provisional = pp.due_on is not None and is_provisional(calendar, pp.due_on, pp.due_what)
     return {
         "lookup_code": pp.lookup_code,
         "state": pp.state.value,
         "label": pp.label,
         "registered_on": pp.registered_on.isoformat(),
         "due_on": iso(pp.due_on),
+        "due_provisional": provisional,
         "steps": [
             {"on": s.on.isoformat(), "state": s.state.value, "label": s.label} for s in pp.steps
         ],

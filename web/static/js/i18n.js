@@ -380,6 +380,8 @@ const DICT = {
   attach_none: ["暂无附件", "No attachments"],
   attach_done: ["已上传：{name}", "Uploaded: {name}"],
   no_sessions: ["暂无关联会话", "No linked session"],
+  // a due date in a year without an official holiday notice (computed by the national rules)
+  provisional: ["（暂定）", " (provisional)"],
   due_now: ["当前期限：{what}，{date}前", "Current deadline: {what}, by {date}"],
   due_none: ["当前无期限", "No deadline now"],
   due_after: ["操作完成。{due}", "Done. {due}"],

@@ -316,7 +316,7 @@ async function loadItems() {
                         { "data-item": d.item_id },
                         h("a", { href: `/items/${encodeURIComponent(d.lookup_code)}` }, d.lookup_code),
                         h("span", { class: `badge ${u === "overdue" ? "overdue" : u === "later" ? "" : "soon"}` }, i18n.has(`item_state_${d.state}`) ? t(`item_state_${d.state}`) : ""),
-                        h("span", {}, `${d.due_what && i18n.has(`due_${d.due_what}`) ? t(`due_${d.due_what}`) : t("due_on")} ${d.due_on}`),
+                        h("span", {}, `${d.due_what && i18n.has(`due_${d.due_what}`) ? t(`due_${d.due_what}`) : t("due_on")} ${d.due_on}${d.due_provisional ? t("provisional") : ""}`),
                       ),
                     ),
                   )

@@ -48,7 +48,7 @@ const key = (name) => name.replace(/-/g, "_");
 const unitName = (id) => (state.item && state.item.unit_names && state.item.unit_names[id]) || (state.units.get(id) || {}).name || "";
 
 function dueText(due) {
-  return due ? t("due_now", { what: label("due_", due.what), date: due.on }) : t("due_none");
+  return due ? t("due_now", { what: label("due_", due.what), date: due.on }) + (due.provisional ? t("provisional") : "") : t("due_none");
 }
 
 function mask(value, keep = 4) {

@@ -85,7 +85,7 @@ function render() {
         h("td", {}, label("channel_", i.channel)),
         h("td", {}, label("cat_", i.category)),
         h("td", {}, (state.units.get(i.handling_unit_id || i.registering_unit_id) || {}).name || ""),
-        h("td", { class: i.due && i.due.on < localToday() ? "error" : "" }, i.due ? `${label("due_", i.due.what)} ${i.due.on}` : ""),
+        h("td", { class: i.due && i.due.on < localToday() ? "error" : "" }, i.due ? `${label("due_", i.due.what)} ${i.due.on}${i.due.provisional ? t("provisional") : ""}` : ""),
         h("td", {}, i.request || ""),
       ),
     ),

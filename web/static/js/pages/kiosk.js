@@ -68,7 +68,7 @@ function renderReceipt(receipt) {
   $("#r-category-row").hidden = !receipt.category;
   const due = receipt.due;
   const what = due && due.what && i18n.has(`due_${due.what}`) ? t(`due_${due.what}`) : t("due_on");
-  $("#r-due").textContent = due ? t("kiosk_due", { what, date: due.on }) : "";
+  $("#r-due").textContent = due ? t("kiosk_due", { what, date: due.on }) + (due.provisional ? t("provisional") : "") : "";
   $("#r-due-row").hidden = !due;
   const rating = receipt.rating || null;
   $("#rated").textContent = rating ? t("kiosk_rated_as", { label: t(`rate_${rating}`) }) : "";

@@ -38,7 +38,7 @@ function render(p) {
   $("#state").textContent = stateText(p.state, p.label);
   $("#state").dataset.state = p.state;
   const dueKey = DUE_BY_STATE[p.state];
-  $("#due").textContent = p.due_on ? `${t(dueKey ? `due_${dueKey}` : "due_on")}：${p.due_on}` : "";
+  $("#due").textContent = p.due_on ? `${t(dueKey ? `due_${dueKey}` : "due_on")}：${p.due_on}${p.due_provisional ? t("provisional") : ""}` : "";
   $("#due").dataset.due = dueKey || "";
   $("#steps").replaceChildren(...p.steps.map((s) => h("li", {}, `${s.on} · ${stateText(s.state, s.label)}`)));
   const stage = stageOf(p);
