@@ -3,6 +3,7 @@ rating shows what was chosen; the receipt route is the terminal's own; the recei
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from tests.browser.browser_kit import ask_for_a_visit, frames_rising, wait_for
 from tests.browser.conftest import Gateway, Open
 from tests.browser.test_browser_pages import _axe  # the one axe helper (its path may move)
+from web import keys
 
 pytestmark = pytest.mark.browser
 
@@ -65,7 +67,11 @@ async def test_receipt_shows_the_items_lookup_code_and_the_chosen_rating(
     assert await kiosk.locator("#code-pending").is_hidden()
     assert await receipt.locator("#r-category").text_content() == "房屋与拆迁"
     due = await receipt.locator("#r-due").text_content() or ""
-    assert re.fullmatch(r"转送交办期限：\d{4}-\d{2}-\d{2}前", due), due
+    found = re.fullmatch(r"转送交办期限：(\d{4}-\d{2}-\d{2})前(（暂定）)?", due)
+    assert found, due
+    # marked when the date's year has no official holiday notice (national rules)
+    calendar = gateway.app[keys.CALENDAR]
+    assert bool(found[2]) is calendar.is_provisional(dt.date.fromisoformat(found[1])), due
     assert await receipt.locator("#reference").text_content() == session_id[:8].upper()
 
     # the rating: the chosen answer shows as chosen, and a second tap changes it visibly
