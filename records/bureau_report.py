@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from records.deadlines import CHINA_TZ
 from records.item_models import BacklogCase, ItemRow, OriginLevel, VisitKind
 from records.items.visits import VisitFigures, supervision_count, visit_figures
+from records.lifecycle import ItemState
 from records.statistics import (
     AnnualReport,
     Breakdown,
@@ -233,6 +234,10 @@ async def _supervisions(
     return await supervision_count(session, start=start_at, end=end_at, unit_ids=unit_ids)
 
 
+def _state(report: AnnualReport, state: ItemState) -> int:
+    return report.by_state.counts.get(state.value, 0)
+
+
 def _sections(
     now: AnnualReport,
     before: AnnualReport,
@@ -249,6 +254,16 @@ def _sections(
             _row("受理信访事项", now.received, before.received),
             _row("已办结", now.concluded, before.concluded),
             _row("正在办理", now.in_progress, before.in_progress),
+            _row(
+                "其中部分办结",
+                _state(now, ItemState.PART_CONCLUDED),
+                _state(before, ItemState.PART_CONCLUDED),
+            ),
+            _row(
+                "其中已上报待确认",
+                _state(now, ItemState.REPORTED),
+                _state(before, ItemState.REPORTED),
+            ),
             _row(
                 "其他方式结束（导入法定途径、不予受理）",
                 now.closed_otherwise,

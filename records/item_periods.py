@@ -177,8 +177,17 @@ def period_due(
     *,
     extra_days: int = 0,
 ) -> dt.date | None:
-    """The last day of period ``what`` counted from the timeline's last state change."""
-    return _deadline(calendar, timeline, what, timeline.since, extra_days=extra_days).due
+    """The last day of period ``what`` counted from the timeline's last state change.
+
+    The handling period (``opinion``) counts from the acceptance, also after a part of the
+    requests was answered (部分办结).
+    """
+    start = _opinion_start(timeline) if what == "opinion" else timeline.since
+    return _deadline(calendar, timeline, what, start, extra_days=extra_days).due
+
+
+def _opinion_start(timeline: Timeline) -> dt.date:
+    return timeline.accepted_on or timeline.since
 
 
 def open_deadlines(timeline: Timeline, calendar: HolidayCalendar) -> tuple[Deadline, ...]:
@@ -197,10 +206,10 @@ def open_deadlines(timeline: Timeline, calendar: HolidayCalendar) -> tuple[Deadl
         case S.RECEIVED:
             found.append(_deadline(calendar, t, "accept", t.since))
             found.append(_deadline(calendar, t, "object", t.since))
-        case S.ACCEPTED:
+        case S.ACCEPTED | S.PART_CONCLUDED:
             extra = sum(e.days for e in t.extensions)
-            found.append(_deadline(calendar, t, "opinion", t.since, extra_days=extra))
-        case S.OPINION_ISSUED:
+            found.append(_deadline(calendar, t, "opinion", _opinion_start(t), extra_days=extra))
+        case S.OPINION_ISSUED | S.REPORTED:
             found.append(_deadline(calendar, t, "review_request", _window_start(t)))
         case S.REVIEW_REQUESTED:
             found.append(_deadline(calendar, t, "review_opinion", t.since))
@@ -210,7 +219,7 @@ def open_deadlines(timeline: Timeline, calendar: HolidayCalendar) -> tuple[Deadl
             found.append(_deadline(calendar, t, "rereview_opinion", t.since, stops=t.stops))
         case _:
             pass
-    handling = {S.TRANSFERRED, S.ASSIGNED, S.RECEIVED, S.ACCEPTED}
+    handling = {S.TRANSFERRED, S.ASSIGNED, S.RECEIVED, S.ACCEPTED, S.PART_CONCLUDED}
     if t.assignment_due is not None and t.state in handling:
         found.append(
             Deadline(
@@ -241,8 +250,13 @@ def current_deadline(timeline: Timeline, calendar: HolidayCalendar) -> Deadline 
 
 def _window_start(timeline: Timeline) -> dt.date:
     # Arts. 35/36: the petitioner's 30 days run from receipt of the written opinion; until
-    # its delivery is recorded they are counted from the day it was issued.
-    return timeline.delivered_on or timeline.since
+    # its delivery is recorded they are counted from the day it was issued. A completion
+    # report (已上报待确认) and its return do not restart them.
+    if timeline.delivered_on is not None:
+        return timeline.delivered_on
+    if timeline.state in (S.OPINION_ISSUED, S.REPORTED) and timeline.opinion_on is not None:
+        return timeline.opinion_on
+    return timeline.since
 
 
 def window_due(timeline: Timeline, calendar: HolidayCalendar, what: str) -> dt.date:

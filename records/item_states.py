@@ -54,6 +54,12 @@ class ItemState(StrEnum):
     CONCLUDED = "concluded"
     #: sent to an organ outside the district's tree; off the district's hands, on record
     TRANSFERRED_OUT = "transferred_out"
+    #: 部分办结: part of the requests answered in writing, the rest still within the
+    #: handling period (the opinion on the rest follows)
+    PART_CONCLUDED = "part_concluded"
+    #: 已上报待确认: an assigned item's completion reported to the assigning body, which
+    #: has not confirmed it yet
+    REPORTED = "reported"
 
 
 #: what a petitioner sees for each state (receipts, progress page)
@@ -74,6 +80,8 @@ STATE_LABELS_ZH: Mapping[ItemState, str] = MappingProxyType(
         ItemState.REREVIEW_OPINION: "已出具复核意见",
         ItemState.CONCLUDED: "已办结",
         ItemState.TRANSFERRED_OUT: "已转送区外机关",
+        ItemState.PART_CONCLUDED: "部分办结",
+        ItemState.REPORTED: "已上报待确认",
     }
 )
 
@@ -115,6 +123,14 @@ class EventType(StrEnum):
     REQUEST_REREVIEW = "request_rereview"
     ISSUE_REREVIEW_OPINION = "issue_rereview_opinion"
     CONCLUDE = "conclude"
+    #: part of the requests answered (部分办结); the handling period keeps running
+    CONCLUDE_PART = "conclude_part"
+    #: the completion report of an assigned item, sent to the assigning body (上报)
+    REPORT = "report"
+    #: the assigning body confirms the reported completion (确认办结)
+    CONFIRM = "confirm"
+    #: the assigning body does not confirm it: the unit handles it further and reports again
+    RETURN_REPORT = "return_report"
     # Annotations: recorded in the history, the state stays.
     EXTEND = "extend"
     STOP_CLOCK = "stop_clock"
@@ -161,13 +177,26 @@ TRANSITIONS: Mapping[tuple[ItemState, EventType], ItemState] = MappingProxyType(
         (S.REVIEW_OPINION, E.CONCLUDE): S.CONCLUDED,
         (S.REREVIEW_REQUESTED, E.ISSUE_REREVIEW_OPINION): S.REREVIEW_OPINION,
         (S.REREVIEW_OPINION, E.CONCLUDE): S.CONCLUDED,
+        # 部分办结: the unit answers part of the requests within the 60 days (Art. 34) and
+        # the rest later, within the same period; the opinion on the rest ends it.
+        (S.ACCEPTED, E.CONCLUDE_PART): S.PART_CONCLUDED,
+        (S.PART_CONCLUDED, E.ISSUE_OPINION): S.OPINION_ISSUED,
+        # 已上报待确认: an assigned (交办) item reports its completion after the opinion;
+        # the assigning body confirms (办结) or sends it back. The petitioner's review
+        # window runs on meanwhile (Art. 35), so a review request ends the wait too.
+        (S.OPINION_ISSUED, E.REPORT): S.REPORTED,
+        (S.REPORTED, E.CONFIRM): S.CONCLUDED,
+        (S.REPORTED, E.RETURN_REPORT): S.OPINION_ISSUED,
+        (S.REPORTED, E.REQUEST_REVIEW): S.REVIEW_REQUESTED,
     }
 )
 
 _AFTER_ACCEPT = frozenset(
     {
         S.ACCEPTED,
+        S.PART_CONCLUDED,
         S.OPINION_ISSUED,
+        S.REPORTED,
         S.REVIEW_REQUESTED,
         S.REVIEW_OPINION,
         S.REREVIEW_REQUESTED,
@@ -179,13 +208,13 @@ _AFTER_ACCEPT = frozenset(
 #: annotation event -> states in which it may be recorded
 ANNOTATION_STATES: Mapping[EventType, frozenset[ItemState]] = MappingProxyType(
     {
-        E.EXTEND: frozenset({S.ACCEPTED}),
+        E.EXTEND: frozenset({S.ACCEPTED, S.PART_CONCLUDED}),
         E.STOP_CLOCK: frozenset({S.REREVIEW_REQUESTED}),
         E.RESUME_CLOCK: frozenset({S.REREVIEW_REQUESTED}),
         E.SET_OUTCOME: _AFTER_ACCEPT | {S.DIVERTED},
         E.EVALUATE: _AFTER_ACCEPT,
         E.NOTE: frozenset(ItemState),
-        E.DELIVER: frozenset({S.OPINION_ISSUED, S.REVIEW_OPINION, S.REREVIEW_OPINION}),
+        E.DELIVER: frozenset({S.OPINION_ISSUED, S.REPORTED, S.REVIEW_OPINION, S.REREVIEW_OPINION}),
     }
 )
 
@@ -232,7 +261,9 @@ class HistoryEvent:
             ``delivered_on`` (ISO date) for ``deliver``; ``reviewing_unit_id`` for
             ``request_review``/``request_rereview``; ``by_unit_id`` (the issuing unit)
             for the review and re-review opinions;
-            ``petitioner_waived`` (bool) for an early ``conclude``.
+            ``petitioner_waived`` (bool) for an early ``conclude`` or ``confirm``;
+            ``from_above`` (bool) for the ``report`` of an item assigned from above the
+            district (its origin level).
         account_id: who did it (``None`` for the petitioner or the system).
     """
 
@@ -263,6 +294,8 @@ class Timeline:
         assignment_due: deadline set by the assigning body for the completion report.
         accepted_on_time: acceptance within its period (``None`` until accepted).
         opinion_on_time: opinion within its (extended) period (``None`` until issued).
+        assigned: the item was assigned (交办) by its last routing, so its completion is
+            reported to the assigning body (``report``).
     """
 
     rule_set: RuleSet
@@ -279,3 +312,4 @@ class Timeline:
     assignment_due: dt.date | None = None
     accepted_on_time: bool | None = None
     opinion_on_time: bool | None = None
+    assigned: bool = False

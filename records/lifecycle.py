@@ -174,9 +174,13 @@ def advance(
             closed = ClockStop(first=open_stop.first, last=last, reason=open_stop.reason)
             return replace(t, stops=(*t.stops[:-1], closed))
         case E.DELIVER:
+            # the opinion being delivered: after a completion report, still the opinion's day
+            opinion_day = t.since
+            if t.state in (S.OPINION_ISSUED, S.REPORTED) and t.opinion_on is not None:
+                opinion_day = t.opinion_on
             if t.delivered_on is not None and not recorded:
                 raise ValidationError(
-                    f"the opinion of {t.since} was already delivered on {t.delivered_on}"
+                    f"the opinion of {opinion_day} was already delivered on {t.delivered_on}"
                 )
             raw = data.get("delivered_on")
             try:
@@ -185,10 +189,10 @@ def advance(
                 raise ValidationError(
                     f"'deliver' needs an ISO 'delivered_on', got {raw!r}"
                 ) from exc
-            if not recorded and not t.since <= delivered <= day:
+            if not recorded and not opinion_day <= delivered <= day:
                 raise ValidationError(
-                    f"delivery on {delivered} must lie between the opinion of {t.since} and "
-                    f"the day it is recorded, {day}"
+                    f"delivery on {delivered} must lie between the opinion of {opinion_day} "
+                    f"and the day it is recorded, {day}"
                 )
             return replace(t, delivered_on=delivered)
         case E.REQUEST_REVIEW | E.REQUEST_REREVIEW:
@@ -226,13 +230,18 @@ def advance(
                     f"{t.reviewing_unit_id}, the organ one level up ({article}); unit {by} "
                     "cannot issue its opinion"
                 )
-        case E.CONCLUDE if t.state in (S.OPINION_ISSUED, S.REVIEW_OPINION):
-            what = "review_request" if t.state is S.OPINION_ISSUED else "rereview_request"
-            due = window_due(t, calendar, what)
+        case E.REPORT if not recorded and not (t.assigned or data.get("from_above")):
+            raise ValidationError(
+                "only an assigned (交办) item, or one assigned from above the district, "
+                "reports its completion for confirmation; conclude this one"
+            )
+        case E.CONCLUDE | E.CONFIRM if t.state in (S.OPINION_ISSUED, S.REPORTED, S.REVIEW_OPINION):
+            review = t.state is not S.REVIEW_OPINION
+            due = window_due(t, calendar, "review_request" if review else "rereview_request")
             if day <= due and not data.get("petitioner_waived"):
                 raise ValidationError(
                     f"cannot conclude on {day}: the petitioner may still ask for a "
-                    f"{'review' if t.state is S.OPINION_ISSUED else 're-review'} until {due} "
+                    f"{'review' if review else 're-review'} until {due} "
                     "(set petitioner_waived if they declined in writing)"
                 )
         case _:
@@ -241,6 +250,9 @@ def advance(
         return t
     changes: dict[str, Any] = {"state": target, "since": day, "delivered_on": None}
     match event.type:
+        case E.REPORT | E.RETURN_REPORT:
+            # the same opinion, delivered or not: its review window runs on
+            changes["delivered_on"] = t.delivered_on
         case E.ASSIGN:
             due_raw = data.get("due")
             if due_raw is not None:
@@ -250,8 +262,10 @@ def advance(
                     raise ValidationError(
                         f"assignment 'due' must be an ISO date, got {due_raw!r}"
                     ) from exc
+            changes["assigned"] = True
         case E.TRANSFER:
             changes["assignment_due"] = None
+            changes["assigned"] = False
         case E.REQUEST_REVIEW | E.REQUEST_REREVIEW:
             reviewer = data.get("reviewing_unit_id")
             if reviewer is not None:

@@ -55,6 +55,7 @@ _HANDLED = [
     s.value
     for s in (
         ItemState.OPINION_ISSUED,
+        ItemState.REPORTED,
         ItemState.REVIEW_REQUESTED,
         ItemState.REVIEW_OPINION,
         ItemState.REREVIEW_REQUESTED,

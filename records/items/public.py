@@ -41,6 +41,7 @@ _PHONE_DIGITS = re.compile(r"\D")
 _HANDLING_DONE = frozenset(
     {
         ItemState.OPINION_ISSUED,
+        ItemState.REPORTED,
         ItemState.REVIEW_REQUESTED,
         ItemState.REVIEW_OPINION,
         ItemState.REREVIEW_REQUESTED,
@@ -48,7 +49,7 @@ _HANDLING_DONE = frozenset(
         ItemState.CONCLUDED,
     }
 )
-_ACCEPTED = _HANDLING_DONE | {ItemState.ACCEPTED}
+_ACCEPTED = _HANDLING_DONE | {ItemState.ACCEPTED, ItemState.PART_CONCLUDED}
 
 
 async def evaluate(

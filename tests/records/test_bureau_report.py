@@ -51,18 +51,19 @@ def item(n: int, day: dt.datetime, channel: str, state: str, **kw: Any) -> dict[
     return row
 
 
-#: 2024: 12 items (7 concluded, 3 in progress, 2 closed otherwise); 2023: 5, all concluded
+#: 2024: 12 items (7 concluded, 3 in progress of which 1 part-concluded and 1 reported awaiting
+#: confirmation, 2 closed otherwise); 2023: 5, all concluded
 ITEMS = [
     item(1, at(2024, 1, 1, 0), "letter", "concluded", origin_level="central", resolved=True),
     item(2, at(2024, 2, 2), "letter", "concluded", origin_level="central", led_by_other_unit=True),
-    item(3, at(2024, 3, 3), "letter", "accepted", origin_level="municipal"),
+    item(3, at(2024, 3, 3), "letter", "part_concluded", origin_level="municipal"),
     item(4, at(2024, 4, 4), "letter", "not_accepted"),
     item(5, at(2024, 5, 5), "visit", "concluded"),
     item(6, at(2024, 6, 6), "visit", "concluded"),
     item(7, at(2024, 7, 7), "visit", "registered"),
     item(8, at(2024, 8, 8), "online", "concluded", online_platform="人民网领导留言板"),
     item(9, at(2024, 9, 9), "online", "concluded", online_platform="人民网领导留言板"),
-    item(10, at(2024, 10, 10), "online", "accepted"),  # no platform: the breakdown is short
+    item(10, at(2024, 10, 10), "online", "reported"),  # no platform: the breakdown is short
     item(11, at(2024, 11, 11), "phone", "concluded"),
     item(12, at(2024, 12, 31, 23), "phone", "diverted"),
     *(item(20 + i, at(2023, 3, 1 + i), "letter", "concluded") for i in range(2)),
@@ -165,6 +166,8 @@ async def test_every_section_of_a_year_matches_the_hand_computed_figures(
         "受理信访事项": ("12件", "5件", "上升140.00%"),
         "已办结": ("7件", "5件", "上升40.00%"),
         "正在办理": ("3件", "0件", up0),
+        "其中部分办结": ("1件", "0件", up0),
+        "其中已上报待确认": ("1件", "0件", up0),
         "其他方式结束（导入法定途径、不予受理）": ("2件", "0件", up0),
         "办结率": ("58.33%", "100.00%", "降低41.67个百分点"),  # 7/12, 5/5
         "按期受理率": ("—", "—", None),

@@ -89,6 +89,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
                ("decision", "legal_basis")),
     ActionSpec("conclude", EventType.CONCLUDE, "Conclude (办结)",
                {"petitioner_waived": {"type": "boolean"}, "reason": _REASON}),
+    ActionSpec("part-conclude", EventType.CONCLUDE_PART, "Answer part of the requests in "
+               "writing (部分办结); the handling period runs on from the acceptance",
+               {"decision": _DECISION, "reason": _REASON}, ("decision",)),
+    ActionSpec("report", EventType.REPORT, "Report an assigned item's completion to the "
+               "assigning body (已上报待确认)", {"report": _DECISION}, ("report",)),
+    ActionSpec("confirm", EventType.CONFIRM, "The assigning body confirms the reported "
+               "completion (办结)", {"petitioner_waived": {"type": "boolean"}, "reason": _REASON}),
+    ActionSpec("return-report", EventType.RETURN_REPORT, "The assigning body does not confirm "
+               "the report: the unit handles the item further", {"reason": NEED_REASON},
+               ("reason",)),
     ActionSpec("clock-stop", EventType.STOP_CLOCK, "Stop the re-review clock (hearing, Art. 36)",
                {"reason": NEED_REASON}, ("reason",)),
     ActionSpec("clock-resume", EventType.RESUME_CLOCK, "Restart the re-review clock", {}),

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from config.errors import InvalidTransition, NotFound, ValidationError
+from config.errors import AccessDenied, InvalidTransition, NotFound, ValidationError
 from records import accounts, items, sessions
 from records.deadlines import CHINA_TZ
 from records.enums import Role
@@ -59,6 +59,32 @@ async def _receiving_handler(request: web.Request, account_id: int, to_unit_id: 
         raise ValidationError(
             f"handler account {account_id} (unit {handler.unit_id}) is not of the receiving "
             f"unit {to_unit_id}"
+        )
+
+
+async def _assigning_body(
+    request: web.Request, p: Principal, item: items.Item, holder: int
+) -> None:
+    """Only the body that assigned the item answers its completion report.
+
+    Assigned within the district: the assigning unit or a unit above it. Assigned from above
+    the district: a unit above the handling unit records the answer of that body. Never the
+    handling unit (or a unit below it) for its own report.
+    """
+    tree = request.app[keys.STORE].tree
+    if p.unit_id is None:
+        raise AccessDenied("only an official of the assigning body answers a completion report")
+    async with request.app[keys.STORE].transaction() as tx:
+        assigner = await items.assigning_unit(tx, item.id)
+    if tree.within(p.unit_id, holder):
+        raise AccessDenied(
+            f"unit {p.unit_id} handles item {item.id}: its completion report is confirmed "
+            "by the assigning body, not by the unit that reported it"
+        )
+    if assigner is not None and not tree.within(assigner, p.unit_id):
+        raise AccessDenied(
+            f"item {item.id} was assigned by unit {assigner}: unit {p.unit_id} cannot answer "
+            "its completion report"
         )
 
 
@@ -180,6 +206,33 @@ async def _apply(
                     at=_made_at(data),
                     reason=reason,
                     data={} if reviewer is None else {"reviewing_unit_id": reviewer},
+                )
+        case EventType.CONCLUDE_PART:
+            decision = text(data, "decision", max_len=MAX_TEXT)
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.conclude_part(
+                    tx, cal, item.id, decision=decision, account_id=aid, reason=reason
+                )
+        case EventType.REPORT:
+            report = text(data, "report", max_len=MAX_TEXT)
+            async with request.app[keys.STORE].transaction() as tx:
+                return await items.report_completion(
+                    tx, cal, item.id, report=report, account_id=aid
+                )
+        case EventType.CONFIRM | EventType.RETURN_REPORT:
+            await _assigning_body(request, p, item, holder)
+            async with request.app[keys.STORE].transaction() as tx:
+                if spec.event is EventType.RETURN_REPORT:
+                    return await items.return_report(
+                        tx, cal, item.id, reason=reason, account_id=aid
+                    )
+                return await items.confirm_completion(
+                    tx,
+                    cal,
+                    item.id,
+                    account_id=aid,
+                    petitioner_waived=bool(boolean(data, "petitioner_waived")),
+                    reason=reason,
                 )
         case EventType.STOP_CLOCK:
             async with request.app[keys.STORE].transaction() as tx:

@@ -34,8 +34,12 @@ const FIELDS = {
   "clock-resume": [],
   outcome: [["outcome", "outcome", true], ["resolved", "check", false], ["carried_out", "check", false], ["reason", "text", false]],
   note: [["reason", "text", true]],
+  "part-conclude": [["decision", "text", true], ["reason", "text", false]],
+  report: [["report", "text", true]],
+  confirm: [["petitioner_waived", "check", false], ["reason", "text", false]],
+  "return-report": [["reason", "text", true]],
 };
-const FIELD_LABEL = { to_unit_id: "to_unit", due: "report_due", reason: "reason", days: "ext_days", approved_by: "approved_by", decision: "decision", legal_basis: "legal_basis", petitioner_waived: "waived", outcome: "outcome_kind", resolved: "resolved", carried_out: "carried_out" };
+const FIELD_LABEL = { to_unit_id: "to_unit", due: "report_due", reason: "reason", days: "ext_days", approved_by: "approved_by", decision: "decision", legal_basis: "legal_basis", petitioner_waived: "waived", outcome: "outcome_kind", resolved: "resolved", carried_out: "carried_out", report: "completion_report" };
 const OUTCOMES = ["support", "explain", "not_support", "mediated", "diverted"];
 /** history event → the notice it produces */
 const NOTICE_OF = { accept: "acceptance", not_accept: "non-acceptance", extend: "extension", issue_opinion: "opinion", issue_review_opinion: "opinion", issue_rereview_opinion: "opinion" };
