@@ -97,10 +97,12 @@ async def healthz(request: web.Request) -> web.Response:
 
     ``calendar`` warns (without failing) when the current year's official holiday notice, or
     from 1 November next year's, is not loaded: due dates in that year are provisional.
+    ``calendar_notice_missing`` is that year (``null`` when none is missing).
     """
     checks: dict[str, str] = {}
     status = 200
     calendar = request.app.get(keys.CALENDAR)
+    missing: int | None = None
     if calendar is not None:
         # today in China Standard Time (UTC+8, no daylight saving; records.deadlines.CHINA_TZ)
         missing = calendar.missing_notice((utcnow() + dt.timedelta(hours=8)).date())
@@ -126,7 +128,13 @@ async def healthz(request: web.Request) -> web.Response:
             checks["bus"] = str(exc)
             status = 503
     return web.json_response(
-        {"status": "ok" if status == 200 else "failing", **checks}, status=status
+        # the year as a number too, for the dashboard's warning in the page's language
+        {
+            "status": "ok" if status == 200 else "failing",
+            **checks,
+            "calendar_notice_missing": missing,
+        },
+        status=status,
     )
 
 

@@ -13,6 +13,7 @@ from records import models, sessions
 from records.enums import SessionKind, SessionState
 from tests.browser.browser_kit import screenshot
 from tests.browser.conftest import Gateway, Open
+from web import keys
 
 pytestmark = pytest.mark.browser
 
@@ -144,3 +145,26 @@ async def test_dashboard_figures_are_the_chosen_years_in_words(
     assert "房屋与拆迁" in text
     assert "视频会议/会商" in text
     await screenshot(report, "report-zh")
+
+
+async def test_dashboard_warns_while_next_years_holiday_notice_is_missing(
+    gateway: Gateway, open_page: Open
+) -> None:
+    calendar = gateway.app[keys.CALENDAR]
+    today = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).date()  # China Standard Time
+    missing = calendar.missing_notice(today)
+    page = await open_page("/dashboard", login="leader")
+    await page.locator(f"#main[data-year='{today.year}']").wait_for(state="attached")
+    warning = page.locator("#calendar-warning")
+    if missing is None:  # every notice due by today is in: nothing to say
+        assert await warning.is_hidden()
+        return
+    # shipped notices end with 2026: from 1 November 2026 the 2027 notice is due
+    assert await warning.is_visible()
+    text = await warning.text_content() or ""
+    assert text.startswith(f"{missing}年部分节假日安排的通知尚未导入"), text
+    assert "暂定" in text
+    assert not RAW_KEY.findall(text), text
+    await page.locator("#lang").click()
+    await page.locator(f"#main[data-year='{today.year}']").wait_for(state="attached")
+    await warning.get_by_text(f"The official holiday notice for {missing} is not loaded").wait_for()

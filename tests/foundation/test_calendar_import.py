@@ -59,6 +59,10 @@ async def test_health_warns_when_a_notice_is_missing_but_stays_up(api_sqlite: Ap
     # config/holidays ships 2020-2026: from 1 November 2026 on, 2027's notice is missing
     assert body["calendar"].startswith("warning: no official holiday notice for 20")
     assert "calendar import" in body["calendar"]
+    # the year as a number, which the dashboard words in the page's language
+    assert body["calendar"].startswith(
+        f"warning: no official holiday notice for {body['calendar_notice_missing']};"
+    )
 
 
 def test_cli_freezes_a_year_and_checks_it(

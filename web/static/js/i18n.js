@@ -384,6 +384,10 @@ const DICT = {
   no_sessions: ["暂无关联会话", "No linked session"],
   // a due date in a year without an official holiday notice (computed by the national rules)
   provisional: ["（暂定）", " (provisional)"],
+  calendar_missing: [
+    "{year}年部分节假日安排的通知尚未导入：{year}年的期限按法定节假日规则推算，均为暂定。国务院办公厅通知发布后，请系统管理员导入。",
+    "The official holiday notice for {year} is not loaded: deadlines in {year} follow the statutory holiday rules and are provisional. Once the State Council publishes it, an administrator imports it.",
+  ],
   due_now: ["当前期限：{what}，{date}前", "Current deadline: {what}, by {date}"],
   due_none: ["当前无期限", "No deadline now"],
   due_after: ["操作完成。{due}", "Done. {due}"],

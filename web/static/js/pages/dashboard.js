@@ -88,7 +88,22 @@ async function load(year) {
   } catch (err) {
     $("#overdue").replaceChildren(h("p", { class: "muted" }, err.unavailable ? t("unavailable") : errorText(err)));
   }
+  await calendarWarning();
   $("#main").dataset.year = String(year);
+}
+
+/** From 1 November, next year's holiday notice is due: warn while it is missing (/healthz). */
+async function calendarWarning() {
+  const box = $("#calendar-warning");
+  try {
+    const res = await fetch("/healthz");
+    const missing = (await res.json()).calendar_notice_missing;
+    box.textContent = missing ? t("calendar_missing", { year: missing }) : "";
+    box.hidden = !missing;
+    box.dataset.year = missing ? String(missing) : "";
+  } catch {
+    box.hidden = true; // the service's health is not this page's to report
+  }
 }
 
 const year = new Date().getFullYear();
