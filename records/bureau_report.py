@@ -204,8 +204,8 @@ async def bureau_report(
     visits_before = await visit_figures(
         session, start=p_start, end=p_end, unit_ids=unit_ids, as_of=when
     )
-    sup = await _supervisions(session, start, end, unit_ids, when)
-    sup_before = await _supervisions(session, p_start, p_end, unit_ids, when)
+    sup = await supervisions_as_of(session, start, end, unit_ids, when)
+    sup_before = await supervisions_as_of(session, p_start, p_end, unit_ids, when)
     backlog = await backlog_figures(session, start=start, end=end, unit_ids=unit_ids, as_of=when)
     sections, problems = _sections(now, before, visits, visits_before, sup, sup_before, backlog)
     whole_year = start.month == 1 and start.day == 1 and end == dt.date(start.year + 1, 1, 1)
@@ -220,13 +220,14 @@ async def bureau_report(
     )
 
 
-async def _supervisions(
+async def supervisions_as_of(
     session: AsyncSession,
     start: dt.date,
     end: dt.date,
     unit_ids: Sequence[int] | None,
     as_of: dt.datetime,
 ) -> tuple[int, int]:
+    """Supervisions of the days ``[start, end)`` recorded before ``as_of``: (count, items)."""
     start_at = dt.datetime.combine(start, dt.time(), CHINA_TZ)
     end_at = min(dt.datetime.combine(end, dt.time(), CHINA_TZ), as_of)
     if end_at <= start_at:

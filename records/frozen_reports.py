@@ -7,6 +7,13 @@ CSV (``report_csv``: every figure, sum and mismatch, and the ``as_of`` it was co
 its SHA-256 and the parameters; :func:`check_frozen` recomputes it with the same
 parameters and lists every figure that differs, and whether the stored text still matches
 its hash. Rows are never updated.
+
+Besides the item figures the CSV holds the visits (batches, person-times and collective ones
+per kind: ``visits.walk_in`` ...) and the supervisions (``supervision``) of the period, both
+counted from the records written before ``as_of``. A report frozen before they were added
+holds only the item figures and is checked against those alone. Backlog cases are not
+frozen: whether a case is resolved is the item's flag today, with no history to read it as
+of a date.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from config.errors import NotFound, RecordsError
 from records.base import Base, UTCDateTime, created_at, intpk
+from records.bureau_report import supervisions_as_of
+from records.items.visits import visit_figures
 from records.statistics import AnnualReport, annual_report, report_csv
 
 __all__ = ["FrozenCheck", "FrozenReport", "FrozenReportRow", "check_frozen", "freeze_report"]
@@ -98,7 +107,7 @@ async def freeze_report(
     report = await annual_report(
         session, start=start, end=end, as_of=as_of, unit_ids=unit_ids, by=by
     )
-    text = report_csv(report)
+    text = report_csv(report) + await _activity_csv(session, report, unit_ids)
     row = FrozenReportRow(
         start=start,
         end=end,
@@ -115,6 +124,33 @@ async def freeze_report(
     except SQLAlchemyError as exc:
         raise RecordsError(f"cannot store the frozen report: {exc}") from exc
     return FrozenReport(id=row.id, sha256=row.sha256, csv=text, report=report)
+
+
+#: the first row of the visits section (absent from reports frozen before it was added)
+_VISITS_MARK = "\nvisits."
+
+
+async def _activity_csv(
+    session: AsyncSession, report: AnnualReport, unit_ids: Sequence[int] | None
+) -> str:
+    """The visits and supervision sections, as of the report's ``as_of`` (CSV rows)."""
+    visits = await visit_figures(
+        session, start=report.start, end=report.end, unit_ids=unit_ids, as_of=report.as_of
+    )
+    supervisions, supervised = await supervisions_as_of(
+        session, report.start, report.end, unit_ids, report.as_of
+    )
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    for k in visits.kinds:
+        section = f"visits.{k.kind.value}"
+        w.writerow([section, "batches", k.batches, "", ""])
+        w.writerow([section, "persons", k.persons, "", ""])
+        w.writerow([section, "collective_batches", k.collective_batches, "", ""])
+        w.writerow([section, "collective_persons", k.collective_persons, "", ""])
+    w.writerow(["supervision", "supervisions", supervisions, "", ""])
+    w.writerow(["supervision", "items", supervised, "", ""])
+    return buf.getvalue()
 
 
 def _figures(text: str) -> dict[tuple[str, str], tuple[Any, ...]]:
@@ -136,6 +172,8 @@ async def check_frozen(session: AsyncSession, frozen_id: int) -> FrozenCheck:
         session, start=row.start, end=row.end, as_of=row.as_of, unit_ids=row.unit_ids, by=by
     )
     now = report_csv(report)
+    if _VISITS_MARK in row.csv:
+        now += await _activity_csv(session, report, row.unit_ids)
     frozen, recomputed = _figures(row.csv), _figures(now)
     differences = []
     for key in sorted(frozen.keys() | recomputed.keys()):

@@ -10,6 +10,7 @@ verifies against it.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -17,11 +18,12 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from records import items as svc
 from records.deadlines import CHINA_TZ
 from records.frozen_reports import FrozenReportRow, check_frozen, freeze_report
-from records.item_models import ItemEvent, ItemRow, ItemTransfer
+from records.item_models import ItemEvent, ItemRow, ItemSupervision, ItemTransfer, VisitKind
 from records.lookup import new_code
-from records.statistics import AnnualReport, annual_report
+from records.statistics import AnnualReport, annual_report, report_csv
 
 CHANNELS = ["letter", "visit", "online", "phone", "video"]
 HANDLER = 40
@@ -254,6 +256,57 @@ async def test_as_of_mid_year_counts_what_was_registered_and_done_by_then(
     assert rep.mismatches == ()
 
 
+async def _activity(s: AsyncSession, *, recorded: dt.datetime, when: dt.date) -> None:
+    """Visits on ``when`` and supervisions, all written at ``recorded``."""
+    for kind, persons, leader in (
+        (VisitKind.WALK_IN, 6, None),
+        (VisitKind.WALK_IN, 2, None),
+        (VisitKind.LEADER_RECEPTION, 3, 9),
+    ):
+        await svc.record_visit(
+            s,
+            svc.NewVisit(kind, 1, when, persons, leader_account_id=leader),
+            account_id=5,
+            at=recorded,
+        )
+    await s.execute(
+        insert(ItemSupervision),
+        [
+            {"item_id": _item_id(650), "unit_id": 1, "account_id": 3, "reason": "督促", "at": at}
+            for at in (recorded - dt.timedelta(days=2), recorded)
+        ],
+    )
+
+
+async def test_a_report_frozen_before_the_visit_sections_checks_its_item_figures(
+    item_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with item_engine.begin() as conn:
+        await conn.run_sync(lambda c: FrozenReportRow.__table__.create(c))
+    then, _later = histories()
+    await load_2021(sessions, then)
+    async with sessions() as s:
+        report = await annual_report(s, start=YEAR[0], end=YEAR[1])
+        old = report_csv(report)  # what freeze_report stored before the visit sections
+        row = FrozenReportRow(
+            start=YEAR[0],
+            end=YEAR[1],
+            as_of=report.as_of,
+            by="registering",
+            unit_ids=None,
+            csv=old,
+            sha256=hashlib.sha256(old.encode("utf-8")).hexdigest(),
+            frozen_by=7,
+        )
+        s.add(row)
+        await s.commit()
+        await _activity(s, recorded=_at(dt.date(2021, 12, 31)), when=dt.date(2021, 12, 1))
+        await s.commit()
+    async with sessions() as s:
+        check = await check_frozen(s, row.id)
+    assert (check.intact, check.reproduced, check.differences) == (True, True, ())
+
+
 async def test_frozen_2021_report_verifies_and_shows_a_backdated_change(
     item_engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
@@ -262,12 +315,39 @@ async def test_frozen_2021_report_verifies_and_shows_a_backdated_change(
     then, later = histories()
     await load_2021(sessions, then)
     async with sessions() as s:
+        await _activity(s, recorded=_at(dt.date(2021, 12, 31)), when=dt.date(2021, 12, 1))
+        await s.commit()
+    async with sessions() as s:
         frozen = await freeze_report(s, start=YEAR[0], end=YEAR[1], frozen_by=7)
         await s.commit()
     assert frozen.report.concluded == 636
     assert "totals,concluded,636" in frozen.csv
+    # the visits and supervision sections: a walk-in batch of 6 (collective) and one of 2,
+    # a leader's reception of 3; two supervisions of one item
+    for line in (
+        "visits.walk_in,batches,2",
+        "visits.walk_in,persons,8",
+        "visits.walk_in,collective_batches,1",
+        "visits.walk_in,collective_persons,6",
+        "visits.leader_reception,batches,1",
+        "visits.leader_reception,persons,3",
+        "visits.outreach,batches,0",
+        "supervision,supervisions,2",
+        "supervision,items,1",
+    ):
+        assert f"\n{line},," in frozen.csv, line
 
     await add_2022(sessions, then, later)
+    async with sessions() as s:
+        # 2022's visits and supervisions, and a 2021 visit only recorded in 2022
+        await _activity(s, recorded=_at(dt.date(2022, 1, 5)), when=dt.date(2022, 1, 4))
+        await svc.record_visit(
+            s,
+            svc.NewVisit(VisitKind.WALK_IN, 1, dt.date(2021, 12, 30), 4),
+            account_id=5,
+            at=_at(dt.date(2022, 1, 5)),
+        )
+        await s.commit()
     async with sessions() as s:
         check = await check_frozen(s, frozen.id)
     assert (check.intact, check.reproduced, check.differences) == (True, True, ())
