@@ -24,12 +24,14 @@ from records.lifecycle import EventType
 
 __all__ = [
     "LEVELS",
+    "UNREPORTED_EVENTS",
     "Corrections",
     "Group",
     "corrections_since",
     "figures_of",
     "grouped_columns",
     "grouped_counts",
+    "handling_unit_then",
     "no_index",
 ]
 
@@ -164,7 +166,7 @@ class Corrections:
     subjects: dict[str, int] = field(default_factory=dict)
 
 
-def _handling_unit_then(as_of: dt.datetime) -> Any:
+def handling_unit_then(as_of: dt.datetime) -> Any:
     """The handling unit as of ``as_of`` (NULL before any routing).
 
     The last routing's target, or its sender when the target objected before ``as_of``
@@ -187,7 +189,7 @@ def _handling_unit_then(as_of: dt.datetime) -> Any:
 #: events that change nothing a report reads: an item with only these since as_of needs no
 #: correction (a notice import notes every moved deadline; extensions and clock stops only
 #: move due dates)
-_UNREPORTED = [
+UNREPORTED_EVENTS = [
     e.value
     for e in (EventType.NOTE, EventType.EXTEND, EventType.STOP_CLOCK, EventType.RESUME_CLOCK)
 ]
@@ -232,7 +234,7 @@ async def corrections_since(
             func.max(_flag(ev.type == EventType.ISSUE_OPINION.value)).label("opinion_after"),
             func.max(_flag(ev.type == EventType.SET_OUTCOME.value)).label("outcome_after"),
         )
-        .where(ev.at >= as_of, ev.type.not_in(_UNREPORTED))
+        .where(ev.at >= as_of, ev.type.not_in(UNREPORTED_EVENTS))
         .group_by(item_id)
         .subquery("after")
     )
@@ -250,7 +252,7 @@ async def corrections_since(
         .scalar_subquery()
     )
     unit_now = t.registering_unit_id if by == "registering" else t.handling_unit_id
-    unit_then = t.registering_unit_id if by == "registering" else _handling_unit_then(as_of)
+    unit_then = t.registering_unit_id if by == "registering" else handling_unit_then(as_of)
     now_in: ColumnElement[bool] = true()
     then_in: ColumnElement[bool] = t.registered_at < as_of
     if unit_ids is not None:
