@@ -40,8 +40,9 @@ from records.item_models import (
 )
 from records.lifecycle import EventType, ItemState
 from records.report_scans import UNREPORTED_EVENTS, handling_unit_then
+from records.statistics import AnnualReport
 
-__all__ = ["FIGURE_KINDS", "FigureRecord", "FigureRecords", "figure_records"]
+__all__ = ["FIGURE_KINDS", "FigureRecord", "FigureRecords", "figure_records", "report_figures"]
 
 #: figures without a value after the colon
 _PLAIN = ("received", "concluded", "in_progress", "closed_otherwise")
@@ -334,3 +335,29 @@ def _level(value: str | None) -> str:
     if value not in levels:
         raise ValidationError(f"origin level {value!r:.20} is not one of {', '.join(levels)}")
     return value
+
+
+def report_figures(report: AnnualReport) -> dict[str, int]:
+    """Every figure of ``report`` that :func:`figure_records` lists, by its key."""
+    figures = {
+        "received": report.received,
+        "concluded": report.concluded,
+        "in_progress": report.in_progress,
+        "closed_otherwise": report.closed_otherwise,
+        "transfers": report.transfers,
+        "assignments": report.assignments,
+    }
+    for kind, breakdown in (
+        ("state", report.by_state),
+        ("channel", report.by_channel),
+        ("online_platform", report.by_online_platform),
+        ("type", report.by_type),
+        ("category", report.by_category),
+        ("subject_unit", report.by_subject_unit),
+    ):
+        figures |= {f"{kind}:{key}": n for key, n in breakdown.counts.items()}
+    for lf in report.from_above:
+        figures[f"from_above:{lf.level.value}"] = lf.assigned
+        figures[f"led_by_other_unit:{lf.level.value}"] = lf.led_by_other_unit
+        figures[f"resolved:{lf.level.value}"] = lf.resolved
+    return figures

@@ -435,6 +435,8 @@ def _schemas() -> dict[str, Schema]:
                 "unit_count": _nullable(INT),
                 "unit_id": _nullable(INT),
                 "by": _enum(["registering", "handling"]),
+                # figure key (concluded, channel:letter ...) -> GET /api/stats/records URL
+                "links": {"type": "object", "additionalProperties": STR},
                 "received": INT,
                 "concluded": INT,
                 "in_progress": INT,
@@ -1070,6 +1072,46 @@ def _items_paths() -> dict[str, Schema]:
                 "Statistics of a period for a unit subtree",
                 _ref("Report"),
                 params=_stats_params(),
+                tag="stats",
+            )
+        },
+        "/api/stats/records": {
+            "get": _op(
+                "The records a report figure counts, as of the report's instant (in scope; "
+                "confidential items the reader may not read are counted in withheld)",
+                _obj(
+                    {
+                        "figure": STR,
+                        "as_of": DATETIME,
+                        "count": INT,
+                        "withheld": INT,
+                        "truncated": BOOL,
+                        "records": {
+                            "type": "array",
+                            "items": _obj(
+                                {
+                                    "id": ID32,
+                                    "lookup_code": LOOKUP_CODE,
+                                    "state": _enum(ItemState),
+                                    "state_label": STR,
+                                    "registered_at": DATETIME,
+                                    "channel": STR,
+                                    "category": _nullable(STR),
+                                    "registering_unit_id": INT,
+                                    "handling_unit_id": _nullable(INT),
+                                    "at": _nullable(DATETIME),
+                                }
+                            ),
+                        },
+                    }
+                ),
+                params=[
+                    {
+                        **_query("figure", STR, "concluded, channel:letter, resolved:central ..."),
+                        "required": True,
+                    },
+                    *_stats_params(),
+                ],
                 tag="stats",
             )
         },

@@ -15,34 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.errors import ValidationError
 from records.lifecycle import ItemState
-from records.report_records import figure_records
-from records.statistics import AnnualReport, annual_report
+from records.report_records import figure_records, report_figures
+from records.statistics import annual_report
 from tests.records.test_statistics_as_of import HANDLER, YEAR, add_2022, histories, load_2021
-
-
-def _figures(report: AnnualReport) -> dict[str, int]:
-    figures = {
-        "received": report.received,
-        "concluded": report.concluded,
-        "in_progress": report.in_progress,
-        "closed_otherwise": report.closed_otherwise,
-        "transfers": report.transfers,
-        "assignments": report.assignments,
-    }
-    for kind, breakdown in (
-        ("state", report.by_state),
-        ("channel", report.by_channel),
-        ("online_platform", report.by_online_platform),
-        ("type", report.by_type),
-        ("category", report.by_category),
-        ("subject_unit", report.by_subject_unit),
-    ):
-        figures |= {f"{kind}:{key}": n for key, n in breakdown.counts.items()}
-    for lf in report.from_above:
-        figures[f"from_above:{lf.level.value}"] = lf.assigned
-        figures[f"led_by_other_unit:{lf.level.value}"] = lf.led_by_other_unit
-        figures[f"resolved:{lf.level.value}"] = lf.resolved
-    return figures
 
 
 @pytest.mark.parametrize("by", ["registering", "handling"])
@@ -55,7 +30,7 @@ async def test_each_figure_lists_as_many_records_as_it_counts_as_of_the_year_end
     units = [HANDLER] if by == "handling" else None
     async with sessions() as s:
         report = await annual_report(s, start=YEAR[0], end=YEAR[1], unit_ids=units, by=by)
-        figures = _figures(report)
+        figures = report_figures(report)
         assert figures["concluded"] == 636  # by either unit: all were handled by HANDLER
         for figure, n in figures.items():
             found = await figure_records(

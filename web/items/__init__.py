@@ -20,6 +20,7 @@ from aiohttp import web
 from web.items import (
     attachments,
     backlog,
+    figures,
     lifecycle,
     notices,
     privacy,
@@ -43,5 +44,6 @@ routes: list[web.AbstractRouteDef] = [
     *attachments.routes,
     *backlog.routes,
     *stats.routes,
+    *figures.routes,
     *visits.routes,
 ]

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
+import urllib.parse
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from records.lifecycle import (
 )
 from records.policy import Action, UnitTarget
 from records.principals import Principal
+from records.report_records import report_figures
 from web import keys
 from web.auth import authorize, remote_of, require_official
 from web.input import query_int
@@ -37,6 +39,24 @@ from web.templates import render
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+
+
+def figure_links(
+    report: statistics.AnnualReport,
+    unit_id: int | None,
+    by: str,
+    prefix: str = "/api/stats/records",
+) -> dict[str, str]:
+    """For every figure of ``report``: the URL listing its records (same period and unit)."""
+    base: dict[str, str] = {"start": report.start.isoformat(), "end": report.end.isoformat()}
+    if unit_id is not None:
+        base["unit_id"] = str(unit_id)
+    if by != "registering":
+        base["by"] = by
+    return {
+        figure: f"{prefix}?{urllib.parse.urlencode({'figure': figure, **base})}"
+        for figure in report_figures(report)
+    }
 
 
 def _rate_json(r: statistics.Rate) -> dict[str, Any]:
@@ -157,6 +177,8 @@ async def stats(request: web.Request) -> web.Response:
     body = report_json(report)
     body["unit_id"] = q.unit_id
     body["by"] = q.by
+    # each figure's records: GET the link (the dashboard opens /items with its query)
+    body["links"] = figure_links(report, q.unit_id, q.by)
     async with request.app[keys.STORE].transaction() as tx:
         held = await sessions.session_statistics(
             tx,
