@@ -65,3 +65,15 @@ async def test_every_figure_links_to_its_records_and_confidential_ones_are_withh
     bad = await api.client.get(f"/api/stats/records?year={year}&figure=recieved", headers=leader)
     assert bad.status == 422
     assert "unknown report figure 'recieved'" in (await bad.json())["error"]["message"]
+
+
+async def test_the_printable_report_links_each_count_to_its_records(api_sqlite: Api) -> None:
+    api = api_sqlite
+    heping = await api.login("heping_agent")
+    await register(api, heping, "QX-DFJD-HPSQ", channel="letter")
+    year = local_date(utcnow()).year
+    leader = await api.login("leader")
+    html = await (await api.client.get(f"/api/stats/report?year={year}", headers=leader)).text()
+    start = f"start={year}-01-01&amp;end={year + 1}-01-01"
+    assert f'<a href="/items?figure=received&amp;{start}">1</a>' in html
+    assert f'<a href="/items?figure=channel%3Aletter&amp;{start}">1</a>' in html

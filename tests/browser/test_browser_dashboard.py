@@ -168,3 +168,33 @@ async def test_dashboard_warns_while_next_years_holiday_notice_is_missing(
     await page.locator("#lang").click()
     await page.locator(f"#main[data-year='{today.year}']").wait_for(state="attached")
     await warning.get_by_text(f"The official holiday notice for {missing} is not loaded").wait_for()
+
+
+async def test_a_dashboard_figure_opens_the_records_it_counts(
+    gateway: Gateway, open_page: Open
+) -> None:
+    year = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=8)).year
+    reception = await open_page("/console", login="reception")
+    item = (
+        await _post(
+            reception,
+            "/api/items",
+            {
+                "type": "complaint",
+                "channel": "visit",
+                "category": "housing",
+                "request": "采光",
+                "petitioners": [{"name": "张三"}],
+            },
+        )
+    )["item"]
+    page = await open_page("/dashboard", login="leader")
+    await page.locator(f"#main[data-year='{year}']").wait_for(state="attached")
+    await page.locator("[data-figure=received] a").click()
+    await page.wait_for_url(re.compile(r"/items\?figure=received&start="))
+    row = page.locator(f'#rows tr[data-item="{item["id"]}"]')
+    await row.wait_for()
+    assert await row.locator("a").text_content() == item["lookup_code"]
+    assert await row.locator("[data-state]").text_content() == "已登记"
+    figure = await page.locator("#figure").text_content() or ""
+    assert figure.startswith("报表数字所统计的事项：共1件"), figure

@@ -258,8 +258,19 @@ def report_html(
     scope: str,
     unit_name: Callable[[int | None], str],
     visits: dict[str, Any] | None = None,
+    links: dict[str, str] | None = None,
 ) -> str:
-    """The printable report (Chinese), mismatches shown first."""
+    """The printable report (Chinese), mismatches shown first.
+
+    ``links`` (figure key -> URL, see :func:`figure_links`) turns each count into a link to
+    the list of the records it counts.
+    """
+    hrefs = links or {}
+
+    def linked(figure: str, n: int) -> object:
+        href = hrefs.get(figure)
+        return {"text": n, "href": href} if href else n
+
     last_day = report.end - dt.timedelta(days=1)
     if (
         report.start.month == 1
@@ -270,8 +281,12 @@ def report_html(
     else:
         title = "信访工作统计报告"
 
-    def counts(b: statistics.Breakdown, names: dict[str, str] | None = None) -> list[list[object]]:
-        rows: list[list[object]] = [[(names or {}).get(k, k), n] for k, n in b.counts.items()]
+    def counts(
+        b: statistics.Breakdown, kind: str, names: dict[str, str] | None = None
+    ) -> list[list[object]]:
+        rows: list[list[object]] = [
+            [(names or {}).get(k, k), linked(f"{kind}:{k}", n)] for k, n in b.counts.items()
+        ]
         total = _TOTAL_ZH.get(b.total_name, b.total_name)
         rows.append([f"合计（{total}总数 {b.total}）", b.sum])
         return rows
@@ -333,30 +348,41 @@ def report_html(
                 if (m := _mismatch_zh(b)) is not None
             ],
             "totals": [
-                ["受理信访事项（收到）", report.received],
-                ["已办结", report.concluded],
-                ["正在办理", report.in_progress],
-                ["其他方式结束（导入法定途径、不予受理）", report.closed_otherwise],
-                ["转送", report.transfers],
-                ["交办", report.assignments],
+                ["受理信访事项（收到）", linked("received", report.received)],
+                ["已办结", linked("concluded", report.concluded)],
+                ["正在办理", linked("in_progress", report.in_progress)],
+                [
+                    "其他方式结束（导入法定途径、不予受理）",
+                    linked("closed_otherwise", report.closed_otherwise),
+                ],
+                ["转送", linked("transfers", report.transfers)],
+                ["交办", linked("assignments", report.assignments)],
             ],
             "rates": [[n, str(r), r.numerator, r.denominator] for n, r in rates],
             "levels": [
                 [
                     _LEVEL_ZH.get(lf.level.value, lf.level.value),
-                    lf.assigned,
-                    lf.led_by_other_unit,
-                    lf.resolved,
+                    linked(f"from_above:{lf.level.value}", lf.assigned),
+                    linked(f"led_by_other_unit:{lf.level.value}", lf.led_by_other_unit),
+                    linked(f"resolved:{lf.level.value}", lf.resolved),
                     str(lf.resolution_rate),
                 ]
                 for lf in report.from_above
             ],
-            "by_channel": counts(report.by_channel, _CHANNEL_ZH),
-            "by_platform": counts(report.by_online_platform),
-            "by_type": counts(report.by_type, _TYPE_ZH),
-            "by_state": counts(report.by_state, {s.value: STATE_LABELS_ZH[s] for s in ItemState}),
-            "top_categories": [[_CATEGORY_ZH.get(k, k), n] for k, n in report.top_categories],
-            "top_units": [[subject_names.get(k, k), n] for k, n in report.top_subject_units],
+            "by_channel": counts(report.by_channel, "channel", _CHANNEL_ZH),
+            "by_platform": counts(report.by_online_platform, "online_platform"),
+            "by_type": counts(report.by_type, "type", _TYPE_ZH),
+            "by_state": counts(
+                report.by_state, "state", {s.value: STATE_LABELS_ZH[s] for s in ItemState}
+            ),
+            "top_categories": [
+                [_CATEGORY_ZH.get(k, k), linked(f"category:{k}", n)]
+                for k, n in report.top_categories
+            ],
+            "top_units": [
+                [subject_names.get(k, k), linked(f"subject_unit:{k}", n)]
+                for k, n in report.top_subject_units
+            ],
             "visits": visit_rows,
             "supervision": (
                 [["督办次数", supervision["supervisions"]], ["督办事项", supervision["items"]]]
@@ -381,7 +407,9 @@ async def stats_report(request: web.Request) -> web.Response:
     visits = await visits_section(
         request, start=q.start, end=q.end, unit_ids=q.unit_ids, as_of=report.as_of
     )
-    body = await asyncio.to_thread(report_html, report, scope, name, visits)
+    # each count opens the items page listing the records it counts
+    links = figure_links(report, q.unit_id, q.by, prefix="/items")
+    body = await asyncio.to_thread(report_html, report, scope, name, visits, links)
     return web.Response(text=body, content_type="text/html", charset="utf-8")
 
 

@@ -384,6 +384,9 @@ const DICT = {
   no_sessions: ["暂无关联会话", "No linked session"],
   // a due date in a year without an official holiday notice (computed by the national rules)
   provisional: ["（暂定）", " (provisional)"],
+  // /items opened from a report's figure
+  figure_records: ["报表数字所统计的事项：共{n}件（状态为{date}统计时点的状态）", "The records behind the report's figure: {n} (states as of {date}, the report's instant)"],
+  figure_withheld: ["；其中{n}件为保密的检举控告事项，未列出", "; {n} confidential accusation items are counted but not listed"],
   calendar_missing: [
     "{year}年部分节假日安排的通知尚未导入：{year}年的期限按法定节假日规则推算，均为暂定。国务院办公厅通知发布后，请系统管理员导入。",
     "The official holiday notice for {year} is not loaded: deadlines in {year} follow the statutory holiday rules and are provisional. Once the State Council publishes it, an administrator imports it.",

@@ -65,7 +65,12 @@ async function load(year) {
   try {
     const s = await items.statistics(year);
     $("#figures").replaceChildren(
-      ...FIGURES.map((k) => h("div", { class: "figure", "data-figure": k }, h("strong", {}, String(s[k])), h("span", {}, t(`fig_${k}`)))),
+      // each figure opens the list of the records it counts (the report's links, on /items)
+      ...FIGURES.map((k) => {
+        const link = s.links && s.links[k];
+        const value = link ? h("a", { href: `/items${link.slice(link.indexOf("?"))}` }, String(s[k])) : String(s[k]);
+        return h("div", { class: "figure", "data-figure": k }, h("strong", {}, value), h("span", {}, t(`fig_${k}`)));
+      }),
     );
     $("#by-channel").replaceChildren(bars($("#by-channel"), t("by_channel"), Object.entries(s.by_channel.counts).map(([k, v]) => [label("channel_", k), v, k])));
     const rates = RATE_KEYS.map((k) => [t(`rate_name_${k}`), ratePercent(s, k), k]);

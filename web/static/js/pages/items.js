@@ -13,7 +13,9 @@ const PAGE = 20;
 const STATES = ["registered", "transferred", "assigned", "received", "returned", "accepted", "opinion_issued", "review_requested", "review_opinion", "rereview_requested", "rereview_opinion", "concluded", "diverted", "not_accepted"];
 const CHANNELS = ["video", "visit", "letter", "online", "phone", "fax"];
 const CATEGORIES = ["housing", "labour", "land", "welfare", "law", "other"];
-const state = { page: 0, rows: [], more: false, units: new Map(), error: null };
+const state = { page: 0, rows: [], more: false, units: new Map(), error: null, figure: null };
+/** Opened from a report's figure (/items?figure=concluded&start=…): the records it counts. */
+const FIGURE = new URLSearchParams(location.search).get("figure");
 window.__pg = window.__pg || {};
 window.__pg.items = state;
 
@@ -48,7 +50,13 @@ async function load() {
   const local = f.category.value || f.overdue.checked || f.due_before.value;
   const query = { state: f.state.value, channel: f.channel.value, unit_id: f.unit_id.value, from: f.from.value, until: f.until.value };
   try {
-    if (local) {
+    if (FIGURE) {
+      // the report's own list: the items as of the report's instant, not today's filters
+      const found = await api(`/api/stats/records${location.search}`);
+      state.figure = found;
+      state.rows = found.records.slice(state.page * PAGE, (state.page + 1) * PAGE);
+      state.more = found.records.length > (state.page + 1) * PAGE;
+    } else if (local) {
       let found = await items.list({ ...query, limit: 500 });
       const today = localToday();
       if (f.category.value) found = found.filter((i) => i.category === f.category.value);
@@ -75,6 +83,11 @@ async function load() {
 function render() {
   // said in the page's language at every render, so a language switch re-says it
   $("#msg").textContent = state.error ? `${t("load_failed")}: ${errorText(state.error)}` : state.rows.length ? "" : t("items_none");
+  const fig = state.figure;
+  $("#figure").hidden = !fig;
+  $("#figure").textContent = fig
+    ? t("figure_records", { n: fig.count, date: fig.as_of.slice(0, 10) }) + (fig.withheld ? t("figure_withheld", { n: fig.withheld }) : "")
+    : "";
   $("#rows").replaceChildren(
     ...state.rows.map((i) =>
       h(
