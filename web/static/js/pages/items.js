@@ -10,7 +10,7 @@ import { $, api, h } from "../ui.js";
 i18n.setup();
 
 const PAGE = 20;
-const STATES = ["registered", "transferred", "assigned", "received", "returned", "accepted", "opinion_issued", "review_requested", "review_opinion", "rereview_requested", "rereview_opinion", "concluded", "diverted", "not_accepted"];
+const STATES = ["registered", "transferred", "assigned", "received", "returned", "accepted", "part_concluded", "opinion_issued", "reported", "review_requested", "review_opinion", "rereview_requested", "rereview_opinion", "concluded", "diverted", "not_accepted"];
 const CHANNELS = ["video", "visit", "letter", "online", "phone", "fax"];
 const CATEGORIES = ["housing", "labour", "land", "welfare", "law", "other"];
 const state = { page: 0, rows: [], more: false, units: new Map(), error: null, figure: null };

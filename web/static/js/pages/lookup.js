@@ -17,6 +17,7 @@ const DUE_BY_STATE = {
   assigned: "accept",
   received: "accept",
   accepted: "opinion",
+  part_concluded: "opinion", // the rest is answered within the same handling period
   review_requested: "review_opinion",
   rereview_requested: "rereview_opinion",
 };
