@@ -77,3 +77,4 @@ async def test_the_printable_report_links_each_count_to_its_records(api_sqlite: 
     start = f"start={year}-01-01&amp;end={year + 1}-01-01"
     assert f'<a href="/items?figure=received&amp;{start}">1</a>' in html
     assert f'<a href="/items?figure=channel%3Aletter&amp;{start}">1</a>' in html
+    assert f'<a href="/items?figure=supervision&amp;{start}">0</a>' in html

@@ -17,7 +17,16 @@ from config.errors import ValidationError
 from records.lifecycle import ItemState
 from records.report_records import figure_records, report_figures
 from records.statistics import annual_report
-from tests.records.test_statistics_as_of import HANDLER, YEAR, add_2022, histories, load_2021
+from tests.records.test_statistics_as_of import (
+    HANDLER,
+    YEAR,
+    _activity,
+    _at,
+    _item_id,
+    add_2022,
+    histories,
+    load_2021,
+)
 
 
 @pytest.mark.parametrize("by", ["registering", "handling"])
@@ -64,3 +73,20 @@ async def test_an_unknown_figure_is_refused_by_name(
             await figure_records(s, start=YEAR[0], end=YEAR[1], figure="recieved")
         with pytest.raises(ValidationError, match="origin level 'county' is not one of"):
             await figure_records(s, start=YEAR[0], end=YEAR[1], figure="from_above:county")
+
+
+async def test_supervisions_are_listed_as_of_the_year_end(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    then, _later = histories()
+    await load_2021(sessions, then)
+    async with sessions() as s:
+        await _activity(s, recorded=_at(dt.date(2021, 12, 31)), when=dt.date(2021, 12, 1))
+        await _activity(s, recorded=_at(dt.date(2022, 1, 5)), when=dt.date(2022, 1, 4))
+        await s.commit()
+    async with sessions() as s:
+        found = await figure_records(s, start=YEAR[0], end=YEAR[1], figure="supervision")
+    # the two of December 2021, not the two of January 2022
+    assert found.count == 2
+    assert {r.item_id for r in found.records} == {_item_id(650)}
+    assert all(r.at is not None and r.at < found.as_of for r in found.records)

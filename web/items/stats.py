@@ -55,7 +55,7 @@ def figure_links(
         base["by"] = by
     return {
         figure: f"{prefix}?{urllib.parse.urlencode({'figure': figure, **base})}"
-        for figure in report_figures(report)
+        for figure in [*report_figures(report), "supervision"]
     }
 
 
@@ -385,7 +385,10 @@ def report_html(
             ],
             "visits": visit_rows,
             "supervision": (
-                [["督办次数", supervision["supervisions"]], ["督办事项", supervision["items"]]]
+                [
+                    ["督办次数", linked("supervision", supervision["supervisions"])],
+                    ["督办事项", supervision["items"]],
+                ]
                 if supervision
                 else []
             ),
