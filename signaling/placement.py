@@ -1,13 +1,24 @@
-"""Room placement: each room lives on exactly one live media worker.
+"""Room placement: a room's home worker, and which worker serves each participant.
 
-The placement of room ``R`` is the lock ``room:R`` on the bus, held by the worker id
-(``SET NX`` with the worker id as token; compare-and-delete release). A hub places a room on
-the least loaded live worker; a second hub finds the placement already taken and uses it.
+The **home** of room ``R`` is the lock ``room:R`` on the bus, held by the worker id (``SET NX``
+with the worker id as token; compare-and-delete release). A hub places a room on the least
+loaded live worker; a second hub finds the placement already taken and uses it. Publishers
+connect to the home (it records), which makes it their **origin**.
+
+A room may span several workers (cascading, docs/media.md): a viewer goes to the room's
+workers while one of them is below ``spread_cpu_pct`` of its core (the home first), else to
+the least loaded live worker, which joins the room as a **relay** and pulls the publishers it
+needs from their origins (``relay.pull``, ``signaling.relay``). A relay is released (its room
+closed) when its last participant leaves. The room's state lives on the bus, so any hub
+places any participant: the hash ``room-peers:R`` (participant → worker) and ``room-relays:R``
+(relay worker → "relay").
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from signaling.bus import Bus, Message
@@ -19,6 +30,14 @@ PLACEMENT_TTL_S = 24 * 3600.0
 
 def _key(session_id: str) -> str:
     return f"room:{session_id}"
+
+
+def _peers_key(session_id: str) -> str:
+    return f"room-peers:{session_id}"
+
+
+def _relays_key(session_id: str) -> str:
+    return f"room-relays:{session_id}"
 
 
 def workers_only(live: dict[str, Message]) -> dict[str, Message]:
@@ -37,20 +56,44 @@ def load_of(info: Message) -> tuple[bool, float, float, float]:
     visit's participant does (0.4-0.5 % against 1.4 % of a core, docs/benchmarks.md), so a
     worker near its core's capacity is avoided whatever its count.
     """
+    cpu = _num(info, "cpu_pct")
+    return (cpu >= BUSY_CPU_PCT, _num(info, "peers"), _num(info, "rooms"), cpu)
 
-    def num(key: str) -> float:
-        value: Any = info.get(key, 0)
-        return float(value) if isinstance(value, int | float) else 0.0
 
-    cpu = num("cpu_pct")
-    return (cpu >= BUSY_CPU_PCT, num("peers"), num("rooms"), cpu)
+def _num(info: Message, key: str) -> float:
+    value: Any = info.get(key, 0)
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+@dataclass(frozen=True)
+class PeerPlacement:
+    """Where a participant's connection goes.
+
+    Attributes:
+        worker: the worker serving it.
+        new_relay: the worker joined the room just now as a relay: open the room there
+            (unrecorded: the publishers' origins record).
+        previous: the worker that served its previous connection, if another one.
+    """
+
+    worker: str
+    new_relay: bool = False
+    previous: str | None = None
 
 
 class Placement:
-    """Places rooms on workers through the bus."""
+    """Places rooms and participants on workers through the bus.
 
-    def __init__(self, bus: Bus) -> None:
+    Args:
+        bus: the bus.
+        spread_cpu_pct: a room's worker this busy (its heartbeat's ``cpu_pct``) takes no more
+            of the room's viewers (``media.spread_cpu_pct``); 0 spreads every room over all
+            live workers.
+    """
+
+    def __init__(self, bus: Bus, spread_cpu_pct: float = 70.0) -> None:
         self.bus = bus
+        self.spread_cpu_pct = spread_cpu_pct
 
     async def current(
         self, session_id: str, *, live: dict[str, Message] | None = None, check: bool = True
@@ -83,3 +126,94 @@ class Placement:
         holder = worker or await self.bus.holder(_key(session_id))
         if holder is not None:
             await self.bus.release(_key(session_id), holder)
+
+    # ------------------------------------------------------------------ participants
+
+    async def place_peer(
+        self, session_id: str, participant: str, home: str, *, publishing: bool, restart: bool
+    ) -> PeerPlacement:
+        """The worker for ``participant``'s offer (the room is placed on ``home``).
+
+        An offer on an existing connection (not ``restart``) stays on its live worker: it
+        renegotiates there (a promoted speaker publishing on a relay makes that relay its
+        origin). A new connection of a publisher goes to the home (its origin, which records).
+        """
+        peers = await self.bus.hash_all(_peers_key(session_id))
+        previous = peers.pop(participant, None)
+        live = workers_only(await self.bus.live_workers())
+        if previous is not None and previous in live and not restart:
+            return PeerPlacement(previous)
+        worker = home if publishing else self._pick_viewer_worker(home, peers, live)
+        await self.bus.hash_set(_peers_key(session_id), participant, worker)
+        new_relay = False
+        if worker != home:
+            new_relay = await self.bus.hash_set(
+                _relays_key(session_id), worker, "relay", only_new=True
+            )
+            if new_relay:
+                logger.info("room %s: worker %s joins as a relay", session_id, worker)
+        gone = previous if previous is not None and previous != worker else None
+        return PeerPlacement(worker, new_relay, gone)
+
+    def _pick_viewer_worker(
+        self, home: str, peers: dict[str, str], live: dict[str, Message]
+    ) -> str:
+        """The home, else a room worker with room to spare, else the least loaded live worker."""
+        if home not in live:
+            return home  # the home just placed (its first heartbeat may be on its way)
+        counts = Counter(w for w in peers.values() if w in live)
+
+        def busy(worker: str) -> bool:
+            return _num(live[worker], "cpu_pct") >= self.spread_cpu_pct
+
+        room_workers = [home, *sorted(w for w in counts if w != home)]
+        for worker in room_workers:
+            if not busy(worker):
+                return worker  # the home first: every relay costs its origin one more viewer
+        # all the room's workers near their capacity: the least loaded worker, a new relay
+        # when one has room to spare (with spread_cpu_pct 0, round robin over all of them)
+        return min(live, key=lambda w: (busy(w), counts.get(w, 0), _num(live[w], "cpu_pct"), w))
+
+    async def worker_of(self, session_id: str, participant: str) -> str | None:
+        """The worker serving ``participant``'s connection, if placed."""
+        return await self.bus.hash_get(_peers_key(session_id), participant)
+
+    async def peers(self, session_id: str) -> dict[str, str]:
+        """Participant → worker for the room."""
+        return await self.bus.hash_all(_peers_key(session_id))
+
+    async def drop_relay(self, session_id: str, worker: str) -> bool:
+        """Forget ``worker`` as a relay of the room; whether it was one."""
+        return bool(await self.bus.hash_delete(_relays_key(session_id), worker))
+
+    async def relays(self, session_id: str) -> list[str]:
+        """The room's relay workers."""
+        return sorted(await self.bus.hash_all(_relays_key(session_id)))
+
+    async def peer_left(self, session_id: str, participant: str) -> str | None:
+        """Forget ``participant``'s worker; returns a relay that is now empty (to close)."""
+        peers = await self.bus.hash_all(_peers_key(session_id))
+        worker = peers.pop(participant, None)
+        if worker is None:
+            return None
+        await self.bus.hash_delete(_peers_key(session_id), participant)
+        if worker in peers.values() or not await self.bus.hash_delete(
+            _relays_key(session_id), worker
+        ):
+            return None  # still serving others, or no relay (the home)
+        logger.info("room %s: relay %s is empty; released", session_id, worker)
+        return worker
+
+    async def forget_workers(self, session_id: str, dead: set[str]) -> None:
+        """Dead workers serve nobody in the room any more."""
+        peers = await self.bus.hash_all(_peers_key(session_id))
+        gone = [p for p, w in peers.items() if w in dead]
+        if gone:
+            await self.bus.hash_delete(_peers_key(session_id), *gone)
+        if dead:
+            await self.bus.hash_delete(_relays_key(session_id), *dead)
+
+    async def forget_room(self, session_id: str) -> None:
+        """The room ended: forget its participants' and relays' placement."""
+        await self.bus.hash_delete(_peers_key(session_id))
+        await self.bus.hash_delete(_relays_key(session_id))
