@@ -1,0 +1,147 @@
+"""One training cascaded over three media worker processes (issue 18).
+
+Two hubs (in this process) and three ``petition-gateway worker`` processes share one Redis
+and one database. The hubs spread a room over every live worker (``media.spread_cpu_pct`` 0,
+as if each were near its capacity): the trainer publishes to the room's home (its origin),
+the viewers land on all three workers, the two relays pull the trainer's media from the origin
+over worker-to-worker WebRTC links, and every viewer decodes the trainer's video. A relay
+worker is SIGKILLed: only its viewers are told ``media.lost``; they offer again, land on the
+surviving workers and decode video again, while the others never stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from records.store import Store
+from tests.cluster_kit import by_id, start_workers, worker_env
+from tests.helpers import T, make_settings, need_service, postgres_schema_url, seed_store
+from tests.media_peer import Peer, login_headers, until
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+#: seeded accounts that may watch a district training, one connection each
+VIEWERS = ("housing", "dongfeng", "hehua", "mediator", "leader", "reception")
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[str]:
+    """PostgreSQL when configured (two hubs write at once), else one SQLite file."""
+    if os.environ.get("GATEWAY_TEST_POSTGRES_URL"):
+        url, drop = await postgres_schema_url()
+        try:
+            yield url
+        finally:
+            await drop()
+    else:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}"
+
+
+@pytest.mark.usefixtures("loopback")
+async def test_a_training_spans_three_workers_and_survives_losing_a_relay(
+    aiohttp_client: Any, tmp_path: Path, database: str
+) -> None:
+    from gateway.app import BUS, create_app  # noqa: PLC0415
+
+    redis_url = need_service("GATEWAY_TEST_REDIS_URL", "Redis")
+    prefix = "t" + uuid.uuid4().hex[:8]
+    store = Store(database)
+    await store.start(migrate=True)
+    seed = await seed_store(store)
+    await store.close()
+
+    def settings(hub: str) -> Any:
+        return make_settings(
+            tmp_path,
+            database,
+            redis={"url": redis_url, "prefix": prefix},
+            server={"hub_id": hub},
+            media={"in_process_worker": False, "spread_cpu_pct": 0},
+        )
+
+    hubs = [
+        await aiohttp_client(create_app(settings("hub-a"), media_worker=False)),
+        await aiohttp_client(create_app(settings("hub-b"), media_worker=False)),
+    ]
+    bus = hubs[0].server.app[BUS]
+    env = worker_env(redis_url, prefix, tmp_path / "data", database)
+    workers = await start_workers(bus, ("w-one", "w-two", "w-three"), env, tmp_path)
+    peers: list[Peer] = []
+    try:
+        trainer = Peer(
+            await hubs[0].ws_connect("/ws", headers=await login_headers(hubs[0], "trainer")), "t"
+        )
+        peers.append(trainer)
+        await trainer.request("hello")
+        created = await trainer.request(
+            "session.create", kind="training", title="信访条例培训", unit_id=seed.units["QX"]
+        )
+        session = created["session"]["id"]
+        trainer_id = (await trainer.request("session.join", session=session))["participant"]["id"]
+        origin = (await trainer.publish(session))["worker"]
+
+        viewers: list[Peer] = []
+        placed: dict[str, str] = {}  # viewer name -> worker
+        for n, name in enumerate(VIEWERS):
+            hub = hubs[n % 2]  # any hub places any viewer: the room's state is on the bus
+            viewer = Peer(await hub.ws_connect("/ws", headers=await login_headers(hub, name)), name)
+            peers.append(viewer)
+            viewers.append(viewer)
+            await viewer.request("hello")
+            joined = await viewer.request("session.join", session=session)
+            assert joined["participant"]["role"] == "viewer"
+            placed[name] = (await viewer.watch(session))["worker"]
+        # round robin by the room's peers per worker (ties by measured CPU)
+        assert set(placed.values()) == {"w-one", "w-two", "w-three"}, placed
+        assert max(Counter(placed.values()).values()) <= 3, placed
+
+        def all_see(frames: int, who: list[Peer]) -> bool:
+            return all(v.frames_from(trainer_id, "video") > frames for v in who)
+
+        started = time.monotonic()
+        await until(lambda: all_see(30, viewers), 30 * T, "every viewer decodes the trainer")
+        took = time.monotonic() - started
+        print(f"6 viewers on 3 workers decode the trainer's video after {took:.2f} s")
+        assert all(v.frames_from(trainer_id, "audio") > 20 for v in viewers)
+
+        relay = next(w for w in ("w-one", "w-two", "w-three") if w != origin)
+        on_relay = [v for v in viewers if placed[v.name] == relay]
+        others = [v for v in viewers if placed[v.name] != relay]
+        killed = by_id(workers, relay).kill()
+        await until(
+            lambda: all(v.event("media.lost") is not None for v in on_relay),
+            8 * T,
+            "the dead relay's viewers are told their media was lost",
+        )
+        noticed = time.monotonic() - killed
+        seen = {v.name: v.frames_from(trainer_id, "video") for v in others}
+        again = [(await v.reconnect(watch=True))["worker"] for v in on_relay]
+        assert relay not in again, again
+        await until(
+            lambda: all_see(30, on_relay), 20 * T, "the moved viewers decode the trainer again"
+        )
+        recovered = time.monotonic() - killed
+        print(
+            f"relay death noticed after {noticed:.2f} s; its viewers' video back {recovered:.2f} s"
+        )
+        # the others never lost their media and kept receiving
+        assert all(v.event("media.lost") is None for v in others)
+        await until(
+            lambda: all(v.frames_from(trainer_id, "video") > seen[v.name] + 30 for v in others),
+            10 * T,
+            "the other viewers keep receiving",
+        )
+        assert trainer.event("media.lost") is None
+    finally:
+        for peer in peers:
+            await peer.close()
+        for w in workers:
+            await w.stop()
