@@ -118,6 +118,8 @@ class Placement:
         worker = min(live, key=lambda w: load_of(live[w]))
         if await self.bus.acquire(_key(session_id), worker, PLACEMENT_TTL_S):
             logger.info("room %s placed on worker %s", session_id, worker)
+            # a relay of the room that becomes its home (the old home died) is never released
+            await self.bus.hash_delete(_relays_key(session_id), worker)
             return worker, True
         return await self.bus.holder(_key(session_id)), False
 

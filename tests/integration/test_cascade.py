@@ -6,11 +6,16 @@ as if each were near its capacity): the trainer publishes to the room's home (it
 the viewers land on all three workers, the two relays pull the trainer's media from the origin
 over worker-to-worker WebRTC links, and every viewer decodes the trainer's video. A relay
 worker is SIGKILLed: only its viewers are told ``media.lost``; they offer again, land on the
-surviving workers and decode video again, while the others never stopped.
+surviving workers and decode video again, while the others never stopped. Then the origin is
+SIGKILLed: media ends until the trainer offers again; its connection lands on the last worker,
+which becomes the room's home and origin, records the training in a new run, and every viewer
+decodes the trainer again (those that stayed connected without a new offer of their own).
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import os
 import time
 import uuid
@@ -21,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from records import sessions
 from records.store import Store
 from tests.cluster_kit import by_id, start_workers, worker_env
 from tests.helpers import T, make_settings, need_service, postgres_schema_url, seed_store
@@ -30,6 +36,14 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 #: seeded accounts that may watch a district training, one connection each
 VIEWERS = ("housing", "dongfeng", "hehua", "mediator", "leader", "reception")
+
+
+async def until_async(condition: Any, within: float, what: str) -> None:
+    """Wait until the coroutine function ``condition`` returns true."""
+    deadline = time.monotonic() + within
+    while not await condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.2)
 
 
 @pytest.fixture
@@ -46,7 +60,7 @@ async def database(tmp_path: Path) -> AsyncIterator[str]:
 
 
 @pytest.mark.usefixtures("loopback")
-async def test_a_training_spans_three_workers_and_survives_losing_a_relay(
+async def test_a_training_spans_three_workers_and_survives_losing_a_relay_then_its_origin(
     aiohttp_client: Any, tmp_path: Path, database: str
 ) -> None:
     from gateway.app import BUS, create_app  # noqa: PLC0415
@@ -73,6 +87,7 @@ async def test_a_training_spans_three_workers_and_survives_losing_a_relay(
     ]
     bus = hubs[0].server.app[BUS]
     env = worker_env(redis_url, prefix, tmp_path / "data", database)
+    env["GATEWAY_SERVER_LOG_LEVEL"] = os.environ.get("CASCADE_LOG", "WARNING")
     workers = await start_workers(bus, ("w-one", "w-two", "w-three"), env, tmp_path)
     peers: list[Peer] = []
     try:
@@ -125,6 +140,7 @@ async def test_a_training_spans_three_workers_and_survives_losing_a_relay(
         seen = {v.name: v.frames_from(trainer_id, "video") for v in others}
         again = [(await v.reconnect(watch=True))["worker"] for v in on_relay]
         assert relay not in again, again
+        placed.update({v.name: w for v, w in zip(on_relay, again, strict=True)})
         await until(
             lambda: all_see(30, on_relay), 20 * T, "the moved viewers decode the trainer again"
         )
@@ -140,6 +156,55 @@ async def test_a_training_spans_three_workers_and_survives_losing_a_relay(
             "the other viewers keep receiving",
         )
         assert trainer.event("media.lost") is None
+
+        # the origin dies: media ends until the trainer offers again; recording goes on
+        async def trainer_recorded(after: dt.datetime | None = None) -> bool:
+            async with store.transaction() as tx:
+                rows = await sessions.recordings_of(tx, session)
+            return any(
+                r.participant_id == trainer_id
+                and r.started_at is not None
+                and (after is None or r.started_at > after)
+                for r in rows
+            )
+
+        store = Store(database)
+        await store.start(migrate=False)
+        try:
+            await until_async(trainer_recorded, 10 * T, "the origin records the trainer")
+            killed_at = dt.datetime.now(dt.UTC)
+            by_id(workers, origin).kill()
+            on_origin = [v for v in viewers if placed[v.name] == origin]
+            await until(
+                lambda: (
+                    trainer.event("media.lost") is not None
+                    and all(v.event("media.lost") is not None for v in on_origin)
+                ),
+                8 * T,
+                "the trainer and the origin's viewers are told",
+            )
+            last = next(w.id for w in workers if w.id not in (relay, origin))
+            stayed = [v for v in viewers if v not in on_origin]
+            assert all(v.count("media.lost") == (1 if v in on_relay else 0) for v in stayed), [
+                (v.name, placed[v.name], v.count("media.lost")) for v in viewers
+            ]
+            seen = {v.name: v.frames_from(trainer_id, "video") for v in stayed}
+            assert (await trainer.reconnect())["worker"] == last
+            for v in on_origin:
+                assert (await v.reconnect(watch=True))["worker"] == last
+            await until(
+                lambda: (
+                    all_see(30, on_origin)
+                    and all(v.frames_from(trainer_id, "video") > seen[v.name] + 30 for v in stayed)
+                ),
+                20 * T,
+                "every viewer decodes the trainer again from its new origin",
+            )
+            await until_async(
+                lambda: trainer_recorded(after=killed_at), 10 * T, "recorded in a new run"
+            )
+        finally:
+            await store.close()
     finally:
         for peer in peers:
             await peer.close()
