@@ -117,6 +117,10 @@ class Bus(Protocol):
         """One field of the hash ``key``."""
         ...
 
+    async def hash_incr(self, key: str, field: str, by: int) -> int:
+        """Add ``by`` to the integer ``field`` of the hash ``key`` (absent: 0); the new value."""
+        ...
+
     async def hash_all(self, key: str) -> dict[str, str]:
         """Every field of the hash ``key`` (empty when absent)."""
         ...
@@ -299,6 +303,12 @@ class MemoryBus:
 
     async def hash_get(self, key: str, field: str) -> str | None:
         return self._hashes.get(key, {}).get(field)
+
+    async def hash_incr(self, key: str, field: str, by: int) -> int:
+        fields = self._hashes.setdefault(key, {})
+        value = int(fields.get(field, "0")) + by
+        fields[field] = str(value)
+        return value
 
     async def hash_all(self, key: str) -> dict[str, str]:
         return dict(self._hashes.get(key, {}))
@@ -530,6 +540,17 @@ class RedisBus:
         except redis.exceptions.RedisError as exc:
             raise BusError(f"redis hash {key!r} failed: {exc}") from exc
         return None if value is None else str(value)
+
+    async def hash_incr(self, key: str, field: str, by: int) -> int:
+        k = self._key("hash", key)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hincrby(k, field, by)
+                pipe.expire(k, HASH_TTL_S)
+                value, _ = await pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis hash {key!r} failed: {exc}") from exc
+        return int(value)
 
     async def hash_all(self, key: str) -> dict[str, str]:
         try:

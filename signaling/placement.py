@@ -10,14 +10,13 @@ workers while one of them is below ``spread_cpu_pct`` of its core (the home firs
 the least loaded live worker, which joins the room as a **relay** and pulls the publishers it
 needs from their origins (``relay.pull``, ``signaling.relay``). A relay is released (its room
 closed) when its last participant leaves. The room's state lives on the bus, so any hub
-places any participant: the hash ``room-peers:R`` (participant → worker) and ``room-relays:R``
-(relay worker → "relay").
+places any participant: the hashes ``room-peers:R`` (participant → worker), ``room-counts:R``
+(worker → participants it serves) and ``room-relays:R`` (relay worker → "relay").
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +37,10 @@ def _peers_key(session_id: str) -> str:
 
 def _relays_key(session_id: str) -> str:
     return f"room-relays:{session_id}"
+
+
+def _counts_key(session_id: str) -> str:
+    return f"room-counts:{session_id}"
 
 
 def workers_only(live: dict[str, Message]) -> dict[str, Message]:
@@ -139,14 +142,21 @@ class Placement:
         An offer on an existing connection (not ``restart``) stays on its live worker: it
         renegotiates there (a promoted speaker publishing on a relay makes that relay its
         origin). A new connection of a publisher goes to the home (its origin, which records).
+        Reads and writes O(workers), not O(participants): a burst of a thousand joins stays cheap.
         """
-        peers = await self.bus.hash_all(_peers_key(session_id))
-        previous = peers.pop(participant, None)
+        previous = await self.bus.hash_get(_peers_key(session_id), participant)
         live = workers_only(await self.bus.live_workers())
         if previous is not None and previous in live and not restart:
             return PeerPlacement(previous)
-        worker = home if publishing else self._pick_viewer_worker(home, peers, live)
+        counts = await self._counts(session_id)
+        if previous is not None:
+            counts[previous] = counts.get(previous, 0) - 1
+        worker = home if publishing else self._pick_viewer_worker(home, counts, live)
         await self.bus.hash_set(_peers_key(session_id), participant, worker)
+        if previous != worker:
+            await self.bus.hash_incr(_counts_key(session_id), worker, 1)
+            if previous is not None:
+                await self.bus.hash_incr(_counts_key(session_id), previous, -1)
         new_relay = False
         if worker != home:
             new_relay = await self.bus.hash_set(
@@ -157,24 +167,28 @@ class Placement:
         gone = previous if previous is not None and previous != worker else None
         return PeerPlacement(worker, new_relay, gone)
 
+    async def _counts(self, session_id: str) -> dict[str, int]:
+        raw = await self.bus.hash_all(_counts_key(session_id))
+        return {w: int(n) for w, n in raw.items() if n.lstrip("-").isdigit()}
+
     def _pick_viewer_worker(
-        self, home: str, peers: dict[str, str], live: dict[str, Message]
+        self, home: str, counts: dict[str, int], live: dict[str, Message]
     ) -> str:
         """The home, else a room worker with room to spare, else the least loaded live worker."""
         if home not in live:
             return home  # the home just placed (its first heartbeat may be on its way)
-        counts = Counter(w for w in peers.values() if w in live)
+        serving = {w: n for w, n in counts.items() if w in live and n > 0}
 
         def busy(worker: str) -> bool:
             return _num(live[worker], "cpu_pct") >= self.spread_cpu_pct
 
-        room_workers = [home, *sorted(w for w in counts if w != home)]
+        room_workers = [home, *sorted(w for w in serving if w != home)]
         for worker in room_workers:
             if not busy(worker):
                 return worker  # the home first: every relay costs its origin one more viewer
         # all the room's workers near their capacity: the least loaded worker, a new relay
         # when one has room to spare (with spread_cpu_pct 0, round robin over all of them)
-        return min(live, key=lambda w: (busy(w), counts.get(w, 0), _num(live[w], "cpu_pct"), w))
+        return min(live, key=lambda w: (busy(w), serving.get(w, 0), _num(live[w], "cpu_pct"), w))
 
     async def worker_of(self, session_id: str, participant: str) -> str | None:
         """The worker serving ``participant``'s connection, if placed."""
@@ -184,9 +198,16 @@ class Placement:
         """Participant → worker for the room."""
         return await self.bus.hash_all(_peers_key(session_id))
 
-    async def drop_relay(self, session_id: str, worker: str) -> bool:
-        """Forget ``worker`` as a relay of the room; whether it was one."""
-        return bool(await self.bus.hash_delete(_relays_key(session_id), worker))
+    async def release_if_empty(self, session_id: str, worker: str) -> bool:
+        """Forget ``worker`` as a relay of the room if it serves nobody there; whether it did."""
+        counts = await self._counts(session_id)
+        if counts.get(worker, 0) > 0:
+            return False
+        await self.bus.hash_delete(_counts_key(session_id), worker)
+        if not await self.bus.hash_delete(_relays_key(session_id), worker):
+            return False  # no relay: the home
+        logger.info("room %s: relay %s is empty; released", session_id, worker)
+        return True
 
     async def relays(self, session_id: str) -> list[str]:
         """The room's relay workers."""
@@ -194,17 +215,11 @@ class Placement:
 
     async def peer_left(self, session_id: str, participant: str) -> str | None:
         """Forget ``participant``'s worker; returns a relay that is now empty (to close)."""
-        peers = await self.bus.hash_all(_peers_key(session_id))
-        worker = peers.pop(participant, None)
-        if worker is None:
-            return None
-        await self.bus.hash_delete(_peers_key(session_id), participant)
-        if worker in peers.values() or not await self.bus.hash_delete(
-            _relays_key(session_id), worker
-        ):
-            return None  # still serving others, or no relay (the home)
-        logger.info("room %s: relay %s is empty; released", session_id, worker)
-        return worker
+        worker = await self.bus.hash_get(_peers_key(session_id), participant)
+        if worker is None or not await self.bus.hash_delete(_peers_key(session_id), participant):
+            return None  # forgotten already (a dead worker's, or a second leave)
+        await self.bus.hash_incr(_counts_key(session_id), worker, -1)
+        return worker if await self.release_if_empty(session_id, worker) else None
 
     async def forget_workers(self, session_id: str, dead: set[str]) -> None:
         """Dead workers serve nobody in the room any more."""
@@ -214,8 +229,9 @@ class Placement:
             await self.bus.hash_delete(_peers_key(session_id), *gone)
         if dead:
             await self.bus.hash_delete(_relays_key(session_id), *dead)
+            await self.bus.hash_delete(_counts_key(session_id), *dead)
 
     async def forget_room(self, session_id: str) -> None:
         """The room ended: forget its participants' and relays' placement."""
-        await self.bus.hash_delete(_peers_key(session_id))
-        await self.bus.hash_delete(_relays_key(session_id))
+        for key in (_peers_key, _relays_key, _counts_key):
+            await self.bus.hash_delete(key(session_id))

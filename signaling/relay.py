@@ -84,10 +84,7 @@ class MediaRelay:
         """
         bus = self.services.bus
         await bus.publish(f"media.worker.{worker}", close)
-        peers = await self.services.placement.peers(session_id)
-        if worker not in peers.values() and await self.services.placement.drop_relay(
-            session_id, worker
-        ):
+        if await self.services.placement.release_if_empty(session_id, worker):
             await bus.publish(f"media.worker.{worker}", {"type": "room.close", "room": session_id})
 
     async def on_worker_message(self, msg: Message) -> None:

@@ -23,6 +23,11 @@ async def _hashes(bus: Bus, other: Bus) -> None:
     assert await bus.hash_all("room-peers:s1") == {"p2": "w2"}
     await bus.hash_delete("room-peers:s1")
     assert await other.hash_get("room-peers:s1", "p2") is None
+    # counters: how many participants each worker serves
+    assert await bus.hash_incr("room-counts:s1", "w1", 1) == 1
+    assert await other.hash_incr("room-counts:s1", "w1", 2) == 3
+    assert await bus.hash_incr("room-counts:s1", "w1", -3) == 0
+    await other.hash_delete("room-counts:s1")
 
 
 async def test_memory_bus_hashes() -> None:
