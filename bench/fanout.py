@@ -719,7 +719,7 @@ def main() -> None:
     parser.add_argument(
         "--role",
         default="worker",
-        choices=["worker", "clients", "cluster-worker"],
+        choices=["worker", "clients", "cluster-worker", "cluster-publisher"],
         help=argparse.SUPPRESS,
     )
     parser.add_argument(
@@ -745,11 +745,13 @@ def main() -> None:
     parser.add_argument("--prefix", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(process)d %(name)s %(message)s")
-    if args.role == "cluster-worker" or args.workers > 1:
+    if args.role.startswith("cluster-") or args.workers > 1:
         import fanout_cluster  # noqa: PLC0415  (this directory is on sys.path)
 
         if args.role == "cluster-worker":
             asyncio.run(fanout_cluster.worker_process(args.id, args.redis, args.prefix))
+        elif args.role == "cluster-publisher":
+            asyncio.run(fanout_cluster.publisher_process(args.id, args.redis, args.prefix))
         else:
             asyncio.run(fanout_cluster.run(args))
     elif args.role == "clients":

@@ -62,6 +62,19 @@ async def worker_process(worker_id: str, redis_url: str, prefix: str) -> None:
     await bus.close()
 
 
+async def publisher_process(worker_id: str, redis_url: str, prefix: str) -> None:
+    """The publisher in a process of its own (the viewers' process must not slow its pace)."""
+    fanout.loopback()
+    bus = RedisBus(redis_url, prefix)
+    publisher = Client(bus, "pub", worker_id)
+    await publisher.join(fanout.replay_tracks(fanout.encode_media(4.0)))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await publisher.close()
+    await bus.close()
+
+
 # ----------------------------------------------------------------------------- clients
 
 
@@ -97,6 +110,8 @@ class Client:
         self.channel = f"bench.{peer}"
         self.counter = TimedCounter(self.pc, keep_arrivals)
         self.offered_at = 0.0
+        #: the fps its worker sent it, from the worker's ``peer.stats`` (every 2 s)
+        self.sent_fps: list[float] = []
         self.task: asyncio.Task[None] | None = None
 
     async def to_worker(self, type_: str, **fields: Any) -> None:
@@ -121,7 +136,9 @@ class Client:
     async def _read(self, sub: Any) -> None:
         async for message in sub:
             with contextlib.suppress(Exception):  # a late re-offer for a closing viewer
-                if message["type"] == "peer.answer":
+                if message["type"] == "peer.stats":
+                    self.sent_fps.append(float(message["stats"].get("fps") or 0.0))
+                elif message["type"] == "peer.answer":
                     await self.pc.setRemoteDescription(
                         RTCSessionDescription(sdp=message["sdp"], type="answer")
                     )
@@ -167,6 +184,12 @@ class Hub:
                 {"type": "relay.pull", "room": ROOM, "publisher": publisher, "origin": origin},
             )
         await client.to_worker("peer.subscribe", publisher=publisher)
+
+
+async def _publishing(bus: Bus, origin: str) -> bool:
+    """Whether the origin reports a published track (its heartbeat's ``tracks``)."""
+    info = (await bus.live_workers()).get(origin, {})
+    return bool(info.get("tracks"))
 
 
 def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
@@ -215,15 +238,29 @@ async def run(args: argparse.Namespace) -> None:
         while set(ids) - set(await bus.live_workers()):
             assert time.monotonic() < deadline, "workers did not register"
             await asyncio.sleep(0.2)
-        media = fanout.encode_media(4.0)
         placement = Placement(bus, spread_cpu_pct=0.0)
         origin, _ = await placement.place(ROOM)
         assert origin is not None
         hub = Hub(bus, placement, origin)
         await hub.open(origin, relay=False)
-        publisher = Client(bus, "pub", await hub.place("pub", True))
-        await publisher.join(fanout.replay_tracks(media))
-        clients.append(publisher)
+        children.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                fanout.SCRIPT,
+                "--role",
+                "cluster-publisher",
+                "--id",
+                await hub.place("pub", True),
+                "--redis",
+                redis_url,
+                "--prefix",
+                prefix,
+            )  # fmt: skip
+        )
+        deadline = time.monotonic() + 60
+        while not await _publishing(bus, origin):
+            assert time.monotonic() < deadline, "the publisher did not start"
+            await asyncio.sleep(0.5)
         await asyncio.sleep(3.0)  # connected, publishing
         phase_s = max(4.0, args.seconds / 3)
         cpu_origin = await window(procs, phase_s)
@@ -254,10 +291,15 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)
         start = [v.counter.frames for v in viewers]
+        stats_from = [len(v.sent_fps) for v in viewers]
         t0 = time.monotonic()
         cpu_fanout = await window(procs, args.seconds)
         elapsed = time.monotonic() - t0
         fps = [(v.counter.frames - s) / elapsed for v, s in zip(viewers, start, strict=True)]
+        sent = [
+            statistics.median(v.sent_fps[n:]) if v.sent_fps[n:] else 0.0
+            for v, n in zip(viewers, stats_from, strict=True)
+        ]
     finally:
         for client in clients:
             await client.close()
@@ -267,7 +309,7 @@ async def run(args: argparse.Namespace) -> None:
         for child in children:
             await child.wait()
         await bus.close()
-    report(args, origin, probes, viewers, fps, early, (cpu_origin, cpu_links, cpu_fanout))
+    report(args, origin, probes, viewers, (fps, sent), early, (cpu_origin, cpu_links, cpu_fanout))
 
 
 def report(
@@ -275,11 +317,12 @@ def report(
     origin: str,
     probes: dict[str, Client],
     viewers: list[Client],
-    fps: list[float],
+    rates: tuple[list[float], list[float]],
     early: dict[str, int],
     cpu: tuple[dict[str, float], dict[str, float], dict[str, float]],
 ) -> None:
     cpu_origin, cpu_links, cpu_fanout = cpu
+    fps, sent = rates
     relays = [w for w in cpu_fanout if w != origin]
     per_worker = {w: sum(1 for v in viewers if v.worker == w) for w in cpu_fanout}
     added = sum(cpu_fanout[w] - cpu_links[w] for w in cpu_fanout)
@@ -323,8 +366,12 @@ def report(
     print(f"  {got} viewers got video; fps min {min(fps):.1f} mean {mean_fps:.1f}")
     for w in cpu_fanout:
         mine = [f for v, f in zip(viewers, fps, strict=True) if v.worker == w]
+        by_worker = [f for v, f in zip(viewers, sent, strict=True) if v.worker == w]
         if mine:
-            print(f"  {w}'s viewers: fps min {min(mine):.1f} mean {statistics.mean(mine):.1f}")
+            print(
+                f"  {w}'s viewers: fps min {min(mine):.1f} mean {statistics.mean(mine):.1f};"
+                f" {w} sent them min {min(by_worker):.1f} mean {statistics.mean(by_worker):.1f}"
+            )
     p50 = joins[len(joins) // 2] if joins else float("nan")
     worst = joins[-1] if joins else float("nan")
     print(
@@ -333,5 +380,6 @@ def report(
         f" relay_origin_pct={origin_per_link:.2f} relay_receive_pct={relay_receive:.2f}"
         f" fps_min={min(fps):.1f} fps_mean={mean_fps:.1f} hop_latency_ms={hop_ms:.1f}"
         f" join_to_video_p50_s={p50:.2f} join_to_video_max_s={worst:.2f}"
+        f" worker_sent_fps_min={min(sent):.1f}"
         f" worker_cpu_pct={','.join(f'{cpu_fanout[w]:.0f}' for w in cpu_fanout)}"
     )
