@@ -4,7 +4,8 @@ Bus protocol (all messages have ``type`` and ``room``; peer messages have ``peer
 
 hub → worker, on ``media.worker.<worker_id>``:
     ``room.open`` {codec: "vp8"|"h264", record: bool}, ``room.close``,
-    ``peer.offer`` {sdp, reply_to}, ``peer.answer`` {sdp}, ``peer.candidate`` {candidate|null},
+    ``peer.offer`` {sdp, reply_to, open?: the room.open fields of a relay, used if the room
+    is not open yet}, ``peer.answer`` {sdp}, ``peer.candidate`` {candidate|null},
     ``peer.subscribe`` / ``peer.unsubscribe`` {publisher}, ``peer.mute`` {kind, muted},
     ``peer.close``.
 
@@ -271,6 +272,10 @@ class MediaWorker:
             await self._set_recording(room_id, bool(message.get("record")))
             return
         room = self.rooms.get(room_id)
+        if room is None and kind == "peer.offer" and isinstance(message.get("open"), dict):
+            # a relay's viewer whose offer overtook the room.open of another hub
+            await self._open_room(room_id, {**message["open"], "room": room_id})
+            room = self.rooms.get(room_id)
         if kind == "relay.pull":
             publisher, origin = message.get("publisher"), message.get("origin")
             if room is None or not isinstance(publisher, str) or not isinstance(origin, str):

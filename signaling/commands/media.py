@@ -59,17 +59,15 @@ async def media_offer(ctx: Context, req: Request) -> Reply:
     )
     worker = spot.worker
     ctx.relay.peer_workers[member.participant_id] = worker
+    # a relay serves its viewers from the publishers' origins; it records nothing
+    relay_open = {
+        "codec": ctx.settings.codec,
+        "record": False,
+        "meta": {"kind": s.kind.value, "unit_id": s.unit_id, "relay": True},
+    }
     if spot.new_relay:
-        # a relay serves its viewers from the publishers' origins; it records nothing
         await ctx.bus.publish(
-            f"media.worker.{worker}",
-            {
-                "type": "room.open",
-                "room": s.id,
-                "codec": ctx.settings.codec,
-                "record": False,
-                "meta": {"kind": s.kind.value, "unit_id": s.unit_id, "relay": True},
-            },
+            f"media.worker.{worker}", {"type": "room.open", "room": s.id, **relay_open}
         )
     if req["restart"]:
         # a new RTCPeerConnection (the old one failed or its worker died): it subscribes
@@ -92,6 +90,9 @@ async def media_offer(ctx: Context, req: Request) -> Reply:
             "sdp": req["sdp"],
             "reply_to": f"hub.{ctx.hub_id}",
             "may_publish": may_publish(member.role),
+            # another hub's room.open may reach a new relay after this offer (hubs publish
+            # on their own connections): the relay opens the room itself if it must
+            **({"open": relay_open} if worker != home else {}),
             "info": {
                 "name": member.principal.name,
                 "role": member.role.value,

@@ -93,3 +93,23 @@ async def test_viewers_on_a_relay_worker_decode_the_publishers_media(
     await alice.wait_for(
         lambda: not any(p.startswith("relay:") for p in origin_room.peers), within=10
     )
+
+
+async def test_an_offer_that_overtakes_the_relays_room_open_opens_the_room(
+    client: Any, relay_worker: MediaWorker, bus: MemoryBus
+) -> None:
+    """Hubs publish on their own connections: one hub's viewer may reach a new relay before
+    the room.open another hub sent; the offer carries what the relay needs to open it."""
+    dave = await client("r2", "dave", worker_id=RELAY_ID)
+    dave.pc.createDataChannel("control")
+    offer = await dave.pc.createOffer()
+    await dave.pc.setLocalDescription(offer)
+    await dave.send(
+        "peer.offer",
+        sdp=dave.pc.localDescription.sdp,
+        reply_to=dave.channel,
+        open={"codec": "vp8", "record": False, "meta": {"kind": "training", "relay": True}},
+    )
+    await dave.wait_for(lambda: bool(dave.of_type("peer.answer")))
+    assert relay_worker.rooms["r2"].sink is None
+    assert not dave.of_type("peer.error")
