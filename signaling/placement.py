@@ -82,6 +82,9 @@ class PeerPlacement:
     worker: str
     new_relay: bool = False
     previous: str | None = None
+    #: a publisher's offer on a connection to a relay: it must reconnect to the home (which
+    #: records it); nothing was placed
+    move_home: bool = False
 
 
 class Placement:
@@ -140,13 +143,16 @@ class Placement:
         """The worker for ``participant``'s offer (the room is placed on ``home``).
 
         An offer on an existing connection (not ``restart``) stays on its live worker: it
-        renegotiates there (a promoted speaker publishing on a relay makes that relay its
-        origin). A new connection of a publisher goes to the home (its origin, which records).
+        renegotiates there; but a viewer promoted to publish while on a relay gets
+        ``move_home`` (its connection cannot move; a new one goes to the home, which records
+        the room). A new connection of a publisher goes to the home (its origin).
         Reads and writes O(workers), not O(participants): a burst of a thousand joins stays cheap.
         """
         previous = await self.bus.hash_get(_peers_key(session_id), participant)
         live = workers_only(await self.bus.live_workers())
         if previous is not None and previous in live and not restart:
+            if publishing and previous != home:
+                return PeerPlacement(previous, move_home=True)
             return PeerPlacement(previous)
         counts = await self._counts(session_id)
         if previous is not None:

@@ -57,6 +57,17 @@ async def media_offer(ctx: Context, req: Request) -> Reply:
         publishing=P.sdp_sends_media(req["sdp"]),
         restart=bool(req["restart"]),
     )
+    if spot.move_home:
+        # a speaker promoted while watching from a relay: its connection stays there (no ICE
+        # restart in aiortc), but its media must come from the home, which records the room.
+        # media.lost makes it offer again from a new connection (its tracks included),
+        # placed on the home; this offer is left unanswered.
+        member.media_connected = False
+        ctx.relay.peer_workers.pop(member.participant_id, None)
+        member_conn = member.conn
+        if member_conn is not None:
+            member_conn.send(P.event("media.lost", session=s.id, reason="publish from the home"))
+        return {"worker": home, "moved": True}
     worker = spot.worker
     ctx.relay.peer_workers[member.participant_id] = worker
     # a relay serves its viewers from the publishers' origins; it records nothing

@@ -4,7 +4,9 @@ Two hubs (in this process) and three ``petition-gateway worker`` processes share
 and one database. The hubs spread a room over every live worker (``media.spread_cpu_pct`` 0,
 as if each were near its capacity): the trainer publishes to the room's home (its origin),
 the viewers land on all three workers, the two relays pull the trainer's media from the origin
-over worker-to-worker WebRTC links, and every viewer decodes the trainer's video. A relay
+over worker-to-worker WebRTC links, and every viewer decodes the trainer's video. A viewer on
+a relay is promoted: its publishing offer is turned into a new connection to the home, which
+records it, and the trainer sees it. A relay
 worker is SIGKILLed: only its viewers are told ``media.lost``; they offer again, land on the
 surviving workers and decode video again, while the others never stopped. Then the origin is
 SIGKILLed: media ends until the trainer offers again; its connection lands on the last worker,
@@ -105,6 +107,7 @@ async def test_a_training_spans_three_workers_and_survives_losing_a_relay_then_i
 
         viewers: list[Peer] = []
         placed: dict[str, str] = {}  # viewer name -> worker
+        pids: dict[str, str] = {}  # viewer name -> participant id
         for n, name in enumerate(VIEWERS):
             hub = hubs[n % 2]  # any hub places any viewer: the room's state is on the bus
             viewer = Peer(await hub.ws_connect("/ws", headers=await login_headers(hub, name)), name)
@@ -113,6 +116,7 @@ async def test_a_training_spans_three_workers_and_survives_losing_a_relay_then_i
             await viewer.request("hello")
             joined = await viewer.request("session.join", session=session)
             assert joined["participant"]["role"] == "viewer"
+            pids[name] = joined["participant"]["id"]
             placed[name] = (await viewer.watch(session))["worker"]
         # round robin by the room's peers per worker (ties by measured CPU)
         assert set(placed.values()) == {"w-one", "w-two", "w-three"}, placed
@@ -128,6 +132,25 @@ async def test_a_training_spans_three_workers_and_survives_losing_a_relay_then_i
         assert all(v.frames_from(trainer_id, "audio") > 20 for v in viewers)
 
         relay = next(w for w in ("w-one", "w-two", "w-three") if w != origin)
+        spare = next(w for w in ("w-one", "w-two", "w-three") if w not in (origin, relay))
+
+        # a viewer on a relay is promoted: its media goes out from the home, which records it
+        speaker = next(v for v in viewers if placed[v.name] == spare)
+        await trainer.request("training.promote", session=session, participant=pids[speaker.name])
+        moved = await speaker.publish(session)
+        assert moved.get("moved") is True
+        await until(lambda: speaker.event("media.lost") is not None, 5 * T, "the speaker moves")
+        assert (await speaker.reconnect())["worker"] == origin
+        await until(
+            lambda: (
+                trainer.frames_from(pids[speaker.name], "video") > 15
+                and speaker.frames_from(trainer_id, "video") > 15
+            ),
+            20 * T,
+            "the trainer sees the promoted speaker, who still sees the trainer",
+        )
+        viewers.remove(speaker)  # a publisher now, at the origin
+
         on_relay = [v for v in viewers if placed[v.name] == relay]
         others = [v for v in viewers if placed[v.name] != relay]
         killed = by_id(workers, relay).kill()
@@ -170,8 +193,15 @@ async def test_a_training_spans_three_workers_and_survives_losing_a_relay_then_i
 
         store = Store(database)
         await store.start(migrate=False)
+
+        async def speaker_recorded() -> bool:
+            async with store.transaction() as tx:
+                rows = await sessions.recordings_of(tx, session)
+            return any(r.participant_id == pids[speaker.name] for r in rows)
+
         try:
             await until_async(trainer_recorded, 10 * T, "the origin records the trainer")
+            await until_async(speaker_recorded, 10 * T, "the origin records the speaker")
             killed_at = dt.datetime.now(dt.UTC)
             by_id(workers, origin).kill()
             on_origin = [v for v in viewers if placed[v.name] == origin]
