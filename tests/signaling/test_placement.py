@@ -88,3 +88,27 @@ async def test_spread_zero_spreads_a_room_over_every_worker_and_dead_ones_are_fo
     await placement.forget_room("t1")
     assert await placement.peers("t1") == {}
     await bus.close()
+
+
+async def test_a_viewer_promoted_on_a_relay_is_sent_home_and_one_at_home_stays():
+    bus = MemoryBus()
+    placement = Placement(bus, spread_cpu_pct=0.0)
+    for worker in ("w1", "w2"):
+        await bus.heartbeat(worker, {"cpu_pct": 5.0}, ttl_s=5)
+    home, _ = await placement.place("t1")
+    await placement.place_peer("t1", "trainer", home, publishing=True, restart=False)
+    on_relay = await placement.place_peer("t1", "v1", home, publishing=False, restart=False)
+    at_home = await placement.place_peer("t1", "v2", home, publishing=False, restart=False)
+    assert (on_relay.worker != home, at_home.worker) == (True, home)
+    # both promoted: their publishing offers on their existing connections
+    moved = await placement.place_peer("t1", "v1", home, publishing=True, restart=False)
+    assert moved.move_home
+    assert await placement.worker_of("t1", "v1") == on_relay.worker  # nothing placed yet
+    assert not (
+        await placement.place_peer("t1", "v2", home, publishing=True, restart=False)
+    ).move_home
+    # its new connection goes home; the relay it leaves is empty
+    again = await placement.place_peer("t1", "v1", home, publishing=True, restart=True)
+    assert (again.worker, again.previous) == (home, on_relay.worker)
+    assert await placement.release_if_empty("t1", on_relay.worker)
+    await bus.close()
