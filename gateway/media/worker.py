@@ -4,7 +4,8 @@ Bus protocol (all messages have ``type`` and ``room``; peer messages have ``peer
 
 hub → worker, on ``media.worker.<worker_id>``:
     ``room.open`` {codec: "vp8"|"h264", record: bool}, ``room.close``,
-    ``peer.offer`` {sdp, reply_to}, ``peer.answer`` {sdp}, ``peer.candidate`` {candidate|null},
+    ``peer.offer`` {sdp, reply_to, open?: the room.open fields of a relay, used if the room
+    is not open yet}, ``peer.answer`` {sdp}, ``peer.candidate`` {candidate|null},
     ``peer.subscribe`` / ``peer.unsubscribe`` {publisher}, ``peer.mute`` {kind, muted},
     ``peer.close``.
 
@@ -14,6 +15,8 @@ worker → hub, on the peer's ``reply_to``:
     ``peer.stats`` {stats: {bitrate_kbps, fps, packets_lost, rtt_ms}},
     ``peer.speaking`` {speaking: bool} (from the audio levels the publisher's packets carry),
     ``peer.error`` {code, message}.
+
+Cascading (``relay.pull`` and the worker-to-worker link messages): ``gateway/media/cascade.py``.
 
 Heartbeat: ``bus.heartbeat(worker_id, {rooms, peers, tracks, cpu_pct}, ttl_s=5)`` every second.
 """
@@ -31,6 +34,7 @@ from aiortc import RTCIceServer
 
 from config.errors import GatewayError, MediaError
 from gateway.media import hooks
+from gateway.media.cascade import Cascade, cascade_channel
 from gateway.media.forward import RoomSink
 from gateway.media.peer import Peer, rtc_configuration
 from gateway.media.room import Room
@@ -95,6 +99,8 @@ class MediaWorker:
         self._process = psutil.Process()
         self._tasks: list[asyncio.Task[None]] = []
         self._subscription: Any = None
+        self._cascade_subscription: Any = None
+        self.cascade = Cascade(worker_id, self._configuration, self._emit)
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -104,9 +110,11 @@ class MediaWorker:
         if self._tasks:
             return
         self._subscription = await self.bus.subscribe(self.channel)
+        self._cascade_subscription = await self.bus.subscribe(cascade_channel(self.id))
         self._process.cpu_percent(None)  # first call only sets the reference point
         self._tasks = [
             asyncio.create_task(self._read_bus(), name=f"worker-{self.id}-bus"),
+            asyncio.create_task(self._read_cascade(), name=f"worker-{self.id}-cascade"),
             asyncio.create_task(self._dispatch(), name=f"worker-{self.id}-dispatch"),
             asyncio.create_task(self._write_bus(), name=f"worker-{self.id}-writer"),
             asyncio.create_task(self._heartbeat(), name=f"worker-{self.id}-heartbeat"),
@@ -120,10 +128,11 @@ class MediaWorker:
         if self._closed:
             return
         self._closed = True
-        reader, dispatcher, writer, heartbeat, stats = self._tasks or (None,) * 5
-        if self._subscription is not None:
-            await self._subscription.close()
-        await cancel_and_wait(reader, dispatcher, heartbeat, stats)
+        reader, cascade, dispatcher, writer, heartbeat, stats = self._tasks or (None,) * 6
+        for subscription in (self._subscription, self._cascade_subscription):
+            if subscription is not None:
+                await subscription.close()
+        await cancel_and_wait(reader, cascade, dispatcher, heartbeat, stats)
         for room_id in list(self.rooms):
             await self._close_room(room_id)
         self._outbox.put_nowait(None)
@@ -152,6 +161,11 @@ class MediaWorker:
             hooks.use_loopback_only()
         async for message in self._subscription:
             self._inbox.put_nowait(message)
+
+    async def _read_cascade(self) -> None:
+        # the origins of this worker's relay links answer here (their "viewer" is us)
+        async for message in self._cascade_subscription:
+            self._inbox.put_nowait({**message, "_cascade": True})
 
     async def _dispatch(self) -> None:
         # Every peer connection is created from this task, so its context (loopback-only ICE)
@@ -245,8 +259,11 @@ class MediaWorker:
         if not isinstance(kind, str) or not isinstance(room_id, str):
             logger.warning("worker %s: malformed message %r", self.id, message)
             return
+        if message.get("_cascade"):
+            self.cascade.on_origin_message(self.rooms, message)
+            return
         if kind == "room.open":
-            self._open_room(room_id, message)
+            await self._open_room(room_id, message)
             return
         if kind == "room.close":
             await self._close_room(room_id)
@@ -255,6 +272,17 @@ class MediaWorker:
             await self._set_recording(room_id, bool(message.get("record")))
             return
         room = self.rooms.get(room_id)
+        if room is None and kind == "peer.offer" and isinstance(message.get("open"), dict):
+            # a relay's viewer whose offer overtook the room.open of another hub
+            await self._open_room(room_id, {**message["open"], "room": room_id})
+            room = self.rooms.get(room_id)
+        if kind == "relay.pull":
+            publisher, origin = message.get("publisher"), message.get("origin")
+            if room is None or not isinstance(publisher, str) or not isinstance(origin, str):
+                logger.warning("worker %s: relay.pull for %s not possible", self.id, room_id)
+                return
+            await self.cascade.pull(room, publisher, origin)
+            return
         peer_id = message.get("peer")
         if not isinstance(peer_id, str):
             logger.warning("worker %s: %s without peer", self.id, kind)
@@ -263,6 +291,10 @@ class MediaWorker:
             self._error(message, "no_room", f"room {room_id!r} is not open on worker {self.id}")
             return
         peer = room.peers.get(peer_id)
+        if kind == "peer.offer" and peer is not None and peer.link:
+            # the publisher this worker relayed now publishes here (its origin died)
+            await room.close_peer(peer_id)
+            peer = None
         if kind == "peer.offer":
             if peer is None:
                 reply_to = message.get("reply_to")
@@ -300,12 +332,15 @@ class MediaWorker:
         else:
             self._error(message, "bad_request", f"unknown message type {kind!r}")
 
-    def _open_room(self, room_id: str, message: Message) -> None:
+    async def _open_room(self, room_id: str, message: Message) -> None:
         codec = str(message.get("codec") or "vp8").lower()
         if codec not in CODECS:
             logger.warning("worker %s: room %s asks for codec %r", self.id, room_id, codec)
             codec = "vp8"
         if room_id in self.rooms:
+            if message.get("record"):
+                # a relay of the room becomes its home (the origin died): record from now on
+                await self._set_recording(room_id, True)
             return
         meta = message.get("meta")
         meta = dict(meta) if isinstance(meta, dict) else {}
@@ -332,6 +367,7 @@ class MediaWorker:
 
     async def _close_room(self, room_id: str) -> None:
         room = self.rooms.pop(room_id, None)
+        self.cascade.forget_room(room_id)
         if room is not None:
             await room.close()
 
