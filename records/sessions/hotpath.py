@@ -181,8 +181,8 @@ def terminal_hello(conn: Connection, credential: str, tree: OrgTree) -> Terminal
             _ACTIVE_ANNOUNCEMENTS, {"units": tree.ancestors(row.unit_id), "now": utcnow()}
         )
     ]
-    visit = conn.execute(_OPEN_VISIT_OF_TERMINAL, {"tid": row.id}).first()
-    return TerminalHello(terminal, anns, None if visit is None else _session_row(visit._mapping))
+    visit = conn.execute(_OPEN_VISIT_OF_TERMINAL, {"tid": row.id}).mappings().first()
+    return TerminalHello(terminal, anns, None if visit is None else _session_row(visit))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -223,18 +223,18 @@ def leave_session(conn: Connection, session_id: str, participant_id: str, reason
             "data": {"reason": reason},
         },
     )
-    srow = conn.execute(_SESSION_BY_ID, {"sid": session_id}).first()
+    srow = conn.execute(_SESSION_BY_ID, {"sid": session_id}).mappings().first()
     if srow is None:
         raise NotFound(f"session {session_id!r} not found")
     mine = tuple(
-        _participant_row(r._mapping)
+        _participant_row(r)
         for r in conn.execute(
             _MY_ROWS, {"sid": session_id, "pkind": row.principal_kind, "pid": row.principal_id}
-        )
+        ).mappings()
     )
     p = next(q for q in mine if q.id == participant_id)
     nobody_left = conn.execute(_ANYONE_PRESENT, {"sid": session_id}).first() is None
-    return LeaveView(_session_row(srow._mapping, mine), p, nobody_left)
+    return LeaveView(_session_row(srow, mine), p, nobody_left)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -289,24 +289,24 @@ def join_session(
     same transaction, so a join is in the database before the caller acknowledges it. Runs
     through ``Store.run``.
     """
-    srow = conn.execute(_SESSION_BY_ID, {"sid": session_id}).first()
-    if srow is None:
+    smap = conn.execute(_SESSION_BY_ID, {"sid": session_id}).mappings().first()
+    if smap is None:
         raise NotFound(f"session {session_id!r} not found")
-    smap = srow._mapping
     hidden_roles = set(hidden(smap["kind"]))
     visible = [r for r in ParticipantRole if r not in hidden_roles]
     found = {
-        r.id: r
+        r["id"]: r
         for r in conn.execute(
             _MY_ROWS, {"sid": session_id, "pkind": principal.kind, "pid": principal.id}
-        )
+        ).mappings()
     }
     if visible:
-        for r in conn.execute(_PRESENT_ROWS, {"sid": session_id, "visible": visible}):
-            found.setdefault(r.id, r)
+        present_rows = conn.execute(_PRESENT_ROWS, {"sid": session_id, "visible": visible})
+        for r in present_rows.mappings():
+            found.setdefault(r["id"], r)
     rows = [
-        _participant_row(r._mapping)
-        for r in sorted(found.values(), key=lambda r: (r.created_at, r.id))
+        _participant_row(r)
+        for r in sorted(found.values(), key=lambda r: (r["created_at"], r["id"]))
     ]
     ref = principal.ref
     mine = tuple(p for p in rows if p.principal_ref == ref)
