@@ -361,12 +361,11 @@ class Rooms:
                 if not staff:
                     continue
                 try:
-                    async with self.services.tx() as tx:
-                        counts = await sessions.attendance_counts(
-                            tx,
-                            room.session_id,
-                            (ParticipantRole.VIEWER, ParticipantRole.SPEAKER),
-                        )
+                    counts = await self.services.run(
+                        sessions.attendance,
+                        room.session_id,
+                        (ParticipantRole.VIEWER, ParticipantRole.SPEAKER),
+                    )
                 except errors.GatewayError as exc:
                     logger.warning("attendance of %s: %s", room.session_id, exc)
                     continue

@@ -53,9 +53,12 @@ from records.sessions.hotpath import (
     JoinView,
     LeaveView,
     TerminalHello,
+    attendance,
     join_session,
     leave_session,
+    orphans,
     terminal_hello,
+    touch_live_sessions,
 )
 from records.sessions.recording_files import (
     RecordingInfo,
@@ -74,6 +77,9 @@ from records.sessions.values import (
 )
 
 __all__ = [
+    "attendance",
+    "orphans",
+    "touch_live_sessions",
     "AnnouncementInfo",
     "AnnouncementRecord",
     "JoinDecision",

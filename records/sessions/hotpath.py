@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from config.errors import NotFound
@@ -102,6 +102,29 @@ _OPEN_VISIT_OF_TERMINAL = (
     .where(_S.c.state.in_([SessionState.WAITING, SessionState.LIVE]))
     .order_by(_S.c.created_at.desc())
     .limit(1)
+)
+
+# the hub's periodic reads and writes: on the database thread beside the joins, never holding
+# them up (through the ORM each took the SQLite gate exclusively, a stall every second)
+_ATTENDANCE = (
+    select(_PT.c.unit_id, func.count())
+    .where(_PT.c.session_id == bindparam("sid"))
+    .where(_PT.c.role.in_(bindparam("roles", expanding=True)))
+    .where(_PT.c.left_at.is_(None))
+    .where(_PT.c.joined_at.is_not(None))
+    .group_by(_PT.c.unit_id)
+)
+_TOUCH_LIVE_SESSIONS = (
+    update(_S)
+    .where(_S.c.id.in_(bindparam("sids", expanding=True)))
+    .where(_S.c.state == SessionState.LIVE)
+    .values(last_activity_at=bindparam("now"))
+)
+_ORPHANS = (
+    select(_PT)
+    .where(_PT.c.left_at.is_(None))
+    .where(_PT.c.hub_id != "")
+    .where(_PT.c.hub_id.not_in(bindparam("hubs", expanding=True)))
 )
 
 
@@ -370,3 +393,24 @@ def join_session(
         s = dataclasses.replace(s, state=SessionState.LIVE, started_at=now)
     s = dataclasses.replace(s, participants=(*mine, p), last_activity_at=now)
     return JoinView(s, p, (*present, p))
+
+
+def attendance(
+    conn: Connection, session_id: str, roles: Iterable[ParticipantRole]
+) -> dict[int | None, int]:
+    """:func:`~records.sessions.core.attendance_counts` as one Core read (``Store.run``)."""
+    rows = conn.execute(_ATTENDANCE, {"sid": session_id, "roles": list(roles)})
+    return {unit_id: int(n) for unit_id, n in rows}
+
+
+def touch_live_sessions(conn: Connection, session_ids: Iterable[str]) -> None:
+    """:func:`~records.sessions.core.touch_sessions` as one Core write (``Store.run``)."""
+    ids = list(session_ids)
+    if ids:
+        conn.execute(_TOUCH_LIVE_SESSIONS, {"sids": ids, "now": utcnow()})
+
+
+def orphans(conn: Connection, live_hubs: Iterable[str]) -> list[ParticipantInfo]:
+    """:func:`~records.sessions.core.orphaned_participants` as one Core read (``Store.run``)."""
+    rows = conn.execute(_ORPHANS, {"hubs": list(live_hubs)}).mappings()
+    return [_participant_row(r) for r in rows]

@@ -246,3 +246,60 @@ async def test_leave_session_agrees_with_participant_left_and_log_event(store: S
         events = _events(await sessions.session_events(tx, s.id))
     assert ("", "left", pb.id, {"reason": "left"}) in events
     assert ("", "left", pa.id, {"reason": "left"}) in events
+
+
+async def test_periodic_reads_and_writes_agree_with_the_orm(store: Store) -> None:
+    unit = store.tree.by_code["QX-DFJD"].id
+    other_unit = store.tree.by_code["QX-DFJD-HPSQ"].id
+    async with store.transaction() as tx:
+        live = await sessions.create_session(
+            tx, kind=SessionKind.TRAINING, unit_id=unit, convener_account_id=1
+        )
+        waiting = await sessions.create_session(tx, kind=SessionKind.CONFERENCE, unit_id=unit)
+        await sessions.set_state(tx, live.id, SessionState.LIVE)
+        rows = []
+        for i, (role, who_unit, hub, joined) in enumerate(
+            [
+                (ParticipantRole.TRAINER, unit, "hub-a", True),
+                (ParticipantRole.VIEWER, unit, "hub-a", True),
+                (ParticipantRole.VIEWER, other_unit, "hub-b", True),
+                (ParticipantRole.VIEWER, other_unit, "hub-dead", True),
+                (ParticipantRole.SPEAKER, other_unit, "hub-dead", True),
+                (ParticipantRole.VIEWER, other_unit, "", True),
+                (ParticipantRole.VIEWER, unit, "hub-dead", False),  # in the lobby, not joined
+            ],
+            start=1,
+        ):
+            admission = AdmissionState.ADMITTED if joined else AdmissionState.LOBBY
+            rows.append(
+                await sessions.add_participant(
+                    tx, live.id, _official(i, who_unit), role, admission, joined=joined, hub_id=hub
+                )
+            )
+        await sessions.participant_left(tx, rows[2].id, "left")
+
+    roles = (ParticipantRole.VIEWER, ParticipantRole.SPEAKER)
+    core_counts = await store.run(sessions.attendance, live.id, roles)
+    core_orphans = await store.run(sessions.orphans, ["hub-a", "hub-b"])
+    async with store.transaction() as tx:
+        assert core_counts == await sessions.attendance_counts(tx, live.id, roles)
+        orm_orphans = await sessions.orphaned_participants(tx, ["hub-a", "hub-b"])
+        assert sorted(core_orphans, key=lambda p: p.id) == sorted(orm_orphans, key=lambda p: p.id)
+        before = {s: await sessions.get_session(tx, s) for s in (live.id, waiting.id)}
+    assert core_counts == {unit: 1, other_unit: 3}
+    assert {p.id for p in core_orphans} == {rows[3].id, rows[4].id, rows[6].id}
+
+    # touching: only live sessions get a new activity time, as through the ORM
+    await store.run(sessions.touch_live_sessions, [live.id, waiting.id])
+    async with store.transaction() as tx:
+        core_touched = {s: await sessions.get_session(tx, s) for s in (live.id, waiting.id)}
+        await sessions.touch_sessions(tx, [live.id, waiting.id])
+    async with store.transaction() as tx:
+        orm_touched = {s: await sessions.get_session(tx, s) for s in (live.id, waiting.id)}
+    for touched in (core_touched, orm_touched):
+        assert touched[waiting.id] == before[waiting.id]
+        assert touched[live.id].last_activity_at is not None
+        assert before[live.id].last_activity_at is not None
+        assert touched[live.id].last_activity_at > before[live.id].last_activity_at
+    assert orm_touched[live.id].last_activity_at > core_touched[live.id].last_activity_at  # type: ignore[operator]
+    await store.run(sessions.touch_live_sessions, [])  # nothing to touch: no statement
