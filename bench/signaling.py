@@ -14,8 +14,12 @@ before the first client, divided by N.
 Baseline, same run and same clients: a bare aiohttp WebSocket server (child process) that
 answers hello/join/ping with a canned reply — the cost of the transport alone.
 
+The hub's CPU time is reported per hello+join of the ramp (``cpu_per_hello_join_ms``, which
+includes the keep-alive pings of the clients already joined) and per rejoin (leave + join) of
+the steady phase (``cpu_per_rejoin_ms``): on a shared machine these vary less than latencies.
+
 Ends with ``BENCH signaling clients=.. join_p50_ms=.. join_p99_ms=.. msgs_per_s=..
-mem_per_client_kb=..``.
+mem_per_client_kb=.. cpu_per_hello_join_ms=.. cpu_per_rejoin_ms=..``.
 """
 
 from __future__ import annotations

@@ -196,7 +196,9 @@ class Store:
         ``fn`` issues Core statements on ``conn`` and returns plain values; it runs on the
         database thread (SQLite), so it must only read immutable state of the caller. Errors
         are converted as in :meth:`transaction`; errors ``fn`` raises itself (e.g.
-        ``AccessDenied``) roll the transaction back and propagate unchanged.
+        ``AccessDenied``) roll the transaction back and propagate unchanged. On SQLite, calls
+        that arrive together share one transaction (:class:`_Batch`); each is committed before
+        its caller resumes, and one that raises leaves the others as if it had run alone.
         """
         call = functools.partial(fn, **kwargs) if kwargs else fn
         try:
