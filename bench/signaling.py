@@ -14,8 +14,12 @@ before the first client, divided by N.
 Baseline, same run and same clients: a bare aiohttp WebSocket server (child process) that
 answers hello/join/ping with a canned reply — the cost of the transport alone.
 
+The hub's CPU time is reported per hello+join of the ramp (``cpu_per_hello_join_ms``, which
+includes the keep-alive pings of the clients already joined) and per rejoin (leave + join) of
+the steady phase (``cpu_per_rejoin_ms``): on a shared machine these vary less than latencies.
+
 Ends with ``BENCH signaling clients=.. join_p50_ms=.. join_p99_ms=.. msgs_per_s=..
-mem_per_client_kb=..``.
+mem_per_client_kb=.. cpu_per_hello_join_ms=.. cpu_per_rejoin_ms=..``.
 """
 
 from __future__ import annotations
@@ -318,7 +322,9 @@ async def measure(
     await asyncio.sleep(2.0)  # let batched pushes settle
     rss1 = server.rss()
     cpu_join = server.cpu_s() - cpu0
+    cpu1 = server.cpu_s()
     steady_ms, offered = await steady_joins(clients, session_id, opts.rate, opts.steady_joins)
+    cpu_rejoin = server.cpu_s() - cpu1
     msgs = await ping_storm(clients, opts.seconds)
     stop.set()
     await pinger
@@ -337,6 +343,7 @@ async def measure(
         "msgs_per_s": msgs,
         "mem_per_client_kb": (rss1 - rss0) / n / 1024,
         "server_cpu_per_join_ms": cpu_join / n * 1000,
+        "server_cpu_per_rejoin_ms": cpu_rejoin / len(steady_ms) * 1000,
         "rss_mb": rss1 / 2**20,
     }
     print(
@@ -349,7 +356,8 @@ async def measure(
         f"/{out['join_max_ms']:.1f} ms;"
         f" {out['msgs_per_s']:.0f} pings/s; {out['mem_per_client_kb']:.1f} KB per idle client"
         f" (RSS {out['rss_mb']:.0f} MB);"
-        f" server CPU per hello+join {out['server_cpu_per_join_ms']:.2f} ms",
+        f" server CPU per hello+join {out['server_cpu_per_join_ms']:.2f} ms,"
+        f" per rejoin (leave+join) {out['server_cpu_per_rejoin_ms']:.2f} ms",
         flush=True,
     )
     for c in clients:
@@ -434,6 +442,8 @@ async def main() -> None:
         f" ramp_join_p50_ms={res['ramp_join_p50_ms']:.1f}"
         f" ramp_join_p99_ms={res['ramp_join_p99_ms']:.1f}"
         f" hello_p99_ms={res['hello_p99_ms']:.1f}"
+        f" cpu_per_hello_join_ms={res['server_cpu_per_join_ms']:.2f}"
+        f" cpu_per_rejoin_ms={res['server_cpu_per_rejoin_ms']:.2f}"
         f" baseline_join_p99_ms={baseline['join_p99_ms'] if baseline else 0:.1f}"
         f" baseline_msgs_per_s={baseline['msgs_per_s'] if baseline else 0:.0f}"
         f" baseline_mem_per_client_kb={baseline['mem_per_client_kb'] if baseline else 0:.1f}"

@@ -18,9 +18,17 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Sequence
 
 from config.errors import AccessDenied
-from records.enums import ParticipantRole, PrincipalKind, Role, SessionKind, UnitLevel
+from records.enums import (
+    AdmissionState,
+    ParticipantRole,
+    PrincipalKind,
+    Role,
+    SessionKind,
+    UnitLevel,
+)
 from records.orgs import OrgTree
 from records.principals import Principal
 
@@ -309,6 +317,84 @@ def _item(principal: Principal, action: Action, item: ItemTarget, tree: OrgTree)
     if principal.has(*OFFICIAL_ROLES):
         return ALLOW
     return _deny("changing items needs an official role")
+
+
+# ---- inside a session: the role a joiner gets, who moderates -------------------------------
+
+#: the participant roles that run a session (admit, mute, remove, promote, end)
+STAFF_ROLES = frozenset(
+    {
+        ParticipantRole.OFFICER,
+        ParticipantRole.CONVENER,
+        ParticipantRole.MEDIATOR,
+        ParticipantRole.TRAINER,
+    }
+)
+#: session kinds whose newcomers wait in a lobby until a moderator admits them
+LOBBY_KINDS = frozenset({SessionKind.CONFERENCE, SessionKind.MEDIATION})
+
+
+def role_on_join(principal: Principal, s: SessionTarget) -> tuple[ParticipantRole, AdmissionState]:
+    """The participant role and admission a principal gets when it joins ``s``.
+
+    Only for a principal :func:`decide` lets join. Invitees take their invite's role (a party
+    by default) and wait in the lobby of a conference or mediation, but watch a training as
+    viewers; the convener's account convenes (mediates a mediation, trains a training); other
+    officials are the officials of a visit, viewers of a training, members elsewhere (waiting
+    in a lobby unless they are leaders); a terminal joining a session other than its visit is
+    a party.
+    """
+    admitted = AdmissionState.ADMITTED
+    is_convener = principal.account_id is not None and principal.account_id == s.convener_account_id
+    if principal.kind is PrincipalKind.INVITE:
+        role = principal.session_role or ParticipantRole.PARTY
+        if s.kind is SessionKind.TRAINING:
+            return ParticipantRole.VIEWER, admitted
+        return role, AdmissionState.LOBBY if s.kind in LOBBY_KINDS else admitted
+    if s.kind is SessionKind.TRAINING:
+        return (ParticipantRole.TRAINER if is_convener else ParticipantRole.VIEWER), admitted
+    if is_convener:
+        return (
+            ParticipantRole.MEDIATOR
+            if s.kind is SessionKind.MEDIATION
+            else ParticipantRole.CONVENER
+        ), admitted
+    if s.kind is SessionKind.VISIT:
+        return ParticipantRole.OFFICIAL, admitted
+    if principal.kind is PrincipalKind.TERMINAL:
+        return (
+            ParticipantRole.PARTY,
+            AdmissionState.LOBBY if s.kind in LOBBY_KINDS else admitted,
+        )
+    if s.kind in LOBBY_KINDS and not principal.has(Role.LEADER):
+        return ParticipantRole.MEMBER, AdmissionState.LOBBY
+    return ParticipantRole.MEMBER, admitted
+
+
+def require_moderator(
+    principal: Principal,
+    action: Action,
+    s: SessionTarget,
+    present_roles: Sequence[ParticipantRole],
+    tree: OrgTree,
+) -> None:
+    """Raise AccessDenied unless ``principal`` may moderate ``s`` (``action``: moderate, end…).
+
+    :func:`require` decides on scope and account roles; the session role narrows it:
+    ``present_roles`` are the roles of the principal's present participant rows, oldest first.
+    An official present as a viewer, speaker or plain member does not moderate, whatever its
+    account roles (a reception officer watching a training must not promote people); leaders
+    keep moderating the conferences they sit in.
+    """
+    require(principal, action, s, tree)
+    if not present_roles or any(r in STAFF_ROLES for r in present_roles):
+        return
+    if s.kind is not SessionKind.TRAINING and principal.has(Role.LEADER):
+        return
+    raise AccessDenied(
+        f"{principal.ref} is a {present_roles[-1].value} in session {s.id};"
+        f" {action.value} needs the convener, mediator, trainer or officer"
+    )
 
 
 # ---- media: who publishes, who receives whom (the hub asks; the media worker enforces) --------

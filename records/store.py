@@ -9,7 +9,9 @@ issue a handful of prebuilt Core statements. On SQLite it runs on one database t
 own connection to the same file, so a whole transaction costs one hop between the event loop
 and that thread; through aiosqlite every statement costs four (cursor, execute, fetch, close),
 each a wake-up of both threads (measured: 0.3 ms of CPU per statement, the bulk of a join's
-cost). On PostgreSQL it runs through the async driver (``AsyncConnection.run_sync``).
+cost). Calls that arrive together are grouped into one transaction there (a group commit:
+:class:`_Batch`), so a burst of joins costs one commit and one wake-up of the event loop, not
+one each. On PostgreSQL it runs through the async driver (``AsyncConnection.run_sync``).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -38,6 +41,22 @@ T = TypeVar("T")
 SyncConnection = Connection
 #: what :meth:`Store.transaction` yields (the layers above pass it to ``records`` functions)
 Transaction = AsyncSession
+
+
+@dataclasses.dataclass(slots=True)
+class _Batch:
+    """:meth:`Store.run` calls waiting for the database thread, and whether it is busy.
+
+    The first call of an idle store is sent at the end of the event loop's current turn, with
+    every call that arrived in that turn; calls that arrive while a batch runs go in the next
+    batch, sent when it returns. So batches grow with the load and cost nothing when idle.
+    """
+
+    calls: list[tuple[Callable[[SyncConnection], Any], asyncio.Future[Any]]] = dataclasses.field(
+        default_factory=list
+    )
+    busy: bool = False
+    idle: asyncio.Event | None = None  # set while nothing is queued or running (for close)
 
 
 class SqliteGate:
@@ -100,6 +119,7 @@ class Store:
         self._sync_engine: Engine | None = None
         self._sync_thread: concurrent.futures.ThreadPoolExecutor | None = None
         self._closed = False
+        self._batch = _Batch()
         #: the signaling hub's transactions take turns here on SQLite (:meth:`gated_transaction`)
         self._gate = SqliteGate() if self.db.is_sqlite else None
 
@@ -176,24 +196,90 @@ class Store:
         ``fn`` issues Core statements on ``conn`` and returns plain values; it runs on the
         database thread (SQLite), so it must only read immutable state of the caller. Errors
         are converted as in :meth:`transaction`; errors ``fn`` raises itself (e.g.
-        ``AccessDenied``) roll the transaction back and propagate unchanged.
+        ``AccessDenied``) roll the transaction back and propagate unchanged. On SQLite, calls
+        that arrive together share one transaction (:class:`_Batch`); each is committed before
+        its caller resumes, and one that raises leaves the others as if it had run alone.
         """
         call = functools.partial(fn, **kwargs) if kwargs else fn
         try:
             if self._sqlite_path:
                 if self._closed:
                     raise RecordsError("the records store is closed")
-                thread = self._thread()
-                loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(
-                    thread, functools.partial(self._run_sync, call, *args)
-                )
+
+                def bound(conn: SyncConnection) -> T:
+                    return fn(conn, *args, **kwargs)
+
+                result: T = await self._enqueue(bound)
+                return result
             async with self.db.engine.begin() as conn:
                 return await conn.run_sync(call, *args)
         except IntegrityError as exc:
             raise Conflict(f"conflicting write: {exc.orig}") from exc
         except SQLAlchemyError as exc:
             raise RecordsError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+
+    def _enqueue(self, call: Callable[[SyncConnection], Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        batch = self._batch
+        batch.calls.append((call, future))
+        if not batch.busy:
+            batch.busy = True
+            if batch.idle is not None:
+                batch.idle.clear()
+            loop.call_soon(self._send_batch)  # with whatever else arrives in this turn
+        return future
+
+    def _send_batch(self) -> None:
+        batch = self._batch
+        calls = [(c, f) for c, f in batch.calls if not f.cancelled()]
+        batch.calls = []
+        if not calls:
+            batch.busy = False
+            if batch.idle is not None:
+                batch.idle.set()
+            return
+        job = asyncio.get_running_loop().run_in_executor(
+            self._thread(), self._run_batch_sync, [c for c, _ in calls]
+        )
+        job.add_done_callback(functools.partial(self._settle, calls))
+
+    def _settle(
+        self,
+        calls: list[tuple[Callable[[SyncConnection], Any], asyncio.Future[Any]]],
+        job: asyncio.Future[list[tuple[bool, Any]]],
+    ) -> None:
+        if job.cancelled():
+            outcomes: list[tuple[bool, Any]] = [(False, RecordsError("cancelled"))] * len(calls)
+        elif (error := job.exception()) is not None:
+            outcomes = [(False, error)] * len(calls)
+        else:
+            outcomes = job.result()
+        for (_call, future), (ok, value) in zip(calls, outcomes, strict=True):
+            if not future.done():
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        self._send_batch()  # the calls that arrived meanwhile, or idle
+
+    def _run_batch_sync(
+        self, calls: list[Callable[[SyncConnection], Any]]
+    ) -> list[tuple[bool, Any]]:
+        # on the database thread. All in one transaction; if any call raises, that transaction
+        # is rolled back whole and each call runs again in a transaction of its own, so every
+        # call commits or fails exactly as it would have alone (a refused join writes nothing,
+        # the joins beside it are written)
+        if len(calls) > 1:
+            with contextlib.suppress(Exception):
+                return [(True, r) for r in self._run_sync(_run_all, calls)]
+        outcomes: list[tuple[bool, Any]] = []
+        for call in calls:
+            try:
+                outcomes.append((True, self._run_sync(call)))
+            except Exception as exc:  # handed to the caller's await, converted there
+                outcomes.append((False, exc))
+        return outcomes
 
     def _thread(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._sync_thread is None:
@@ -231,6 +317,9 @@ class Store:
     async def close(self) -> None:
         """Close the database (and the SQLite thread of :meth:`run`); idempotent."""
         self._closed = True
+        if self._batch.busy:  # calls made before close still commit (and are answered)
+            self._batch.idle = self._batch.idle or asyncio.Event()
+            await self._batch.idle.wait()
         thread, self._sync_thread = self._sync_thread, None
         if thread is not None:
             loop = asyncio.get_running_loop()
@@ -238,3 +327,7 @@ class Store:
             # the thread has finished its last job; shutting down only joins it
             await asyncio.to_thread(thread.shutdown, wait=True)
         await self.db.close()
+
+
+def _run_all(conn: SyncConnection, calls: list[Callable[[SyncConnection], Any]]) -> list[Any]:
+    return [call(conn) for call in calls]

@@ -16,9 +16,9 @@ from config import errors
 from config.settings import Settings
 from records import sessions
 from records.calendar import HolidayCalendar
-from records.enums import PrincipalKind, Role, SessionKind
+from records.enums import PrincipalKind
 from records.orgs import OrgTree
-from records.policy import Action, require
+from records.policy import Action, require_moderator
 from records.principals import Principal
 from records.store import SyncConnection, Transaction
 from signaling import protocol as P
@@ -30,7 +30,6 @@ from signaling.queue import VisitQueue
 from signaling.relay import MediaRelay
 from signaling.rooms import Rooms
 from signaling.services import Services
-from signaling.views import STAFF_ROLES
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -139,24 +138,11 @@ class Context:
     def require_moderator(
         self, principal: Principal, s: sessions.SessionInfo, action: Action
     ) -> None:
-        """The policy decides on scope and account roles; the session role narrows it.
-
-        An official who is present in the session as a viewer, speaker or plain member does
-        not moderate it, whatever its account roles (a reception officer watching a training
-        must not promote people); leaders keep moderating conferences they sit in.
-        """
-        require(principal, action, s.target(), self.tree)
+        """:func:`records.policy.require_moderator` for ``principal``'s present rows in ``s``."""
         present = [
-            p for p in s.participants if p.principal_ref == principal.ref and p.left_at is None
+            p.role for p in s.participants if p.principal_ref == principal.ref and p.left_at is None
         ]
-        if not present or any(p.role in STAFF_ROLES for p in present):
-            return
-        if s.kind is not SessionKind.TRAINING and principal.has(Role.LEADER):
-            return
-        raise errors.AccessDenied(
-            f"{principal.ref} is a {present[-1].role.value} in session {s.id};"
-            f" {action.value} needs the convener, mediator, trainer or officer"
-        )
+        require_moderator(principal, action, s.target(), present, self.tree)
 
     async def moderated(
         self, req: P.Request

@@ -58,8 +58,7 @@ class Liveness:
             if beat % ACTIVITY_EVERY_BEATS == 0 and rooms:
                 # a crash ends a live session at its last known activity: keep that recent
                 try:
-                    async with services.tx() as tx:
-                        await sessions.touch_sessions(tx, list(rooms))
+                    await services.run(sessions.touch_live_sessions, list(rooms))
                 except errors.GatewayError as exc:
                     logger.warning("session activity not noted: %s", exc)
             await asyncio.sleep(1.0)
@@ -163,8 +162,7 @@ class Liveness:
         services = self.services
         now = time.monotonic()
         hubs = {w for w, info in live.items() if info.get("kind") == "hub"}
-        async with services.tx() as tx:
-            orphans = await sessions.orphaned_participants(tx, hubs | {services.hub_id})
+        orphans = await services.run(sessions.orphans, hubs | {services.hub_id})
         for p in orphans:
             first = self._dead_hubs.setdefault(p.hub_id, now)
             if now - first < services.settings.resume_window_s:

@@ -19,11 +19,11 @@ from config import errors
 from records import items, sessions
 from records.enums import AdmissionState, ParticipantRole, SessionKind, SessionState
 from records.lookup import format_code
-from records.policy import may_publish, should_subscribe
+from records.policy import STAFF_ROLES, may_publish, should_subscribe
 from signaling import protocol as P
 from signaling.bus import Message, Subscription
 from signaling.turn import turn_credentials
-from signaling.views import STAFF_ROLES, hidden_roles, participant_json, session_brief
+from signaling.views import hidden_roles, participant_json, session_brief
 
 if TYPE_CHECKING:
     from signaling.presence import Member
@@ -361,12 +361,11 @@ class Rooms:
                 if not staff:
                     continue
                 try:
-                    async with self.services.tx() as tx:
-                        counts = await sessions.attendance_counts(
-                            tx,
-                            room.session_id,
-                            (ParticipantRole.VIEWER, ParticipantRole.SPEAKER),
-                        )
+                    counts = await self.services.run(
+                        sessions.attendance,
+                        room.session_id,
+                        (ParticipantRole.VIEWER, ParticipantRole.SPEAKER),
+                    )
                 except errors.GatewayError as exc:
                     logger.warning("attendance of %s: %s", room.session_id, exc)
                     continue

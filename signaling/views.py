@@ -7,15 +7,6 @@ from typing import Any
 from records import sessions
 from records.enums import ParticipantRole, SessionKind, SessionState
 
-STAFF_ROLES = frozenset(
-    {
-        ParticipantRole.OFFICER,
-        ParticipantRole.CONVENER,
-        ParticipantRole.MEDIATOR,
-        ParticipantRole.TRAINER,
-    }
-)
-LOBBY_KINDS = frozenset({SessionKind.CONFERENCE, SessionKind.MEDIATION})
 CLOSED_STATES = frozenset({SessionState.ENDED, SessionState.CANCELLED, SessionState.INTERRUPTED})
 
 

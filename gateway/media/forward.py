@@ -107,7 +107,7 @@ class ForwardTrack(MediaStreamTrack):
         self.detach()
         self.feed = feed
         feed.subscribers.add(self)
-        self._restart()
+        self.restart()
 
     def detach(self) -> None:
         """Stop forwarding; the sender keeps waiting for a future :meth:`attach`."""
@@ -140,7 +140,7 @@ class ForwardTrack(MediaStreamTrack):
             self.dropped += self._clear()
             self.overflows += 1
             if self.kind == "video" and not packet.is_keyframe:
-                self._restart()
+                self.restart()
                 self.dropped += 1
                 return
         self._queue.put_nowait(packet)
@@ -151,7 +151,7 @@ class ForwardTrack(MediaStreamTrack):
             # The sender starts only once negotiation and DTLS are done: whatever queued up
             # since the subscription is stale, begin from a fresh keyframe.
             self._reading = True
-            self._restart()
+            self.restart()
         if self.readyState != "live":
             raise MediaStreamError
         packet = await self._queue.get()
@@ -167,7 +167,8 @@ class ForwardTrack(MediaStreamTrack):
             super().stop()
             self._queue.put_nowait(None)
 
-    def _restart(self) -> None:
+    def restart(self) -> None:
+        """Drop what is queued and resume from the next keyframe (asked for at once)."""
         self._clear()
         self._need_keyframe = self.kind == "video"
         self.request_keyframe()
@@ -274,7 +275,7 @@ class Feed:
         self.muted = muted
         if not muted:
             for sub in list(self.subscribers):
-                sub._restart()
+                sub.restart()
 
     async def close(self) -> None:
         """Stop reading and detach every subscriber; idempotent."""

@@ -1028,3 +1028,60 @@ def loopback_only() -> Iterator[None]:
         yield
     finally:
         _loopback_only.reset(token)
+
+
+# ---- the network between peers, for tests and benches -------------------------------------
+#
+# Tests lose, delay or inject packets "as the network would" and send RTCP a browser would
+# send; those reach aiortc's private transport methods, so they live here too.
+
+#: a DTLS transport's RTP path: ``(data, arrival_time_ms)`` in, ``data`` out
+RtpIn = Callable[[bytes, int], Awaitable[None]]
+RtpOut = Callable[[bytes], Awaitable[None]]
+
+
+def wrap_rtp_in(dtls: RTCDtlsTransport, wrap: Callable[[RtpIn], RtpIn]) -> None:
+    """Route the decrypted RTP a transport delivers to its receivers through ``wrap(original)``."""
+    dtls.__dict__["_handle_rtp_data"] = wrap(dtls._handle_rtp_data)
+
+
+def wrap_rtp_out(dtls: RTCDtlsTransport, wrap: Callable[[RtpOut], RtpOut]) -> None:
+    """Route the RTP a transport sends (before SRTP) through ``wrap(original)``."""
+    dtls.__dict__["_send_rtp"] = wrap(dtls._send_rtp)
+
+
+async def send_raw_rtp(dtls: RTCDtlsTransport, data: bytes) -> None:
+    """Send one serialised RTP packet on a transport (protected and sent as aiortc would)."""
+    await dtls._send_rtp(data)
+
+
+def rtp_header_extensions(dtls: RTCDtlsTransport) -> HeaderExtensionsMap:
+    """The header extension map a transport parses incoming RTP with."""
+    extensions: HeaderExtensionsMap = dtls._rtp_header_extensions_map
+    return extensions
+
+
+def rtp_router(dtls: RTCDtlsTransport) -> RtpRouter:
+    """The transport's SSRC → receiver router."""
+    router: RtpRouter = dtls._rtp_router
+    return router
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[Any]:
+    """The codecs negotiated on a transceiver (``RTCRtpCodecParameters``)."""
+    return list(transceiver._codecs)
+
+
+async def send_remb(receiver: RTCRtpReceiver, bitrate: int, media_ssrc: int) -> None:
+    """Send a REMB of ``bitrate`` for ``media_ssrc`` from this receiver, as a browser would.
+
+    aiortc's own estimator is switched off on this receiver first, so only this estimate is sent.
+    """
+    d = receiver.__dict__
+    d["_RTCRtpReceiver__remote_bitrate_estimator"] = None
+    remb = pack_remb_fci(bitrate, [media_ssrc])
+    await receiver._send_rtcp(
+        RtcpPsfbPacket(
+            fmt=RTCP_PSFB_APP, ssrc=d["_RTCRtpReceiver__rtcp_ssrc"], media_ssrc=0, fci=remb
+        )
+    )

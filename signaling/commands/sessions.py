@@ -8,20 +8,17 @@ from records.enums import (
     AdmissionState,
     ParticipantRole,
     PrincipalKind,
-    Role,
     SessionKind,
     SessionState,
 )
 from records.lifecycle import EventType
-from records.policy import Action, may_create_session, require
-from records.principals import Principal
+from records.policy import Action, may_create_session, require, role_on_join
 from signaling import protocol as P
 from signaling.context import Context
 from signaling.protocol import ID, Field, Request
 from signaling.registry import Reply, command
 from signaling.views import (
     CLOSED_STATES,
-    LOBBY_KINDS,
     hidden_roles,
     participant_json,
     session_brief,
@@ -87,7 +84,7 @@ async def session_join(ctx: Context, req: Request) -> Reply:
             p.admission in (AdmissionState.REFUSED, AdmissionState.REMOVED) for p in s.participants
         ):
             raise errors.AccessDenied(f"entry to session {s.id} was refused")
-        role, admission = _role_on_join(principal, s)
+        role, admission = role_on_join(principal, s.target())
         start = (
             s.state is SessionState.WAITING
             and s.kind is not SessionKind.VISIT
@@ -184,33 +181,3 @@ async def link_item(ctx: Context, req: Request) -> Reply:
         s.id, P.event("session.item", session=s.id, item_id=req["item_id"]), "staff"
     )
     return {"session": s.id, "item_id": req["item_id"]}
-
-
-def _role_on_join(
-    principal: Principal, s: sessions.SessionInfo
-) -> tuple[ParticipantRole, AdmissionState]:
-    admitted = AdmissionState.ADMITTED
-    is_convener = principal.account_id is not None and principal.account_id == s.convener_account_id
-    if principal.kind is PrincipalKind.INVITE:
-        role = principal.session_role or ParticipantRole.PARTY
-        if s.kind is SessionKind.TRAINING:
-            return ParticipantRole.VIEWER, admitted
-        return role, AdmissionState.LOBBY if s.kind in LOBBY_KINDS else admitted
-    if s.kind is SessionKind.TRAINING:
-        return (ParticipantRole.TRAINER if is_convener else ParticipantRole.VIEWER), admitted
-    if is_convener:
-        return (
-            ParticipantRole.MEDIATOR
-            if s.kind is SessionKind.MEDIATION
-            else ParticipantRole.CONVENER
-        ), admitted
-    if s.kind is SessionKind.VISIT:
-        return ParticipantRole.OFFICIAL, admitted
-    if principal.kind is PrincipalKind.TERMINAL:
-        return (
-            ParticipantRole.PARTY,
-            AdmissionState.LOBBY if s.kind in LOBBY_KINDS else admitted,
-        )
-    if s.kind in LOBBY_KINDS and not principal.has(Role.LEADER):
-        return ParticipantRole.MEMBER, AdmissionState.LOBBY
-    return ParticipantRole.MEMBER, admitted

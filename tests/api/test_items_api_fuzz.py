@@ -108,7 +108,7 @@ class _Server:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # aiohttp has no public accessor
+        port = runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"
         self._ready.set()
         try:

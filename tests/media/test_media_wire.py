@@ -25,16 +25,18 @@ def tap(viewer: Any, drop: Any = None) -> list[bytes]:
     network would.
     """
     transport = viewer.pc.sctp.transport  # BUNDLE: the one DTLS transport of the viewer
-    original = transport._handle_rtp_data
     seen: list[bytes] = []
 
-    async def handle(data: bytes, arrival_time_ms: int) -> None:
-        if drop is not None and drop(data):
-            return
-        seen.append(data)
-        await original(data, arrival_time_ms)
+    def wrap(original: hooks.RtpIn) -> hooks.RtpIn:
+        async def handle(data: bytes, arrival_time_ms: int) -> None:
+            if drop is not None and drop(data):
+                return
+            seen.append(data)
+            await original(data, arrival_time_ms)
 
-    transport.__dict__["_handle_rtp_data"] = handle
+        return handle
+
+    hooks.wrap_rtp_in(transport, wrap)
     return seen
 
 
@@ -42,7 +44,7 @@ def payload_types(viewer: Any, mime: str) -> set[int]:
     return {
         c.payloadType
         for t in viewer.pc.getTransceivers()
-        for c in t._codecs
+        for c in hooks.negotiated_codecs(t)
         if c.mimeType.lower() == mime
     }
 
@@ -75,7 +77,8 @@ async def test_viewers_get_well_formed_rtp_with_the_same_payloads(
         vp8 = payload_types(viewer, "video/vp8")
         video_mids = {t.mid for t in viewer.pc.getTransceivers() if t.kind == "video"}
         packets = [
-            RtpPacket.parse(data, transport._rtp_header_extensions_map) for data in seen[viewer.id]
+            RtpPacket.parse(data, hooks.rtp_header_extensions(transport))
+            for data in seen[viewer.id]
         ]
         video = [p for p in packets if p.payload_type in vp8]
         assert len(video) > 30
@@ -174,13 +177,15 @@ def drop_sent(publisher: Any, drop: Any) -> None:
     transport = next(
         t.sender.transport for t in publisher.pc.getTransceivers() if t.kind == "video"
     )
-    original = transport._send_rtp
 
-    async def send(data: bytes) -> None:
-        if not drop(data):
-            await original(data)
+    def wrap(original: hooks.RtpOut) -> hooks.RtpOut:
+        async def send(data: bytes) -> None:
+            if not drop(data):
+                await original(data)
 
-    transport.__dict__["_send_rtp"] = send
+        return send
+
+    hooks.wrap_rtp_out(transport, wrap)
 
 
 def worker_video_receiver(worker: Any, room: str, peer: str) -> Any:
@@ -288,9 +293,9 @@ async def test_a_publisher_inventing_sources_cannot_grow_the_workers_tables(
     for ssrc in range(1000, 1300):  # 300 made-up sources with the video payload type
         packet = RtpPacket(payload_type=vp8, sequence_number=1, timestamp=1, ssrc=ssrc)
         packet.payload = b"\x90\x80\x01\x00"
-        await transport._send_rtp(packet.serialize())
+        await hooks.send_raw_rtp(transport, packet.serialize())
     receiver = worker_video_receiver(worker, "r1", "alice")
-    router = receiver.transport._rtp_router
+    router = hooks.rtp_router(receiver.transport)
     await alice.wait_for(lambda: any(ssrc >= 1000 for ssrc in router.ssrc_table), within=5)
     await asyncio.sleep(0.3)
     assert len(router.ssrc_table) <= hooks.MAX_SOURCES * 2 + 4  # audio's and video's, bounded
@@ -324,7 +329,6 @@ async def test_a_publisher_sending_beyond_its_budget_is_cut_down(
 async def test_a_viewers_bandwidth_estimate_caps_what_the_publisher_is_asked_for(
     client, room_opener, media_sources, worker
 ):
-    from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci  # noqa: PLC0415
 
     await alice_publishes(client, room_opener, media_sources)
     bob = await client("r1", "bob")
@@ -338,13 +342,8 @@ async def test_a_viewers_bandwidth_estimate_caps_what_the_publisher_is_asked_for
 
     # bob's link can take 300 kb/s: his browser says so in REMB, about once a second
     receiver = next(t.receiver for t in bob.pc.getTransceivers() if t.kind == "video")
-    receiver.__dict__["_RTCRtpReceiver__remote_bitrate_estimator"] = None  # only ours, below
     media_ssrc = receiver.getSynchronizationSources()[0].source
-    rtcp_ssrc = receiver.__dict__["_RTCRtpReceiver__rtcp_ssrc"]
-    remb = pack_remb_fci(300_000, [media_ssrc])
-    await receiver._send_rtcp(
-        RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=remb)
-    )
+    await hooks.send_remb(receiver, 300_000, media_ssrc)  # only this one: aiortc's is switched off
     # the worker's REMB to alice is capped by it (tests/media/test_media_units.py: the pacer)
     await bob.wait_for(lambda: feed.downstream_cap() == 300_000, within=5)
 
@@ -382,14 +381,16 @@ async def test_a_paced_keyframe_is_recorded_at_its_first_packets_arrival(
     await alice.offer(NoiseVideoTrack())
     vp8 = payload_types(alice, "video/vp8")
     transport = next(t.sender.transport for t in alice.pc.getTransceivers() if t.kind == "video")
-    original = transport._send_rtp
 
-    async def paced(data: bytes) -> None:
-        if (data[1] & 0x7F) in vp8:
-            await asyncio.sleep(0.01)
-        await original(data)
+    def wrap(original: hooks.RtpOut) -> hooks.RtpOut:
+        async def paced(data: bytes) -> None:
+            if (data[1] & 0x7F) in vp8:
+                await asyncio.sleep(0.01)
+            await original(data)
 
-    transport.__dict__["_send_rtp"] = paced
+        return paced
+
+    hooks.wrap_rtp_out(transport, wrap)
     await alice.wait_for(
         lambda: any(k == "video" and p.is_keyframe for _, k, p, _a in sinks[0].packets),
         within=15,
