@@ -531,6 +531,16 @@ const DICT = {
   bl_text: ["进展情况", "Progress"],
   bl_entries: ["进展记录", "Entries"],
   bl_entry_saved: ["已保存 {unit} {month} 的进展", "Saved: {unit}, {month}"],
+  // the workbench, session 5: closing a backlog case (销号)
+  bl_close_h: ["销号", "Closing the case"],
+  bl_close: ["销号（结案）", "Close the case"],
+  bl_close_ready: ["事项已办结并已化解，可以销号", "The item is concluded and resolved: the case can be closed"],
+  bl_close_not_concluded: ["事项尚未办结（当前：{state}），暂不能销号", "The item is not concluded yet ({state}): the case cannot be closed"],
+  bl_close_not_resolved: ["事项已办结但尚未化解，暂不能销号；化解后请先记录办理结果", "The item is concluded but not resolved: record a resolved outcome first"],
+  bl_close_not_allowed: ["只有包案领导或辖区内的领导可以销号", "Only the leader in charge or a leader in scope can close the case"],
+  bl_close_done: ["已销号", "The case is closed"],
+  bl_closed_by: ["已于 {date} 销号（{name}）", "Closed on {date} by {name}"],
+  bl_closed_on: ["已销号（{date}）", "Closed ({date})"],
   // login
   login_title: ["工作人员登录", "Staff sign-in"],
   username: ["用户名", "Username"],
