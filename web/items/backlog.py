@@ -277,9 +277,7 @@ async def get_backlog(request: web.Request) -> web.Response:
     async with request.app[keys.STORE].transaction() as tx:
         entries = await items.progress_entries(tx, case.id)
         missing = await items.missing_months(tx, case.id, through=local_today())
-        closer = (
-            await accounts.display_names(tx, {case.closed_by}) if case.closed_by else {}
-        )
+        closer = await accounts.display_names(tx, {case.closed_by}) if case.closed_by else {}
         await accounts.audit(
             tx, p.ref, "view_backlog", "backlog", str(case.id), remote=remote_of(request)
         )
