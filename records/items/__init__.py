@@ -63,7 +63,7 @@ from records.items.handling import (
     transfer,
     transfer_out,
 )
-from records.items.listings import item_session_ids, list_items
+from records.items.listings import MAX_ROWS, SORTS, item_session_ids, list_items, list_officials
 from records.items.privacy import (
     RevealField,
     Rotation,
@@ -111,6 +111,8 @@ from records.items.visits import (
 )
 
 __all__ = [
+    "MAX_ROWS",
+    "SORTS",
     "ATTACHMENT_TYPES",
     "MAX_ATTACHMENT_BYTES",
     "AttachmentInfo",
@@ -177,6 +179,7 @@ __all__ = [
     "list_backlog_cases",
     "list_due",
     "list_items",
+    "list_officials",
     "list_overdue",
     "missing_months",
     "object_to",
