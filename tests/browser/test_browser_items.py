@@ -178,3 +178,67 @@ async def test_an_item_walked_through_its_lifecycle_by_clicking(
     await housing.goto("/items")
     await housing.locator(f'#rows tr[data-item="{item["id"]}"]').get_by_text("Video").wait_for()
     assert await _axe(housing, "items-list-en") == []
+
+
+async def test_the_list_sorts_filters_by_handler_and_exports(
+    gateway: Gateway, open_page: Open
+) -> None:
+    reception = await open_page("/items", login="reception")
+    first = await _register(reception)
+    second = await _register(reception)
+    await reception.goto("/items")
+    rows = reception.locator("#rows tr")
+    await rows.nth(1).wait_for()
+    assert await rows.nth(0).get_attribute("data-item") == second["id"]  # newest first
+
+    await reception.get_by_label("排序").select_option(label="登记时间")
+    await reception.get_by_label("顺序").select_option(label="从旧到新 / 从早到晚")
+    await reception.get_by_role("button", name="搜索", exact=True).click()
+    await reception.locator(f'#rows tr:first-child[data-item="{first["id"]}"]').wait_for()
+    assert await rows.count() == 2
+    assert await _axe(reception, "items-list-sorted") == []
+
+    # named the handler of the second one: "mine" lists it alone
+    me = await (await reception.context.request.get("/api/me")).json()
+    resp = await reception.context.request.put(
+        f"/api/items/{second['id']}/handlers/{gateway.seed.account_ids['reception']}",
+        data={},
+        headers={"X-CSRF-Token": me["csrf_token"]},
+    )
+    assert resp.ok, await resp.text()
+    await reception.get_by_label("经办人").select_option(label="我经办的")
+    await reception.get_by_role("button", name="搜索", exact=True).click()
+    await reception.locator(f'#rows tr[data-item="{first["id"]}"]').wait_for(state="detached")
+    assert await rows.count() == 1
+    await reception.get_by_label("经办人").select_option(label="全部")
+    await reception.get_by_role("button", name="搜索", exact=True).click()
+    await rows.nth(1).wait_for()
+
+    # the export is the list as filtered: both items, Chinese in a spreadsheet (BOM), masked
+    async with reception.expect_download() as downloading:
+        await reception.get_by_role("link", name="导出 CSV（当前筛选）").click()
+    download = await downloading.value
+    raw = (await download.path()).read_bytes()
+    assert raw.startswith("\ufeff".encode())
+    text = raw.decode("utf-8-sig")
+    lines = text.splitlines()
+    assert lines[0].startswith("查询码,状态,渠道")
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        first["lookup_code"],
+        second["lookup_code"],
+    ]
+    assert "13800001234" not in text
+    assert "110101199001011234" not in text
+    assert "张**" in text
+
+    # a handler who handles none of them: nothing, and the export says the same
+    await reception.get_by_label("经办人").select_option(label="Housing · 示例区住房和城乡建设局")
+    await reception.get_by_role("button", name="搜索", exact=True).click()
+    await reception.locator("#msg").get_by_text("没有符合条件的事项").wait_for()
+    href = await reception.locator("#export").get_attribute("href") or ""
+    assert "handler=" in href
+    resp = await reception.context.request.get(href)
+    assert (await resp.text()).strip().count("\n") == 0  # the header line alone
+    await reception.locator("#lang").click()
+    await reception.get_by_label("Sort by").wait_for()
+    assert await _axe(reception, "items-list-handler-en") == []

@@ -541,6 +541,17 @@ const DICT = {
   bl_close_done: ["已销号", "The case is closed"],
   bl_closed_by: ["已于 {date} 销号（{name}）", "Closed on {date} by {name}"],
   bl_closed_on: ["已销号（{date}）", "Closed ({date})"],
+  // the workbench, session 5: the item list's handler, order and export
+  handler: ["经办人", "Handler"],
+  handler_me: ["我经办的", "Mine"],
+  sort_by: ["排序", "Sort by"],
+  sort_order: ["顺序", "Order"],
+  sort_received: ["登记时间", "Registered"],
+  sort_due: ["办理期限", "Deadline"],
+  sort_state: ["办理状态", "State"],
+  order_desc: ["从新到旧 / 从晚到早", "Newest / latest first"],
+  order_asc: ["从旧到新 / 从早到晚", "Oldest / earliest first"],
+  export_csv: ["导出 CSV（当前筛选）", "Export CSV (these filters)"],
   // login
   login_title: ["工作人员登录", "Staff sign-in"],
   username: ["用户名", "Username"],
