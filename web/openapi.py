@@ -198,6 +198,20 @@ def _schemas() -> dict[str, Schema]:
         item_props
         | {
             "backlog_case_id": _nullable(INT),
+            "may_supervise": BOOL,
+            "supervisions": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "id": INT,
+                        "unit_id": INT,
+                        "unit_name": STR,
+                        "reason": STR,
+                        "due_on": _nullable(DATE),
+                        "at": DATETIME,
+                    }
+                ),
+            },
             "unit_names": {
                 "type": "object",
                 "additionalProperties": STR,

@@ -22,7 +22,7 @@ from records.lifecycle import (
     ItemState,
 )
 from records.lookup import format_code
-from records.policy import Action
+from records.policy import Action, in_scope
 from records.principals import Principal
 from web import keys
 from web.auth import authorize, remote_of, require_official
@@ -305,9 +305,27 @@ async def overdue(request: web.Request) -> web.Response:
 async def _read_item(request: web.Request, p: Principal, item: items.Item) -> web.Response:
     async with request.app[keys.STORE].transaction() as tx:
         case = await items.backlog_case_of_item(tx, item.id)
+        supervisions = await items.list_supervisions(tx, item.id)
         await accounts.audit(tx, p.ref, "view_item", "item", item.id, remote=remote_of(request))
     body = item_json(item)
     body["backlog_case_id"] = case.id if case else None
+    holder = item.handling_unit_id or item.registering_unit_id
+    tree = request.app[keys.STORE].tree
+    # as POST /api/items/{id}/supervise decides: a unit above the one holding the item
+    body["may_supervise"] = (
+        p.unit_id is not None and p.unit_id != holder and in_scope(p, holder, tree)
+    )
+    body["supervisions"] = [
+        {
+            "id": s.id,
+            "unit_id": s.unit_id,
+            "unit_name": unit_name(request, s.unit_id),
+            "reason": s.reason,
+            "due_on": iso(s.due_on),
+            "at": s.at.isoformat(),
+        }
+        for s in supervisions
+    ]
     # the units the item names, by name: the reader's /api/orgs holds only its own scope, and
     # an item registered above it (a reception centre's) would show a bare number
     named = {
