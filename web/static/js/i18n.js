@@ -597,6 +597,8 @@ const DICT = {
   f_visit_leader: ["接访领导（领导接访、下访时填写）", "Receiving leader (leader kinds)"],
   f_place: ["地点（下访时必填）", "Place (outreach: required)"],
   done_supervise: ["已督办", "Supervision recorded"],
+  item_evaluation: ["满意度评价", "Satisfaction"],
+  not_rated: ["未评价", "not rated"],
   done_evaluation: ["已登记评价", "Rating recorded"],
   done_visit: ["已登记来访：{n} 人次", "Visit recorded: {n} persons"],
   err_window_closed: ["已超过请求期限（{date}前）：信访人可在收到意见之日起30日内请求，逾期的请求不予受理", "Too late: the window ended on {date}; a request must be made within 30 days of receiving the opinion"],

@@ -88,6 +88,9 @@ function renderItem() {
     ["registering_unit", unitName(it.registering_unit_id)],
     ["handling_unit", unitName(it.handling_unit_id)],
   ];
+  const ev = it.evaluation || {};
+  const rated = (v) => (v === true ? t("f_satisfied_yes") : v === false ? t("f_satisfied_no") : t("not_rated"));
+  pairs.push(["item_evaluation", `${t("stage_acceptance")}: ${rated(ev.acceptance)} · ${t("stage_handling")}: ${rated(ev.handling)}`]);
   $("#summary").replaceChildren(...pairs.flatMap(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, v || "—")]));
   $("#due").textContent = dueText(it.due);
   $("#due").dataset.due = it.due ? it.due.on : "";
