@@ -568,6 +568,22 @@ def _schemas() -> dict[str, Schema]:
                 "author_name": STR,
                 "withdrawn_at": _nullable(DATETIME),
                 "can_withdraw": BOOL,
+                "delivery": _obj(
+                    {
+                        "terminals": INT,
+                        "shown": {
+                            "type": "array",
+                            "items": _obj(
+                                {
+                                    "terminal_id": INT,
+                                    "name": STR,
+                                    "unit_name": STR,
+                                    "at": DATETIME,
+                                }
+                            ),
+                        },
+                    }
+                ),
             }
         ),
     }

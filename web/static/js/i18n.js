@@ -602,6 +602,9 @@ const DICT = {
   done_evaluation: ["已登记评价", "Rating recorded"],
   done_visit: ["已登记来访：{n} 人次", "Visit recorded: {n} persons"],
   err_window_closed: ["已超过请求期限（{date}前）：信访人可在收到意见之日起30日内请求，逾期的请求不予受理", "Too late: the window ended on {date}; a request must be made within 30 days of receiving the opinion"],
+  // the workbench, session 5: announcements reaching terminals
+  ann_delivery: ["送达", "Shown on"],
+  ann_delivered: ["已送达 {n}/{m} 台终端", "Shown on {n} of {m} terminals"],
   // login
   login_title: ["工作人员登录", "Staff sign-in"],
   username: ["用户名", "Username"],
