@@ -817,6 +817,20 @@ def _items_paths() -> dict[str, Schema]:
                 ],
             )
         },
+        "/api/items/counts": {
+            "get": _op(
+                "The navigation's badges: overdue, due within 3 days, waiting for "
+                "acknowledgement by the caller's units, backlog entries missing",
+                _obj(
+                    {
+                        "overdue": INT,
+                        "due_soon": INT,
+                        "to_acknowledge": INT,
+                        "backlog_missing": INT,
+                    }
+                ),
+            )
+        },
         "/api/items/overdue": {
             "get": _op("Items whose unit deadline has passed", _ref("DueList"), params=[UNIT_QUERY])
         },

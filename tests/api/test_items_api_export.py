@@ -135,3 +135,32 @@ async def test_handlers_to_name(api: Api) -> None:
     )
     # ... but named when the receiving unit is asked for (a transfer names its handler)
     assert [h["name"] for h in (await resp.json())["handlers"]] == ["Housing"]
+
+
+async def test_the_navigation_counts(api: Api) -> None:
+    reception = await api.login("reception")
+    item = await register(api, reception, "QX-XFJ-JDZX")
+    await act(api, reception, item["id"], "assign", to_unit_id=api.seed.units["QX-ZJJ"])
+    housing = await api.login("housing")
+    resp = await api.client.get("/api/items/counts", headers=housing)
+    assert resp.status == 200, await resp.text()
+    assert await resp.json() == {
+        "overdue": 0,
+        "due_soon": 0,
+        "to_acknowledge": 1,
+        "backlog_missing": 0,
+    }
+    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    await _due(api, item["id"], today - dt.timedelta(days=1))
+    counted = await (await api.client.get("/api/items/counts", headers=housing)).json()
+    assert (counted["overdue"], counted["due_soon"]) == (1, 0)
+    await _due(api, item["id"], today + dt.timedelta(days=3))
+    counted = await (await api.client.get("/api/items/counts", headers=housing)).json()
+    assert (counted["overdue"], counted["due_soon"]) == (0, 1)
+    await act(api, housing, item["id"], "acknowledge")
+    counted = await (await api.client.get("/api/items/counts", headers=housing)).json()
+    assert counted["to_acknowledge"] == 0
+    # the reception centre sent it away: nothing waits for its own acknowledgement
+    assert (await (await api.client.get("/api/items/counts", headers=reception)).json())[
+        "to_acknowledge"
+    ] == 0

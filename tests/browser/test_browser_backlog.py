@@ -83,6 +83,8 @@ async def test_a_leader_writes_the_monthly_entries_on_a_phone(
     await phone.locator("#mine").check()
     entry = phone.locator(f'#cases li[data-case="{case["id"]}"]')
     await entry.get_by_text("缺报 2 个月").wait_for()
+    # the navigation counts the missing entries too
+    await phone.locator("header.bar nav").get_by_role("link", name="缺报 2").wait_for()
     assert await _axe(phone, "backlog-list-phone") == []
     await entry.get_by_role("link", name=item["lookup_code"]).click()
     await phone.locator("#v-case").wait_for(state="visible")
@@ -110,6 +112,7 @@ async def test_a_leader_writes_the_monthly_entries_on_a_phone(
             assert await community.get_attribute("data-missing") == month
     await community.wait_for(state="detached")
     assert "无缺报" in await phone.locator("#units").inner_text()
+    await phone.locator('header.bar nav [data-count="backlog_missing"]').wait_for(state="detached")
 
     await phone.locator("#lang").click()
     await phone.locator("#units").get_by_text("Nothing missing").first.wait_for()

@@ -340,6 +340,48 @@ async def _read_item(request: web.Request, p: Principal, item: items.Item) -> we
     return web.json_response(body)
 
 
+@routes.get("/api/items/counts")
+async def counts(request: web.Request) -> web.Response:
+    """What the navigation badges count for the caller, each in the caller's scope.
+
+    ``overdue`` and ``due_soon`` (within 3 days): items with a unit deadline, as the console's
+    "my work" lists them; ``to_acknowledge``: items transferred or assigned to a unit of the
+    caller's own subtree and not yet acknowledged (签收); ``backlog_missing``: monthly entries
+    missing on open backlog cases of the caller's units.
+    """
+    p, units = await _due_units(request)
+    assert p.unit_id is not None
+    tree = request.app[keys.STORE].tree
+    own = sorted(tree.subtree(p.unit_id))
+    assert p.account_id is not None
+    today = local_today()
+    async with request.app[keys.STORE].transaction() as tx:
+        overdue = await items.list_overdue(tx, units, today)
+        soon = await items.list_due(tx, units, 3, today)
+        waiting = await items.list_items(
+            tx,
+            unit_ids=own,
+            viewer_account_id=p.account_id,
+            states=[ItemState.TRANSFERRED, ItemState.ASSIGNED],
+            limit=500,
+        )
+        attention = await items.backlog_attention(
+            tx, unit_ids=scope_units(request, p, None), today=today
+        )
+    due = [*overdue, *soon]
+    confidential = [d.item_id for d in due if d.confidential]
+    visible = await visible_items(request, p, confidential) if confidential else set()
+    shown = [d for d in due if not d.confidential or d.item_id in visible]
+    return web.json_response(
+        {
+            "overdue": sum(1 for d in shown if d.due_on < today),
+            "due_soon": sum(1 for d in shown if d.due_on >= today),
+            "to_acknowledge": sum(1 for i in waiting if i.handling_unit_id in set(own)),
+            "backlog_missing": sum(len(a.missing_months) for a in attention),
+        }
+    )
+
+
 @routes.get("/api/items/lookup")
 async def lookup(request: web.Request) -> web.Response:
     """An item by its lookup code (officials linking a visit to an existing item)."""

@@ -605,6 +605,11 @@ const DICT = {
   // the workbench, session 5: announcements reaching terminals
   ann_delivery: ["送达", "Shown on"],
   ann_delivered: ["已送达 {n}/{m} 台终端", "Shown on {n} of {m} terminals"],
+  // the workbench, session 5: counts in the navigation
+  nav_badge_overdue: ["超期 {n}", "{n} overdue"],
+  nav_badge_due_soon: ["3日内到期 {n}", "{n} due in 3 days"],
+  nav_badge_to_ack: ["待签收 {n}", "{n} to acknowledge"],
+  nav_badge_missing: ["缺报 {n}", "{n} entries missing"],
   // login
   login_title: ["工作人员登录", "Staff sign-in"],
   username: ["用户名", "Username"],

@@ -159,6 +159,7 @@ async function writeEntry(ev) {
     say(msg.textContent);
     f.text.value = "";
     f.month.value = "";
+    window.dispatchEvent(new Event("pg:changed")); // the navigation's counts (nav.js)
     await loadCase(state.current.id);
   } catch (err) {
     msg.className = "error";

@@ -318,6 +318,7 @@ async function submit(ev) {
       ? (await api(extra.path(state.item), { method: "POST", body: { ...body, ...(extra.body ? extra.body(state.item) : {}) } }), state.item)
       : await items.act(state.item.id, name, body);
     state.done = name;
+    window.dispatchEvent(new Event("pg:changed")); // the navigation's counts (nav.js)
     closeForm();
     await reload(updated.id);
     msg.className = "ok";
