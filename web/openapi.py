@@ -568,6 +568,7 @@ def _schemas() -> dict[str, Schema]:
                 "author_name": STR,
                 "withdrawn_at": _nullable(DATETIME),
                 "can_withdraw": BOOL,
+                # in the list only (which terminals showed it), not in the withdrawal's answer
                 "delivery": _obj(
                     {
                         "terminals": INT,
@@ -584,7 +585,20 @@ def _schemas() -> dict[str, Schema]:
                         },
                     }
                 ),
-            }
+            },
+            required=[
+                "id",
+                "unit_id",
+                "title",
+                "body",
+                "published_at",
+                "expires_at",
+                "unit_name",
+                "author_id",
+                "author_name",
+                "withdrawn_at",
+                "can_withdraw",
+            ],
         ),
     }
 
