@@ -610,6 +610,9 @@ const DICT = {
   nav_badge_due_soon: ["3日内到期 {n}", "{n} due in 3 days"],
   nav_badge_to_ack: ["待签收 {n}", "{n} to acknowledge"],
   nav_badge_missing: ["缺报 {n}", "{n} entries missing"],
+  // the workbench, session 5: more of "my work" in the console
+  mywork_to_ack: ["待本单位签收", "Waiting for my unit's acknowledgement"],
+  mywork_windows: ["复查、复核申请期内", "Review windows running"],
   // login
   login_title: ["工作人员登录", "Staff sign-in"],
   username: ["用户名", "Username"],
