@@ -18,6 +18,7 @@ from records.item_models import (
     ItemType,
 )
 from records.items.core import (
+    load_related,
     load_row,
     to_item,
 )
@@ -129,7 +130,8 @@ async def list_items(
         order.insert(0, t.due_on.is_(None))
     q = q.order_by(*order, t.registered_at.desc(), t.id).limit(limit).offset(offset)
     rows = (await session.scalars(q)).all()
-    return [await to_item(session, r) for r in rows]
+    related = await load_related(session, [r.id for r in rows])
+    return [await to_item(session, r, related[r.id]) for r in rows]
 
 
 async def item_session_ids(session: AsyncSession, item_id: str) -> list[str]:
