@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from records.base import Base, UTCDateTime, code64, created_at, intpk, name200, strpk
+from records.base import Base, UTCDateTime, code64, created_at, intpk, name200, strpk, timestamp
 from records.enums import (
     AdmissionState,
     ParticipantRole,
@@ -278,6 +278,16 @@ class Announcement(Base):
     published_at: Mapped[created_at]
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class AnnouncementReceipt(Base):
+    """A terminal showed an announcement: written once, when it first did (append-only)."""
+
+    __tablename__ = "announcement_receipts"
+
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id"), primary_key=True)
+    terminal_id: Mapped[int] = mapped_column(ForeignKey("terminals.id"), primary_key=True)
+    shown_at: Mapped[timestamp]
 
 
 class AuditEntry(Base):

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from config.errors import AccessDenied, GatewayError, NotFound, ValidationError
-from records import accounts, enums, items, lookup, policy, sessions
+from records import accounts, enums, items, lookup, policy, receipts, sessions
 from records.base import utcnow
 from records.deadlines import local_date
 from records.enums import (
@@ -779,7 +779,28 @@ async def list_announcements(request: web.Request) -> web.Response:
     units = None if tree.sees_everything(p.unit_id) else sorted(tree.subtree(p.unit_id))
     async with request.app[keys.STORE].transaction() as tx:
         found = await sessions.list_announcements(tx, units)
-    return web.json_response({"announcements": [_announcement_json(request, p, a) for a in found]})
+        shown = await receipts.receipts(tx, [a.info.id for a in found])
+        reach = {u for a in found for u in tree.subtree(a.info.unit_id)}
+        terminals = await receipts.active_terminals(tx, reach)
+    listed = []
+    for a in found:
+        body = _announcement_json(request, p, a)
+        subtree = tree.subtree(a.info.unit_id)
+        body["delivery"] = {
+            "terminals": sum(1 for t in terminals if t.unit_id in subtree),
+            "shown": [
+                {
+                    "terminal_id": r.terminal.id,
+                    "name": r.terminal.name,
+                    "unit_name": tree.units[r.terminal.unit_id].name,
+                    "at": r.shown_at.isoformat(),
+                }
+                for r in shown
+                if r.announcement_id == a.info.id
+            ],
+        }
+        listed.append(body)
+    return web.json_response({"announcements": listed})
 
 
 @routes.post("/api/announcements/{announcement_id}/withdraw")

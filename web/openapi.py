@@ -208,6 +208,20 @@ def _schemas() -> dict[str, Schema]:
         item_props
         | {
             "backlog_case_id": _nullable(INT),
+            "may_supervise": BOOL,
+            "supervisions": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "id": INT,
+                        "unit_id": INT,
+                        "unit_name": STR,
+                        "reason": STR,
+                        "due_on": _nullable(DATE),
+                        "at": DATETIME,
+                    }
+                ),
+            },
             "unit_names": {
                 "type": "object",
                 "additionalProperties": STR,
@@ -413,6 +427,9 @@ def _schemas() -> dict[str, Schema]:
                 "state": _enum(ItemState),
                 "entries": {"type": "array", "items": _ref("ProgressEntry")},
                 "missing_months": missing,
+                "resolved": {"type": "boolean"},
+                "may_close": {"type": "boolean"},
+                "closed_by_name": _nullable(STR),
             }
         ),
         "ProgressEntry": _obj(
@@ -565,7 +582,37 @@ def _schemas() -> dict[str, Schema]:
                 "author_name": STR,
                 "withdrawn_at": _nullable(DATETIME),
                 "can_withdraw": BOOL,
-            }
+                # in the list only (which terminals showed it), not in the withdrawal's answer
+                "delivery": _obj(
+                    {
+                        "terminals": INT,
+                        "shown": {
+                            "type": "array",
+                            "items": _obj(
+                                {
+                                    "terminal_id": INT,
+                                    "name": STR,
+                                    "unit_name": STR,
+                                    "at": DATETIME,
+                                }
+                            ),
+                        },
+                    }
+                ),
+            },
+            required=[
+                "id",
+                "unit_id",
+                "title",
+                "body",
+                "published_at",
+                "expires_at",
+                "unit_name",
+                "author_id",
+                "author_name",
+                "withdrawn_at",
+                "can_withdraw",
+            ],
         ),
     }
 
@@ -625,6 +672,22 @@ CASE_ID = _path("case_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID})
 SESSION_ID = _path("session_id", {"type": "string", "pattern": "^[0-9a-zA-Z]{1,32}$"})
 UNIT_QUERY = _query("unit_id", UNIT_ID, "a unit in the caller's scope (default: the caller's)")
 CSV_ENUM = {"type": "string", "minLength": 1, "maxLength": 300}
+#: the filters and the order of the item list and its CSV
+LIST_QUERY = [
+    UNIT_QUERY,
+    _query("state", CSV_ENUM, "comma-separated states"),
+    _query("type", CSV_ENUM, "comma-separated types"),
+    _query("channel", CSV_ENUM, "comma-separated channels"),
+    _query("category", CSV_ENUM, "comma-separated categories"),
+    _query("from", DATE, "registered on or after"),
+    _query("until", DATE, "registered on or before"),
+    _query("urgent", _enum(["true", "false"])),
+    _query("handler", {"type": "string", "pattern": r"^(me|\d{1,10})$"}, "me or an account id"),
+    _query("due_before", DATE, "current deadline before this day"),
+    _query("overdue", _enum(["true", "false"]), "current deadline before today"),
+    _query("sort", _enum(["received", "due", "state"]), "default received"),
+    _query("order", _enum(["desc", "asc"]), "default desc"),
+]
 
 
 def _upload_op() -> Schema:
@@ -740,17 +803,37 @@ def _items_paths() -> dict[str, Schema]:
                     "additionalProperties": False,
                 },
                 params=[
-                    UNIT_QUERY,
-                    _query("state", CSV_ENUM, "comma-separated states"),
-                    _query("type", CSV_ENUM, "comma-separated types"),
-                    _query("channel", CSV_ENUM, "comma-separated channels"),
-                    _query("from", DATE, "registered on or after"),
-                    _query("until", DATE, "registered on or before"),
-                    _query("urgent", _enum(["true", "false"])),
+                    *LIST_QUERY,
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
                     _query("offset", {"type": "integer", "minimum": 0, "maximum": 1_000_000}),
                 ],
             ),
+        },
+        "/api/items.csv": {
+            "get": _op(
+                "The filtered item list as CSV (UTF-8 with a BOM; identities masked; at most "
+                "2000 rows, a last line says when more matched); audit-logged",
+                {"type": "string"},
+                params=LIST_QUERY,
+                content_type="text/csv",
+            )
+        },
+        "/api/handlers": {
+            "get": _op(
+                "Officials who may be named as an item's handler (of the caller's scope, or of "
+                "the subtree of unit_id)",
+                _obj(
+                    {
+                        "handlers": {
+                            "type": "array",
+                            "items": _obj(
+                                {"id": INT, "name": STR, "unit_id": INT, "unit_name": STR}
+                            ),
+                        }
+                    }
+                ),
+                params=[_query("unit_id", UNIT_ID)],
+            )
         },
         "/api/items/due": {
             "get": _op(
@@ -760,6 +843,20 @@ def _items_paths() -> dict[str, Schema]:
                     UNIT_QUERY,
                     _query("within_days", {"type": "integer", "minimum": 0, "maximum": 366}),
                 ],
+            )
+        },
+        "/api/items/counts": {
+            "get": _op(
+                "The navigation's badges: overdue, due within 3 days, waiting for "
+                "acknowledgement by the caller's units, backlog entries missing",
+                _obj(
+                    {
+                        "overdue": INT,
+                        "due_soon": INT,
+                        "to_acknowledge": INT,
+                        "backlog_missing": INT,
+                    }
+                ),
             )
         },
         "/api/items/overdue": {

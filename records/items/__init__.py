@@ -70,7 +70,7 @@ from records.items.handling import (
     transfer,
     transfer_out,
 )
-from records.items.listings import item_session_ids, list_items
+from records.items.listings import MAX_ROWS, SORTS, item_session_ids, list_items, list_officials
 from records.items.privacy import (
     RevealField,
     Rotation,
@@ -118,6 +118,8 @@ from records.items.visits import (
 )
 
 __all__ = [
+    "MAX_ROWS",
+    "SORTS",
     "ATTACHMENT_TYPES",
     "LEADER_KINDS",
     "MAX_ATTACHMENT_BYTES",
@@ -175,6 +177,7 @@ __all__ = [
     "list_backlog_cases",
     "list_due",
     "list_items",
+    "list_officials",
     "list_overdue",
     "list_supervisions",
     "list_visits",

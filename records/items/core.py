@@ -75,27 +75,45 @@ async def load_row(session: AsyncSession, item_id: str) -> ItemRow:
     return row
 
 
-async def to_item(session: AsyncSession, row: ItemRow) -> Item:
-    """The row as the layers above see it, with petitioners, co-handlers and handlers."""
-    petitioners = (
-        await session.scalars(
-            select(Petitioner).where(Petitioner.item_id == row.id).order_by(Petitioner.position)
-        )
-    ).all()
-    co = (
-        await session.scalars(
-            select(ItemCoHandler.unit_id)
-            .where(ItemCoHandler.item_id == row.id)
-            .order_by(ItemCoHandler.unit_id)
-        )
-    ).all()
-    handlers = (
-        await session.execute(
-            select(ItemHandler.account_id, ItemHandler.recused)
-            .where(ItemHandler.item_id == row.id)
-            .order_by(ItemHandler.account_id)
-        )
-    ).all()
+#: what :func:`to_item` reads besides the row: petitioners, co-handling units, handlers
+Related = tuple[Sequence[Petitioner], Sequence[int], Sequence[tuple[int, bool]]]
+
+
+async def load_related(session: AsyncSession, item_ids: Sequence[str]) -> dict[str, Related]:
+    """Petitioners, co-handlers and handlers of many items in three queries (for listings)."""
+    ids = list(item_ids)
+    out: dict[str, tuple[list[Petitioner], list[int], list[tuple[int, bool]]]] = {
+        i: ([], [], []) for i in ids
+    }
+    if not ids:
+        return {}
+    for p in await session.scalars(
+        select(Petitioner).where(Petitioner.item_id.in_(ids)).order_by(Petitioner.position)
+    ):
+        out[p.item_id][0].append(p)
+    for item_id, unit_id in await session.execute(
+        select(ItemCoHandler.item_id, ItemCoHandler.unit_id)
+        .where(ItemCoHandler.item_id.in_(ids))
+        .order_by(ItemCoHandler.unit_id)
+    ):
+        out[item_id][1].append(unit_id)
+    for item_id, account_id, recused in await session.execute(
+        select(ItemHandler.item_id, ItemHandler.account_id, ItemHandler.recused)
+        .where(ItemHandler.item_id.in_(ids))
+        .order_by(ItemHandler.account_id)
+    ):
+        out[item_id][2].append((account_id, recused))
+    return dict(out)
+
+
+async def to_item(session: AsyncSession, row: ItemRow, related: Related | None = None) -> Item:
+    """The row as the layers above see it, with petitioners, co-handlers and handlers.
+
+    ``related``: those already read (:func:`load_related`), else they are read here.
+    """
+    if related is None:
+        related = (await load_related(session, [row.id]))[row.id]
+    petitioners, co, handlers = related
     return Item(
         id=row.id,
         lookup_code=row.lookup_code,

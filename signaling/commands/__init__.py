@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from signaling.commands import chat, hello, media, moderation, recording, sessions, training, visits
+from signaling.commands import (
+    announcements,
+    chat,
+    hello,
+    media,
+    moderation,
+    recording,
+    sessions,
+    training,
+    visits,
+)
 from signaling.protocol import Field, Schema
 from signaling.registry import Command, collect
 
 #: every client → hub message type, its schema and its handler
 COMMANDS: Mapping[str, Command] = collect(
-    hello, visits, sessions, moderation, training, chat, recording, media
+    hello, visits, sessions, moderation, training, chat, recording, media, announcements
 )
 #: what the parser validates against
 SCHEMAS: Mapping[str, Schema] = {mtype: c.schema for mtype, c in COMMANDS.items()}

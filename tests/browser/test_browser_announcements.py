@@ -1,7 +1,7 @@
 """/announcements: the bureau's leader publishes to two communities of two sub-districts,
 chosen from the org tree (the default is the whole district, not the leader's own unit, which
-has no terminals); the kiosks there show it at once, a kiosk elsewhere does not; withdrawn, it
-leaves the kiosk showing it."""
+has no terminals); the kiosks there show it at once, a kiosk elsewhere does not; the list says
+which terminals showed it; withdrawn, it leaves the kiosk showing it."""
 
 from __future__ import annotations
 
@@ -54,8 +54,22 @@ async def test_published_to_two_communities_shown_there_only_then_withdrawn(
     await xinyuan.wait_for_timeout(1000)
     assert TITLE not in (await xinyuan.locator("body").inner_text())
 
-    # withdrawn for 和平社区: that kiosk drops it at once, 滨河社区's keeps it
+    # the list says which terminals showed it: each community's one terminal, by name
     row = leader.locator(f'#rows tr[data-unit="{gateway.seed.units["QX-DFJD-HPSQ"]}"]')
+    for unit in ("QX-DFJD-HPSQ", "QX-HHJD-BHSQ"):
+        shown = leader.locator(f'#rows tr[data-unit="{gateway.seed.units[unit]}"] [data-shown]')
+        for _ in range(20):  # the kiosk's receipt arrives just after it shows the text
+            await leader.reload()
+            await shown.wait_for()
+            if await shown.get_attribute("data-shown") == "1":
+                break
+            await leader.wait_for_timeout(250)
+        assert "已送达 1/1 台终端" in await shown.inner_text()
+    await row.get_by_text("已送达 1/1 台终端").click()  # the names on demand
+    await row.locator("details li").get_by_text("和平社区").wait_for()
+    assert await _axe(leader, "announcements-delivered") == []
+
+    # withdrawn for 和平社区: that kiosk drops it at once, 滨河社区's keeps it
     await row.get_by_role("button", name="撤回").click()
     await row.locator('[data-status="withdrawn"]').wait_for()
     await heping.locator("#ann-list").get_by_text(TITLE).wait_for(state="detached")

@@ -1,5 +1,7 @@
 """/backlog on a phone: the leader in charge finds the case, sees last month missing for both
-responsible units, writes the two entries, and the missing month goes away unit by unit."""
+responsible units, writes the two entries, and the missing month goes away unit by unit; the
+case cannot be closed (销号) while its item is open, and is closed from the page once the item
+is concluded and resolved."""
 
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ async def test_a_leader_writes_the_monthly_entries_on_a_phone(
                 "type": "complaint",
                 "channel": "visit",
                 "category": "land",
-                "registering_unit_id": units["QX-DFJD-HPSQ"],
+                # the street registers and handles it itself (so it may accept it below)
+                "registering_unit_id": units["QX-DFJD"],
                 "request": "征地补偿款多年未发放",
                 "petitioners": [{"name": "王五", "phone": "13700001111"}],
             },
@@ -56,8 +59,8 @@ async def test_a_leader_writes_the_monthly_entries_on_a_phone(
     await desk.get_by_label("化解方案").fill("核实补偿台账，分期发放")
     await desk.get_by_label("稳控措施").fill("每周走访一次")
     await desk.get_by_label("工作台账").fill("见街道积案台账第12号")
-    assert await desk.get_by_label("和平社区").is_checked()  # the item's own unit
-    await desk.get_by_label("东风街道").check()
+    assert await desk.get_by_label("东风街道").is_checked()  # the item's own unit
+    await desk.get_by_label("和平社区").check()
     await desk.locator("#flag-form").get_by_role("button", name="确认").click()
     link = desk.locator("#backlog-link a")
     await link.wait_for()
@@ -80,6 +83,8 @@ async def test_a_leader_writes_the_monthly_entries_on_a_phone(
     await phone.locator("#mine").check()
     entry = phone.locator(f'#cases li[data-case="{case["id"]}"]')
     await entry.get_by_text("缺报 2 个月").wait_for()
+    # the navigation counts the missing entries too
+    await phone.locator("header.bar nav").get_by_role("link", name="缺报 2").wait_for()
     assert await _axe(phone, "backlog-list-phone") == []
     await entry.get_by_role("link", name=item["lookup_code"]).click()
     await phone.locator("#v-case").wait_for(state="visible")
@@ -107,6 +112,39 @@ async def test_a_leader_writes_the_monthly_entries_on_a_phone(
             assert await community.get_attribute("data-missing") == month
     await community.wait_for(state="detached")
     assert "无缺报" in await phone.locator("#units").inner_text()
+    await phone.locator('header.bar nav [data-count="backlog_missing"]').wait_for(state="detached")
 
     await phone.locator("#lang").click()
     await phone.locator("#units").get_by_text("Nothing missing").first.wait_for()
+
+    # 销号: refused while the item is open, with the reason said; no button
+    await phone.locator("#lang").click()
+    closing = phone.locator("#closing")
+    await closing.get_by_text("事项尚未办结（当前：已登记），暂不能销号").wait_for()
+    assert await phone.locator("#close-case").is_hidden()
+
+    # the item handled to the end (the item page's walk is test_browser_items.py) ...
+    for action, body in (
+        ("accept", {}),
+        ("opinion", {"decision": "分期发放补偿款", "legal_basis": "《土地管理法》第四十八条"}),
+        ("conclude", {"petitioner_waived": True}),
+    ):
+        await _post(phone, f"/api/items/{item['id']}/{action}", body)
+    await phone.reload()
+    await closing.get_by_text("事项已办结但尚未化解").wait_for()
+    assert await phone.locator("#close-case").is_hidden()
+    await _post(phone, f"/api/items/{item['id']}/outcome", {"outcome": "support", "resolved": True})
+
+    # ... and the case closed by the leader from the phone
+    await phone.reload()
+    await closing.get_by_text("事项已办结并已化解，可以销号").wait_for()
+    assert await _axe(phone, "backlog-case-closable-phone") == []
+    await phone.get_by_role("button", name="销号（结案）").click()
+    await phone.locator("#close-msg").get_by_text("已销号").wait_for()
+    await closing.get_by_text("（Dongfeng）").wait_for()
+    assert await phone.locator("#close-case").is_hidden()
+    await phone.locator("#lang").click()
+    await closing.get_by_text("Closed on").wait_for()
+    assert await _axe(phone, "backlog-case-closed-phone-en") == []
+    await phone.goto("/backlog")
+    await phone.locator(f'#cases li[data-case="{case["id"]}"] [data-closed]').wait_for()

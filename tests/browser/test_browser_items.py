@@ -1,8 +1,9 @@
 """/items and /items/{code}: an official walks an item through its lifecycle by clicking only.
 
-The item is registered through the API (as the console does during a visit); from there the
-reception centre assigns it to the housing bureau, whose official acknowledges, accepts,
-extends (approved by a bureau leader), issues the opinion and concludes it, every step a
+The item is registered in the console during a video visit from a community kiosk; from there
+the reception centre assigns it to the housing bureau naming its handler, whose official
+acknowledges, accepts, extends (approved by a bureau leader), issues the opinion, records its
+delivery (the petitioner's review window counts from it) and concludes it, every step a
 button and a form on the item page, and opens the notices it produced.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.browser_kit import ask_for_a_visit, frames_rising, wait_for
 from tests.browser.conftest import Gateway, Open
 from tests.browser.test_browser_pages import _axe  # the one axe helper (its path may move)
 from web import keys
@@ -45,7 +47,9 @@ async def _register(page: Any) -> dict[str, Any]:
 
 async def _act(page: Any, action: str, fill: dict[str, str] | None = None) -> None:
     """Click the action's button, fill its form, confirm, and wait for the new state."""
-    await page.locator(f'#actions button[data-action="{action}"]').click()
+    await page.locator(
+        f'#actions button[data-action="{action}"], #more-actions button[data-action="{action}"]'
+    ).click()
     form = page.locator(f'#action-form[data-action="{action}"]')
     await form.wait_for(state="visible")
     for name, value in (fill or {}).items():
@@ -72,6 +76,10 @@ async def _notice(page: Any, kind: str) -> str:
     return text
 
 
+async def _has_code(msg: Any) -> bool:
+    return bool(await msg.get_attribute("data-lookup-code"))
+
+
 def _cn(day: str) -> str:
     y, m, d = (int(x) for x in day.split("-"))
     return f"{y}年{m}月{d}日"
@@ -80,9 +88,25 @@ def _cn(day: str) -> str:
 async def test_an_item_walked_through_its_lifecycle_by_clicking(
     gateway: Gateway, open_page: Open
 ) -> None:
-    reception = await open_page("/items", login="reception")
-    item = await _register(reception)
-    code = item["lookup_code"]
+    # registered by the officer during a video visit from the Heping community's kiosk
+    kiosk = await open_page(f"/kiosk#token={gateway.seed.terminals['QX-DFJD-HPSQ']}")
+    reception = await open_page("/console", login="reception")
+    await ask_for_a_visit(kiosk, "房屋与拆迁")
+    await reception.get_by_role("button", name=re.compile("接听")).first.click()
+    await kiosk.locator("#v-call").wait_for(state="visible")
+    await frames_rising(reception)
+    await reception.locator("#i-name").fill("张三丰")
+    await reception.locator("#i-phone").fill("13800001234")
+    await reception.locator("#i-request").fill("小区违建影响采光，请求处理")
+    await reception.locator("#i-facts").fill("邻楼加盖两层")
+    await reception.get_by_role("button", name="登记", exact=True).click()
+    msg = reception.locator("#item-msg")
+    await wait_for("item registered", lambda: _has_code(msg))
+    code = await msg.get_attribute("data-lookup-code") or ""
+    await reception.get_by_role("button", name="结束通话").click()
+    await kiosk.locator("#receipt #lookup-code").get_by_text(code).wait_for(timeout=10_000)
+    found = await reception.context.request.get(f"/api/items/lookup?code={code}")
+    item = await found.json()
 
     # the list shows it with its state and channel in words; its code opens the item page
     await reception.goto("/items")
@@ -120,8 +144,18 @@ async def test_an_item_walked_through_its_lifecycle_by_clicking(
     await reception.locator("#upload-msg").get_by_text("已上传：违建照片.png").wait_for()
     await reception.locator("#attachments").get_by_role("link", name="违建照片.png").wait_for()
 
-    await _act(reception, "assign", {"to_unit_id": "示例区住房和城乡建设局"})
+    # assigned to the housing bureau, naming its official as the handler
+    await reception.locator('#actions button[data-action="assign"]').click()
+    form = reception.locator('#action-form[data-action="assign"]')
+    await form.locator('[name="to_unit_id"]').select_option(label="示例区住房和城乡建设局")
+    handler = form.get_by_label("指定经办人（可选）")
+    await handler.locator("option", has_text="Housing").wait_for(state="attached")
+    await handler.select_option(label="Housing · 示例区住房和城乡建设局")
+    assert await _axe(reception, "items-assign-form") == []
+    await form.get_by_role("button", name="确认").click()
     await reception.locator('#state[data-state="assigned"]').wait_for()
+    after = await (await reception.context.request.get(f"/api/items/{item['id']}")).json()
+    assert gateway.seed.account_ids["housing"] in after["handler_account_ids"]
 
     # the housing bureau's official does the rest on the same page
     housing = await open_page(f"/items/{code}", login="housing")
@@ -167,6 +201,16 @@ async def test_an_item_walked_through_its_lifecycle_by_clicking(
     assert code in opinion
     assert "责令限期拆除违建部分" in opinion
 
+    # delivered today: the review window runs from it and is the deadline shown
+    await _act(housing, "deliver")
+    await housing.locator("#due").get_by_text("申请复查期限").wait_for()
+    window = await housing.locator("#due").get_attribute("data-due")
+    assert window
+    assert "意见送达" in await housing.locator("#timeline").inner_text()
+    # concluding inside the window needs the petitioner's written waiver
+    await housing.locator('#actions button[data-action="conclude"]').click()
+    await housing.locator("#form-due").get_by_text(window).wait_for()
+    await housing.locator("#form-cancel").click()
     await _act(housing, "conclude", {"petitioner_waived": "yes"})
     await housing.locator('#state[data-state="concluded"]').wait_for()
 
@@ -184,3 +228,67 @@ async def test_an_item_walked_through_its_lifecycle_by_clicking(
     await housing.goto("/items")
     await housing.locator(f'#rows tr[data-item="{item["id"]}"]').get_by_text("Video").wait_for()
     assert await _axe(housing, "items-list-en") == []
+
+
+async def test_the_list_sorts_filters_by_handler_and_exports(
+    gateway: Gateway, open_page: Open
+) -> None:
+    reception = await open_page("/items", login="reception")
+    first = await _register(reception)
+    second = await _register(reception)
+    await reception.goto("/items")
+    rows = reception.locator("#rows tr")
+    await rows.nth(1).wait_for()
+    assert await rows.nth(0).get_attribute("data-item") == second["id"]  # newest first
+
+    await reception.get_by_label("排序").select_option(label="登记时间")
+    await reception.get_by_label("顺序").select_option(label="从旧到新 / 从早到晚")
+    await reception.get_by_role("button", name="搜索", exact=True).click()
+    await reception.locator(f'#rows tr:first-child[data-item="{first["id"]}"]').wait_for()
+    assert await rows.count() == 2
+    assert await _axe(reception, "items-list-sorted") == []
+
+    # named the handler of the second one: "mine" lists it alone
+    me = await (await reception.context.request.get("/api/me")).json()
+    resp = await reception.context.request.put(
+        f"/api/items/{second['id']}/handlers/{gateway.seed.account_ids['reception']}",
+        data={},
+        headers={"X-CSRF-Token": me["csrf_token"]},
+    )
+    assert resp.ok, await resp.text()
+    await reception.get_by_label("经办人").select_option(label="我经办的")
+    await reception.get_by_role("button", name="搜索", exact=True).click()
+    await reception.locator(f'#rows tr[data-item="{first["id"]}"]').wait_for(state="detached")
+    assert await rows.count() == 1
+    await reception.get_by_label("经办人").select_option(label="全部")
+    await reception.get_by_role("button", name="搜索", exact=True).click()
+    await rows.nth(1).wait_for()
+
+    # the export is the list as filtered: both items, Chinese in a spreadsheet (BOM), masked
+    async with reception.expect_download() as downloading:
+        await reception.get_by_role("link", name="导出 CSV（当前筛选）").click()
+    download = await downloading.value
+    raw = (await download.path()).read_bytes()
+    assert raw.startswith("\ufeff".encode())
+    text = raw.decode("utf-8-sig")
+    lines = text.splitlines()
+    assert lines[0].startswith("查询码,状态,渠道")
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        first["lookup_code"],
+        second["lookup_code"],
+    ]
+    assert "13800001234" not in text
+    assert "110101199001011234" not in text
+    assert "张**" in text
+
+    # a handler who handles none of them: nothing, and the export says the same
+    await reception.get_by_label("经办人").select_option(label="Housing · 示例区住房和城乡建设局")
+    await reception.get_by_role("button", name="搜索", exact=True).click()
+    await reception.locator("#msg").get_by_text("没有符合条件的事项").wait_for()
+    href = await reception.locator("#export").get_attribute("href") or ""
+    assert "handler=" in href
+    resp = await reception.context.request.get(href)
+    assert (await resp.text()).strip().count("\n") == 0  # the header line alone
+    await reception.locator("#lang").click()
+    await reception.get_by_label("Sort by").wait_for()
+    assert await _axe(reception, "items-list-handler-en") == []

@@ -67,3 +67,47 @@ async def test_my_items_due_later_than_a_week_are_listed_by_urgency(
     await entry.get_by_role("link", name=item["lookup_code"]).click()
     await console.locator("#item").wait_for(state="visible")
     assert await console.locator("#code").inner_text() == item["lookup_code"]
+
+
+async def test_waiting_for_acknowledgement_and_review_windows(
+    gateway: Gateway, open_page: Open
+) -> None:
+    console = await open_page("/console", login="dongfeng")
+    me = await (await console.context.request.get("/api/me")).json()
+    headers = {"X-CSRF-Token": me["csrf_token"]}
+    # sent to the community below: it waits there, not for the street that sent it
+    sent = await _register(console)
+    resp = await console.context.request.post(
+        f"/api/items/{sent['id']}/assign",
+        data={"to_unit_id": gateway.seed.units["QX-DFJD-HPSQ"]},
+        headers=headers,
+    )
+    assert resp.ok, await resp.text()
+    # the street's own item, answered: the petitioner may still ask for a review
+    answered = await _register(console)
+    for action, body in (
+        ("accept", {}),
+        ("opinion", {"decision": "采纳建议", "legal_basis": "《信访工作条例》第三十二条"}),
+    ):
+        resp = await console.context.request.post(
+            f"/api/items/{answered['id']}/{action}", data=body, headers=headers
+        )
+        assert resp.ok, await resp.text()
+
+    await console.reload()
+    to_ack = console.locator('#items section[data-waiting="to_ack"]')
+    windows = console.locator('#items section[data-waiting="windows"]')
+    entry = windows.locator(f'li[data-item="{answered["id"]}"]')
+    await entry.wait_for()
+    assert "申请复查期限" in await entry.inner_text()
+    assert "复查、复核申请期内 (1)" in await windows.locator("h3").inner_text()
+    # the community's item is below the street: in its own subtree, so it is listed
+    await to_ack.locator(f'li[data-item="{sent["id"]}"]').wait_for()
+    assert await _axe(console, "console-my-work-waiting") == []
+
+    # the reception centre, which sent nothing to itself, has nothing waiting
+    reception = await open_page("/console", login="reception")
+    mine = reception.locator('#items section[data-waiting="to_ack"] h3')
+    await mine.get_by_text("待本单位签收 (0)").wait_for()
+    await reception.locator("#lang").click()
+    await mine.get_by_text("Waiting for my unit's acknowledgement (0)").wait_for()

@@ -47,6 +47,7 @@ VALID: dict[str, Any] = {
     "sdp": "v=0\r\n",
     "restart": False,
     "candidate": {"candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host"},
+    "announcement": 1,
 }
 
 

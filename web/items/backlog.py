@@ -277,6 +277,7 @@ async def get_backlog(request: web.Request) -> web.Response:
     async with request.app[keys.STORE].transaction() as tx:
         entries = await items.progress_entries(tx, case.id)
         missing = await items.missing_months(tx, case.id, through=local_today())
+        closer = await accounts.display_names(tx, {case.closed_by}) if case.closed_by else {}
         await accounts.audit(
             tx, p.ref, "view_backlog", "backlog", str(case.id), remote=remote_of(request)
         )
@@ -287,7 +288,21 @@ async def get_backlog(request: web.Request) -> web.Response:
             "state": item.state.value,
             "entries": [entry_json(e) for e in entries],
             "missing_months": {str(u): m for u, m in missing.items()},
+            "resolved": item.resolved,
+            "may_close": _may_close(request, p, case, item),
+            "closed_by_name": closer.get(case.closed_by) if case.closed_by else None,
         }
+    )
+
+
+def _may_close(
+    request: web.Request, p: Principal, case: items.BacklogCaseInfo, item: items.Item
+) -> bool:
+    """Whether the caller may close (销号) the case: as ``close_backlog`` decides it."""
+    if p.account_id == case.leader_account_id:
+        return True
+    return Role.LEADER in p.roles and bool(
+        decide(p, Action.EDIT_ITEM, item_target(item), request.app[keys.STORE].tree)
     )
 
 

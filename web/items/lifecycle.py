@@ -109,6 +109,29 @@ def _made_at(data: dict[str, Any]) -> dt.datetime | None:
     return dt.datetime.combine(day, dt.time(12), CHINA_TZ)
 
 
+class WindowClosed(ValidationError):
+    """A review or re-review request made after the petitioner's 30 days (Arts. 35, 36)."""
+
+    code = "window_closed"
+
+
+def _window_open(item: items.Item, event: EventType, day: dt.date) -> None:
+    """Refuse a request made after the window the item's current deadline names.
+
+    The lifecycle checks the same against the replayed history; this says it with its own
+    code, so the page can say it plainly with the window's last day.
+
+    Raises:
+        WindowClosed: ``day`` is after the window's last day.
+    """
+    what = "review_request" if event is EventType.REQUEST_REVIEW else "rereview_request"
+    if item.due_what == what and item.due_on is not None and day > item.due_on:
+        raise WindowClosed(
+            f"'{event.value}' on {day} is too late: the window ended on {item.due_on} "
+            f"({item.due_article or what})"
+        )
+
+
 async def _apply(
     request: web.Request, spec: ActionSpec, p: Principal, item: items.Item, data: dict[str, Any]
 ) -> items.Item:
@@ -188,6 +211,8 @@ async def _apply(
             async with request.app[keys.STORE].transaction() as tx:
                 return await items.deliver(tx, cal, item.id, delivered_on=delivered, account_id=aid)
         case EventType.REQUEST_REVIEW | EventType.REQUEST_REREVIEW:
+            made = _made_at(data)
+            _window_open(item, spec.event, local_today() if made is None else made.date())
             tree = request.app[keys.STORE].tree
             async with request.app[keys.STORE].transaction() as tx:
                 # Art. 35: the review is by the organ one level above the handling unit;

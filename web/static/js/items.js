@@ -23,6 +23,8 @@ const ROUTES = {
   attachment: (id, aid) => `/api/items/${id}/attachments/${aid}`,
   upload: (id) => `/api/upload/items/${id}/attachments`,
   orgs: "/api/orgs",
+  csv: "/api/items.csv",
+  handlers: (unitId) => (unitId ? `/api/handlers?unit_id=${unitId}` : "/api/handlers"),
 };
 
 function missingRoute(err) {
@@ -75,6 +77,17 @@ export function urgency(d) {
 export async function list(query) {
   const qs = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== "" && v != null));
   return (await call(`${ROUTES.list}?${qs}`)).items;
+}
+
+/** The CSV export of the list for `query` (the list's filters and order, no paging). */
+export function csvUrl(query) {
+  const qs = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== "" && v != null));
+  return `${ROUTES.csv}?${qs}`;
+}
+
+/** Officials who may be named as handlers: of my scope, or of the subtree of `unitId`. */
+export async function handlers(unitId) {
+  return (await call(ROUTES.handlers(unitId))).handlers;
 }
 
 /** Due-list entries (overdue, or due within `days`), for the list's deadline filters. */

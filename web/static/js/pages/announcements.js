@@ -115,6 +115,20 @@ async function withdraw(a) {
   }
 }
 
+/** "shown on N of M terminals", the terminals' names and when, on demand */
+function delivery(a) {
+  const d = a.delivery;
+  if (!d) return "";
+  const count = t("ann_delivered", { n: d.shown.length, m: d.terminals });
+  if (!d.shown.length) return count;
+  return h(
+    "details",
+    {},
+    h("summary", {}, count),
+    h("ul", { class: "plain" }, ...d.shown.map((r) => h("li", { "data-terminal": r.terminal_id }, `${r.name}（${r.unit_name}）· ${fmtTime(r.at)}`))),
+  );
+}
+
 function renderList() {
   $("#rows").replaceChildren(
     ...(state.list.length
@@ -129,10 +143,11 @@ function renderList() {
             h("td", {}, a.author_name),
             h("td", {}, fmtTime(a.expires_at)),
             h("td", { "data-status": key }, text),
+            h("td", { "data-shown": (a.delivery || { shown: [] }).shown.length }, delivery(a)),
             h("td", {}, a.can_withdraw && key === "active" ? h("button", { type: "button", class: "secondary", "aria-label": t("ann_withdraw_label", { title: a.title, unit: a.unit_name }), onclick: () => withdraw(a) }, t("ann_withdraw")) : ""),
           );
         })
-      : [h("tr", {}, h("td", { colspan: "7", class: "muted" }, t("ann_none")))]),
+      : [h("tr", {}, h("td", { colspan: "8", class: "muted" }, t("ann_none")))]),
   );
 }
 

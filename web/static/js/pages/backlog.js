@@ -51,7 +51,9 @@ function renderList() {
         h("h3", {}, h("a", { href: `/backlog?case=${c.id}` }, `${c.lookup_code}`), " ", h("span", { class: "badge" }, label("item_state_", c.state))),
         h("p", {}, c.request || ""),
         h("p", {}, `${t("bl_leader")}: ${leaderName(c.leader_account_id)}`),
-        h("p", { class: missing.length ? "missing" : "ok" }, missing.length ? t("bl_missing_n", { n: c.missing_count }) : t("bl_no_missing")),
+        c.closed_at
+          ? h("p", { class: "ok", "data-closed": c.closed_at.slice(0, 10) }, t("bl_closed_on", { date: fmtTime(c.closed_at) }))
+          : h("p", { class: missing.length ? "missing" : "ok" }, missing.length ? t("bl_missing_n", { n: c.missing_count }) : t("bl_no_missing")),
       );
     }),
   );
@@ -85,6 +87,7 @@ function renderCase() {
     ["bl_plan_due", c.plan_due_on || "—"],
   ];
   $("#five").replaceChildren(...five.flatMap(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, v)]));
+  renderClosing(c);
   const month = thisMonth();
   $("#units").replaceChildren(
     ...c.unit_ids.map((u) => {
@@ -114,6 +117,36 @@ function renderCase() {
   );
 }
 
+/** 销号: offered when the item is concluded and resolved and the caller may close the case;
+ * otherwise the page says why not (the server checks the same and refuses otherwise). */
+function renderClosing(c) {
+  const why = $("#close-why");
+  const button = $("#close-case");
+  let reason = "";
+  if (c.closed_at) reason = t("bl_closed_by", { date: fmtTime(c.closed_at), name: c.closed_by_name || leaderName(c.closed_by) });
+  else if (c.state !== "concluded") reason = t("bl_close_not_concluded", { state: label("item_state_", c.state) });
+  else if (!c.resolved) reason = t("bl_close_not_resolved");
+  else if (!c.may_close) reason = t("bl_close_not_allowed");
+  why.textContent = reason || t("bl_close_ready");
+  why.className = c.closed_at ? "ok" : "muted";
+  why.dataset.closable = reason ? "" : "1";
+  button.hidden = !!reason;
+}
+
+async function closeCase() {
+  const msg = $("#close-msg");
+  try {
+    await api(`/api/backlog/${state.current.id}/close`, { method: "POST", body: {} });
+    await loadCase(state.current.id);
+    msg.className = "ok";
+    msg.textContent = t("bl_close_done");
+    say(msg.textContent);
+  } catch (err) {
+    msg.className = "error";
+    msg.textContent = `${t("load_failed")}: ${errorText(err)}`;
+  }
+}
+
 async function writeEntry(ev) {
   ev.preventDefault();
   const f = ev.target;
@@ -126,6 +159,7 @@ async function writeEntry(ev) {
     say(msg.textContent);
     f.text.value = "";
     f.month.value = "";
+    window.dispatchEvent(new Event("pg:changed")); // the navigation's counts (nav.js)
     await loadCase(state.current.id);
   } catch (err) {
     msg.className = "error";
@@ -146,6 +180,7 @@ async function init() {
   state.leaders = new Map(leaders.map((l) => [l.id, l.name]));
   $("#mine").addEventListener("change", loadList);
   $("#entry").addEventListener("submit", writeEntry);
+  $("#close-case").addEventListener("click", closeCase);
   i18n.onChange(() => {
     renderList();
     renderCase();

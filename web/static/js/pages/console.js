@@ -294,10 +294,58 @@ async function showDetail(id) {
 
 const URGENCY = ["overdue", "within3", "within7", "later"];
 
+/** The units of my own subtree (what waits for my unit's acknowledgement is sent to these). */
+async function ownUnits() {
+  const units = await items.units().catch(() => []);
+  const parent = new Map(units.map((u) => [u.id, u.parent_id]));
+  const mine = (id) => {
+    for (let u = id; u != null; u = parent.get(u)) if (u === state.me.unit_id) return true;
+    return false;
+  };
+  return new Set(units.filter((u) => mine(u.id)).map((u) => u.id));
+}
+
+/** Items waiting for my units' acknowledgement (签收), and items whose petitioner may still ask
+ * for a review or re-review (the window is the petitioner's, so the due lists leave it out). */
+async function waiting() {
+  const [own, sent, windows] = await Promise.all([
+    ownUnits(),
+    items.list({ state: "transferred,assigned", limit: 100 }).catch(() => []),
+    items.list({ state: "opinion_issued,review_opinion,rereview_opinion", sort: "due", order: "asc", limit: 100 }).catch(() => []),
+  ]);
+  return [
+    ["to_ack", sent.filter((i) => own.has(i.handling_unit_id))],
+    ["windows", windows.filter((i) => i.due && /review_request$/.test(i.due.what))],
+  ];
+}
+
+function waitingSection([key, list]) {
+  return h(
+    "section",
+    { class: "urgency", "data-waiting": key, "aria-labelledby": `wait-${key}` },
+    h("h3", { id: `wait-${key}` }, `${t(`mywork_${key}`)} (${list.length})`),
+    list.length
+      ? h(
+          "ul",
+          { class: "plain" },
+          ...list.map((i) =>
+            h(
+              "li",
+              { "data-item": i.id },
+              h("a", { href: `/items/${encodeURIComponent(i.lookup_code)}` }, i.lookup_code),
+              h("span", { class: "badge" }, i18n.has(`item_state_${i.state}`) ? t(`item_state_${i.state}`) : ""),
+              i.due ? h("span", {}, `${i18n.has(`due_${i.due.what}`) ? t(`due_${i.due.what}`) : t("due_on")} ${i.due.on}`) : null,
+            ),
+          ),
+        )
+      : h("p", { class: "muted" }, t("no_data")),
+  );
+}
+
 async function loadItems() {
   const box = $("#items");
   try {
-    const due = await items.mine();
+    const [due, more] = await Promise.all([items.mine(), waiting()]);
     const groups = URGENCY.map((u) => [u, due.filter((d) => items.urgency(d) === u)]);
     box.replaceChildren(
       ...(due.length
@@ -324,6 +372,7 @@ async function loadItems() {
             ),
           )
         : [h("p", { class: "muted" }, t("no_data"))]),
+      ...more.map(waitingSection),
     );
   } catch (err) {
     box.replaceChildren(h("p", { class: "muted", "data-unavailable": "" }, err.unavailable ? t("unavailable") : `${t("load_failed")}: ${errorText(err)}`));

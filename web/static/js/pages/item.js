@@ -16,8 +16,9 @@ window.__pg.item = state;
 
 /** Body fields per action (mirrors web/items/actions.py): [name, kind, required] */
 const FIELDS = {
-  transfer: [["to_unit_id", "unit", true], ["reason", "text", false]],
-  assign: [["to_unit_id", "unit", true], ["due", "date", false], ["reason", "text", false]],
+  transfer: [["to_unit_id", "unit", true], ["handler_account_id", "handler", false], ["reason", "text", false]],
+  assign: [["to_unit_id", "unit", true], ["due", "date", false], ["handler_account_id", "handler", false], ["reason", "text", false]],
+  "transfer-out": [["organ", "line", true], ["organ_kind", "organ_kind", true], ["reason", "text", false]],
   divert: [["reason", "text", true]],
   "not-accept": [["reason", "text", true]],
   acknowledge: [],
@@ -25,9 +26,10 @@ const FIELDS = {
   accept: [["reason", "text", false]],
   extend: [["days", "days", true], ["approved_by", "leader", true], ["reason", "text", true]],
   opinion: [["decision", "text", true], ["legal_basis", "text", true], ["reason", "text", false]],
-  "review-request": [["reason", "text", false]],
+  deliver: [["delivered_on", "past", true]],
+  "review-request": [["at", "past", false], ["reason", "text", false]],
   "review-opinion": [["decision", "text", true], ["legal_basis", "text", true], ["reason", "text", false]],
-  "rereview-request": [["reason", "text", false]],
+  "rereview-request": [["at", "past", false], ["reason", "text", false]],
   "rereview-opinion": [["decision", "text", true], ["legal_basis", "text", true], ["reason", "text", false]],
   conclude: [["petitioner_waived", "check", false], ["reason", "text", false]],
   "clock-stop": [["reason", "text", true]],
@@ -38,9 +40,26 @@ const FIELDS = {
   report: [["report", "text", true]],
   confirm: [["petitioner_waived", "check", false], ["reason", "text", false]],
   "return-report": [["reason", "text", true]],
+  // not lifecycle events: their own routes (EXTRA below)
+  supervise: [["reason", "text", true], ["due_on", "date", false]],
+  evaluation: [["stage", "stage", true], ["satisfied", "satisfied", true], ["note", "line", true]],
+  visit: [["kind", "visit_kind", true], ["visited_on", "past", true], ["persons", "persons", true], ["leader_account_id", "leader", false], ["place", "line", false], ["note", "text", false]],
 };
-const FIELD_LABEL = { to_unit_id: "to_unit", due: "report_due", reason: "reason", days: "ext_days", approved_by: "approved_by", decision: "decision", legal_basis: "legal_basis", petitioner_waived: "waived", outcome: "outcome_kind", resolved: "resolved", carried_out: "carried_out", report: "completion_report" };
+/** The actions that are not lifecycle events: their route, and what the body adds. */
+const EXTRA = {
+  supervise: { path: (it) => `/api/items/${it.id}/supervise` },
+  evaluation: { path: (it) => `/api/items/${it.id}/evaluation` },
+  visit: { path: () => "/api/visits", body: (it) => ({ item_id: it.id }) },
+};
+const FIELD_LABEL = {
+  to_unit_id: "to_unit", due: "report_due", reason: "reason", days: "ext_days", approved_by: "approved_by", decision: "decision", legal_basis: "legal_basis", petitioner_waived: "waived", outcome: "outcome_kind", resolved: "resolved", carried_out: "carried_out", report: "completion_report",
+  handler_account_id: "f_handler", organ: "f_organ", organ_kind: "f_organ_kind", delivered_on: "f_delivered_on", at: "f_request_on", due_on: "f_supervise_due", stage: "f_stage", satisfied: "f_satisfied", note: "f_eval_note", kind: "f_visit_kind", visited_on: "f_visited_on", persons: "f_persons", leader_account_id: "f_visit_leader", place: "f_place",
+};
 const OUTCOMES = ["support", "explain", "not_support", "mediated", "diverted"];
+const ORGAN_KINDS = ["city_department", "court", "procuratorate", "discipline_inspection", "other"];
+const VISIT_KINDS = ["walk_in", "leader_reception", "outreach", "to_city", "to_province", "to_beijing"];
+/** states in which a rating may be recorded (records/lifecycle.py: after acceptance) */
+const RATED_STATES = ["accepted", "part_concluded", "reported", "opinion_issued", "review_requested", "review_opinion", "rereview_requested", "rereview_opinion", "concluded"];
 /** history event → the notice it produces */
 const NOTICE_OF = { accept: "acceptance", not_accept: "non-acceptance", extend: "extension", issue_opinion: "opinion", issue_review_opinion: "opinion", issue_rereview_opinion: "opinion" };
 
@@ -73,6 +92,9 @@ function renderItem() {
     ["registering_unit", unitName(it.registering_unit_id)],
     ["handling_unit", unitName(it.handling_unit_id)],
   ];
+  const ev = it.evaluation || {};
+  const rated = (v) => (v === true ? t("f_satisfied_yes") : v === false ? t("f_satisfied_no") : t("not_rated"));
+  pairs.push(["item_evaluation", `${t("stage_acceptance")}: ${rated(ev.acceptance)} · ${t("stage_handling")}: ${rated(ev.handling)}`]);
   $("#summary").replaceChildren(...pairs.flatMap(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, v || "—")]));
   $("#due").textContent = dueText(it.due);
   $("#due").dataset.due = it.due ? it.due.on : "";
@@ -181,20 +203,62 @@ async function upload(ev) {
   }
 }
 
+function actionButton(name) {
+  return h("button", { type: "button", class: EXTRA[name] ? "secondary" : null, "data-action": name, "aria-expanded": String(state.open === name), onclick: () => openForm(name) }, label("action_", key(name)));
+}
+
 function renderActions() {
-  const allowed = state.item.allowed_actions || [];
-  $("#actions").replaceChildren(
-    ...(allowed.length
-      ? allowed.map((name) => h("button", { type: "button", "data-action": name, "aria-expanded": String(state.open === name), onclick: () => openForm(name) }, label("action_", key(name))))
-      : [h("p", { class: "muted" }, t("no_actions"))]),
+  const it = state.item;
+  const allowed = it.allowed_actions || [];
+  $("#actions").replaceChildren(...(allowed.length ? allowed.map(actionButton) : [h("p", { class: "muted" }, t("no_actions"))]));
+  // records beside the lifecycle: supervision from above, a rating given to staff, a visit
+  const more = [];
+  if (it.may_supervise) more.push(actionButton("supervise"));
+  const phone = (it.petitioners || []).some((p) => p.phone);
+  if (RATED_STATES.includes(it.state) && !phone && !it.anonymous) more.push(actionButton("evaluation"));
+  more.push(actionButton("visit"));
+  $("#more-actions").replaceChildren(...more);
+  $("#eval-hint").hidden = !(RATED_STATES.includes(it.state) && phone);
+  $("#supervisions").replaceChildren(
+    ...(it.supervisions || []).map((sv) => h("li", { "data-supervision": sv.id }, h("time", { datetime: sv.at }, fmtTime(sv.at)), " · ", h("strong", {}, sv.unit_name), " · ", sv.reason, sv.due_on ? ` · ${t("f_supervise_due")}: ${sv.due_on}` : "")),
   );
+  $("#sv-box").hidden = !(it.supervisions || []).length;
+}
+
+function localToday() {
+  return new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10); // China
+}
+
+/** The receiving unit's officials, offered as its handler once the unit is chosen. */
+async function fillHandlers(form) {
+  const unit = form.elements.to_unit_id && form.elements.to_unit_id.value;
+  const select = form.elements.handler_account_id;
+  if (!select) return;
+  const people = unit ? await items.handlers(unit).catch(() => []) : [];
+  select.replaceChildren(h("option", { value: "" }, t("f_handler_none")), ...people.map((p) => h("option", { value: p.id }, `${p.name} · ${p.unit_name}`)));
 }
 
 function field(name, kind, required) {
   const id = `af-${name}`;
   const common = { id, name, required: required || null };
   let control;
-  if (kind === "unit") {
+  if (kind === "handler") {
+    control = h("select", common, h("option", { value: "" }, t("f_handler_none")));
+  } else if (kind === "organ_kind") {
+    control = h("select", common, ...ORGAN_KINDS.map((o) => h("option", { value: o }, label("organ_", o))));
+  } else if (kind === "visit_kind") {
+    control = h("select", common, ...VISIT_KINDS.map((o) => h("option", { value: o }, label("visit_", o))));
+  } else if (kind === "stage") {
+    control = h("select", common, ...["acceptance", "handling"].map((o) => h("option", { value: o }, label("stage_", o))));
+  } else if (kind === "satisfied") {
+    control = h("select", common, h("option", { value: "" }, "—"), h("option", { value: "true" }, t("f_satisfied_yes")), h("option", { value: "false" }, t("f_satisfied_no")));
+  } else if (kind === "persons") {
+    control = h("input", { ...common, type: "number", min: "1", max: "10000", inputmode: "numeric", value: "1" });
+  } else if (kind === "past") {
+    control = h("input", { ...common, type: "date", max: localToday(), value: required ? localToday() : null });
+  } else if (kind === "line") {
+    control = h("input", { ...common, type: "text", maxlength: "200" });
+  } else if (kind === "unit") {
     const here = state.item.handling_unit_id || state.item.registering_unit_id;
     control = h("select", common, h("option", { value: "" }, "—"), ...[...state.units.values()].filter((u) => u.id !== here && u.active !== false).map((u) => h("option", { value: u.id }, u.name)));
   } else if (kind === "leader") {
@@ -219,6 +283,7 @@ function openForm(name) {
   $("#form-h").textContent = label("action_", key(name));
   $("#form-due").textContent = `${dueText(state.item.due)}${i18n.has(`sets_${key(name)}`) ? ` · ${t("sets_due", { text: t(`sets_${key(name)}`) })}` : ""}`;
   $("#form-fields").replaceChildren(...FIELDS[name].map(([n, kind, req]) => field(n, kind, req)));
+  if (form.elements.to_unit_id) form.elements.to_unit_id.onchange = () => fillHandlers(form);
   form.dataset.action = name;
   form.hidden = false;
   renderActions();
@@ -238,7 +303,8 @@ function bodyOf(name, form) {
     const el = form.elements[n];
     if (kind === "check") body[n] = el.checked;
     else if (el.value === "") continue;
-    else if (kind === "unit" || kind === "leader" || kind === "days") body[n] = Number(el.value);
+    else if (["unit", "leader", "days", "handler", "persons"].includes(kind)) body[n] = Number(el.value);
+    else if (kind === "satisfied") body[n] = el.value === "true";
     else body[n] = el.value;
   }
   return body;
@@ -250,17 +316,25 @@ async function submit(ev) {
   const name = form.dataset.action;
   const msg = $("#action-msg");
   try {
-    const updated = await items.act(state.item.id, name, bodyOf(name, form));
+    const extra = EXTRA[name];
+    const body = bodyOf(name, form);
+    const updated = extra
+      ? (await api(extra.path(state.item), { method: "POST", body: { ...body, ...(extra.body ? extra.body(state.item) : {}) } }), state.item)
+      : await items.act(state.item.id, name, body);
     state.done = name;
+    window.dispatchEvent(new Event("pg:changed")); // the navigation's counts (nav.js)
     closeForm();
     await reload(updated.id);
     msg.className = "ok";
     msg.dataset.done = name;
-    msg.textContent = t("due_after", { due: dueText(state.item.due) });
+    msg.textContent = EXTRA[name] ? t(`done_${name}`, { n: body.persons || 0 }) : t("due_after", { due: dueText(state.item.due) });
     say(msg.textContent);
   } catch (err) {
     msg.className = "error";
-    msg.textContent = `${t("load_failed")}: ${errorText(err)}`;
+    delete msg.dataset.done;
+    // a late review request: said with the window's last day, which the page knows
+    const due = state.item.due;
+    msg.textContent = err.code === "window_closed" ? t("err_window_closed", { date: due ? due.on : "" }) : `${t("load_failed")}: ${errorText(err)}`;
   }
 }
 
@@ -268,6 +342,8 @@ function what(e) {
   const parts = [label("ev_", e.type)];
   const d = e.data || {};
   if (d.to_unit_id) parts.push(`→ ${unitName(d.to_unit_id)}`);
+  if (d.organ) parts.push(`→ ${d.organ}`);
+  if (d.delivered_on) parts.push(`${t("f_delivered_on")}: ${d.delivered_on}`);
   if (d.days) parts.push(`+${d.days}`);
   if (d.decision) parts.push(`${t("decision")}: ${d.decision}`);
   if (e.reason) parts.push(`${t("reason")}: ${e.reason}`);

@@ -1,6 +1,5 @@
-// /items: the petition items in the official's scope, with filters and paging. State,
-// channel, unit and the registration days are the API's filters; category, overdue and "due before" are applied here
-// to the API's answer (the list carries each item's current deadline), over up to 500 items.
+// /items: the petition items in the official's scope, with filters, order and paging, all the
+// API's (GET /api/items); the same query exports the list as CSV (GET /api/items.csv).
 
 import * as i18n from "../i18n.js";
 import { errorText, t } from "../i18n.js";
@@ -13,7 +12,9 @@ const PAGE = 20;
 const STATES = ["registered", "transferred", "assigned", "received", "returned", "accepted", "part_concluded", "opinion_issued", "reported", "review_requested", "review_opinion", "rereview_requested", "rereview_opinion", "concluded", "diverted", "not_accepted"];
 const CHANNELS = ["video", "visit", "letter", "online", "phone", "fax"];
 const CATEGORIES = ["housing", "labour", "land", "welfare", "law", "other"];
-const state = { page: 0, rows: [], more: false, units: new Map(), error: null, figure: null };
+const SORTS = ["received", "due", "state"];
+const ORDERS = ["desc", "asc"];
+const state = { page: 0, rows: [], more: false, units: new Map(), handlers: [], error: null, figure: null };
 /** Opened from a report's figure (/items?figure=concluded&start=…): the records it counts. */
 const FIGURE = new URLSearchParams(location.search).get("figure");
 window.__pg = window.__pg || {};
@@ -37,6 +38,22 @@ function fillFilters() {
   const chosen = unit.value;
   unit.replaceChildren(h("option", { value: "" }, t("any")), ...[...state.units.values()].filter((u) => u.in_scope !== false).map((u) => h("option", { value: u.id }, u.name)));
   unit.value = chosen;
+  const handler = $("#f-handler");
+  const who = handler.value;
+  handler.replaceChildren(
+    h("option", { value: "" }, t("any")),
+    h("option", { value: "me" }, t("handler_me")),
+    ...state.handlers.map((p) => h("option", { value: p.id }, `${p.name} · ${p.unit_name}`)),
+  );
+  handler.value = who;
+  const sort = $("#f-sort");
+  const by = sort.value || "received";
+  sort.replaceChildren(...SORTS.map((k) => h("option", { value: k }, t(`sort_${k}`))));
+  sort.value = by;
+  const order = $("#f-order");
+  const way = order.value || "desc";
+  order.replaceChildren(...ORDERS.map((k) => h("option", { value: k }, t(`order_${k}`))));
+  order.value = way;
 }
 
 function localToday() {
@@ -44,11 +61,28 @@ function localToday() {
   return new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10);
 }
 
-async function load() {
+/** The API's query for the filters as they are set (the list's and the CSV's). */
+function query() {
   const f = $("#filters");
+  return {
+    state: f.state.value,
+    channel: f.channel.value,
+    category: f.category.value,
+    unit_id: f.unit_id.value,
+    handler: f.handler.value,
+    from: f.from.value,
+    until: f.until.value,
+    due_before: f.due_before.value,
+    overdue: f.overdue.checked ? "true" : "",
+    sort: f.sort.value,
+    order: f.order.value,
+  };
+}
+
+async function load() {
   const msg = $("#msg");
-  const local = f.category.value || f.overdue.checked || f.due_before.value;
-  const query = { state: f.state.value, channel: f.channel.value, unit_id: f.unit_id.value, from: f.from.value, until: f.until.value };
+  const q = query();
+  $("#export").href = items.csvUrl(q);
   try {
     if (FIGURE) {
       // the report's own list: the items as of the report's instant, not today's filters
@@ -56,16 +90,8 @@ async function load() {
       state.figure = found;
       state.rows = found.records.slice(state.page * PAGE, (state.page + 1) * PAGE);
       state.more = found.records.length > (state.page + 1) * PAGE;
-    } else if (local) {
-      let found = await items.list({ ...query, limit: 500 });
-      const today = localToday();
-      if (f.category.value) found = found.filter((i) => i.category === f.category.value);
-      if (f.overdue.checked) found = found.filter((i) => i.due && i.due.on < today);
-      if (f.due_before.value) found = found.filter((i) => i.due && i.due.on < f.due_before.value);
-      state.rows = found.slice(state.page * PAGE, (state.page + 1) * PAGE);
-      state.more = found.length > (state.page + 1) * PAGE;
     } else {
-      const found = await items.list({ ...query, limit: PAGE + 1, offset: state.page * PAGE });
+      const found = await items.list({ ...q, limit: PAGE + 1, offset: state.page * PAGE });
       state.rows = found.slice(0, PAGE);
       state.more = found.length > PAGE;
     }
@@ -116,11 +142,9 @@ async function init() {
     location.href = "/login?next=/items";
     return;
   }
-  try {
-    state.units = new Map((await items.units()).map((u) => [u.id, u]));
-  } catch {
-    state.units = new Map();
-  }
+  const [units, handlers] = await Promise.all([items.units().catch(() => []), items.handlers().catch(() => [])]);
+  state.units = new Map(units.map((u) => [u.id, u]));
+  state.handlers = handlers;
   fillFilters();
   $("#filters").addEventListener("submit", (ev) => {
     ev.preventDefault();

@@ -46,13 +46,22 @@ function renderPosition() {
   el.dataset.position = n == null ? "" : String(n);
 }
 
-function showAnnouncements(list) {
+/** ids whose receipt the hub has (announcement.shown); asked again after a failure */
+const receipted = new Set();
+
+function showAnnouncements(list, signal) {
   const box = $("#announcements");
   const ul = $("#ann-list");
   const now = Date.now();
   const items = list.filter((a) => !a.expires_at || Date.parse(a.expires_at) > now);
-  ul.replaceChildren(...items.map((a) => h("li", {}, h("h3", {}, a.title), h("p", {}, a.body))));
+  ul.replaceChildren(...items.map((a) => h("li", { "data-announcement": a.id }, h("h3", {}, a.title), h("p", {}, a.body))));
   box.hidden = items.length === 0;
+  // on screen now: the announcements page counts this terminal among those that showed it
+  for (const a of items) {
+    if (receipted.has(a.id)) continue;
+    receipted.add(a.id);
+    signal.request("announcement.shown", { announcement: a.id }).catch(() => receipted.delete(a.id));
+  }
 }
 
 function categoryText(key) {
@@ -223,7 +232,7 @@ function enterSnapshot(signal, snapshot) {
 function wire(signal) {
   signal.on("ready", (hello) => {
     state.announcements = hello.announcements || [];
-    showAnnouncements(state.announcements);
+    showAnnouncements(state.announcements, signal);
     if (hello.visit && hello.visit.session) {
       enterSnapshot(signal, hello.visit);
       return;
@@ -240,7 +249,7 @@ function wire(signal) {
   signal.on("fatal", () => view("v-notoken"));
   signal.on("announcement", (m) => {
     state.announcements = [...state.announcements.filter((a) => a.id !== m.announcement.id), m.announcement];
-    showAnnouncements(state.announcements);
+    showAnnouncements(state.announcements, signal);
   });
   signal.on("queue.position", (m) => {
     if (m.session !== state.session) return;
