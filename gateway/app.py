@@ -28,7 +28,7 @@ from records.notices import imported_notices
 from records.store import Store
 from signaling.bus import Bus, create_bus
 from signaling.hub import Hub
-from web import api, items, keys, openapi, pages
+from web import apidoc, items, keys, pages, routes
 from web.auth import PRINCIPAL, RateLimiter, auth_middleware, rate_limit_middleware
 from web.errors import error_middleware
 from web.input import text_middleware
@@ -170,9 +170,10 @@ def create_app(
         return await hub.handle_ws(request, request.get(PRINCIPAL))
 
     app.router.add_get("/ws", ws)
-    app.router.add_routes(api.routes)
+    app.router.add_routes(routes.routes)
     app.router.add_routes(items.routes)
-    app.router.add_routes(openapi.routes)
+    app.router.add_routes(apidoc.routes)
+    app[apidoc.DOCUMENT] = {}
     pages.add_routes(app)
     return app
 

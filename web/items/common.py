@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from config.errors import AccessDenied, NotFound, ValidationError
 from records import accounts, items
@@ -174,3 +175,16 @@ async def visible_items(request: web.Request, p: Principal, item_ids: Sequence[s
 def cn_date(day: dt.date) -> str:
     """A date as written in a notice: 2024年5月1日."""
     return f"{day.year}年{day.month}月{day.day}日"
+
+
+#: a unit the listing covers
+UNIT_PARAM = Annotated[
+    int | None,
+    Field(ge=1, le=MAX_ID, description="a unit in the caller's scope (default: the caller's)"),
+]
+
+
+class UnitQuery(BaseModel):
+    """``?unit_id=``."""
+
+    unit_id: UNIT_PARAM = None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Annotated, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from config.errors import ValidationError
 from records import accounts, items
@@ -21,6 +23,8 @@ from web.auth import authorize, remote_of, require_official
 from web.input import query_int
 from web.items.common import (
     MAX_ID,
+    UNIT_PARAM,
+    UnitQuery,
     item_target,
     load_item,
     local_today,
@@ -31,17 +35,51 @@ from web.items.common import (
     unit_name,
     visible_items,
 )
-from web.items.wire import (
-    due_json,
-    history_json,
-    item_json,
-)
+from web.items.wire import DueItem, DueList, History, HistoryEntry, ItemDetail, Items, ItemSummary
+from web.rest import ItemPath, operation, reply
+
+#: a comma-separated list of enum values
+CSV = Annotated[str | None, Field(min_length=1, max_length=300)]
+DAY = Annotated[dt.date | None, Field()]
+
+
+class ItemsQuery(BaseModel):
+    """Filters of ``GET /api/items``."""
+
+    unit_id: UNIT_PARAM = None
+    state: Annotated[CSV, Field(description="comma-separated states")] = None
+    type: Annotated[CSV, Field(description="comma-separated types")] = None
+    channel: Annotated[CSV, Field(description="comma-separated channels")] = None
+    from_: Annotated[DAY, Field(alias="from", description="registered on or after")] = None
+    until: Annotated[DAY, Field(description="registered on or before")] = None
+    urgent: Literal["true", "false"] | None = None
+    limit: Annotated[int | None, Field(ge=1, le=500)] = None
+    offset: Annotated[int | None, Field(ge=0, le=1_000_000)] = None
+
+
+class DueQuery(UnitQuery):
+    """``?unit_id=&within_days=``."""
+
+    within_days: Annotated[int | None, Field(ge=0, le=366)] = None
+
+
+class CodeQuery(BaseModel):
+    """``?code=``: a lookup code."""
+
+    code: Annotated[str, Field(max_length=40)]
+
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 
 @routes.get("/api/items")
+@operation(
+    "Items in the caller's scope, newest first (confidential only to handlers)",
+    tag="items",
+    response=Items,
+    query=ItemsQuery,
+)
 async def list_items(request: web.Request) -> web.Response:
     """Items in the caller's scope (confidential ones only to handlers), newest first."""
     p = require_official(request)
@@ -82,7 +120,7 @@ async def list_items(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"count": len(found), "query": dict(request.query)},
         )
-    return web.json_response({"items": [item_json(i, full=False) for i in found]})
+    return reply(Items(items=[ItemSummary.of(i) for i in found]))
 
 
 def _day_start(day: dt.date) -> dt.datetime:
@@ -104,12 +142,13 @@ async def _due_response(
     confidential = [d.item_id for d in found if d.confidential]
     visible = await visible_items(request, p, confidential) if confidential else set()
     shown = [d for d in found if not d.confidential or d.item_id in visible]
-    return web.json_response(
-        {"today": local_today().isoformat(), "items": [due_json(d) for d in shown]}
-    )
+    return reply(DueList(today=local_today(), items=[DueItem.of(d) for d in shown]))
 
 
 @routes.get("/api/items/due")
+@operation(
+    "Items whose unit deadline falls within N days", tag="items", response=DueList, query=DueQuery
+)
 async def due_soon(request: web.Request) -> web.Response:
     """Items whose unit deadline falls within ``within_days`` (default 7), per unit subtree."""
     p, units = await _due_units(request)
@@ -120,6 +159,7 @@ async def due_soon(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/items/overdue")
+@operation("Items whose unit deadline has passed", tag="items", response=DueList, query=UnitQuery)
 async def overdue(request: web.Request) -> web.Response:
     """Items whose unit deadline has passed, most overdue first, per unit subtree."""
     p, units = await _due_units(request)
@@ -132,8 +172,6 @@ async def _read_item(request: web.Request, p: Principal, item: items.Item) -> we
     async with request.app[keys.STORE].transaction() as tx:
         case = await items.backlog_case_of_item(tx, item.id)
         await accounts.audit(tx, p.ref, "view_item", "item", item.id, remote=remote_of(request))
-    body = item_json(item)
-    body["backlog_case_id"] = case.id if case else None
     # the units the item names, by name: the reader's /api/orgs holds only its own scope, and
     # an item registered above it (a reception centre's) would show a bare number
     named = {
@@ -142,13 +180,22 @@ async def _read_item(request: web.Request, p: Principal, item: items.Item) -> we
         item.subject_unit_id,
         *item.co_handling_unit_ids,
     }
-    body["unit_names"] = {
-        str(uid): unit_name(request, uid) for uid in sorted(u for u in named if u is not None)
-    }
-    return web.json_response(body)
+    return reply(
+        ItemDetail(
+            **ItemDetail.fields_of(item),
+            backlog_case_id=case.id if case else None,
+            unit_names={
+                str(uid): unit_name(request, uid)
+                for uid in sorted(u for u in named if u is not None)
+            },
+        )
+    )
 
 
 @routes.get("/api/items/lookup")
+@operation(
+    "An item by lookup code (audit-logged)", tag="items", response=ItemDetail, query=CodeQuery
+)
 async def lookup(request: web.Request) -> web.Response:
     """An item by its lookup code (officials linking a visit to an existing item)."""
     require_official(request)
@@ -160,6 +207,7 @@ async def lookup(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/items/{item_id}")
+@operation("One item in full (audit-logged)", tag="items", response=ItemDetail, path=ItemPath)
 async def get_item(request: web.Request) -> web.Response:
     """One item in full; the read is audit-logged."""
     p, item = await load_item(request, Action.VIEW_ITEM)
@@ -167,6 +215,7 @@ async def get_item(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/items/{item_id}/history")
+@operation("The append-only history", tag="items", response=History, path=ItemPath)
 async def history(request: web.Request) -> web.Response:
     """The append-only history of an item; audit-logged."""
     p, item = await load_item(request, Action.VIEW_ITEM)
@@ -179,7 +228,6 @@ async def history(request: web.Request) -> web.Response:
             tx, p.ref, "view_item_history", "item", item.id, remote=remote_of(request)
         )
     history = [
-        history_json(e) | {"account_name": names.get(e.account_id) if e.account_id else None}
-        for e in entries
+        HistoryEntry.of(e, names.get(e.account_id) if e.account_id else None) for e in entries
     ]
-    return web.json_response({"item_id": item.id, "history": history})
+    return reply(History(item_id=item.id, history=history))
