@@ -278,8 +278,10 @@ def parse_body(model: type[M], data: Mapping[str, Any]) -> M:
 
 
 def reply(model: BaseModel, *, status: int = 200) -> web.Response:
-    """The answer: ``model`` dumped to JSON."""
-    return web.json_response(model.model_dump(mode="json"), status=status)
+    """The answer: ``model`` serialised to JSON (by pydantic-core, without a dict between)."""
+    return web.Response(
+        text=model.model_dump_json(), status=status, content_type="application/json"
+    )
 
 
 # ---- operations -----------------------------------------------------------------------------

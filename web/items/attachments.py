@@ -10,6 +10,7 @@ from typing import Annotated
 from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import BaseModel, Field
 
 from config.errors import NotFound, ValidationError
@@ -124,7 +125,8 @@ async def upload_attachment(request: web.Request) -> web.Response:
         return error_response(413, exc.code, str(exc))
     except items.AttachmentTypeRefused as exc:
         return error_response(415, exc.code, str(exc))
-    except ValueError as exc:  # aiohttp's multipart reader on a malformed body
+    # aiohttp's multipart reader on a malformed body: ValueError, or a header it cannot parse
+    except (ValueError, HttpProcessingError) as exc:
         raise ValidationError(f"malformed upload: {exc}") from exc
     try:
         async with request.app[keys.STORE].transaction() as tx:
