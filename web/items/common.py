@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -21,6 +21,11 @@ from records.principals import Principal
 from web import keys
 from web.auth import authorize, remote_of, require_official
 from web.input import text
+
+#: the two stages a petitioner rates (by themselves, or recorded by staff)
+Stage = Literal["acceptance", "handling"]
+#: which unit the statistics count an item for
+CountBy = Literal["registering", "handling"]
 
 MAX_TEXT = 20_000
 MAX_ID = 2**31 - 1

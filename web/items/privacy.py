@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Literal
+from typing import Annotated, get_args
 
 from aiohttp import web
 from pydantic import Field
@@ -15,6 +15,7 @@ from web import keys
 from web.auth import remote_of
 from web.input import read_json
 from web.items.common import (
+    Stage,
     calendar_of,
     keyring_of,
     load_item,
@@ -29,7 +30,7 @@ routes = web.RouteTableDef()
 class RevealBody(Request):
     """Which field, and why (at least two characters)."""
 
-    field: Annotated[Literal["id_number", "phone"], Choice(("id_number", "phone"))]
+    field: Annotated[items.RevealField, Choice(get_args(items.RevealField))]
     reason: Annotated[str, Text(200)]
 
 
@@ -39,13 +40,10 @@ class PetitionerPath(ItemPath):
     position: Annotated[int, Field(ge=0, le=99)]
 
 
-STAGES = ("acceptance", "handling")
-
-
 class EvaluationBody(Request):
     """A rating recorded by staff; ``note`` says how the petitioner gave it."""
 
-    stage: Annotated[Literal["acceptance", "handling"], Choice(STAGES)]
+    stage: Annotated[Stage, Choice(get_args(Stage))]
     satisfied: Bool
     note: Annotated[str, Text(500)]
 

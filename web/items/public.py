@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Annotated, Literal
+from typing import Annotated, get_args
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -17,6 +17,7 @@ from web.auth import remote_of
 from web.errors import error_response
 from web.input import read_json
 from web.items.common import (
+    Stage,
     calendar_of,
 )
 from web.items.wire import PublicProgress
@@ -40,7 +41,7 @@ class EvaluateBody(Request):
 
     code: Annotated[str, Text(40)]
     phone_last4: Annotated[str, Text(8)]
-    stage: Annotated[Literal["acceptance", "handling"], Choice(("acceptance", "handling"))]
+    stage: Annotated[Stage, Choice(get_args(Stage))]
     satisfied: Bool
 
 

@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, get_args
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -28,6 +28,7 @@ from web.input import query_int
 from web.items.common import (
     MAX_ID,
     UNIT_PARAM,
+    CountBy,
     cn_date,
     existing_unit,
     query_date,
@@ -109,7 +110,7 @@ class _StatsQuery:
     end: dt.date
     unit_id: int | None
     unit_ids: list[int] | None
-    by: Literal["registering", "handling"]
+    by: CountBy
 
 
 async def _stats_query(request: web.Request) -> tuple[Principal, _StatsQuery]:
@@ -130,9 +131,9 @@ async def _stats_query(request: web.Request) -> tuple[Principal, _StatsQuery]:
     assert p.unit_id is not None
     await authorize(request, Action.VIEW_STATS, UnitTarget(unit_id or p.unit_id))
     by_raw = request.query.get("by", "registering")
-    if by_raw not in ("registering", "handling"):
+    if by_raw not in get_args(CountBy):
         raise ValidationError(f"query parameter 'by'={by_raw!r:.20}: registering or handling")
-    by: Literal["registering", "handling"] = "handling" if by_raw == "handling" else "registering"
+    by: CountBy = "handling" if by_raw == "handling" else "registering"
     return p, _StatsQuery(start, end, unit_id, scope_units(request, p, unit_id), by)
 
 
@@ -163,7 +164,7 @@ class StatsQuery(BaseModel):
     )
     end: Annotated[dt.date | None, Field(description="the day after the last day")] = None
     unit_id: UNIT_PARAM = None
-    by: Literal["registering", "handling"] | None = None
+    by: CountBy | None = None
 
 
 @routes.get("/api/stats")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field
 
 from records.item_models import OriginLevel, VisitKind
+from web.items.common import CountBy
 from web.rest import Date, Wire
 
 
@@ -115,7 +116,7 @@ class Report(Wire):
     end: Date
     unit_count: int | None
     unit_id: int | None
-    by: Literal["registering", "handling"]
+    by: CountBy
     received: int
     concluded: int
     in_progress: int

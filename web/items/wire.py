@@ -7,7 +7,7 @@ line here (and the value it comes from in ``of``).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -15,7 +15,7 @@ from records import items
 from records.item_models import Channel, ItemType, OriginLevel, Outcome, VisitKind
 from records.items import ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES
 from records.keyring import mask_phone
-from records.lifecycle import STATE_LABELS_ZH, EventType, ItemState
+from records.lifecycle import STATE_LABELS_ZH, EventType, ItemState, RuleSet
 from records.lookup import format_code
 from web.items.actions import ACTIONS, allowed_actions
 from web.rest import ID32, LOOKUP_CODE, Choice, Date, DateTime, Wire
@@ -122,7 +122,7 @@ class Item(ItemSummary):
     """An item in full (identity numbers and phones masked: ``…/reveal`` shows one)."""
 
     national_number: str | None
-    rule_set: Literal["2022", "2005"]
+    rule_set: RuleSet
     version: int
     place: str | None
     facts: str
@@ -155,7 +155,7 @@ class Item(ItemSummary):
         """Every field of ``item``'s full form."""
         return _summary_fields(item, full=True) | {
             "national_number": item.national_number,
-            "rule_set": item.rule_set.value,
+            "rule_set": item.rule_set,
             "version": item.version,
             "place": item.place,
             "facts": item.facts,
@@ -518,7 +518,7 @@ class Revealed(Wire):
 
     item_id: ID32
     position: int
-    field: Literal["id_number", "phone"]
+    field: items.RevealField
     value: str | None
 
 
