@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from config.ratelimit import Buckets, FailureLimit
 from config.settings import Settings, with_data_key, with_secret_key
 from gateway.recordings import RecordingsKeeper
 from records import items as items_records
@@ -28,12 +29,11 @@ from records.notices import imported_notices
 from records.store import Store
 from signaling.bus import Bus, create_bus
 from signaling.hub import Hub
-from web import api, items, keys, openapi, pages
-from web.auth import PRINCIPAL, RateLimiter, auth_middleware, rate_limit_middleware
+from web import apidoc, items, keys, pages, routes
+from web.auth import PRINCIPAL, auth_middleware, rate_limit_middleware
 from web.errors import error_middleware
 from web.input import text_middleware
 from web.metrics import Metrics
-from web.throttle import SharedThrottle
 
 if TYPE_CHECKING:
     from gateway.worker import Worker
@@ -79,7 +79,7 @@ def create_app(
     """
     settings = with_data_key(with_secret_key(settings))
     keyring = DataKeyring.parse(settings.data_key)  # a bad key stops the start, naming it
-    limiter = RateLimiter(rate=30, burst=120)
+    limiter = Buckets(rate=30, burst=120)  # per client address, on /api/
     metrics = Metrics()
     app = web.Application(
         # metrics first: it counts the status the client gets, refusals and errors included
@@ -94,7 +94,7 @@ def create_app(
     )
     app[keys.SETTINGS] = settings
     app[keys.KEYRING] = keyring
-    app[keys.THROTTLE] = SharedThrottle(
+    app[keys.THROTTLE] = FailureLimit(
         settings.login_max_failures,
         settings.login_lockout_s,
         max_failures_per_address=settings.login_max_failures_per_address,
@@ -170,9 +170,10 @@ def create_app(
         return await hub.handle_ws(request, request.get(PRINCIPAL))
 
     app.router.add_get("/ws", ws)
-    app.router.add_routes(api.routes)
+    app.router.add_routes(routes.routes)
     app.router.add_routes(items.routes)
-    app.router.add_routes(openapi.routes)
+    app.router.add_routes(apidoc.routes)
+    app[apidoc.DOCUMENT] = {}
     pages.add_routes(app)
     return app
 

@@ -1,8 +1,9 @@
 """The message bus between hubs and media workers: one interface, two implementations.
 
 ``MemoryBus`` serves the embedded default (one process). ``RedisBus`` serves a cluster: pub/sub
-for messages, a hash with per-entry expiry for the worker registry, and ``SET NX`` locks with
-compare-and-delete release for room placement. Messages are JSON-serialisable dicts.
+for messages, a hash with per-entry expiry for the worker registry, ``SET NX`` locks with
+compare-and-delete release for room placement, and the cluster-wide token buckets of
+``config.ratelimit`` (failed logins). Messages are JSON-serialisable dicts.
 
 This is the only module that imports redis (import-linter contract).
 """
@@ -21,6 +22,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from config.errors import BusError
+from config.ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
 
@@ -90,19 +92,16 @@ class Bus(Protocol):
         """The token holding ``key``, if any."""
         ...
 
-    async def incr(self, key: str, ttl_s: float) -> int:
-        """Add one to the cluster-wide counter ``key`` and return it.
+    async def spend_tokens(self, key: str, rate: float, burst: float, cost: float) -> float:
+        """Refill the cluster-wide token bucket ``key``, spend ``cost`` (never below zero).
 
-        A new counter expires ``ttl_s`` after its first increment (a fixed window).
+        Returns the level before spending; ``cost=0`` reads it. A new bucket starts full
+        (``burst``); ``config.ratelimit`` gives the semantics.
         """
         ...
 
-    async def count(self, key: str) -> int:
-        """The counter ``key`` (0 when absent or expired)."""
-        ...
-
-    async def forget(self, key: str) -> None:
-        """Delete the counter ``key``."""
+    async def forget_tokens(self, key: str) -> None:
+        """Delete the bucket ``key`` (it is full again)."""
         ...
 
     async def hash_set(self, key: str, field: str, value: str, *, only_new: bool = False) -> bool:
@@ -200,8 +199,8 @@ async def _close_all(subs: dict[str, set[_QueueSubscription]]) -> None:
     subs.clear()
 
 
-#: counters the in-memory bus keeps at most (failed logins under a spray of usernames)
-MAX_MEMORY_COUNTERS = 100_000
+#: token buckets the in-memory bus keeps at most (failed logins under a spray of usernames)
+MAX_MEMORY_BUCKETS = 100_000
 
 
 class MemoryBus:
@@ -211,7 +210,7 @@ class MemoryBus:
         self._subs: dict[str, set[_QueueSubscription]] = {}
         self._workers: dict[str, tuple[float, Message]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
-        self._counters: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
+        self._buckets: dict[str, TokenBucket] = {}
         self._hashes: dict[str, dict[str, str]] = {}
         self._closed = False
 
@@ -274,25 +273,20 @@ class MemoryBus:
             return None
         return held[0]
 
-    async def incr(self, key: str, ttl_s: float) -> int:
+    async def spend_tokens(self, key: str, rate: float, burst: float, cost: float) -> float:
         now = time.monotonic()
-        count, expires = self._counters.get(key, (0, 0.0))
-        if expires <= now:
-            count, expires = 0, now + ttl_s
-        self._counters[key] = (count + 1, expires)
-        if len(self._counters) > MAX_MEMORY_COUNTERS:  # bounded under a spray of keys
-            live = {k: v for k, v in self._counters.items() if v[1] > now}
-            if len(live) > MAX_MEMORY_COUNTERS // 2:
-                live = dict(list(live.items())[-(MAX_MEMORY_COUNTERS // 2) :])
-            self._counters = live
-        return count + 1
+        bucket = self._buckets.get(key)
+        if bucket is None or (bucket.rate, bucket.burst) != (rate, burst):
+            if len(self._buckets) >= MAX_MEMORY_BUCKETS:  # bounded under a spray of keys
+                live = {k: b for k, b in self._buckets.items() if b.level(now) < b.burst}
+                if len(live) > MAX_MEMORY_BUCKETS // 2:
+                    live = dict(list(live.items())[-(MAX_MEMORY_BUCKETS // 2) :])
+                self._buckets = live
+            bucket = self._buckets[key] = TokenBucket(rate, burst, now)
+        return bucket.spend(cost, now)
 
-    async def count(self, key: str) -> int:
-        count, expires = self._counters.get(key, (0, 0.0))
-        return count if expires > time.monotonic() else 0
-
-    async def forget(self, key: str) -> None:
-        self._counters.pop(key, None)
+    async def forget_tokens(self, key: str) -> None:
+        self._buckets.pop(key, None)
 
     async def hash_set(self, key: str, field: str, value: str, *, only_new: bool = False) -> bool:
         fields = self._hashes.setdefault(key, {})
@@ -341,6 +335,22 @@ else
 end
 """
 
+#: a token bucket (config.ratelimit) as a hash {tokens, at}, on the server's clock so that
+#: every hub agrees; it expires once it would be full again
+_SPEND_SCRIPT = """
+local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('time')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local held = redis.call('hmget', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(held[1]) or burst
+local at = tonumber(held[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local left = math.max(0, tokens - cost)
+redis.call('hset', KEYS[1], 'tokens', tostring(left), 'at', tostring(now))
+redis.call('pexpire', KEYS[1], math.ceil((burst - left) / rate * 1000) + 1000)
+return tostring(tokens)
+"""
+
 
 class RedisBus:
     """Bus over one Redis: pub/sub, a worker registry with expiry, and SET NX locks.
@@ -358,6 +368,7 @@ class RedisBus:
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
         self._release = self._redis.register_script(_RELEASE_SCRIPT)
+        self._spend = self._redis.register_script(_SPEND_SCRIPT)
 
     def _key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))
@@ -495,29 +506,20 @@ class RedisBus:
             raise BusError(f"redis read {key!r} failed: {exc}") from exc
         return None if value is None else str(value)
 
-    async def incr(self, key: str, ttl_s: float) -> int:
-        k = self._key("count", key)
+    async def spend_tokens(self, key: str, rate: float, burst: float, cost: float) -> float:
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(k, 0, nx=True, px=max(1, int(ttl_s * 1000)))
-                pipe.incr(k)
-                _created, value = await pipe.execute()
+            level = await self._spend(
+                keys=[self._key("bucket", key)], args=[repr(rate), repr(burst), repr(cost)]
+            )
         except redis.exceptions.RedisError as exc:
-            raise BusError(f"redis counter {key!r} failed: {exc}") from exc
-        return int(value)
+            raise BusError(f"redis token bucket {key!r} failed: {exc}") from exc
+        return float(level)
 
-    async def count(self, key: str) -> int:
+    async def forget_tokens(self, key: str) -> None:
         try:
-            value = await self._redis.get(self._key("count", key))
+            await self._redis.delete(self._key("bucket", key))
         except redis.exceptions.RedisError as exc:
-            raise BusError(f"redis counter {key!r} failed: {exc}") from exc
-        return 0 if value is None else int(value)
-
-    async def forget(self, key: str) -> None:
-        try:
-            await self._redis.delete(self._key("count", key))
-        except redis.exceptions.RedisError as exc:
-            raise BusError(f"redis counter {key!r} failed: {exc}") from exc
+            raise BusError(f"redis token bucket {key!r} failed: {exc}") from exc
 
     async def hash_set(self, key: str, field: str, value: str, *, only_new: bool = False) -> bool:
         k = self._key("hash", key)

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, web
 
+from config.ratelimit import TokenBucket
 from records.principals import Principal
 
 logger = logging.getLogger(__name__)
@@ -73,8 +74,7 @@ class Connection:
         self.closed = asyncio.Event()
         self._drained = asyncio.Event()  # set by the writer each time it sent a message
         self.close_reason = ""
-        self._tokens: float | None = None  # None: a full bucket (the first message passes)
-        self._last = 0.0
+        self._bucket: TokenBucket | None = None  # made full by the first message
         self.violations = 0
         self.refused_anonymous = False  # a request before hello was refused (and audited)
 
@@ -150,19 +150,14 @@ class Connection:
             self._drop_slow()
 
     def allow(self, rate: float) -> bool:
-        """Token bucket: ``rate`` messages per second, bursts of twice that."""
+        """Token bucket (``config.ratelimit``): ``rate`` messages a second, bursts of twice that."""
         now = time.monotonic()
-        burst = rate * 2
-        if self._tokens is None:
-            self._tokens = burst
-        else:
-            self._tokens = min(burst, self._tokens + (now - self._last) * rate)
-        self._last = now
-        if self._tokens < 1:
-            self.violations += 1
-            return False
-        self._tokens -= 1
-        return True
+        if self._bucket is None:
+            self._bucket = TokenBucket(rate, rate * 2, now)
+        if self._bucket.take(1, now):
+            return True
+        self.violations += 1
+        return False
 
     async def _write(self) -> None:
         try:

@@ -12,13 +12,13 @@ Everything is refused without authentication except the paths in :data:`PUBLIC_P
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from aiohttp import web
 
 from config.errors import AccessDenied
+from config.ratelimit import Buckets
 from records import accounts
 from records.policy import Action, Target, decide
 from records.principals import Principal
@@ -161,35 +161,15 @@ async def authorize(request: web.Request, action: Action, target: Target) -> Pri
     return principal
 
 
-class RateLimiter:
-    """Token buckets per client address: ``rate`` requests per second, bursts of ``burst``."""
+def rate_limit_middleware(limiter: Buckets) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """Refuse with 429 when a client address exceeds its request rate on /api/.
 
-    def __init__(self, rate: float, burst: float, max_clients: int = 50_000) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.max_clients = max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def allow(self, key: str) -> bool:
-        """Take one token for ``key``; False when its bucket is empty."""
-        now = time.monotonic()
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < 1:
-            self._buckets[key] = (tokens, now)
-            return False
-        if len(self._buckets) >= self.max_clients and key not in self._buckets:
-            self._buckets.clear()  # bounded memory; a reset only ever lets clients through
-        self._buckets[key] = (tokens - 1, now)
-        return True
-
-
-def rate_limit_middleware(limiter: RateLimiter) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Refuse with 429 when a client address exceeds its request rate on /api/."""
+    ``limiter``: token buckets per address (``config.ratelimit``), one token a request.
+    """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/api/") and not limiter.allow(remote_of(request)):
+        if request.path.startswith("/api/") and not limiter.take(remote_of(request)):
             return error_response(429, "rate_limited", "too many requests; slow down")
         return await handler(request)
 

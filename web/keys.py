@@ -6,16 +6,16 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from config.ratelimit import FailureLimit
 from config.settings import Settings
 from records.calendar import HolidayCalendar
 from records.keyring import DataKeyring
 from records.store import Store
 from web.metrics import Metrics
-from web.throttle import SharedThrottle
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
-THROTTLE = web.AppKey("login_throttle", SharedThrottle)
+THROTTLE = web.AppKey("login_throttle", FailureLimit)
 METRICS = web.AppKey("metrics", Metrics)
 CALENDAR = web.AppKey("holiday_calendar", HolidayCalendar)
 #: seals identity numbers at rest (records/keyring.py)

@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from config.ratelimit import TokenBucket
+
 #: how long a gap in the sequence may hold back later frames while its retransmission is
 #: awaited; after that the frame is given up, later ones wait for a keyframe
 MAX_GAP_WAIT_S = 0.4
@@ -483,30 +485,24 @@ class SpeakingDetector:
 MAX_INBOUND_BITS_PER_S = 16_000_000
 
 
-class ByteBudget:
-    """A token bucket: at most ``rate`` bytes a second on average, bursts up to ``burst``."""
+class ByteBudget(TokenBucket):
+    """A token bucket of bytes (``config.ratelimit``): ``rate`` a second, bursts up to ``burst``.
 
-    __slots__ = ("_at", "_tokens", "burst", "dropped", "rate")
+    ``dropped`` counts the packets refused.
+    """
+
+    __slots__ = ("dropped",)
 
     def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._tokens = burst
-        self._at = 0.0
+        super().__init__(rate, burst, now=0.0)  # full from the first packet on
         self.dropped = 0
 
     def allow(self, size: int, now: float) -> bool:
         """Whether ``size`` bytes arriving at ``now`` (monotonic s) are within the budget."""
-        tokens = self._tokens + (now - self._at) * self.rate
-        if tokens > self.burst:
-            tokens = self.burst
-        self._at = now
-        if tokens < size:
-            self._tokens = tokens
-            self.dropped += 1
-            return False
-        self._tokens = tokens - size
-        return True
+        if self.take(size, now):
+            return True
+        self.dropped += 1
+        return False
 
 
 class RembPacer:

@@ -7,16 +7,16 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from config.ratelimit import FailureLimit
 from gateway.app import create_app
 from records.store import Store
 from signaling.bus import MemoryBus, RedisBus
 from tests.helpers import PASSWORD, make_settings, need_service, seed_store
-from web.throttle import SharedThrottle
 
 
-async def test_failures_lock_a_key_for_the_window_and_a_success_resets() -> None:
+async def test_failures_lock_a_key_until_its_bucket_refills_and_a_success_resets() -> None:
     bus = MemoryBus()
-    throttle = SharedThrottle(3, lockout_s=0.3)
+    throttle = FailureLimit(3, window_s=0.3)
     throttle.use(bus)
     for _ in range(3):
         assert not await throttle.locked("user:ann", "addr:1")
@@ -24,17 +24,17 @@ async def test_failures_lock_a_key_for_the_window_and_a_success_resets() -> None
     assert await throttle.locked("user:ann")
     assert await throttle.locked("addr:1")
     assert not await throttle.locked("user:bob")
-    await asyncio.sleep(0.4)  # the window from the first failure is over
+    await asyncio.sleep(0.4)  # the bucket has refilled
     assert not await throttle.locked("user:ann")
     await throttle.fail("user:ann")
     await throttle.reset("user:ann")
-    assert await bus.count(SharedThrottle.PREFIX + "user:ann") == 0
+    assert await bus.spend_tokens(FailureLimit.PREFIX + "user:ann", 10, 3, 0) == 3  # full
     await bus.close()
 
 
 async def test_an_unreachable_bus_still_throttles_on_this_hub() -> None:
     dead = RedisBus("redis://127.0.0.1:1/0")  # nothing listens there
-    throttle = SharedThrottle(2, lockout_s=60)
+    throttle = FailureLimit(2, window_s=60)
     throttle.use(dead)
     await throttle.fail("user:ann")
     await throttle.fail("user:ann")

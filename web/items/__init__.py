@@ -6,7 +6,8 @@ handling unit, or the registering unit before routing): the policy is asked on a
 of that unit alone, so a unit that transferred an item away can still read it but no longer
 moves it. The public routes under ``/api/public/`` need no login; they answer with states and
 dates only, and a failed evaluation never says whether the code or the phone digits were
-wrong. ``web/openapi.py`` describes every route here with its schemas.
+wrong. Each route declares its models beside it (``web.rest.operation``); ``web.apidoc``
+generates the OpenAPI document from them.
 
 The routes are grouped by concern, one module each; :data:`routes` lists them in the order
 they are matched (fixed paths such as ``/api/items/due`` before ``/api/items/{item_id}``).

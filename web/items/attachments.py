@@ -6,10 +6,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated
 from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+from pydantic import BaseModel, Field
 
 from config.errors import NotFound, ValidationError
 from records import accounts, items
@@ -22,6 +24,8 @@ from web.items.common import (
     MAX_ID,
     load_item,
 )
+from web.items.wire import ATTACHMENT_CONTENT_TYPES, Attachment, Attachments
+from web.rest import BINARY, ItemPath, operation, reply
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -30,18 +34,16 @@ routes = web.RouteTableDef()
 _UPLOAD_CHUNK = 256 * 1024
 
 
-def attachment_json(a: items.AttachmentInfo) -> dict[str, Any]:
-    """The wire form of an attachment (no server path)."""
-    return {
-        "id": a.id,
-        "item_id": a.item_id,
-        "name": a.name,
-        "content_type": a.content_type,
-        "size": a.size,
-        "sha256": a.sha256,
-        "added_by": a.added_by,
-        "added_at": a.added_at.isoformat(),
-    }
+class FilenameQuery(BaseModel):
+    """``?filename=`` of a raw upload."""
+
+    filename: Annotated[str | None, Field(min_length=1, max_length=300)] = None
+
+
+class AttachmentPath(ItemPath):
+    """``{item_id}`` and ``{attachment_id}``."""
+
+    attachment_id: Annotated[int, Field(ge=1)]
 
 
 def _attachments_dir(request: web.Request) -> Path:
@@ -86,6 +88,24 @@ async def _upload_source(request: web.Request) -> tuple[str, AsyncIterator[bytes
 
 
 @routes.post("/api/upload/items/{item_id}/attachments")
+@operation(
+    "Attach a file: multipart part 'file', or the raw body with ?filename=. Images, PDF, OFD, "
+    "office documents, audio, video; at most 20 MiB; 413 too large, 415 type not allowed or "
+    "content not matching the name, 422 empty",
+    tag="attachments",
+    response=Attachment,
+    status=201,
+    path=ItemPath,
+    query=FilenameQuery,
+    body_media={
+        "multipart/form-data": {
+            "type": "object",
+            "properties": {"file": BINARY},
+            "required": ["file"],
+        },
+        "application/octet-stream": BINARY,
+    },
+)
 async def upload_attachment(request: web.Request) -> web.Response:
     """Attach a file (multipart part ``file``, or the raw body with ``?filename=``).
 
@@ -105,7 +125,8 @@ async def upload_attachment(request: web.Request) -> web.Response:
         return error_response(413, exc.code, str(exc))
     except items.AttachmentTypeRefused as exc:
         return error_response(415, exc.code, str(exc))
-    except ValueError as exc:  # aiohttp's multipart reader on a malformed body
+    # aiohttp's multipart reader on a malformed body: ValueError, or a header it cannot parse
+    except (ValueError, HttpProcessingError) as exc:
         raise ValidationError(f"malformed upload: {exc}") from exc
     try:
         async with request.app[keys.STORE].transaction() as tx:
@@ -122,10 +143,16 @@ async def upload_attachment(request: web.Request) -> web.Response:
     except BaseException:
         await asyncio.shield(items.discard_attachment_file(directory, stored))
         raise
-    return web.json_response(attachment_json(info), status=201)
+    return reply(Attachment.of(info), status=201)
 
 
 @routes.get("/api/items/{item_id}/attachments")
+@operation(
+    "The item's attachments (audit-logged)",
+    tag="attachments",
+    response=Attachments,
+    path=ItemPath,
+)
 async def list_attachments(request: web.Request) -> web.Response:
     """The item's attachments; audit-logged like every read of the item."""
     p, item = await load_item(request, Action.VIEW_ITEM)
@@ -134,10 +161,17 @@ async def list_attachments(request: web.Request) -> web.Response:
         await accounts.audit(
             tx, p.ref, "view_item_attachments", "item", item.id, remote=remote_of(request)
         )
-    return web.json_response({"attachments": [attachment_json(a) for a in found]})
+    return reply(Attachments(attachments=[Attachment.of(a) for a in found]))
 
 
 @routes.get("/api/items/{item_id}/attachments/{attachment_id}")
+@operation(
+    "Download an attachment (audit-logged; confidential items: handlers only)",
+    tag="attachments",
+    path=AttachmentPath,
+    media={t: BINARY for t in ATTACHMENT_CONTENT_TYPES},
+    description="the file, Content-Disposition: attachment",
+)
 async def download_attachment(request: web.Request) -> web.StreamResponse:
     """The file, as an attachment download; scope-checked like the item and audit-logged."""
     p, item = await load_item(request, Action.VIEW_ITEM)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from config.errors import AccessDenied, NotFound, ValidationError
 from records import accounts, items
@@ -24,6 +26,7 @@ from web.input import integer, query_int, read_json, text
 from web.items.common import (
     MAX_ID,
     MAX_TEXT,
+    UNIT_PARAM,
     existing_unit,
     iso,
     item_target,
@@ -36,10 +39,67 @@ from web.items.common import (
     unit_name,
 )
 from web.items.wire import (
-    case_json,
-    entry_json,
+    Attention,
+    BacklogAttention,
+    BacklogCase,
+    BacklogCaseDetail,
+    BacklogCases,
+    BacklogCaseSummary,
+    Missing,
+    ProgressEntry,
 )
+from web.rest import CasePath, Int, ItemPath, Request, Text, operation, reply
 from web.templates import render
+
+_UNIT = Annotated[int, Int(1, MAX_ID)]
+
+
+class FlagBody(Request):
+    """The five ones (五个一): a leader, a team, two plans, a ledger; the units involved."""
+
+    leader_account_id: _UNIT
+    team: Annotated[str, Text(MAX_TEXT)]
+    resolution_plan: Annotated[str, Text(MAX_TEXT)]
+    stability_plan: Annotated[str, Text(MAX_TEXT)]
+    ledger: Annotated[str, Text(MAX_TEXT)]
+    unit_ids: Annotated[list[_UNIT], Field(min_length=1, max_length=50)]
+    plan_due_on: dt.date | None = None
+
+
+class PlanDueBody(Request):
+    """The day the resolution plan is due, or null to clear it."""
+
+    plan_due_on: dt.date | None
+
+
+class ProgressBody(Request):
+    """A unit's entry for a month."""
+
+    unit_id: _UNIT
+    month: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
+    text: Annotated[str, Text(MAX_TEXT)]
+
+
+class MineQuery(BaseModel):
+    """``?mine=true``: the cases where I am the leader."""
+
+    mine: Literal["true", "false"] | None = None
+
+
+class AttentionQuery(BaseModel):
+    """``?unit_id=&as_of=``."""
+
+    unit_id: UNIT_PARAM = None
+    as_of: Annotated[dt.date | None, Field(description="the day to judge on (default today)")] = (
+        None
+    )
+
+
+class MissingQuery(BaseModel):
+    """``?through=``."""
+
+    through: dt.date | None = None
+
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -61,6 +121,14 @@ async def _load_case(request: web.Request) -> tuple[Principal, items.BacklogCase
 
 
 @routes.post("/api/items/{item_id}/backlog")
+@operation(
+    "Flag as a backlog case with the five ones (五个一)",
+    tag="items",
+    body=FlagBody,
+    response=BacklogCase,
+    status=201,
+    path=ItemPath,
+)
 async def flag_backlog(request: web.Request) -> web.Response:
     """Flag the item as a backlog case with the five ones (五个一)."""
     p, item = await load_item(request, Action.EDIT_ITEM)
@@ -105,15 +173,15 @@ async def flag_backlog(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"case": case.id},
         )
-    return web.json_response(case_json(case), status=201)
+    return reply(BacklogCase.of(case), status=201)
 
 
 async def _case_summaries(
     request: web.Request, p: Principal, cases: Sequence[items.BacklogCaseInfo]
-) -> list[dict[str, Any]]:
+) -> list[BacklogCaseSummary]:
     tree = request.app[keys.STORE].tree
     today = local_today()
-    out: list[dict[str, Any]] = []
+    out: list[BacklogCaseSummary] = []
     async with request.app[keys.STORE].transaction() as tx:
         for case in cases:
             item = await items.get_item(tx, case.item_id)
@@ -124,21 +192,27 @@ async def _case_summaries(
                 continue
             missing = await items.missing_months(tx, case.id, through=today)
             out.append(
-                {
-                    **case_json(case),
-                    "lookup_code": format_code(item.lookup_code),
-                    "state": item.state.value,
-                    "state_label": STATE_LABELS_ZH[item.state],
-                    "due_on": iso(item.due_on),
-                    "request": item.request[:80],
-                    "missing_months": {str(u): m for u, m in missing.items()},
-                    "missing_count": sum(len(m) for m in missing.values()),
-                }
+                BacklogCaseSummary(
+                    **BacklogCase.fields_of(case),
+                    lookup_code=format_code(item.lookup_code),
+                    state=item.state,
+                    state_label=STATE_LABELS_ZH[item.state],
+                    due_on=item.due_on,
+                    request=item.request[:80],
+                    missing_months={str(u): m for u, m in missing.items()},
+                    missing_count=sum(len(m) for m in missing.values()),
+                )
             )
     return out
 
 
 @routes.get("/api/backlog")
+@operation(
+    "Backlog cases in the caller's scope (mine=true: where I am the leader)",
+    tag="backlog",
+    response=BacklogCases,
+    query=MineQuery,
+)
 async def list_backlog(request: web.Request) -> web.Response:
     """Backlog cases involving the caller's scope (``mine=true``: where I am the leader)."""
     p = require_official(request)
@@ -149,10 +223,15 @@ async def list_backlog(request: web.Request) -> web.Response:
             leader_account_id=p.account_id if mine else None,
             unit_ids=None if mine else scope_units(request, p, None),
         )
-    return web.json_response({"cases": await _case_summaries(request, p, cases)})
+    return reply(BacklogCases(cases=await _case_summaries(request, p, cases)))
 
 
 @routes.get("/api/backlog/mine")
+@operation(
+    "The leader's own cases on a phone-sized HTML page",
+    tag="backlog",
+    media={"text/html": {"type": "string"}},
+)
 async def my_backlog_page(request: web.Request) -> web.Response:
     """The leader's own cases on a phone-sized HTML page."""
     p = require_official(request)
@@ -160,28 +239,38 @@ async def my_backlog_page(request: web.Request) -> web.Response:
         cases = await items.list_backlog_cases(tx, leader_account_id=p.account_id)
     summaries = await _case_summaries(request, p, cases)
     body = render(
-        "backlog_mine.html", {"leader": p.name, "count": len(summaries), "cases": summaries}
+        "backlog_mine.html",
+        {
+            "leader": p.name,
+            "count": len(summaries),
+            "cases": [c.model_dump(mode="json") for c in summaries],
+        },
     )
     return web.Response(text=body, content_type="text/html", charset="utf-8")
 
 
-def attention_json(request: web.Request, a: items.BacklogAttention, code: str) -> dict[str, Any]:
-    """The wire form of a backlog case needing a unit's attention."""
-    return {
-        "case_id": a.case_id,
-        "item_id": a.item_id,
-        "lookup_code": code,
-        "unit_id": a.unit_id,
-        "unit_name": unit_name(request, a.unit_id),
-        "leader_account_id": a.leader_account_id,
-        "plan_due_on": iso(a.plan_due_on),
-        "plan_overdue": a.plan_overdue,
-        "days_overdue": a.days_overdue,
-        "missing_months": list(a.missing_months),
-    }
+def _attention(request: web.Request, a: items.BacklogAttention, code: str) -> BacklogAttention:
+    return BacklogAttention(
+        case_id=a.case_id,
+        item_id=a.item_id,
+        lookup_code=code,
+        unit_id=a.unit_id,
+        unit_name=unit_name(request, a.unit_id),
+        leader_account_id=a.leader_account_id,
+        plan_due_on=a.plan_due_on,
+        plan_overdue=a.plan_overdue,
+        days_overdue=a.days_overdue,
+        missing_months=list(a.missing_months),
+    )
 
 
 @routes.get("/api/backlog/attention")
+@operation(
+    "Per unit in scope, open backlog cases with an overdue plan or missing monthly entries",
+    tag="backlog",
+    response=Attention,
+    query=AttentionQuery,
+)
 async def backlog_attention(request: web.Request) -> web.Response:
     """Per unit of the caller's scope, open cases with an overdue plan or missing months."""
     p = require_official(request)
@@ -191,7 +280,7 @@ async def backlog_attention(request: web.Request) -> web.Response:
     units = scope_units(request, p, unit_id)
     today = query_date(request, "as_of") or local_today()
     tree = request.app[keys.STORE].tree
-    rows: list[dict[str, Any]] = []
+    rows: list[BacklogAttention] = []
     async with request.app[keys.STORE].transaction() as tx:
         found = await items.backlog_attention(tx, unit_ids=units, today=today)
         readable: dict[str, str | None] = {}
@@ -205,18 +294,25 @@ async def backlog_attention(request: web.Request) -> web.Response:
                 readable[a.item_id] = format_code(item.lookup_code) if ok else None
             code = readable[a.item_id]
             if code is not None:
-                rows.append(attention_json(request, a, code))
-    return web.json_response(
-        {
-            "today": today.isoformat(),
-            "overdue_plans": len({r["case_id"] for r in rows if r["plan_overdue"]}),
-            "missing_entries": sum(len(r["missing_months"]) for r in rows),
-            "units": rows,
-        }
+                rows.append(_attention(request, a, code))
+    return reply(
+        Attention(
+            today=today,
+            overdue_plans=len({r.case_id for r in rows if r.plan_overdue}),
+            missing_entries=sum(len(r.missing_months) for r in rows),
+            units=rows,
+        )
     )
 
 
 @routes.put("/api/backlog/{case_id}/plan-due")
+@operation(
+    "Set or clear the day the resolution plan is due (化解时限)",
+    tag="backlog",
+    body=PlanDueBody,
+    response=BacklogCase,
+    path=CasePath,
+)
 async def set_plan_due(request: web.Request) -> web.Response:
     """Set or clear the day the case's resolution plan is due (化解时限)."""
     p, case, item = await _load_case(request)
@@ -235,10 +331,17 @@ async def set_plan_due(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"plan_due_on": iso(due)},
         )
-    return web.json_response(case_json(updated))
+    return reply(BacklogCase.of(updated))
 
 
 @routes.post("/api/backlog/{case_id}/close")
+@operation(
+    "Close the case (销号): its item concluded and resolved; by its leader in charge or a "
+    "leader with edit rights on the item; audit-logged",
+    tag="backlog",
+    response=BacklogCase,
+    path=CasePath,
+)
 async def close_backlog(request: web.Request) -> web.Response:
     """Close (销号) the case: its item concluded and resolved; by its leader or a leader in scope.
 
@@ -267,10 +370,16 @@ async def close_backlog(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"item": item.id},
         )
-    return web.json_response(case_json(closed))
+    return reply(BacklogCase.of(closed))
 
 
 @routes.get("/api/backlog/{case_id}")
+@operation(
+    "A backlog case with progress entries and missing months",
+    tag="backlog",
+    response=BacklogCaseDetail,
+    path=CasePath,
+)
 async def get_backlog(request: web.Request) -> web.Response:
     """A backlog case with its progress entries and missing months; audit-logged."""
     p, case, item = await _load_case(request)
@@ -281,17 +390,17 @@ async def get_backlog(request: web.Request) -> web.Response:
         await accounts.audit(
             tx, p.ref, "view_backlog", "backlog", str(case.id), remote=remote_of(request)
         )
-    return web.json_response(
-        {
-            **case_json(case),
-            "lookup_code": format_code(item.lookup_code),
-            "state": item.state.value,
-            "entries": [entry_json(e) for e in entries],
-            "missing_months": {str(u): m for u, m in missing.items()},
-            "resolved": item.resolved,
-            "may_close": _may_close(request, p, case, item),
-            "closed_by_name": closer.get(case.closed_by) if case.closed_by else None,
-        }
+    return reply(
+        BacklogCaseDetail(
+            **BacklogCase.fields_of(case),
+            lookup_code=format_code(item.lookup_code),
+            state=item.state,
+            entries=[ProgressEntry.of(e) for e in entries],
+            missing_months={str(u): m for u, m in missing.items()},
+            resolved=item.resolved,
+            may_close=_may_close(request, p, case, item),
+            closed_by_name=closer.get(case.closed_by) if case.closed_by else None,
+        )
     )
 
 
@@ -307,18 +416,25 @@ def _may_close(
 
 
 @routes.get("/api/backlog/{case_id}/missing")
+@operation(
+    "Months without a progress entry, per involved unit",
+    tag="backlog",
+    response=Missing,
+    path=CasePath,
+    query=MissingQuery,
+)
 async def backlog_missing(request: web.Request) -> web.Response:
     """Per involved unit, the months with no progress entry (through a day, default today)."""
     _p, case, _item = await _load_case(request)
     through = query_date(request, "through") or local_today()
     async with request.app[keys.STORE].transaction() as tx:
         missing = await items.missing_months(tx, case.id, through=through)
-    return web.json_response(
-        {
-            "case_id": case.id,
-            "through": through.isoformat(),
-            "missing_months": {str(u): m for u, m in missing.items()},
-        }
+    return reply(
+        Missing(
+            case_id=case.id,
+            through=through,
+            missing_months={str(u): m for u, m in missing.items()},
+        )
     )
 
 
@@ -326,6 +442,14 @@ _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
 @routes.post("/api/backlog/{case_id}/progress")
+@operation(
+    "A unit's monthly progress entry",
+    tag="backlog",
+    body=ProgressBody,
+    response=ProgressEntry,
+    status=201,
+    path=CasePath,
+)
 async def add_progress(request: web.Request) -> web.Response:
     """A unit's monthly progress entry; the unit must be in the caller's scope."""
     _p, case, _item = await _load_case(request)
@@ -354,4 +478,4 @@ async def add_progress(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"unit": unit_id, "month": month},
         )
-    return web.json_response(entry_json(entry), status=201)
+    return reply(ProgressEntry.of(entry), status=201)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from config.errors import AccessDenied, NotFound, ValidationError
 from records import accounts, items
@@ -20,6 +21,11 @@ from records.principals import Principal
 from web import keys
 from web.auth import authorize, remote_of, require_official
 from web.input import text
+
+#: the two stages a petitioner rates (by themselves, or recorded by staff)
+Stage = Literal["acceptance", "handling"]
+#: which unit the statistics count an item for
+CountBy = Literal["registering", "handling"]
 
 MAX_TEXT = 20_000
 MAX_ID = 2**31 - 1
@@ -174,3 +180,16 @@ async def visible_items(request: web.Request, p: Principal, item_ids: Sequence[s
 def cn_date(day: dt.date) -> str:
     """A date as written in a notice: 2024年5月1日."""
     return f"{day.year}年{day.month}月{day.day}日"
+
+
+#: a unit the listing covers
+UNIT_PARAM = Annotated[
+    int | None,
+    Field(ge=1, le=MAX_ID, description="a unit in the caller's scope (default: the caller's)"),
+]
+
+
+class UnitQuery(BaseModel):
+    """``?unit_id=``."""
+
+    unit_id: UNIT_PARAM = None

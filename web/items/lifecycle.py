@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 
@@ -19,11 +19,10 @@ from records.lifecycle import (
 )
 from records.policy import Action, in_scope
 from records.principals import Principal
-from web import keys
-from web.api import session_json
+from web import keys, rest, wire
 from web.auth import authorize, remote_of
 from web.input import choice, integer, read_json, text
-from web.items.actions import ACTIONS, NEED_REASON, ActionSpec, allowed_actions
+from web.items.actions import ACTIONS, ActionSpec, NeedReason, allowed_actions
 from web.items.common import (
     MAX_ID,
     MAX_TEXT,
@@ -34,9 +33,8 @@ from web.items.common import (
     local_today,
     parse_date,
 )
-from web.items.wire import (
-    item_json,
-)
+from web.items.wire import Item
+from web.rest import DB_ID, ID32, SESSION_ID, Int, ItemPath, Text, operation, parse_body, reply
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -137,7 +135,7 @@ async def _apply(
 ) -> items.Item:
     cal = calendar_of(request)
     aid = p.account_id
-    reason = text(data, "reason", max_len=2000, required=spec.fields.get("reason") is NEED_REASON)
+    reason = text(data, "reason", max_len=2000, required=issubclass(spec.body, NeedReason))
     holder = item.handling_unit_id or item.registering_unit_id
     match spec.event:
         case EventType.TRANSFER | EventType.ASSIGN:
@@ -284,7 +282,7 @@ async def _apply(
                 )
         case _:
             payload: dict[str, Any] = {}
-            if "decision" in spec.fields:
+            if "decision" in spec.body.model_fields:
                 payload["decision"] = text(data, "decision", max_len=MAX_TEXT)
                 payload["legal_basis"] = text(data, "legal_basis", max_len=2000)
             if spec.event in (EventType.ISSUE_REVIEW_OPINION, EventType.ISSUE_REREVIEW_OPINION):
@@ -326,24 +324,62 @@ def _action_handler(spec: ActionSpec) -> Callable[[web.Request], Awaitable[web.R
                 remote=remote_of(request),
                 detail={"from": item.state.value, "to": updated.state.value},
             )
-        return web.json_response(item_json(updated, calendar_of(request)))
+        return reply(Item.of(updated, calendar_of(request)))
 
     handler.__name__ = f"item_{spec.name.replace('-', '_')}"
     handler.__doc__ = spec.summary
-    return handler
+    return operation(
+        f"{spec.summary} (event '{spec.event.value}'); 409 names the state and the allowed actions",
+        tag="lifecycle",
+        body=spec.body,
+        body_required=False,
+        response=Item,
+        path=ItemPath,
+    )(handler)
 
 
 for _spec in ACTIONS:
     routes.post(f"/api/items/{{item_id}}/{_spec.name}")(_action_handler(_spec))
 
 
+class UnitBody(rest.Request):
+    """A unit."""
+
+    unit_id: Annotated[int, Int(1, MAX_ID)]
+
+
+class HandlerBody(rest.Request):
+    """A handler, or (``recused``) a recusal with its reason (checked by the handler)."""
+
+    recused: rest.Bool = None
+    reason: Annotated[str, Text(2000, min_len=0)] = ""
+
+
+class HandlerPath(ItemPath):
+    """``{item_id}`` and ``{account_id}``."""
+
+    account_id: DB_ID
+
+
+class SessionBody(rest.Request):
+    """A session to link."""
+
+    session_id: SESSION_ID
+
+
+class LinkedSession(rest.Wire):
+    """The session linked to the item."""
+
+    session_id: str
+    item_id: ID32
+
+
 @routes.post("/api/items/{item_id}/co-handlers")
+@operation("Add a co-handling unit", tag="items", body=UnitBody, response=Item, path=ItemPath)
 async def add_co_handler(request: web.Request) -> web.Response:
     """Add a co-handling unit (协办)."""
     p, item = await load_item(request, Action.EDIT_ITEM, holder_only=True)
-    data = await read_json(request)
-    unit_id = integer(data, "unit_id", lo=1, hi=MAX_ID)
-    assert unit_id is not None
+    unit_id = parse_body(UnitBody, await read_json(request)).unit_id
     existing_unit(request, unit_id)
     async with request.app[keys.STORE].transaction() as tx:
         updated = await items.add_co_handler(tx, item.id, unit_id)
@@ -356,10 +392,17 @@ async def add_co_handler(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"unit": unit_id},
         )
-    return web.json_response(item_json(updated, calendar_of(request)))
+    return reply(Item.of(updated, calendar_of(request)))
 
 
 @routes.put("/api/items/{item_id}/handlers/{account_id}")
+@operation(
+    "Make an account a handler, or record its recusal (Art. 28)",
+    tag="items",
+    body=HandlerBody,
+    response=Item,
+    path=HandlerPath,
+)
 async def set_handler(request: web.Request) -> web.Response:
     """Make an account a handler of the item, or record its recusal (Art. 28)."""
     p, item = await load_item(request, Action.EDIT_ITEM)
@@ -382,10 +425,11 @@ async def set_handler(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"account": account_id, "reason": reason},
         )
-    return web.json_response(item_json(updated, calendar_of(request)))
+    return reply(Item.of(updated, calendar_of(request)))
 
 
 @routes.get("/api/items/{item_id}/sessions")
+@operation("Sessions linked to the item", tag="items", response=wire.Sessions, path=ItemPath)
 async def item_sessions(request: web.Request) -> web.Response:
     """The sessions (visits, mediations, consultations) linked to the item."""
     p, item = await load_item(request, Action.VIEW_ITEM)
@@ -395,12 +439,17 @@ async def item_sessions(request: web.Request) -> web.Response:
         await accounts.audit(
             tx, p.ref, "view_item_sessions", "item", item.id, remote=remote_of(request)
         )
-    return web.json_response(
-        {"sessions": [session_json(s, with_participants=False) for s in found]}
-    )
+    return reply(wire.Sessions(sessions=[wire.Session.of(s) for s in found]))
 
 
 @routes.post("/api/items/{item_id}/sessions")
+@operation(
+    "Link a session to the item",
+    tag="items",
+    body=SessionBody,
+    response=LinkedSession,
+    path=ItemPath,
+)
 async def link_session(request: web.Request) -> web.Response:
     """Link a session to the item (as ``session.link_item`` does over the WebSocket)."""
     p, item = await load_item(request, Action.EDIT_ITEM)
@@ -424,4 +473,4 @@ async def link_session(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"session": s.id},
         )
-    return web.json_response({"session_id": s.id, "item_id": item.id})
+    return reply(LinkedSession(session_id=s.id, item_id=item.id))

@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
+from typing import Annotated
 
 from aiohttp import web
 
@@ -26,6 +27,7 @@ from web.items.common import (
     load_item,
     unit_name,
 )
+from web.rest import Choice, ItemPath, operation
 from web.templates import render
 
 logger = logging.getLogger(__name__)
@@ -148,7 +150,19 @@ def notice_html(
     )
 
 
+class NoticePath(ItemPath):
+    """``{item_id}`` and the notice's ``{kind}``."""
+
+    kind: Annotated[str, Choice(NOTICE_KINDS)]
+
+
 @routes.get("/api/items/{item_id}/notices/{kind}")
+@operation(
+    "A written notice as printable HTML (Chinese), with the lookup code",
+    tag="items",
+    path=NoticePath,
+    media={"text/html": {"type": "string"}},
+)
 async def notice(request: web.Request) -> web.Response:
     """A written notice (acceptance, non-acceptance, extension, opinion) as printable HTML."""
     kind = request.match_info["kind"]

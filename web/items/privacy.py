@@ -3,29 +3,60 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Annotated, get_args
 
 from aiohttp import web
+from pydantic import Field
 
 from config.errors import ValidationError
 from records import accounts, items
 from records.policy import Action
 from web import keys
 from web.auth import remote_of
-from web.input import choice, read_json, text
+from web.input import read_json
 from web.items.common import (
-    boolean,
+    Stage,
     calendar_of,
     keyring_of,
     load_item,
 )
-from web.items.wire import item_json
+from web.items.wire import Item, Revealed
+from web.rest import Bool, Choice, ItemPath, Request, Text, operation, parse_body, reply
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 
+class RevealBody(Request):
+    """Which field, and why (at least two characters)."""
+
+    field: Annotated[items.RevealField, Choice(get_args(items.RevealField))]
+    reason: Annotated[str, Text(200)]
+
+
+class PetitionerPath(ItemPath):
+    """``{item_id}`` and the petitioner's ``{position}``."""
+
+    position: Annotated[int, Field(ge=0, le=99)]
+
+
+class EvaluationBody(Request):
+    """A rating recorded by staff; ``note`` says how the petitioner gave it."""
+
+    stage: Annotated[Stage, Choice(get_args(Stage))]
+    satisfied: Bool
+    note: Annotated[str, Text(500)]
+
+
 @routes.post("/api/items/{item_id}/petitioners/{position:\\d{1,2}}/reveal")
+@operation(
+    "The full identity number or phone of one petitioner (masked everywhere else); audited "
+    "with the reason",
+    tag="items",
+    body=RevealBody,
+    response=Revealed,
+    path=PetitionerPath,
+)
 async def reveal(request: web.Request) -> web.Response:
     """The full identity number or phone of one petitioner, for a stated reason.
 
@@ -35,10 +66,8 @@ async def reveal(request: web.Request) -> web.Response:
     """
     p, item = await load_item(request, Action.VIEW_ITEM)
     position = int(request.match_info["position"])
-    data = await read_json(request)
-    field_raw = choice(data, "field", ("id_number", "phone"))
-    field: items.RevealField = "id_number" if field_raw == "id_number" else "phone"
-    reason = text(data, "reason", max_len=200)
+    body = parse_body(RevealBody, await read_json(request))
+    field, reason = body.field, body.reason
     if len(reason.strip()) < 2:
         raise ValidationError("field 'reason': say why the full value is needed")
     async with request.app[keys.STORE].transaction() as tx:
@@ -53,12 +82,17 @@ async def reveal(request: web.Request) -> web.Response:
             detail={"position": position, "field": field, "reason": reason},
         )
     logger.info("%s revealed %s of petitioner %d of item %s", p.ref, field, position, item.id)
-    return web.json_response(
-        {"item_id": item.id, "position": position, "field": field, "value": value}
-    )
+    return reply(Revealed(item_id=item.id, position=position, field=field, value=value))
 
 
 @routes.post("/api/items/{item_id}/evaluation")
+@operation(
+    "Record the rating of a petitioner without a phone on their behalf (audited)",
+    tag="items",
+    body=EvaluationBody,
+    response=Item,
+    path=ItemPath,
+)
 async def record_evaluation(request: web.Request) -> web.Response:
     """Record the rating of a petitioner without a phone, on their behalf (audited).
 
@@ -67,15 +101,10 @@ async def record_evaluation(request: web.Request) -> web.Response:
     with the lookup code themselves.
     """
     p, item = await load_item(request, Action.EDIT_ITEM, holder_only=True)
-    data = await read_json(request)
-    stage_raw = choice(data, "stage", ("acceptance", "handling"))
-    stage: Literal["acceptance", "handling"] = (
-        "acceptance" if stage_raw == "acceptance" else "handling"
-    )
-    satisfied = boolean(data, "satisfied", default=None)
+    body = parse_body(EvaluationBody, await read_json(request))
+    stage, satisfied, note = body.stage, body.satisfied, body.note
     if satisfied is None:
         raise ValidationError("field 'satisfied' is required")
-    note = text(data, "note", max_len=500)
     assert p.account_id is not None  # EDIT_ITEM is for officials only
     async with request.app[keys.STORE].transaction() as tx:
         updated = await items.record_evaluation(
@@ -96,4 +125,4 @@ async def record_evaluation(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"stage": stage, "satisfied": satisfied, "recorded_by_staff": True},
         )
-    return web.json_response(item_json(updated, calendar_of(request)))
+    return reply(Item.of(updated, calendar_of(request)))

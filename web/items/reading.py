@@ -8,9 +8,10 @@ import datetime as dt
 import io
 import logging
 import re
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from config.errors import ValidationError
 from records import accounts, items
@@ -31,6 +32,8 @@ from web.auth import authorize, remote_of, require_official
 from web.input import query_int
 from web.items.common import (
     MAX_ID,
+    UNIT_PARAM,
+    UnitQuery,
     calendar_of,
     iso,
     item_target,
@@ -43,11 +46,102 @@ from web.items.common import (
     unit_name,
     visible_items,
 )
-from web.items.wire import (
-    due_json,
-    history_json,
-    item_json,
-)
+from web.items.wire import DueItem, DueList, History, HistoryEntry, Item, Items, ItemSummary
+from web.rest import Date, DateTime, ItemPath, Wire, operation, reply
+
+#: a comma-separated list of enum values
+CSV = Annotated[str | None, Field(min_length=1, max_length=300)]
+DAY = Annotated[dt.date | None, Field()]
+
+
+class ListQuery(BaseModel):
+    """The filters and the order of ``GET /api/items`` and its CSV."""
+
+    unit_id: UNIT_PARAM = None
+    state: Annotated[CSV, Field(description="comma-separated states")] = None
+    type: Annotated[CSV, Field(description="comma-separated types")] = None
+    channel: Annotated[CSV, Field(description="comma-separated channels")] = None
+    category: Annotated[CSV, Field(description="comma-separated categories")] = None
+    from_: Annotated[DAY, Field(alias="from", description="registered on or after")] = None
+    until: Annotated[DAY, Field(description="registered on or before")] = None
+    urgent: Literal["true", "false"] | None = None
+    handler: Annotated[
+        str | None, Field(pattern=r"^(me|\d{1,10})$", description="me or an account id")
+    ] = None
+    due_before: Annotated[DAY, Field(description="current deadline before this day")] = None
+    overdue: Annotated[
+        Literal["true", "false"] | None, Field(description="current deadline before today")
+    ] = None
+    sort: Annotated[
+        Literal["received", "due", "state"] | None, Field(description="default received")
+    ] = None
+    order: Annotated[Literal["desc", "asc"] | None, Field(description="default desc")] = None
+
+
+class ItemsQuery(ListQuery):
+    """Filters, order and page of ``GET /api/items``."""
+
+    limit: Annotated[int | None, Field(ge=1, le=500)] = None
+    offset: Annotated[int | None, Field(ge=0, le=1_000_000)] = None
+
+
+class DueQuery(UnitQuery):
+    """``?unit_id=&within_days=``."""
+
+    within_days: Annotated[int | None, Field(ge=0, le=366)] = None
+
+
+class CodeQuery(BaseModel):
+    """``?code=``: a lookup code."""
+
+    code: Annotated[str, Field(max_length=40)]
+
+
+class Handler(Wire):
+    """An official who may be named as a handler."""
+
+    id: int
+    name: str
+    unit_id: int
+    unit_name: str
+
+
+class Handlers(Wire):
+    """``GET /api/handlers``."""
+
+    handlers: list[Handler]
+
+
+class Counts(Wire):
+    """``GET /api/items/counts``: the navigation's badges."""
+
+    overdue: int
+    due_soon: int
+    to_acknowledge: int
+    backlog_missing: int
+
+
+class ItemSupervision(Wire):
+    """A supervision (督办) of the item, as its page shows it."""
+
+    id: int
+    unit_id: int
+    unit_name: str
+    reason: str
+    due_on: Date | None
+    at: DateTime
+
+
+class ItemDetail(Item):
+    """One item as its page reads it: its backlog case, supervisions and unit names."""
+
+    backlog_case_id: int | None
+    may_supervise: bool
+    supervisions: list[ItemSupervision]
+    unit_names: Annotated[
+        dict[str, str], Field(description="unit id → name, for the units the item names")
+    ]
+
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -146,6 +240,12 @@ async def _listed(
 
 
 @routes.get("/api/items")
+@operation(
+    "Items in the caller's scope, filtered and sorted (confidential only to handlers)",
+    tag="items",
+    response=Items,
+    query=ItemsQuery,
+)
 async def list_items(request: web.Request) -> web.Response:
     """Items in the caller's scope (confidential ones only to handlers), filtered and sorted.
 
@@ -154,9 +254,8 @@ async def list_items(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", lo=1, hi=500, default=100)
     offset = query_int(request, "offset", lo=0, hi=1_000_000, default=0)
     _p, found = await _listed(request, "list_items", limit=limit, offset=offset)
-    return web.json_response(
-        {"items": [item_json(i, calendar_of(request), full=False) for i in found]}
-    )
+    calendar = calendar_of(request)
+    return reply(Items(items=[ItemSummary.of(i, calendar) for i in found]))
 
 
 #: the most rows one CSV export holds (the list's records allow up to ``items.MAX_ROWS``)
@@ -230,6 +329,13 @@ def _csv(request: web.Request, found: list[items.Item], truncated: bool) -> str:
 
 
 @routes.get("/api/items.csv")
+@operation(
+    "The filtered item list as CSV (UTF-8 with a BOM; identities masked; at most 2000 rows, "
+    "a last line says when more matched); audit-logged",
+    tag="items",
+    query=ListQuery,
+    media={"text/csv": {"type": "string"}},
+)
 async def export_items(request: web.Request) -> web.Response:
     """The filtered list as CSV (UTF-8 with a BOM, so spreadsheet programs read the Chinese).
 
@@ -267,15 +373,18 @@ async def _due_response(
     confidential = [d.item_id for d in found if d.confidential]
     visible = await visible_items(request, p, confidential) if confidential else set()
     shown = [d for d in found if not d.confidential or d.item_id in visible]
-    return web.json_response(
-        {
-            "today": local_today().isoformat(),
-            "items": [due_json(d, calendar_of(request)) for d in shown],
-        }
-    )
+    calendar = calendar_of(request)
+    return reply(DueList(today=local_today(), items=[DueItem.of(d, calendar) for d in shown]))
 
 
 @routes.get("/api/handlers")
+@operation(
+    "Officials who may be named as an item's handler (of the caller's scope, or of the "
+    "subtree of unit_id)",
+    tag="items",
+    response=Handlers,
+    query=UnitQuery,
+)
 async def handlers(request: web.Request) -> web.Response:
     """Officials who may be named as an item's handler, or filtered on as one.
 
@@ -291,17 +400,20 @@ async def handlers(request: web.Request) -> web.Response:
     units = sorted(tree.subtree(unit_id)) if unit_id is not None else scope_units(request, p, None)
     async with request.app[keys.STORE].transaction() as tx:
         found = await items.list_officials(tx, units)
-    return web.json_response(
-        {
-            "handlers": [
-                {"id": aid, "name": name, "unit_id": uid, "unit_name": unit_name(request, uid)}
+    return reply(
+        Handlers(
+            handlers=[
+                Handler(id=aid, name=name, unit_id=uid, unit_name=unit_name(request, uid))
                 for aid, name, uid in found
             ]
-        }
+        )
     )
 
 
 @routes.get("/api/items/due")
+@operation(
+    "Items whose unit deadline falls within N days", tag="items", response=DueList, query=DueQuery
+)
 async def due_soon(request: web.Request) -> web.Response:
     """Items whose unit deadline falls within ``within_days`` (default 7), per unit subtree."""
     p, units = await _due_units(request)
@@ -312,6 +424,7 @@ async def due_soon(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/items/overdue")
+@operation("Items whose unit deadline has passed", tag="items", response=DueList, query=UnitQuery)
 async def overdue(request: web.Request) -> web.Response:
     """Items whose unit deadline has passed, most overdue first, per unit subtree."""
     p, units = await _due_units(request)
@@ -325,25 +438,8 @@ async def _read_item(request: web.Request, p: Principal, item: items.Item) -> we
         case = await items.backlog_case_of_item(tx, item.id)
         supervisions = await items.list_supervisions(tx, item.id)
         await accounts.audit(tx, p.ref, "view_item", "item", item.id, remote=remote_of(request))
-    body = item_json(item, calendar_of(request))
-    body["backlog_case_id"] = case.id if case else None
     holder = item.handling_unit_id or item.registering_unit_id
     tree = request.app[keys.STORE].tree
-    # as POST /api/items/{id}/supervise decides: a unit above the one holding the item
-    body["may_supervise"] = (
-        p.unit_id is not None and p.unit_id != holder and in_scope(p, holder, tree)
-    )
-    body["supervisions"] = [
-        {
-            "id": s.id,
-            "unit_id": s.unit_id,
-            "unit_name": unit_name(request, s.unit_id),
-            "reason": s.reason,
-            "due_on": iso(s.due_on),
-            "at": s.at.isoformat(),
-        }
-        for s in supervisions
-    ]
     # the units the item names, by name: the reader's /api/orgs holds only its own scope, and
     # an item registered above it (a reception centre's) would show a bare number
     named = {
@@ -352,13 +448,41 @@ async def _read_item(request: web.Request, p: Principal, item: items.Item) -> we
         item.subject_unit_id,
         *item.co_handling_unit_ids,
     }
-    body["unit_names"] = {
-        str(uid): unit_name(request, uid) for uid in sorted(u for u in named if u is not None)
-    }
-    return web.json_response(body)
+    return reply(
+        ItemDetail(
+            **ItemDetail.fields_of(item, calendar_of(request)),
+            backlog_case_id=case.id if case else None,
+            # as POST /api/items/{id}/supervise decides: a unit above the one holding the item
+            may_supervise=(
+                p.unit_id is not None and p.unit_id != holder and in_scope(p, holder, tree)
+            ),
+            supervisions=[
+                ItemSupervision(
+                    id=s.id,
+                    unit_id=s.unit_id,
+                    unit_name=unit_name(request, s.unit_id),
+                    reason=s.reason,
+                    due_on=s.due_on,
+                    at=s.at,
+                )
+                for s in supervisions
+            ],
+            unit_names={
+                str(uid): unit_name(request, uid)
+                for uid in sorted(u for u in named if u is not None)
+            },
+        )
+    )
 
 
 @routes.get("/api/items/counts")
+@operation(
+    "The navigation's badges: overdue, due within 3 days, waiting for acknowledgement by the "
+    "caller's units, backlog entries missing",
+    tag="items",
+    response=Counts,
+    query=UnitQuery,
+)
 async def counts(request: web.Request) -> web.Response:
     """What the navigation badges count for the caller, each in the caller's scope.
 
@@ -390,17 +514,20 @@ async def counts(request: web.Request) -> web.Response:
     confidential = [d.item_id for d in due if d.confidential]
     visible = await visible_items(request, p, confidential) if confidential else set()
     shown = [d for d in due if not d.confidential or d.item_id in visible]
-    return web.json_response(
-        {
-            "overdue": sum(1 for d in shown if d.due_on < today),
-            "due_soon": sum(1 for d in shown if d.due_on >= today),
-            "to_acknowledge": sum(1 for i in waiting if i.handling_unit_id in set(own)),
-            "backlog_missing": sum(len(a.missing_months) for a in attention),
-        }
+    return reply(
+        Counts(
+            overdue=sum(1 for d in shown if d.due_on < today),
+            due_soon=sum(1 for d in shown if d.due_on >= today),
+            to_acknowledge=sum(1 for i in waiting if i.handling_unit_id in set(own)),
+            backlog_missing=sum(len(a.missing_months) for a in attention),
+        )
     )
 
 
 @routes.get("/api/items/lookup")
+@operation(
+    "An item by lookup code (audit-logged)", tag="items", response=ItemDetail, query=CodeQuery
+)
 async def lookup(request: web.Request) -> web.Response:
     """An item by its lookup code (officials linking a visit to an existing item)."""
     require_official(request)
@@ -412,6 +539,7 @@ async def lookup(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/items/{item_id}")
+@operation("One item in full (audit-logged)", tag="items", response=ItemDetail, path=ItemPath)
 async def get_item(request: web.Request) -> web.Response:
     """One item in full; the read is audit-logged."""
     p, item = await load_item(request, Action.VIEW_ITEM)
@@ -419,6 +547,7 @@ async def get_item(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/items/{item_id}/history")
+@operation("The append-only history", tag="items", response=History, path=ItemPath)
 async def history(request: web.Request) -> web.Response:
     """The append-only history of an item; audit-logged."""
     p, item = await load_item(request, Action.VIEW_ITEM)
@@ -431,7 +560,6 @@ async def history(request: web.Request) -> web.Response:
             tx, p.ref, "view_item_history", "item", item.id, remote=remote_of(request)
         )
     history = [
-        history_json(e) | {"account_name": names.get(e.account_id) if e.account_id else None}
-        for e in entries
+        HistoryEntry.of(e, names.get(e.account_id) if e.account_id else None) for e in entries
     ]
-    return web.json_response({"item_id": item.id, "history": history})
+    return reply(History(item_id=item.id, history=history))

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
+from pydantic import Field
 
 from config.errors import ValidationError
 from records import accounts, items, sessions
 from records.enums import Role
-from records.item_models import Channel, ItemType, OriginLevel
+from records.item_models import ONLINE_PLATFORMS, Channel, ItemType, OriginLevel
 from records.policy import Action, UnitTarget
-from web import keys
+from web import keys, rest
 from web.auth import authorize, remote_of, require_official
 from web.input import choice, integer, read_json, text
 from web.items.common import (
@@ -27,10 +28,8 @@ from web.items.common import (
     scope_units,
     visible_items,
 )
-from web.items.wire import (
-    duplicate_json,
-    item_json,
-)
+from web.items.wire import Duplicate, Item, Registered
+from web.rest import ID32, SESSION_ID, Bool, Choice, Int, Text, operation, reply
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -65,7 +64,55 @@ def _opt_item_ref(data: dict[str, Any], key: str) -> str | None:
     return value
 
 
+class NewPetitionerBody(rest.Request):
+    """A petitioner of a new item."""
+
+    name: Annotated[str, Text(200)]
+    id_number: Annotated[str, Text(32, min_len=0)] = ""
+    address: Annotated[str, Text(300, min_len=0)] = ""
+    phone: Annotated[str, Text(32, min_len=0)] = ""
+    is_representative: Bool = None
+
+
+class RegisterBody(rest.Request):
+    """``POST /api/items`` (checked field by field in the handler, between its scope checks)."""
+
+    registering_unit_id: Annotated[int, Int(1, MAX_ID)] | None = None
+    type: Annotated[ItemType, Choice(tuple(ItemType))]
+    channel: Annotated[Channel, Choice(tuple(Channel))]
+    request: Annotated[str, Text(MAX_TEXT)]
+    facts: Annotated[str, Text(MAX_TEXT, min_len=0)] = ""
+    reasons: Annotated[str, Text(MAX_TEXT, min_len=0)] = ""
+    category: Annotated[str, Text(64, min_len=0)] = ""
+    place: Annotated[str, Text(200, min_len=0)] = ""
+    online_platform: Annotated[str, Choice(ONLINE_PLATFORMS)] | None = None
+    origin_level: Annotated[OriginLevel, Choice(tuple(OriginLevel))] | None = None
+    led_by_other_unit: Bool = None
+    repeat: Bool = None
+    urgent: Bool = None
+    major: Bool = None
+    confidential: Bool = None
+    anonymous: Bool = None
+    is_group: Bool = None
+    group_size: Annotated[int, Int(1, 100_000)] | None = None
+    petitioners: Annotated[list[NewPetitionerBody], Field(max_length=50)] = []
+    agent_name: Annotated[str, Text(200, min_len=0)] = ""
+    agent_authorisation: Annotated[str, Text(200, min_len=0)] = ""
+    subject_unit_id: Annotated[int, Int(1, MAX_ID)] | None = None
+    national_number: Annotated[str, Text(64, min_len=0)] = ""
+    session_id: SESSION_ID | None = None
+    duplicate_of_id: ID32 | None = None
+    reviews_item_id: ID32 | None = None
+
+
 @routes.post("/api/items")
+@operation(
+    "Register an item (any channel); possible duplicates are returned",
+    tag="items",
+    body=RegisterBody,
+    response=Registered,
+    status=201,
+)
 async def register(request: web.Request) -> web.Response:
     """Register an item from any channel; answers the item and possible duplicates."""
     p = require_official(request)
@@ -140,10 +187,10 @@ async def register(request: web.Request) -> web.Response:
             )
         await accounts.audit(tx, p.ref, "register_item", "item", item.id, remote=remote_of(request))
     visible = await visible_items(request, p, [c.item_id for c in candidates])
-    return web.json_response(
-        {
-            "item": item_json(item, calendar_of(request)),
-            "possible_duplicates": [duplicate_json(c) for c in candidates if c.item_id in visible],
-        },
+    return reply(
+        Registered(
+            item=Item.of(item, calendar_of(request)),
+            possible_duplicates=[Duplicate.of(c) for c in candidates if c.item_id in visible],
+        ),
         status=201,
     )

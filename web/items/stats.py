@@ -8,9 +8,10 @@ import datetime as dt
 import logging
 import urllib.parse
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, get_args
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from config.errors import ValidationError
 from records import accounts, bureau_report, sessions, statistics
@@ -28,13 +29,17 @@ from web.auth import authorize, remote_of, require_official
 from web.input import query_int
 from web.items.common import (
     MAX_ID,
+    UNIT_PARAM,
+    CountBy,
     cn_date,
     existing_unit,
     query_date,
     scope_units,
     unit_name,
 )
+from web.items.statwire import Report
 from web.items.visits import visits_section
+from web.rest import operation, reply
 from web.templates import render
 
 logger = logging.getLogger(__name__)
@@ -125,7 +130,7 @@ class _StatsQuery:
     end: dt.date
     unit_id: int | None
     unit_ids: list[int] | None
-    by: Literal["registering", "handling"]
+    by: CountBy
 
 
 async def _stats_query(request: web.Request) -> tuple[Principal, _StatsQuery]:
@@ -146,9 +151,9 @@ async def _stats_query(request: web.Request) -> tuple[Principal, _StatsQuery]:
     assert p.unit_id is not None
     await authorize(request, Action.VIEW_STATS, UnitTarget(unit_id or p.unit_id))
     by_raw = request.query.get("by", "registering")
-    if by_raw not in ("registering", "handling"):
+    if by_raw not in get_args(CountBy):
         raise ValidationError(f"query parameter 'by'={by_raw!r:.20}: registering or handling")
-    by: Literal["registering", "handling"] = "handling" if by_raw == "handling" else "registering"
+    by: CountBy = "handling" if by_raw == "handling" else "registering"
     return p, _StatsQuery(start, end, unit_id, scope_units(request, p, unit_id), by)
 
 
@@ -170,7 +175,22 @@ async def _report(request: web.Request) -> tuple[Principal, _StatsQuery, statist
     return p, q, report
 
 
+class StatsQuery(BaseModel):
+    """The period (a year, or start and end) and the unit subtree."""
+
+    year: Annotated[int | None, Field(ge=2000, le=2100)] = None
+    start: Annotated[dt.date | None, Field(description="first day (with end; overrides year)")] = (
+        None
+    )
+    end: Annotated[dt.date | None, Field(description="the day after the last day")] = None
+    unit_id: UNIT_PARAM = None
+    by: CountBy | None = None
+
+
 @routes.get("/api/stats")
+@operation(
+    "Statistics of a period for a unit subtree", tag="stats", response=Report, query=StatsQuery
+)
 async def stats(request: web.Request) -> web.Response:
     """Statistics of a period for a unit subtree (the whole district for the bureau)."""
     _p, q, report = await _report(request)
@@ -186,14 +206,24 @@ async def stats(request: web.Request) -> web.Response:
             end=dt.datetime.combine(q.end, dt.time(), CHINA_TZ),
             unit_ids=q.unit_ids,
         )
-    body["sessions"] = dataclasses.asdict(held)
+    # per-unit and per-rating counts: JSON object keys are strings
+    body["sessions"] = {
+        k: {str(key): n for key, n in v.items()} if isinstance(v, dict) else v
+        for k, v in dataclasses.asdict(held).items()
+    }
     body["visits"] = await visits_section(
         request, start=q.start, end=q.end, unit_ids=q.unit_ids, as_of=report.as_of
     )
-    return web.json_response(body)
+    return reply(Report.model_validate(body))
 
 
 @routes.get("/api/stats/csv")
+@operation(
+    "The statistics as CSV",
+    tag="stats",
+    query=StatsQuery,
+    media={"text/csv": {"type": "string"}},
+)
 async def stats_csv(request: web.Request) -> web.Response:
     """The statistics as CSV (UTF-8 with a byte-order mark, for spreadsheet programs)."""
     _p, q, report = await _report(request)
@@ -397,6 +427,12 @@ def report_html(
 
 
 @routes.get("/api/stats/report")
+@operation(
+    "The (annual) report as printable HTML, mismatches shown",
+    tag="stats",
+    query=StatsQuery,
+    media={"text/html": {"type": "string"}},
+)
 async def stats_report(request: web.Request) -> web.Response:
     """The annual (or any period's) report as printable HTML."""
     p, q, report = await _report(request)
@@ -439,6 +475,13 @@ def bureau_report_html(report: bureau_report.BureauReport, scope: str) -> str:
 
 
 @routes.get("/api/stats/bureau-report")
+@operation(
+    "The report a bureau files: Chinese sections, year-on-year change, every sum checked and "
+    "inconsistencies named",
+    tag="stats",
+    query=StatsQuery,
+    media={"text/html": {"type": "string"}},
+)
 async def stats_bureau_report(request: web.Request) -> web.Response:
     """The report a bureau files: Chinese sections, year-on-year change, sums checked."""
     p, q = await _stats_query(request)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from config.errors import ValidationError
 from records import accounts, items, statistics
@@ -22,7 +23,6 @@ from web.items.common import (
     MAX_ID,
     calendar_of,
     existing_unit,
-    iso,
     load_item,
     local_today,
     opt_text,
@@ -31,7 +31,8 @@ from web.items.common import (
     require_unit_scope,
     scope_units,
 )
-from web.items.wire import item_json
+from web.items.wire import Item, Platforms, Supervised, Supervision, Visit, Visits
+from web.rest import ID32, Choice, Int, ItemPath, Request, Text, operation, reply
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -47,23 +48,52 @@ VISIT_KIND_ZH = {
 }
 
 
-def visit_json(v: items.VisitInfo) -> dict[str, Any]:
+def visit_wire(v: items.VisitInfo) -> Visit:
     """The wire form of a recorded batch of visitors."""
-    return {
-        "id": v.id,
-        "kind": v.kind.value,
-        "kind_label": VISIT_KIND_ZH[v.kind],
-        "unit_id": v.unit_id,
-        "visited_on": v.visited_on.isoformat(),
-        "persons": v.persons,
-        "collective": v.collective,
-        "leader_account_id": v.leader_account_id,
-        "item_id": v.item_id,
-        "place": v.place,
-        "note": v.note,
-        "recorded_by": v.recorded_by,
-        "recorded_at": v.recorded_at.isoformat(),
-    }
+    return Visit(
+        id=v.id,
+        kind=v.kind,
+        kind_label=VISIT_KIND_ZH[v.kind],
+        unit_id=v.unit_id,
+        visited_on=v.visited_on,
+        persons=v.persons,
+        collective=v.collective,
+        leader_account_id=v.leader_account_id,
+        item_id=v.item_id,
+        place=v.place,
+        note=v.note,
+        recorded_by=v.recorded_by,
+        recorded_at=v.recorded_at,
+    )
+
+
+class VisitBody(Request):
+    """A batch of visitors (checked field by field in the handler, between its scope checks)."""
+
+    kind: Annotated[VisitKind, Choice(tuple(VisitKind))]
+    unit_id: Annotated[int, Int(1, MAX_ID)] | None = None
+    visited_on: dt.date
+    persons: Annotated[int, Int(1, 10_000)]
+    leader_account_id: Annotated[int, Int(1, MAX_ID)] | None = None
+    item_id: ID32 | None = None
+    place: Annotated[str, Text(200)] | None = None
+    note: Annotated[str, Text(2000, min_len=0)] = ""
+
+
+class VisitsQuery(BaseModel):
+    """Filters of ``GET /api/visits``."""
+
+    unit_id: Annotated[int | None, Field(ge=1, le=MAX_ID)] = None
+    from_: Annotated[dt.date | None, Field(alias="from")] = None
+    until: dt.date | None = None
+    kind: VisitKind | None = None
+
+
+class SuperviseBody(Request):
+    """Why, and by when."""
+
+    reason: Annotated[str, Text(2000)]
+    due_on: dt.date | None = None
 
 
 def _day(data: dict[str, Any], key: str, *, required: bool) -> dt.date | None:
@@ -79,6 +109,14 @@ def _day(data: dict[str, Any], key: str, *, required: bool) -> dt.date | None:
 
 
 @routes.post("/api/visits")
+@operation(
+    "Record a batch of visitors: walk-in (来访), leader reception (领导接访), outreach (下访), "
+    "or to a higher level (赴市/赴省/进京); audited",
+    tag="visits",
+    body=VisitBody,
+    response=Visit,
+    status=201,
+)
 async def record_visit(request: web.Request) -> web.Response:
     """Record a batch of visitors (walk-in, leader reception, outreach, to a higher level).
 
@@ -135,10 +173,13 @@ async def record_visit(request: web.Request) -> web.Response:
             remote=remote_of(request),
             detail={"visit": visit.id, "kind": kind.value, "persons": persons},
         )
-    return web.json_response(visit_json(visit), status=201)
+    return reply(visit_wire(visit), status=201)
 
 
 @routes.get("/api/visits")
+@operation(
+    "Visits of the caller's scope, newest first", tag="visits", response=Visits, query=VisitsQuery
+)
 async def list_visits(request: web.Request) -> web.Response:
     """Visits of the caller's scope (``unit_id``, ``from``, ``until`` inclusive, ``kind``)."""
     p = require_official(request)
@@ -157,17 +198,26 @@ async def list_visits(request: web.Request) -> web.Response:
             end=until + dt.timedelta(days=1),
             kinds=[VisitKind(k) for k in kinds] if kinds else None,
         )
-    return web.json_response({"visits": [visit_json(v) for v in found]})
+    return reply(Visits(visits=[visit_wire(v) for v in found]))
 
 
 @routes.get("/api/online-platforms")
+@operation("The online platforms a new online item may name", tag="items", response=Platforms)
 async def online_platforms(request: web.Request) -> web.Response:
     """The online platforms an online item may name (older free-text values stay readable)."""
     require_official(request)
-    return web.json_response({"platforms": list(ONLINE_PLATFORMS)})
+    return reply(Platforms(platforms=list(ONLINE_PLATFORMS)))
 
 
 @routes.post("/api/items/{item_id}/supervise")
+@operation(
+    "Supervise (督办) an item, by a unit above the one holding it; audited",
+    tag="items",
+    body=SuperviseBody,
+    response=Supervised,
+    status=201,
+    path=ItemPath,
+)
 async def supervise(request: web.Request) -> web.Response:
     """Supervise (督办) an item: only a unit above the one holding it. Audited.
 
@@ -192,19 +242,23 @@ async def supervise(request: web.Request) -> web.Response:
         await accounts.audit(
             tx, p.ref, "supervise_item", "item", item.id, remote=remote_of(request)
         )
-    body = item_json(item, calendar_of(request))
-    body["supervisions"] = [
-        {
-            "id": s.id,
-            "unit_id": s.unit_id,
-            "account_id": s.account_id,
-            "reason": s.reason,
-            "due_on": iso(s.due_on),
-            "at": s.at.isoformat(),
-        }
-        for s in found
-    ]
-    return web.json_response(body, status=201)
+    return reply(
+        Supervised(
+            **Item.fields_of(item, calendar_of(request)),
+            supervisions=[
+                Supervision(
+                    id=s.id,
+                    unit_id=s.unit_id,
+                    account_id=s.account_id,
+                    reason=s.reason,
+                    due_on=s.due_on,
+                    at=s.at,
+                )
+                for s in found
+            ],
+        ),
+        status=201,
+    )
 
 
 def _kind_json(k: items.KindFigures, prev: items.KindFigures) -> dict[str, Any]:
