@@ -29,7 +29,7 @@ def test_every_action_has_a_form_and_a_label_in_both_languages() -> None:
         key = spec.name.replace("-", "_")
         assert re.search(rf'^\s*"?{re.escape(spec.name)}"?: \[', fields, re.MULTILINE), spec.name
         assert _has_text(f"action_{key}"), f"action_{key}"
-        for field in spec.fields:
+        for field in spec.body.model_fields:
             assert re.search(rf'\["{field}", "', fields), (spec.name, field)
 
 
