@@ -22,7 +22,7 @@ def is_address_key(key: str) -> bool:
 class LoginThrottle:
     """Counts failed logins per key (username, address) in this process; refuses after too many.
 
-    The hubs count on the bus, across the cluster (``web/throttle.py``); this in-memory count is
+    The hubs count on the bus, across the cluster (``config/ratelimit.py``); this in-memory count is
     what a hub falls back to while the bus is unreachable.
     """
 
