@@ -28,9 +28,7 @@ from records.accounts.invites import (
 )
 from records.accounts.logins import (
     LoginInfo,
-    LoginThrottle,
     close_login,
-    is_address_key,
     open_login,
     resolve_login,
 )
@@ -66,7 +64,6 @@ __all__ = [
     "INVITE_PREFIX",
     "InviteInfo",
     "LoginInfo",
-    "LoginThrottle",
     "MAX_PASSWORD",
     "TERMINAL_PREFIX",
     "TerminalInfo",
@@ -85,7 +82,6 @@ __all__ = [
     "get_terminal",
     "get_valid_invite",
     "hash_password",
-    "is_address_key",
     "list_leaders",
     "open_login",
     "resolve_invite",
