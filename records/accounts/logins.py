@@ -1,4 +1,4 @@
-"""Login sessions (only the SHA-256 of the cookie token is stored); the throttle is config/ratelimit.py."""
+"""Login sessions: only the SHA-256 of the cookie token is stored (throttle: config.ratelimit)."""
 
 import dataclasses
 import datetime as dt
