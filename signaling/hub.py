@@ -254,7 +254,7 @@ class Hub:
     ) -> Mapping[str, object] | None:
         """Run the command's handler with its context (never the hub itself)."""
         ctx = Context(conn, req.id, self.services, cookie)
-        return await COMMANDS[req.type].handler(ctx, req)
+        return await COMMANDS[req.type].handler(ctx, req.message)
 
     async def _audit_denied(self, conn: Connection, req: P.Request, reason: str) -> None:
         actor = conn.principal.ref if conn.principal else "anonymous"
@@ -265,7 +265,7 @@ class Hub:
                     actor,
                     req.type,
                     "session",
-                    str(req["session"] or ""),
+                    str(getattr(req.message, "session", None) or ""),
                     remote=conn.remote,
                     outcome="denied",
                     detail={"reason": reason[:300]},

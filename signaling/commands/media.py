@@ -7,18 +7,18 @@ from records.enums import ParticipantRole, SessionState
 from records.policy import Action, may_publish, require
 from signaling import protocol as P
 from signaling.context import Context
-from signaling.protocol import ID, SDP, Field, Request
+from signaling.messages import MediaAnswer, MediaCandidate, MediaOffer
 from signaling.registry import Reply, command
 
 
-@command("media.offer", {"session": ID, "sdp": SDP, "restart": Field("bool", required=False)})
-async def media_offer(ctx: Context, req: Request) -> Reply:
+@command(MediaOffer)
+async def media_offer(ctx: Context, req: MediaOffer) -> Reply:
     """Relay a client's SDP offer to the room's worker, placing the room if needed."""
-    member = ctx.member(req["session"])
+    member = ctx.member(req.session)
     if not member.admitted:
         raise errors.AccessDenied("wait to be admitted before sending media")
     s = await ctx.session(member.session_id, member.principal)
-    if P.sdp_sends_media(req["sdp"]):
+    if P.sdp_sends_media(req.sdp):
         if not may_publish(member.role):
             raise errors.AccessDenied(
                 f"a {member.role.value} watches session {s.id}; only the trainer or a"
@@ -33,9 +33,9 @@ async def media_offer(ctx: Context, req: Request) -> Reply:
         )
     worker, placed = await ctx.placement.place(s.id)
     if worker is None:
-        raise P.ProtocolError(P.MEDIA_UNAVAILABLE, "no media worker is available", req.id)
+        raise P.ProtocolError(P.MEDIA_UNAVAILABLE, "no media worker is available", ctx.request_id)
     ctx.relay.room_workers[s.id] = worker
-    if req["restart"]:
+    if req.restart:
         # a new RTCPeerConnection (the old one failed or its worker died): it subscribes
         # to the publishers once connected, whatever this hub knew of the old one
         member.media_connected = False
@@ -68,7 +68,7 @@ async def media_offer(ctx: Context, req: Request) -> Reply:
             "type": "peer.offer",
             "room": s.id,
             "peer": member.participant_id,
-            "sdp": req["sdp"],
+            "sdp": req.sdp,
             "reply_to": f"hub.{ctx.hub_id}",
             "may_publish": may_publish(member.role),
             "info": {
@@ -81,35 +81,33 @@ async def media_offer(ctx: Context, req: Request) -> Reply:
     return {"worker": worker}
 
 
-@command("media.answer", {"session": ID, "sdp": SDP}, needs_id=False)
-async def media_answer(ctx: Context, req: Request) -> Reply:
+@command(MediaAnswer)
+async def media_answer(ctx: Context, req: MediaAnswer) -> Reply:
     """Relay a client's SDP answer (to a worker's re-offer)."""
-    member = ctx.member(req["session"])
+    member = ctx.member(req.session)
     await ctx.relay.send(
         member.session_id,
         {
             "type": "peer.answer",
             "room": member.session_id,
             "peer": member.participant_id,
-            "sdp": req["sdp"],
+            "sdp": req.sdp,
         },
     )
     return {}
 
 
-@command(
-    "media.candidate", {"session": ID, "candidate": Field("any", required=False)}, needs_id=False
-)
-async def media_candidate(ctx: Context, req: Request) -> Reply:
+@command(MediaCandidate)
+async def media_candidate(ctx: Context, req: MediaCandidate) -> Reply:
     """Relay a client's ICE candidate (null: end of candidates)."""
-    member = ctx.member(req["session"])
+    member = ctx.member(req.session)
     await ctx.relay.send(
         member.session_id,
         {
             "type": "peer.candidate",
             "room": member.session_id,
             "peer": member.participant_id,
-            "candidate": req["candidate"],
+            "candidate": req.candidate.model_dump() if req.candidate else None,
         },
     )
     return {}

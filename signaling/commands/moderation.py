@@ -7,13 +7,13 @@ from records import sessions
 from records.enums import AdmissionState, SessionState
 from signaling import protocol as P
 from signaling.context import Context
-from signaling.protocol import ID, Field, Request
+from signaling.messages import LobbyAdmit, LobbyRefuse, ParticipantMute, ParticipantRemove
 from signaling.registry import Reply, command
 from signaling.views import participant_json
 
 
-@command("lobby.admit", {"session": ID, "participant": ID})
-async def admit(ctx: Context, req: Request) -> Reply:
+@command(LobbyAdmit)
+async def admit(ctx: Context, req: LobbyAdmit) -> Reply:
     """Admit a participant from the lobby."""
     principal, s, target = await ctx.moderated(req)
     if target.admission is not AdmissionState.LOBBY or target.left_at is not None:
@@ -40,8 +40,8 @@ async def admit(ctx: Context, req: Request) -> Reply:
     return {"participant": target.id, "admission": "admitted"}
 
 
-@command("lobby.refuse", {"session": ID, "participant": ID})
-async def refuse(ctx: Context, req: Request) -> Reply:
+@command(LobbyRefuse)
+async def refuse(ctx: Context, req: LobbyRefuse) -> Reply:
     """Refuse a participant waiting in the lobby."""
     principal, s, target = await ctx.moderated(req)
     if target.admission is not AdmissionState.LOBBY:
@@ -60,16 +60,8 @@ async def refuse(ctx: Context, req: Request) -> Reply:
     return {"participant": target.id, "admission": "refused"}
 
 
-@command(
-    "participant.mute",
-    {
-        "session": ID,
-        "participant": ID,
-        "kind": Field("str", choices=("audio", "video")),
-        "muted": Field("bool"),
-    },
-)
-async def mute(ctx: Context, req: Request) -> Reply:
+@command(ParticipantMute)
+async def mute(ctx: Context, req: ParticipantMute) -> Reply:
     """Mute or unmute a participant's audio or video."""
     principal, s, target = await ctx.moderated(req)
     await ctx.relay.send(
@@ -78,18 +70,18 @@ async def mute(ctx: Context, req: Request) -> Reply:
             "type": "peer.mute",
             "room": s.id,
             "peer": target.id,
-            "kind": req["kind"],
-            "muted": req["muted"],
+            "kind": req.kind,
+            "muted": req.muted,
         },
     )
     async with ctx.tx() as tx:
         await sessions.log_event(
             tx,
             s.id,
-            "muted" if req["muted"] else "unmuted",
+            "muted" if req.muted else "unmuted",
             actor=principal.ref,
             participant_id=target.id,
-            data={"kind": req["kind"]},
+            data={"kind": req.kind},
         )
     await ctx.rooms.event(
         s.id,
@@ -97,15 +89,15 @@ async def mute(ctx: Context, req: Request) -> Reply:
             "participant.muted",
             session=s.id,
             participant=target.id,
-            kind=req["kind"],
-            muted=req["muted"],
+            kind=req.kind,
+            muted=req.muted,
         ),
     )
-    return {"participant": target.id, "kind": req["kind"], "muted": req["muted"]}
+    return {"participant": target.id, "kind": req.kind, "muted": req.muted}
 
 
-@command("participant.remove", {"session": ID, "participant": ID})
-async def remove(ctx: Context, req: Request) -> Reply:
+@command(ParticipantRemove)
+async def remove(ctx: Context, req: ParticipantRemove) -> Reply:
     """Remove a participant from the session."""
     principal, s, target = await ctx.moderated(req)
     async with ctx.tx() as tx:
