@@ -50,6 +50,7 @@ from gateway.media import hooks  # noqa: E402
 from gateway.media.worker import MediaWorker, worker_channel  # noqa: E402
 from recorder.room import RoomRecorder  # noqa: E402
 from signaling.bus import MemoryBus  # noqa: E402
+from signaling.bus_messages import WORKER_COMMANDS  # noqa: E402
 
 WORKER = "bench"
 CONFIG = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
@@ -194,7 +195,9 @@ class Bridge:
             item = json.loads(line)
             op = item["op"]
             if op == "publish":
-                await self.bus.publish(item["channel"], item["message"])
+                # the client process speaks the worker's bus protocol (WorkerCommand)
+                command = WORKER_COMMANDS.validate_python(item["message"])
+                await self.bus.publish(item["channel"], command)
             elif op == "subscribe":
                 self.tasks.append(asyncio.create_task(forward(item["channel"])))
             elif op == "relay.offer":
@@ -530,7 +533,7 @@ class Viewer:
         self.link.send(
             op="publish",
             channel=worker_channel(WORKER),
-            message={"type": type_, "room": self.room, "peer": self.peer, **fields},
+            message={"type": type_, "session_id": self.room, "peer": self.peer, **fields},
         )
 
     async def join(self, tracks: list[MediaStreamTrack], subscribe: list[str]) -> None:
@@ -638,7 +641,7 @@ async def client_side(args: argparse.Namespace) -> None:
                 channel=worker_channel(WORKER),
                 message={
                     "type": "room.open",
-                    "room": room,
+                    "session_id": room,
                     "codec": "vp8",
                     "record": args.record,
                     "meta": {"kind": "visit"},
@@ -655,7 +658,7 @@ async def client_side(args: argparse.Namespace) -> None:
         link.send(
             op="publish",
             channel=worker_channel(WORKER),
-            message={"type": "room.open", "room": "fan", "codec": "vp8", "record": False},
+            message={"type": "room.open", "session_id": "fan", "codec": "vp8", "record": False},
         )
         publisher = Viewer(link, "fan", "pub", light)
         await publisher.join(replay_tracks(media), [])

@@ -2,7 +2,9 @@
 
 ``MemoryBus`` serves the embedded default (one process). ``RedisBus`` serves a cluster: pub/sub
 for messages, a hash with per-entry expiry for the worker registry, and ``SET NX`` locks with
-compare-and-delete release for room placement. Messages are JSON-serialisable dicts.
+compare-and-delete release for room placement. What is published is a model of
+:mod:`signaling.bus_messages` (the one definition of every bus message); subscribers receive
+its JSON object and validate it with their channel's adapter.
 
 This is the only module that imports redis (import-linter contract).
 """
@@ -17,13 +19,17 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
+import pydantic_core
 import redis.asyncio as aioredis
 import redis.exceptions
 
 from config.errors import BusError
+from signaling.bus_messages import BusMessage
 
 logger = logging.getLogger(__name__)
 
+#: a message as a subscriber receives it (validate it with its channel's adapter), and a
+#: registry entry's info
 Message = dict[str, Any]
 
 #: a subscription holds at most this many undelivered messages; a consumer that falls this far
@@ -48,8 +54,8 @@ class Subscription(Protocol):
 class Bus(Protocol):
     """What hubs and workers need from the bus."""
 
-    async def publish(self, channel: str, message: Message) -> None:
-        """Deliver ``message`` to every current subscriber of ``channel``."""
+    async def publish(self, channel: str, message: BusMessage) -> None:
+        """Deliver ``message`` (its JSON object) to every current subscriber of ``channel``."""
         ...
 
     async def subscribe(self, channel: str) -> Subscription:
@@ -188,13 +194,13 @@ class MemoryBus:
         self._counters: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
         self._closed = False
 
-    async def publish(self, channel: str, message: Message) -> None:
+    async def publish(self, channel: str, message: BusMessage) -> None:
         if self._closed:
             raise BusError("bus is closed")
         # a JSON round trip keeps the memory bus honest: what Redis could not carry fails here too
         try:
-            data = json.loads(json.dumps(message))
-        except (TypeError, ValueError) as exc:
+            data = json.loads(message.model_dump_json())
+        except (pydantic_core.PydanticSerializationError, ValueError) as exc:
             raise BusError(f"message on {channel!r} is not JSON-serialisable: {exc}") from exc
         for sub in list(self._subs.get(channel, ())):
             sub.put(data)
@@ -307,10 +313,10 @@ class RedisBus:
     def _key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))
 
-    async def publish(self, channel: str, message: Message) -> None:
+    async def publish(self, channel: str, message: BusMessage) -> None:
         try:
-            data = json.dumps(message, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
+            data = message.model_dump_json()
+        except pydantic_core.PydanticSerializationError as exc:
             raise BusError(f"message on {channel!r} is not JSON-serialisable: {exc}") from exc
         try:
             await self._redis.publish(self._key("ch", channel), data)

@@ -8,13 +8,13 @@ The hub passes SDP and ICE through untouched. A room's worker is found through
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from records import sessions
 from records.enums import ParticipantRole, SessionKind
 from records.policy import should_subscribe
+from signaling import bus_messages as B
 from signaling import protocol as P
-from signaling.bus import Message
 
 if TYPE_CHECKING:
     from signaling.presence import Member
@@ -32,78 +32,56 @@ class MediaRelay:
         #: the registry is lost for this hub's members, whoever releases the placement
         self.room_workers: dict[str, str] = {}
 
-    async def send(self, session_id: str, message: dict[str, Any]) -> None:
-        """Send ``message`` to the worker serving the room, if it is placed."""
-        worker = await self.services.placement.current(session_id)
+    async def send(self, message: B.WorkerCommand) -> None:
+        """Send ``message`` to the worker serving its room, if the room is placed."""
+        worker = await self.services.placement.current(message.session_id)
         if worker is not None:
-            await self.services.bus.publish(f"media.worker.{worker}", message)
+            await self.services.bus.publish(B.worker_channel(worker), message)
 
-    async def on_worker_message(self, msg: Message) -> None:
+    async def on_worker_message(self, msg: B.WorkerReply) -> None:
         """A media worker's message about one of this hub's peers."""
         services = self.services
-        mtype = msg.get("type")
-        pid = str(msg.get("peer", ""))
+        pid = msg.peer or ""
         member = services.presence.members.get(pid)
         if member is None:
             return
         conn = member.conn
-        if mtype == "peer.answer" and conn:
-            conn.send(
-                P.event(
-                    "media.answer",
-                    session=member.session_id,
-                    sdp=msg["sdp"],
-                    tracks=msg.get("tracks", []),
+        if isinstance(msg, B.WorkerAnswer | B.WorkerOffer):
+            if conn:
+                conn.send(
+                    P.event(
+                        "media.answer" if isinstance(msg, B.WorkerAnswer) else "media.offer",
+                        session=member.session_id,
+                        sdp=msg.sdp,
+                        tracks=[t.wire() for t in msg.tracks],
+                    )
                 )
-            )
-        elif mtype == "peer.offer" and conn:
-            conn.send(
-                P.event(
-                    "media.offer",
-                    session=member.session_id,
-                    sdp=msg["sdp"],
-                    tracks=msg.get("tracks", []),
-                )
-            )
-        elif mtype == "peer.tracks":
+        elif isinstance(msg, B.PeerTracks):
             async with services.tx() as tx:
                 await sessions.set_participant(tx, pid, publishing=True)
             await services.rooms.op(
-                member.session_id,
-                {
-                    "op": "published",
-                    "session_id": member.session_id,
-                    "participant": pid,
-                    "role": member.role.value,
-                },
+                B.Published(session_id=member.session_id, participant=pid, role=member.role.value)
             )
-            await services.rooms.participant_event(
-                member, "media.published", kinds=msg.get("kinds", [])
-            )
-        elif mtype == "peer.state":
-            state = msg.get("state")
-            if state == "connected" and not member.media_connected:
+            await services.rooms.participant_event(member, "media.published", kinds=msg.kinds)
+        elif isinstance(msg, B.PeerState):
+            if msg.state == "connected" and not member.media_connected:
                 member.media_connected = True
                 await self._subscribe_to_publishers(member)
             if conn:
-                conn.send(P.event("media.state", session=member.session_id, state=state))
-        elif mtype == "peer.stats":
-            stats = msg.get("stats", {})
-            member.stats = dict(stats) if isinstance(stats, dict) else {}
+                conn.send(P.event("media.state", session=member.session_id, state=msg.state))
+        elif isinstance(msg, B.PeerStats):
+            member.stats = dict(msg.stats)
             await services.rooms.participant_event(
                 member, "media.stats", "staff", stats=member.stats
             )
-        elif mtype == "peer.speaking":
+        elif isinstance(msg, B.PeerSpeaking):
             # a training's viewers are not told (thousands of them; they watch the trainer)
             audience = "speakers" if member.kind is SessionKind.TRAINING else "admitted"
-            speaking = msg.get("speaking") is True
             await services.rooms.participant_event(
-                member, "media.speaking", audience, speaking=speaking
+                member, "media.speaking", audience, speaking=msg.speaking
             )
-        elif mtype == "peer.error" and conn:
-            conn.send(
-                P.error(None, P.MEDIA_UNAVAILABLE, str(msg.get("message", "media error"))[:300])
-            )
+        elif isinstance(msg, B.PeerError) and conn:
+            conn.send(P.error(None, P.MEDIA_UNAVAILABLE, msg.message[:300]))
 
     async def _subscribe_to_publishers(self, member: Member) -> None:
         async with self.services.tx() as tx:
@@ -117,13 +95,7 @@ class MediaRelay:
                 continue
             if should_subscribe(s.kind, member.role, p.role):
                 await self.send(
-                    s.id,
-                    {
-                        "type": "peer.subscribe",
-                        "room": s.id,
-                        "peer": member.participant_id,
-                        "publisher": p.id,
-                    },
+                    B.PeerSubscribe(session_id=s.id, peer=member.participant_id, publisher=p.id)
                 )
 
     async def subscribe_members_to(
@@ -144,13 +116,7 @@ class MediaRelay:
                 continue
             if should_subscribe(room.kind, member.role, prole):
                 await self.send(
-                    session_id,
-                    {
-                        "type": "peer.subscribe",
-                        "room": session_id,
-                        "peer": pid,
-                        "publisher": publisher,
-                    },
+                    B.PeerSubscribe(session_id=session_id, peer=pid, publisher=publisher)
                 )
 
     def media_lost(self, session_id: str, reason: str) -> None:

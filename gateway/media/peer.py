@@ -32,6 +32,8 @@ from gateway.media import hooks
 from gateway.media.forward import Feed, ForwardTrack
 from gateway.media.numbering import Numbering
 from gateway.media.tasks import cancel_and_wait
+from signaling import bus_messages as B
+from signaling.messages import IceCandidate
 
 if TYPE_CHECKING:
     from gateway.media.room import Room
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
+#: what a peer's actor handles: the hub's messages for it, or its own timers (``_negotiate``,
+#: ``_answer_due``) as small dicts
+Inbound = B.PeerOffer | B.PeerAnswer | B.PeerCandidate | Message
 
 #: a client that has not answered the worker's re-offer after this long gets it again (the
 #: message may have been lost on the way, e.g. over a hub restart) ...
@@ -82,7 +87,7 @@ class Peer:
         peer_id: str,
         reply_to: str,
         configuration: RTCConfiguration,
-        emit: Callable[[str, Message], None],
+        emit: Callable[[str, B.BusMessage], None],
     ) -> None:
         self.room = room
         self.id = peer_id
@@ -94,8 +99,8 @@ class Peer:
         #: what the hub was last told: whether this participant is speaking (audio levels)
         self.speaking = False
         self._emit = emit
-        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
-        self._pending_candidates: list[Message | None] = []
+        self._inbox: asyncio.Queue[Inbound] = asyncio.Queue()
+        self._pending_candidates: list[IceCandidate | None] = []
         self._negotiation_needed = False
         self._closed = False
         self._offer_serial = 0  # which worker offer an answer timer belongs to
@@ -109,14 +114,17 @@ class Peer:
 
     # ------------------------------------------------------------------ public, sync
 
-    def post(self, message: Message) -> None:
+    def post(self, message: Inbound) -> None:
         """Queue a signaling message for this peer's actor."""
         self._inbox.put_nowait(message)
 
     def send(self, message_type: str, **fields: Any) -> None:
-        """Send a message about this peer to its ``reply_to`` channel."""
+        """Send a message about this peer (a ``WorkerReply``) to its ``reply_to`` channel."""
         self._emit(
-            self.reply_to, {"type": message_type, "room": self.room.id, "peer": self.id, **fields}
+            self.reply_to,
+            B.WORKER_REPLIES.validate_python(
+                {"type": message_type, "session_id": self.room.id, "peer": self.id, **fields}
+            ),
         )
 
     def speaking_changed(self, feed: Feed, speaking: bool) -> None:
@@ -205,14 +213,14 @@ class Peer:
     async def _run(self) -> None:
         while True:
             message = await self._inbox.get()
-            kind = message["type"]
+            kind = message["type"] if isinstance(message, dict) else message.type
             try:
-                if kind == "peer.offer":
-                    await self._handle_offer(message["sdp"])
-                elif kind == "peer.answer":
-                    await self._handle_answer(message["sdp"])
-                elif kind == "peer.candidate":
-                    await self._handle_candidate(message.get("candidate"))
+                if isinstance(message, B.PeerOffer):
+                    await self._handle_offer(message.sdp)
+                elif isinstance(message, B.PeerAnswer):
+                    await self._handle_answer(message.sdp)
+                elif isinstance(message, B.PeerCandidate):
+                    await self._handle_candidate(message.candidate)
                 elif kind == "_negotiate":
                     pass
                 elif kind == "_answer_due":
@@ -285,22 +293,22 @@ class Peer:
         self._cancel_answer_timer()
         self.numbering.learn(sdp)
 
-    async def _handle_candidate(self, candidate: Message | None) -> None:
+    async def _handle_candidate(self, candidate: IceCandidate | None) -> None:
         if self.pc.remoteDescription is None:
             self._pending_candidates.append(candidate)
         else:
             await self._add_candidate(candidate)
 
-    async def _add_candidate(self, candidate: Message | None) -> None:
-        if candidate is None or not candidate.get("candidate"):
+    async def _add_candidate(self, candidate: IceCandidate | None) -> None:
+        if candidate is None or not candidate.candidate:
             await self.pc.addIceCandidate(None)  # end of candidates
             return
-        text = str(candidate["candidate"])
+        text = candidate.candidate
         parsed = candidate_from_sdp(
             text.split(":", 1)[1] if text.startswith("candidate:") else text
         )
-        parsed.sdpMid = candidate.get("sdpMid")
-        parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
+        parsed.sdpMid = candidate.sdpMid
+        parsed.sdpMLineIndex = candidate.sdpMLineIndex
         await self.pc.addIceCandidate(parsed)
 
     async def _offer(self) -> None:

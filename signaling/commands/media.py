@@ -5,6 +5,7 @@ from __future__ import annotations
 from config import errors
 from records.enums import ParticipantRole, SessionState
 from records.policy import Action, may_publish, require
+from signaling import bus_messages as B
 from signaling import protocol as P
 from signaling.context import Context
 from signaling.messages import MediaAnswer, MediaCandidate, MediaOffer
@@ -44,39 +45,34 @@ async def media_offer(ctx: Context, req: MediaOffer) -> Reply:
             # the new one (aiortc has no ICE restart): close it on the channel the offer
             # takes, so the worker closes it first
             await ctx.bus.publish(
-                f"media.worker.{worker}",
-                {"type": "peer.close", "room": s.id, "peer": member.participant_id},
+                B.worker_channel(worker), B.PeerClose(session_id=s.id, peer=member.participant_id)
             )
     if placed:
         await ctx.bus.publish(
-            f"media.worker.{worker}",
-            {
-                "type": "room.open",
-                "room": s.id,
-                "codec": ctx.settings.codec,
-                "record": s.recorded,
-                "meta": {
-                    "kind": s.kind.value,
-                    "unit_id": s.unit_id,
-                    "reply_to": f"hub.{ctx.hub_id}",
-                },
-            },
+            B.worker_channel(worker),
+            B.RoomOpen(
+                session_id=s.id,
+                codec=ctx.settings.codec,
+                record=s.recorded,
+                meta=B.RoomMeta(
+                    kind=s.kind.value, unit_id=s.unit_id, reply_to=B.hub_channel(ctx.hub_id)
+                ),
+            ),
         )
     await ctx.bus.publish(
-        f"media.worker.{worker}",
-        {
-            "type": "peer.offer",
-            "room": s.id,
-            "peer": member.participant_id,
-            "sdp": req.sdp,
-            "reply_to": f"hub.{ctx.hub_id}",
-            "may_publish": may_publish(member.role),
-            "info": {
-                "name": member.principal.name,
-                "role": member.role.value,
-                "unit_id": member.principal.unit_id,
-            },
-        },
+        B.worker_channel(worker),
+        B.PeerOffer(
+            session_id=s.id,
+            peer=member.participant_id,
+            sdp=req.sdp,
+            reply_to=B.hub_channel(ctx.hub_id),
+            may_publish=may_publish(member.role),
+            info=B.PeerInfo(
+                name=member.principal.name,
+                role=member.role.value,
+                unit_id=member.principal.unit_id,
+            ),
+        ),
     )
     return {"worker": worker}
 
@@ -86,13 +82,7 @@ async def media_answer(ctx: Context, req: MediaAnswer) -> Reply:
     """Relay a client's SDP answer (to a worker's re-offer)."""
     member = ctx.member(req.session)
     await ctx.relay.send(
-        member.session_id,
-        {
-            "type": "peer.answer",
-            "room": member.session_id,
-            "peer": member.participant_id,
-            "sdp": req.sdp,
-        },
+        B.PeerAnswer(session_id=member.session_id, peer=member.participant_id, sdp=req.sdp)
     )
     return {}
 
@@ -102,12 +92,8 @@ async def media_candidate(ctx: Context, req: MediaCandidate) -> Reply:
     """Relay a client's ICE candidate (null: end of candidates)."""
     member = ctx.member(req.session)
     await ctx.relay.send(
-        member.session_id,
-        {
-            "type": "peer.candidate",
-            "room": member.session_id,
-            "peer": member.participant_id,
-            "candidate": req.candidate.model_dump() if req.candidate else None,
-        },
+        B.PeerCandidate(
+            session_id=member.session_id, peer=member.participant_id, candidate=req.candidate
+        )
     )
     return {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from config import errors
 from records import sessions
 from records.enums import AdmissionState, SessionState
+from signaling import bus_messages as B
 from signaling import protocol as P
 from signaling.context import Context
 from signaling.messages import LobbyAdmit, LobbyRefuse, ParticipantMute, ParticipantRemove
@@ -31,7 +32,7 @@ async def admit(ctx: Context, req: LobbyAdmit) -> Reply:
             tx, s.id, "admitted", actor=principal.ref, participant_id=target.id
         )
         p = await sessions.get_participant(tx, target.id)
-    await ctx.rooms.op(s.id, {"op": "admitted", "participant": target.id})
+    await ctx.rooms.op(B.MemberAdmitted(session_id=s.id, participant=target.id))
     await ctx.rooms.event(
         s.id,
         P.event("participant.joined", session=s.id, participant=participant_json(p)),
@@ -56,7 +57,7 @@ async def refuse(ctx: Context, req: LobbyRefuse) -> Reply:
         s.id, P.event("admission", session=s.id, state="refused"), f"participant:{target.id}"
     )
     await ctx.rooms.event(s.id, P.event("lobby.left", session=s.id, participant=target.id), "staff")
-    await ctx.rooms.op(s.id, {"op": "kick", "participant": target.id, "reason": "refused"})
+    await ctx.rooms.op(B.MemberKicked(session_id=s.id, participant=target.id, reason="refused"))
     return {"participant": target.id, "admission": "refused"}
 
 
@@ -65,14 +66,7 @@ async def mute(ctx: Context, req: ParticipantMute) -> Reply:
     """Mute or unmute a participant's audio or video."""
     principal, s, target = await ctx.moderated(req)
     await ctx.relay.send(
-        s.id,
-        {
-            "type": "peer.mute",
-            "room": s.id,
-            "peer": target.id,
-            "kind": req.kind,
-            "muted": req.muted,
-        },
+        B.PeerMute(session_id=s.id, peer=target.id, kind=req.kind, muted=req.muted)
     )
     async with ctx.tx() as tx:
         await sessions.log_event(
@@ -106,8 +100,8 @@ async def remove(ctx: Context, req: ParticipantRemove) -> Reply:
         )
         await sessions.participant_left(tx, target.id, "removed")
         await sessions.log_event(tx, s.id, "removed", actor=principal.ref, participant_id=target.id)
-    await ctx.relay.send(s.id, {"type": "peer.close", "room": s.id, "peer": target.id})
-    await ctx.rooms.op(s.id, {"op": "kick", "participant": target.id, "reason": "removed"})
+    await ctx.relay.send(B.PeerClose(session_id=s.id, peer=target.id))
+    await ctx.rooms.op(B.MemberKicked(session_id=s.id, participant=target.id, reason="removed"))
     await ctx.rooms.event(
         s.id, P.event("participant.left", session=s.id, participant=target.id, reason="removed")
     )

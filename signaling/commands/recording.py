@@ -5,6 +5,7 @@ from __future__ import annotations
 from config import errors
 from records import sessions
 from records.policy import Action
+from signaling import bus_messages as B
 from signaling import protocol as P
 from signaling.context import Context
 from signaling.messages import RecordingSet
@@ -24,6 +25,6 @@ async def recording_set(ctx: Context, req: RecordingSet) -> Reply:
         await sessions.log_event(
             tx, s.id, "recording_on" if req.active else "recording_off", actor=principal.ref
         )
-    await ctx.relay.send(s.id, {"type": "room.record", "room": s.id, "record": req.active})
+    await ctx.relay.send(B.RoomRecord(session_id=s.id, record=req.active))
     await ctx.rooms.event(s.id, P.event("recording", session=s.id, active=req.active))
     return {"recording": req.active}

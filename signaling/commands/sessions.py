@@ -15,6 +15,7 @@ from records.enums import (
 from records.lifecycle import EventType
 from records.policy import Action, may_create_session, require
 from records.principals import Principal
+from signaling import bus_messages as B
 from signaling import protocol as P
 from signaling.context import Context
 from signaling.messages import SessionCreate, SessionEnd, SessionJoin, SessionLeave, SessionLinkItem
@@ -110,7 +111,7 @@ async def session_join(ctx: Context, req: SessionJoin) -> Reply:
             s.id, P.event("lobby.waiting", session=s.id, participant=participant_json(p)), "staff"
         )
     elif s.kind is SessionKind.TRAINING and role is ParticipantRole.VIEWER:
-        await ctx.rooms.op(s.id, {"op": "attendance", "session_id": s.id})
+        await ctx.rooms.op(B.AttendanceChanged(session_id=s.id))
     else:
         await ctx.rooms.event(
             s.id,

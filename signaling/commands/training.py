@@ -5,6 +5,7 @@ from __future__ import annotations
 from config import errors
 from records import sessions
 from records.enums import ParticipantRole, SessionKind
+from signaling import bus_messages as B
 from signaling import protocol as P
 from signaling.context import Context
 from signaling.messages import HandRaise, ParticipantAct, TrainingDemote, TrainingPromote
@@ -73,11 +74,11 @@ async def _set_speaker(ctx: Context, req: ParticipantAct, role: ParticipantRole)
             actor=principal.ref,
             participant_id=target.id,
         )
-    await ctx.rooms.op(s.id, {"op": "role", "participant": target.id, "role": role.value})
+    await ctx.rooms.op(B.RoleChanged(session_id=s.id, participant=target.id, role=role.value))
     await ctx.rooms.event(
         s.id, P.event("participant.updated", session=s.id, participant=participant_json(p))
     )
     if role is ParticipantRole.VIEWER:
         # viewers stop receiving the demoted speaker's media
-        await ctx.rooms.op(s.id, {"op": "unpublished", "session": s.id, "participant": target.id})
+        await ctx.rooms.op(B.Unpublished(session_id=s.id, participant=target.id))
     return {"participant": target.id, "role": role.value}

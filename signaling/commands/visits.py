@@ -15,6 +15,7 @@ from records.enums import (
     SessionState,
 )
 from records.policy import Action, require
+from signaling import bus_messages as B
 from signaling import protocol as P
 from signaling.context import Context
 from signaling.messages import QueueWatch, VisitAccept, VisitCancel, VisitRate, VisitRequest
@@ -100,7 +101,7 @@ async def visit_cancel(ctx: Context, req: VisitCancel) -> Reply:
         await sessions.set_state(tx, s.id, SessionState.CANCELLED, f"cancelled by {principal.ref}")
         await sessions.log_event(tx, s.id, "visit_cancelled", actor=principal.ref)
     await ctx.rooms.event(s.id, P.event("session.state", session=s.id, state="cancelled"))
-    await ctx.rooms.op(s.id, {"op": "ended", "session_id": s.id})
+    await ctx.rooms.op(B.RoomEnded(session_id=s.id))
     if s.reception_unit_id is not None:
         await ctx.queue.changed(s.reception_unit_id)
     return {"session": s.id, "state": "cancelled"}
