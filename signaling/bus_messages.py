@@ -3,8 +3,9 @@
 The bus (:mod:`signaling.bus`) publishes only these models and consumers validate what they
 receive with the adapter of their channel's union, so a hub, a media worker (``gateway.media``)
 and the recorder read the same shapes. This module imports nothing of ours but the client
-messages' :class:`~signaling.messages.IceCandidate` (import-linter keeps it that way), so the
-worker and the recorder may use it without reaching the hub.
+messages' :class:`~signaling.messages.IceCandidate` and the hub events a room operation
+carries (import-linter keeps it that way), so the worker and the recorder may use it without
+reaching the hub.
 
 One key per thing, everywhere: ``session_id`` is the session (a worker's room is a session),
 ``peer`` the participant as the worker knows it, ``participant`` as the hub's rooms know it.
@@ -21,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from signaling.events import HubEvent
 from signaling.messages import IceCandidate
 
 #: the channel every media worker publishes its recording events on
@@ -69,7 +71,7 @@ class RoomEvent(BusMessage):
 
     op: Literal["event"] = "event"
     session_id: str
-    event: dict[str, Any]
+    event: HubEvent
     audience: str = "all"  # all | admitted | staff | speakers | participant:<id>
 
 

@@ -34,6 +34,7 @@ from records.enums import PrincipalKind
 from records.principals import Principal
 from records.store import Store
 from signaling import bus_messages as B
+from signaling import events as E
 from signaling import protocol as P
 from signaling.bus import Bus, Subscription
 from signaling.commands import COMMANDS, SCHEMAS
@@ -137,7 +138,7 @@ class Hub:
             return
         self._closing = True
         for conn in list(self.conns.values()):
-            conn.send(P.event("server.closing", reason="hub shutting down"))
+            conn.send(E.ServerClosing(reason="hub shutting down"))
             await conn.close("hub shutting down")
         self.services.presence.cancel_timers()
         await self.services.rooms.close()
@@ -318,7 +319,7 @@ class Hub:
                 and p.unit_id is not None
                 and self.store.tree.within(p.unit_id, unit_id)
             ):
-                conn.send(P.event("announcement", announcement=msg.model_dump(exclude={"type"})))
+                conn.send(E.AnnouncementPushed(announcement=msg.model_dump(exclude={"type"})))
 
     async def invite_revoked(self, session_id: str, invite_id: str) -> None:
         """Remove whoever joined with a revoked invite."""

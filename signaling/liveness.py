@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from config import errors
 from records import sessions
 from signaling import bus_messages as B
-from signaling import protocol as P
+from signaling import events as E
 from signaling.bus import Message
 
 if TYPE_CHECKING:
@@ -168,7 +168,5 @@ class Liveness:
             await services.relay.send(B.PeerClose(session_id=p.session_id, peer=p.id))
             await services.rooms.event(
                 p.session_id,
-                P.event(
-                    "participant.left", session=p.session_id, participant=p.id, reason="hub_lost"
-                ),
+                E.ParticipantLeft(session=p.session_id, participant=p.id, reason="hub_lost"),
             )

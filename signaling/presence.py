@@ -19,7 +19,7 @@ from records.enums import AdmissionState, ParticipantRole, SessionKind, SessionS
 from records.principals import Principal
 from records.store import Transaction
 from signaling import bus_messages as B
-from signaling import protocol as P
+from signaling import events as E
 from signaling.connection import SUPERSEDED, Connection
 from signaling.views import session_brief
 
@@ -137,7 +137,7 @@ class Presence:
         if older.closed.is_set():
             return
         logger.info("ws %s: superseded in session %s, closing it", older.id, session_id)
-        older.send(P.event("session.removed", session=session_id, reason=SUPERSEDED))
+        older.send(E.SessionRemoved(session=session_id, reason=SUPERSEDED))
         self.services.spawn(older.close(SUPERSEDED), f"ws-superseded-{older.id}")
 
     async def attach(

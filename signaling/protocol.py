@@ -301,8 +301,3 @@ def result(request_id: str | None, data: Mapping[str, Any] | None = None) -> dic
 def error(request_id: str | None, code: str, message: str) -> dict[str, Any]:
     """An error reply (or unsolicited error event when ``request_id`` is None)."""
     return {"type": "error", "id": request_id, "code": code, "message": message}
-
-
-def event(etype: str, **fields: Any) -> dict[str, Any]:
-    """An event from the hub."""
-    return {"type": etype, **fields}

@@ -15,7 +15,7 @@ from records.enums import ParticipantRole, SessionKind
 from records.policy import Action, decide
 from records.principals import Principal
 from signaling import bus_messages as B
-from signaling import protocol as P
+from signaling import events as E
 from signaling.bus import Subscription
 
 if TYPE_CHECKING:
@@ -69,8 +69,7 @@ class VisitQueue:
                 and member.conn
             ) and member.session_id in order:
                 member.conn.send(
-                    P.event(
-                        "queue.position",
+                    E.QueuePosition(
                         session=member.session_id,
                         position=order[member.session_id],
                         waiting=len(waiting),
@@ -79,8 +78,7 @@ class VisitQueue:
         for conn in services.conns.values():
             if unit_id in conn.watching_queue and conn.principal is not None:
                 conn.send(
-                    P.event(
-                        "queue.update",
+                    E.QueueUpdate(
                         unit_id=unit_id,
                         visits=self.visible(conn.principal, waiting),
                     )

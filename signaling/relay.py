@@ -14,6 +14,7 @@ from records import sessions
 from records.enums import ParticipantRole, SessionKind
 from records.policy import should_subscribe
 from signaling import bus_messages as B
+from signaling import events as E
 from signaling import protocol as P
 
 if TYPE_CHECKING:
@@ -48,37 +49,39 @@ class MediaRelay:
         conn = member.conn
         if isinstance(msg, B.WorkerAnswer | B.WorkerOffer):
             if conn:
-                conn.send(
-                    P.event(
-                        "media.answer" if isinstance(msg, B.WorkerAnswer) else "media.offer",
-                        session=member.session_id,
-                        sdp=msg.sdp,
-                        tracks=[t.wire() for t in msg.tracks],
-                    )
-                )
+                event = E.MediaAnswer if isinstance(msg, B.WorkerAnswer) else E.MediaOffer
+                tracks = [t.wire() for t in msg.tracks]
+                conn.send(event(session=member.session_id, sdp=msg.sdp, tracks=tracks))
         elif isinstance(msg, B.PeerTracks):
             async with services.tx() as tx:
                 await sessions.set_participant(tx, pid, publishing=True)
             await services.rooms.op(
                 B.Published(session_id=member.session_id, participant=pid, role=member.role.value)
             )
-            await services.rooms.participant_event(member, "media.published", kinds=msg.kinds)
+            await services.rooms.event(
+                member.session_id,
+                E.MediaPublished(session=member.session_id, participant=pid, kinds=msg.kinds),
+            )
         elif isinstance(msg, B.PeerState):
             if msg.state == "connected" and not member.media_connected:
                 member.media_connected = True
                 await self._subscribe_to_publishers(member)
             if conn:
-                conn.send(P.event("media.state", session=member.session_id, state=msg.state))
+                conn.send(E.MediaState(session=member.session_id, state=msg.state))
         elif isinstance(msg, B.PeerStats):
             member.stats = dict(msg.stats)
-            await services.rooms.participant_event(
-                member, "media.stats", "staff", stats=member.stats
+            await services.rooms.event(
+                member.session_id,
+                E.MediaStats(session=member.session_id, participant=pid, stats=member.stats),
+                "staff",
             )
         elif isinstance(msg, B.PeerSpeaking):
             # a training's viewers are not told (thousands of them; they watch the trainer)
             audience = "speakers" if member.kind is SessionKind.TRAINING else "admitted"
-            await services.rooms.participant_event(
-                member, "media.speaking", audience, speaking=msg.speaking
+            await services.rooms.event(
+                member.session_id,
+                E.MediaSpeaking(session=member.session_id, participant=pid, speaking=msg.speaking),
+                audience,
             )
         elif isinstance(msg, B.PeerError) and conn:
             conn.send(P.error(None, P.MEDIA_UNAVAILABLE, msg.message[:300]))
@@ -126,4 +129,4 @@ class MediaRelay:
             if m.session_id == session_id:
                 m.media_connected = False
                 if m.conn:
-                    m.conn.send(P.event("media.lost", session=session_id, reason=reason))
+                    m.conn.send(E.MediaLost(session=session_id, reason=reason))

@@ -21,13 +21,12 @@ from records.enums import AdmissionState, ParticipantRole, SessionKind, SessionS
 from records.lookup import format_code
 from records.policy import may_publish, should_subscribe
 from signaling import bus_messages as B
-from signaling import protocol as P
+from signaling import events as E
 from signaling.bus import Subscription
 from signaling.turn import turn_credentials
 from signaling.views import STAFF_ROLES, hidden_roles, participant_json, session_brief
 
 if TYPE_CHECKING:
-    from signaling.presence import Member
     from signaling.services import Services
 
 logger = logging.getLogger(__name__)
@@ -84,18 +83,9 @@ class Rooms:
         """Publish a room operation to every hub with members in the room."""
         await self.services.bus.publish(B.room_channel(op.session_id), op)
 
-    async def event(self, session_id: str, event: dict[str, Any], audience: str = "all") -> None:
+    async def event(self, session_id: str, event: E.HubEvent, audience: str = "all") -> None:
         """Deliver ``event`` to the room's members in ``audience``, on every hub."""
         await self.op(B.RoomEvent(session_id=session_id, event=event, audience=audience))
-
-    async def participant_event(
-        self, member: Member, etype: str, audience: str = "all", **fields: Any
-    ) -> None:
-        """Tell ``member``'s room an event about ``member`` (``session``, ``participant``)."""
-        event = P.event(
-            etype, session=member.session_id, participant=member.participant_id, **fields
-        )
-        await self.event(member.session_id, event, audience)
 
     async def snapshot_of(self, session_id: str, pid: str) -> dict[str, Any]:
         """The snapshot participant ``pid`` sees, read from the database."""
@@ -183,9 +173,7 @@ class Rooms:
             member = members.get(pid)
             if member is not None:
                 if member.conn is not None:
-                    member.conn.send(
-                        P.event("session.removed", session=member.session_id, reason=msg.reason)
-                    )
+                    member.conn.send(E.SessionRemoved(session=member.session_id, reason=msg.reason))
                     member.conn.participants.pop(member.session_id, None)
                 presence.forget(pid)
         elif isinstance(msg, B.Published):
@@ -200,9 +188,7 @@ class Rooms:
                     # the snapshot's "session" is the brief; the event's "session" is the id
                     snapshot["session_info"] = snapshot.pop("session")
                     member.conn.send(
-                        P.event(
-                            "admission", session=member.session_id, state="admitted", **snapshot
-                        )
+                        E.Admission(session=member.session_id, state="admitted", **snapshot)
                     )
         elif isinstance(msg, B.RoleChanged):
             pid = msg.participant
@@ -242,7 +228,7 @@ class Rooms:
             if room is not None:
                 room.attendance_dirty = True
 
-    def deliver(self, session_id: str, event: dict[str, Any], audience: str) -> None:
+    def deliver(self, session_id: str, event: E.HubEvent, audience: str) -> None:
         """Send ``event`` to this hub's members of the room who are in ``audience``."""
         room = self.local.get(session_id)
         if room is None:
@@ -276,7 +262,7 @@ class Rooms:
         else:
             await self.event(
                 session_id,
-                P.event("participant.left", session=session_id, participant=pid, reason=reason),
+                E.ParticipantLeft(session=session_id, participant=pid, reason=reason),
             )
         services.presence.forget(pid)
         if s.state is SessionState.LIVE and nobody_left:
@@ -306,9 +292,7 @@ class Rooms:
             "lookup_code": lookup_code,  # 查询码, printed on the receipt
             "reference": s.id[:8].upper(),
         }
-        await self.event(
-            s.id, P.event("session.ended", session=s.id, reason=reason, receipt=receipt)
-        )
+        await self.event(s.id, E.SessionEnded(session=s.id, reason=reason, receipt=receipt))
         await self.op(B.RoomEnded(session_id=s.id))
 
     async def remove_invitee(self, session_id: str, invite_id: str) -> None:
@@ -329,9 +313,7 @@ class Rooms:
                 )
                 await self.event(
                     s.id,
-                    P.event(
-                        "participant.left", session=s.id, participant=p.id, reason="invite_revoked"
-                    ),
+                    E.ParticipantLeft(session=s.id, participant=p.id, reason="invite_revoked"),
                 )
 
     async def attendance_loop(self) -> None:
@@ -359,8 +341,7 @@ class Rooms:
                     logger.warning("attendance of %s: %s", room.session_id, exc)
                     continue
                 per_unit = {str(unit or 0): n for unit, n in counts.items()}
-                event = P.event(
-                    "attendance",
+                event = E.Attendance(
                     session=room.session_id,
                     total=sum(per_unit.values()),
                     units=per_unit,

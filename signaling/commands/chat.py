@@ -7,7 +7,7 @@ import time
 from config import errors
 from records import sessions
 from records.enums import ParticipantRole, SessionKind
-from signaling import protocol as P
+from signaling import events as E
 from signaling.context import Context
 from signaling.messages import ChatSend
 from signaling.registry import Reply, command
@@ -36,8 +36,7 @@ async def chat_send(ctx: Context, req: ChatSend) -> Reply:
         if member.kind is SessionKind.TRAINING and member.role is ParticipantRole.VIEWER
         else "admitted"
     )
-    event = P.event(
-        "chat.message",
+    event = E.ChatMessage(
         session=member.session_id,
         participant=member.participant_id,
         name=member.principal.name,

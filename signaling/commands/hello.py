@@ -8,6 +8,7 @@ from typing import Any
 
 from records import accounts, sessions
 from records.enums import PrincipalKind
+from signaling import events as E
 from signaling import protocol as P
 from signaling.context import Context
 from signaling.messages import Hello, Ping
@@ -102,5 +103,5 @@ async def hello(ctx: Context, req: Hello) -> Reply:
 async def ping(ctx: Context, req: Ping) -> Reply:
     """Answer a ping (a ping without an id gets a ``pong`` event)."""
     if ctx.request_id is None:
-        ctx.conn.send(P.event("pong", at=time.time()))
+        ctx.conn.send(E.Pong(at=time.time()))
     return {"at": time.time()}

@@ -6,7 +6,7 @@ from config import errors
 from records import sessions
 from records.enums import AdmissionState, SessionState
 from signaling import bus_messages as B
-from signaling import protocol as P
+from signaling import events as E
 from signaling.context import Context
 from signaling.messages import LobbyAdmit, LobbyRefuse, ParticipantMute, ParticipantRemove
 from signaling.registry import Reply, command
@@ -35,7 +35,7 @@ async def admit(ctx: Context, req: LobbyAdmit) -> Reply:
     await ctx.rooms.op(B.MemberAdmitted(session_id=s.id, participant=target.id))
     await ctx.rooms.event(
         s.id,
-        P.event("participant.joined", session=s.id, participant=participant_json(p)),
+        E.ParticipantJoined(session=s.id, participant=participant_json(p)),
         "admitted",
     )
     return {"participant": target.id, "admission": "admitted"}
@@ -54,9 +54,9 @@ async def refuse(ctx: Context, req: LobbyRefuse) -> Reply:
         await sessions.participant_left(tx, target.id, "refused")
         await sessions.log_event(tx, s.id, "refused", actor=principal.ref, participant_id=target.id)
     await ctx.rooms.event(
-        s.id, P.event("admission", session=s.id, state="refused"), f"participant:{target.id}"
+        s.id, E.Admission(session=s.id, state="refused"), f"participant:{target.id}"
     )
-    await ctx.rooms.event(s.id, P.event("lobby.left", session=s.id, participant=target.id), "staff")
+    await ctx.rooms.event(s.id, E.LobbyLeft(session=s.id, participant=target.id), "staff")
     await ctx.rooms.op(B.MemberKicked(session_id=s.id, participant=target.id, reason="refused"))
     return {"participant": target.id, "admission": "refused"}
 
@@ -79,8 +79,7 @@ async def mute(ctx: Context, req: ParticipantMute) -> Reply:
         )
     await ctx.rooms.event(
         s.id,
-        P.event(
-            "participant.muted",
+        E.ParticipantMuted(
             session=s.id,
             participant=target.id,
             kind=req.kind,
@@ -103,6 +102,6 @@ async def remove(ctx: Context, req: ParticipantRemove) -> Reply:
     await ctx.relay.send(B.PeerClose(session_id=s.id, peer=target.id))
     await ctx.rooms.op(B.MemberKicked(session_id=s.id, participant=target.id, reason="removed"))
     await ctx.rooms.event(
-        s.id, P.event("participant.left", session=s.id, participant=target.id, reason="removed")
+        s.id, E.ParticipantLeft(session=s.id, participant=target.id, reason="removed")
     )
     return {"participant": target.id, "removed": True}

@@ -6,7 +6,7 @@ from config import errors
 from records import sessions
 from records.policy import Action
 from signaling import bus_messages as B
-from signaling import protocol as P
+from signaling import events as E
 from signaling.context import Context
 from signaling.messages import RecordingSet
 from signaling.registry import Reply, command
@@ -26,5 +26,5 @@ async def recording_set(ctx: Context, req: RecordingSet) -> Reply:
             tx, s.id, "recording_on" if req.active else "recording_off", actor=principal.ref
         )
     await ctx.relay.send(B.RoomRecord(session_id=s.id, record=req.active))
-    await ctx.rooms.event(s.id, P.event("recording", session=s.id, active=req.active))
+    await ctx.rooms.event(s.id, E.RecordingChanged(session=s.id, active=req.active))
     return {"recording": req.active}

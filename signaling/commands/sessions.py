@@ -16,7 +16,7 @@ from records.lifecycle import EventType
 from records.policy import Action, may_create_session, require
 from records.principals import Principal
 from signaling import bus_messages as B
-from signaling import protocol as P
+from signaling import events as E
 from signaling.context import Context
 from signaling.messages import SessionCreate, SessionEnd, SessionJoin, SessionLeave, SessionLinkItem
 from signaling.registry import Reply, command
@@ -108,14 +108,14 @@ async def session_join(ctx: Context, req: SessionJoin) -> Reply:
     snapshot = ctx.rooms.snapshot(s, p, view.present)
     if admission is AdmissionState.LOBBY:
         await ctx.rooms.event(
-            s.id, P.event("lobby.waiting", session=s.id, participant=participant_json(p)), "staff"
+            s.id, E.LobbyWaiting(session=s.id, participant=participant_json(p)), "staff"
         )
     elif s.kind is SessionKind.TRAINING and role is ParticipantRole.VIEWER:
         await ctx.rooms.op(B.AttendanceChanged(session_id=s.id))
     else:
         await ctx.rooms.event(
             s.id,
-            P.event("participant.joined", session=s.id, participant=participant_json(p)),
+            E.ParticipantJoined(session=s.id, participant=participant_json(p)),
             "admitted",
         )
     return snapshot
@@ -172,7 +172,7 @@ async def link_item(ctx: Context, req: SessionLinkItem) -> Reply:
         await sessions.log_event(
             tx, s.id, "item_linked", actor=principal.ref, data={"item": req.item_id}
         )
-    await ctx.rooms.event(s.id, P.event("session.item", session=s.id, item_id=req.item_id), "staff")
+    await ctx.rooms.event(s.id, E.SessionItem(session=s.id, item_id=req.item_id), "staff")
     return {"session": s.id, "item_id": req.item_id}
 
 

@@ -6,7 +6,7 @@ from config import errors
 from records import sessions
 from records.enums import ParticipantRole, SessionKind
 from signaling import bus_messages as B
-from signaling import protocol as P
+from signaling import events as E
 from signaling.context import Context
 from signaling.messages import HandRaise, ParticipantAct, TrainingDemote, TrainingPromote
 from signaling.registry import Reply, command
@@ -29,8 +29,7 @@ async def hand_raise(ctx: Context, req: HandRaise) -> Reply:
         )
     await ctx.rooms.event(
         member.session_id,
-        P.event(
-            "hand.raised",
+        E.HandRaised(
             session=member.session_id,
             participant=member.participant_id,
             name=member.principal.name,
@@ -75,9 +74,7 @@ async def _set_speaker(ctx: Context, req: ParticipantAct, role: ParticipantRole)
             participant_id=target.id,
         )
     await ctx.rooms.op(B.RoleChanged(session_id=s.id, participant=target.id, role=role.value))
-    await ctx.rooms.event(
-        s.id, P.event("participant.updated", session=s.id, participant=participant_json(p))
-    )
+    await ctx.rooms.event(s.id, E.ParticipantUpdated(session=s.id, participant=participant_json(p)))
     if role is ParticipantRole.VIEWER:
         # viewers stop receiving the demoted speaker's media
         await ctx.rooms.op(B.Unpublished(session_id=s.id, participant=target.id))

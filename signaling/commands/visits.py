@@ -16,6 +16,7 @@ from records.enums import (
 )
 from records.policy import Action, require
 from signaling import bus_messages as B
+from signaling import events as E
 from signaling import protocol as P
 from signaling.context import Context
 from signaling.messages import QueueWatch, VisitAccept, VisitCancel, VisitRate, VisitRequest
@@ -100,7 +101,7 @@ async def visit_cancel(ctx: Context, req: VisitCancel) -> Reply:
     async with ctx.tx() as tx:
         await sessions.set_state(tx, s.id, SessionState.CANCELLED, f"cancelled by {principal.ref}")
         await sessions.log_event(tx, s.id, "visit_cancelled", actor=principal.ref)
-    await ctx.rooms.event(s.id, P.event("session.state", session=s.id, state="cancelled"))
+    await ctx.rooms.event(s.id, E.SessionStateChanged(session=s.id, state="cancelled"))
     await ctx.rooms.op(B.RoomEnded(session_id=s.id))
     if s.reception_unit_id is not None:
         await ctx.queue.changed(s.reception_unit_id)
@@ -171,11 +172,9 @@ async def visit_accept(ctx: Context, req: VisitAccept) -> Reply:
     s = await ctx.session(s.id)
     snapshot = await ctx.presence.bind(ctx.conn, s, p, resumed=False)
     await ctx.rooms.event(
-        s.id, P.event("session.state", session=s.id, state="live", recording=s.recorded)
+        s.id, E.SessionStateChanged(session=s.id, state="live", recording=s.recorded)
     )
-    await ctx.rooms.event(
-        s.id, P.event("participant.joined", session=s.id, participant=participant_json(p))
-    )
+    await ctx.rooms.event(s.id, E.ParticipantJoined(session=s.id, participant=participant_json(p)))
     if s.reception_unit_id is not None:
         await ctx.queue.changed(s.reception_unit_id)
     return snapshot
