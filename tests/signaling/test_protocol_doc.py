@@ -15,11 +15,12 @@ import typing
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from signaling import bus_messages as B
 from signaling import events as E
 from signaling.commands import COMMANDS, FIELDS
+from signaling.messages import ClientMessage
 from signaling.protocol import Field
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
@@ -162,3 +163,11 @@ def test_the_hubs_own_channels_are_documented() -> None:
     for model in (B.QueueChanged, B.Announcement, B.TerminalRevoked):
         mtype = model.model_fields["type"].default
         assert docs.get(mtype) == set(model.model_fields) - {"type"}, mtype
+
+
+def test_every_union_has_a_json_schema() -> None:
+    """The models are what an OpenAPI document or a client generator reads: schemas exist."""
+    for union in (ClientMessage, E.HubEvent, B.RoomOp, B.WorkerCommand, B.WorkerReply):
+        schema = TypeAdapter(union).json_schema()
+        assert schema["discriminator"]["propertyName"] in ("type", "op")
+        assert len(schema["oneOf"]) == len(typing.get_args(typing.get_args(union)[0]))
