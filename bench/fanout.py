@@ -13,6 +13,8 @@ CPU is this process's CPU time over the measuring window, in % of one core.
 
     python bench/fanout.py --viewers 20 --seconds 10
     python bench/fanout.py --rooms 10 --seconds 10      # K concurrent 1:1 rooms
+    python bench/fanout.py --workers 3 --viewers 60     # cascaded over 3 worker processes
+                                                        # on Redis (bench/fanout_cluster.py)
 """
 
 from __future__ import annotations
@@ -394,6 +396,13 @@ def report(args: argparse.Namespace, bridge: Bridge) -> None:
         f"fps_min={min(fps):.1f} fps_mean={statistics.mean(fps):.1f} loop_lag_ms={lag99:.1f}"
         f" worker_sent_fps_min={min(sent) if sent else 0:.1f}"
     )
+    joins = result.get("join_to_video_s") or []
+    if joins:
+        p50, worst = joins[len(joins) // 2], joins[-1]
+        print(f"  offer to first complete video frame: p50 {p50:.2f} s, max {worst:.2f} s")
+        line += f" join_to_video_p50_s={p50:.2f} join_to_video_max_s={worst:.2f}"
+    if not args.rooms:
+        line += " workers=1"
     if "relay_fps" in result:
         relay_cpu = cpu_pct(marks, "relay")
         rfps = result["relay_fps"]
@@ -448,6 +457,7 @@ class FrameCounter:
         self.pc = pc
         self.video_payload_types: set[int] = set()
         self.frames = 0
+        self.first_at: float | None = None  # monotonic time of the first complete frame
         self._next_seq: int | None = None
         self._intact = False
 
@@ -467,6 +477,8 @@ class FrameCounter:
         if data[1] & 0x80:  # marker: the frame's last packet
             if self._intact:
                 self.frames += 1
+                if self.first_at is None:
+                    self.first_at = time.monotonic()
             self._intact = True  # the next frame starts on a boundary
 
 
@@ -491,6 +503,7 @@ class Viewer:
         self.light = light
         self.pc = RTCPeerConnection(CONFIG)
         self.counter: FrameCounter | None = None
+        self.offered_at = 0.0
         self._frames = 0
         self.tasks: list[asyncio.Task[None]] = []
         self.pc.on("track", self.on_track)
@@ -545,6 +558,7 @@ class Viewer:
             self.pc.createDataChannel("c")
         await self.pc.setLocalDescription(await self.pc.createOffer())
         self.count_frames()
+        self.offered_at = time.monotonic()
         self.to_worker("peer.offer", sdp=self.pc.localDescription.sdp, reply_to=self.channel)
         for publisher in subscribe:
             self.to_worker("peer.subscribe", publisher=publisher)
@@ -667,6 +681,11 @@ async def client_side(args: argparse.Namespace) -> None:
             await viewer.join([], ["pub"])
         everyone += [publisher, *viewers]
         result["sfu_fps"] = await measure(link, "sfu", viewers, args.seconds)
+        result["join_to_video_s"] = sorted(
+            v.counter.first_at - v.offered_at
+            for v in viewers
+            if v.counter is not None and v.counter.first_at is not None
+        )
     print("forwarding phase measured", flush=True)
     for viewer in everyone:
         await viewer.close()
@@ -701,7 +720,10 @@ def main() -> None:
         "--relay-viewers", type=int, default=2, help="viewers of the relay baseline"
     )
     parser.add_argument(
-        "--role", default="worker", choices=["worker", "clients"], help=argparse.SUPPRESS
+        "--role",
+        default="worker",
+        choices=["worker", "clients", "cluster-worker", "cluster-publisher"],
+        help=argparse.SUPPRESS,
     )
     parser.add_argument(
         "--record",
@@ -713,10 +735,29 @@ def main() -> None:
         action="store_true",
         help="client peers receive through aiortc's whole receive path (jitter buffer, REMB)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="K > 1: cascade one publisher over K worker processes on Redis"
+        " (GATEWAY_TEST_REDIS_URL or --redis; bench/fanout_cluster.py)",
+    )
+    parser.add_argument("--redis", default="", help="Redis URL for --workers > 1")
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--id", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--prefix", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(process)d %(name)s %(message)s")
-    if args.role == "clients":
+    if args.role.startswith("cluster-") or args.workers > 1:
+        import fanout_cluster  # noqa: PLC0415  (this directory is on sys.path)
+
+        if args.role == "cluster-worker":
+            asyncio.run(fanout_cluster.worker_process(args.id, args.redis, args.prefix))
+        elif args.role == "cluster-publisher":
+            asyncio.run(fanout_cluster.publisher_process(args.id, args.redis, args.prefix))
+        else:
+            asyncio.run(fanout_cluster.run(args))
+    elif args.role == "clients":
         asyncio.run(client_side(args))
     else:
         asyncio.run(worker_side(args))

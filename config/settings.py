@@ -68,6 +68,8 @@ class Settings:
     turn_urls: tuple[str, ...]
     turn_ttl_s: int
     ice_loopback_only: bool
+    #: a room's worker this busy (% of its core) takes no more of the room's participants
+    spread_cpu_pct: float
     recordings_dir: Path
     recording_automatic: frozenset[str]
     segment_minutes: float
@@ -322,6 +324,7 @@ def build_settings(
         turn_urls=_str_list(raw, "media", "turn_urls"),
         turn_ttl_s=_int(raw, "media", "turn_ttl_s", 60, 7 * 86400),
         ice_loopback_only=_bool(raw, "media", "ice_loopback_only"),
+        spread_cpu_pct=_float(raw, "media", "spread_cpu_pct", 0, 100),
         recordings_dir=recordings_dir,
         recording_automatic=frozenset(automatic),
         segment_minutes=_float(raw, "recording", "segment_minutes", 1, 24 * 60),

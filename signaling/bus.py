@@ -35,6 +35,8 @@ Message = dict[str, Any]
 #: a subscription holds at most this many undelivered messages; a consumer that falls this far
 #: behind loses the oldest (logged), it never grows memory without limit
 SUBSCRIPTION_QUEUE = 10_000
+#: seconds a hash lives after its last write (rooms last hours; a day is plenty)
+HASH_TTL_S = 24 * 3600
 
 
 class Subscription(Protocol):
@@ -107,6 +109,30 @@ class Bus(Protocol):
 
     async def forget(self, key: str) -> None:
         """Delete the counter ``key``."""
+        ...
+
+    async def hash_set(self, key: str, field: str, value: str, *, only_new: bool = False) -> bool:
+        """Set ``field`` of the hash ``key`` (with ``only_new``, unless it exists).
+
+        Returns whether it was set. Hashes hold a room's shared state (which worker serves
+        which participant, which workers serve the room: ``signaling.placement``).
+        """
+        ...
+
+    async def hash_get(self, key: str, field: str) -> str | None:
+        """One field of the hash ``key``."""
+        ...
+
+    async def hash_incr(self, key: str, field: str, by: int) -> int:
+        """Add ``by`` to the integer ``field`` of the hash ``key`` (absent: 0); the new value."""
+        ...
+
+    async def hash_all(self, key: str) -> dict[str, str]:
+        """Every field of the hash ``key`` (empty when absent)."""
+        ...
+
+    async def hash_delete(self, key: str, *fields: str) -> int:
+        """Remove ``fields`` from the hash ``key`` (none: the whole hash); how many went."""
         ...
 
     async def ping(self) -> None:
@@ -192,6 +218,7 @@ class MemoryBus:
         self._workers: dict[str, tuple[float, Message]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
         self._counters: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
+        self._hashes: dict[str, dict[str, str]] = {}
         self._closed = False
 
     async def publish(self, channel: str, message: BusMessage) -> None:
@@ -272,6 +299,33 @@ class MemoryBus:
 
     async def forget(self, key: str) -> None:
         self._counters.pop(key, None)
+
+    async def hash_set(self, key: str, field: str, value: str, *, only_new: bool = False) -> bool:
+        fields = self._hashes.setdefault(key, {})
+        if only_new and field in fields:
+            return False
+        fields[field] = value
+        return True
+
+    async def hash_get(self, key: str, field: str) -> str | None:
+        return self._hashes.get(key, {}).get(field)
+
+    async def hash_incr(self, key: str, field: str, by: int) -> int:
+        fields = self._hashes.setdefault(key, {})
+        fields[field] = str(int(fields.get(field, "0")) + by)
+        return int(fields[field])
+
+    async def hash_all(self, key: str) -> dict[str, str]:
+        return dict(self._hashes.get(key, {}))
+
+    async def hash_delete(self, key: str, *fields: str) -> int:
+        if not fields:
+            return len(self._hashes.pop(key, {}))
+        held = self._hashes.get(key, {})
+        gone = sum(1 for f in fields if held.pop(f, None) is not None)
+        if not held:
+            self._hashes.pop(key, None)
+        return gone
 
     async def ping(self) -> None:
         if self._closed:
@@ -469,6 +523,52 @@ class RedisBus:
             await self._redis.delete(self._key("count", key))
         except redis.exceptions.RedisError as exc:
             raise BusError(f"redis counter {key!r} failed: {exc}") from exc
+
+    async def hash_set(self, key: str, field: str, value: str, *, only_new: bool = False) -> bool:
+        k = self._key("hash", key)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                (pipe.hsetnx if only_new else pipe.hset)(k, field, value)
+                # a room's state must not outlive it for ever if nobody cleans up (a crash)
+                pipe.expire(k, HASH_TTL_S)
+                done, _ = await pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis hash {key!r} failed: {exc}") from exc
+        return bool(done) or not only_new
+
+    async def hash_get(self, key: str, field: str) -> str | None:
+        try:
+            value = await self._redis.hget(self._key("hash", key), field)
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis hash {key!r} failed: {exc}") from exc
+        return None if value is None else str(value)
+
+    async def hash_incr(self, key: str, field: str, by: int) -> int:
+        k = self._key("hash", key)
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hincrby(k, field, by)
+                pipe.expire(k, HASH_TTL_S)
+                value, _ = await pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis hash {key!r} failed: {exc}") from exc
+        return int(value)
+
+    async def hash_all(self, key: str) -> dict[str, str]:
+        try:
+            values = await self._redis.hgetall(self._key("hash", key))
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis hash {key!r} failed: {exc}") from exc
+        return {str(f): str(v) for f, v in values.items()}
+
+    async def hash_delete(self, key: str, *fields: str) -> int:
+        k = self._key("hash", key)
+        try:
+            if not fields:
+                return int(await self._redis.delete(k))
+            return int(await self._redis.hdel(k, *fields))
+        except redis.exceptions.RedisError as exc:
+            raise BusError(f"redis hash {key!r} failed: {exc}") from exc
 
     async def ping(self) -> None:
         try:

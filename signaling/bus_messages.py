@@ -53,6 +53,11 @@ def worker_channel(worker_id: str) -> str:
     return f"media.worker.{worker_id}"
 
 
+def cascade_channel(worker_id: str) -> str:
+    """The channel a relay worker hears its links' origins on (``WorkerReply`` messages)."""
+    return f"media.cascade.{worker_id}"
+
+
 class BusMessage(BaseModel):
     """Base of every bus message: immutable, unknown keys refused on both sides."""
 
@@ -194,6 +199,15 @@ class RoomMeta(BusMessage):
     kind: str
     unit_id: int | None
     reply_to: str
+    relay: bool = False  # the room on a relay worker (cascading): it records nothing
+
+
+class RoomSettings(BusMessage):
+    """The ``room.open`` fields of a relay, carried by a viewer's ``peer.offer`` (``open``)."""
+
+    codec: str = "vp8"
+    record: bool = False
+    meta: RoomMeta | None = None
 
 
 class RoomOpen(BusMessage):
@@ -239,6 +253,9 @@ class PeerOffer(BusMessage):
     reply_to: str
     may_publish: bool = True
     info: PeerInfo | None = None
+    #: a relay's room.open (cascading), used if the room is not open here yet: another hub's
+    #: room.open may reach a new relay after this offer
+    open: RoomSettings | None = None
 
 
 class PeerAnswer(BusMessage):
@@ -304,6 +321,19 @@ class PeerClose(BusMessage):
     peer: str
 
 
+class RelayPull(BusMessage):
+    """Cascading: serve ``publisher`` on this (relay) worker from worker ``origin``.
+
+    Idempotent; a pull from a different origin replaces the link (the publisher re-offered
+    on another worker after its origin died). See ``gateway/media/cascade.py``.
+    """
+
+    type: Literal["relay.pull"] = "relay.pull"
+    session_id: str
+    publisher: str
+    origin: str
+
+
 WorkerCommand = Annotated[
     RoomOpen
     | RoomClose
@@ -315,7 +345,8 @@ WorkerCommand = Annotated[
     | PeerUnsubscribe
     | PeerPermit
     | PeerMute
-    | PeerClose,
+    | PeerClose
+    | RelayPull,
     Field(discriminator="type"),
 ]
 WORKER_COMMANDS: TypeAdapter[WorkerCommand] = TypeAdapter(WorkerCommand)

@@ -97,16 +97,28 @@ class Liveness:
         for session_id in list(services.rooms.local):
             holder = await placement.current(session_id, live=live, check=False)
             last = room_workers.get(session_id)
+            dead: set[str] = set()
             if last is not None and last not in live:
                 del room_workers[session_id]
                 await placement.release(session_id, last)
-                relay.media_lost(session_id, "media worker lost")
+                dead.add(last)
             elif holder is not None and holder in live:
                 room_workers[session_id] = holder
             elif holder is not None:
                 # placed on a worker this hub never saw serving it (it died first)
                 await placement.release(session_id, holder)
-                relay.media_lost(session_id, "media worker lost")
+                dead.add(holder)
+            # the room's other workers (relays) that served this hub's members
+            room = services.rooms.local[session_id]
+            dead |= {
+                w
+                for pid in room.members
+                if (w := relay.peer_workers.get(pid)) is not None and w not in live
+            }
+            if dead:
+                await placement.forget_workers(session_id, dead)
+                for worker in sorted(dead):
+                    relay.media_lost(session_id, "media worker lost", worker)
         for session_id in list(room_workers):
             if session_id not in services.rooms.local:
                 del room_workers[session_id]
@@ -119,7 +131,10 @@ class Liveness:
         worker dead on its next check (each then tells its own members) and keeps placement
         off it; a worker that is alive after all registers again with its next heartbeat.
         """
-        serving = {w for w in self.services.relay.room_workers.values() if w in live}
+        relay = self.services.relay
+        serving = {
+            w for w in (*relay.room_workers.values(), *relay.peer_workers.values()) if w in live
+        }
         if not serving:
             self._deaf_workers.clear()
             return live

@@ -1,8 +1,10 @@
 """The media relay: messages to the worker serving a room, and the workers' replies.
 
-The hub passes SDP and ICE through untouched. A room's worker is found through
-:class:`~signaling.placement.Placement`; the worker replies on ``hub.<hub id>``, peer by peer
-(:meth:`MediaRelay.on_worker_message`).
+The hub passes SDP and ICE through untouched. A participant's worker is found through
+:class:`~signaling.placement.Placement` (its own worker, else the room's home); the worker
+replies on ``hub.<hub id>``, peer by peer (:meth:`MediaRelay.on_worker_message`). A
+subscription across workers first asks the subscriber's worker to pull the publisher from
+its origin (``relay.pull``, gateway/media/cascade.py); a relay left empty is closed.
 """
 
 from __future__ import annotations
@@ -32,12 +34,52 @@ class MediaRelay:
         #: the worker this hub last saw serving each of its rooms: a room whose worker leaves
         #: the registry is lost for this hub's members, whoever releases the placement
         self.room_workers: dict[str, str] = {}
+        #: the worker serving each of this hub's members' connections (the one it offered to)
+        self.peer_workers: dict[str, str] = {}
 
     async def send(self, message: B.WorkerCommand) -> None:
-        """Send ``message`` to the worker serving its room, if the room is placed."""
-        worker = await self.services.placement.current(message.session_id)
-        if worker is not None:
-            await self.services.bus.publish(B.worker_channel(worker), message)
+        """Send ``message`` to the worker serving its peer (else the room's home), if placed.
+
+        ``room.close`` goes to every worker of the room; ``peer.subscribe`` across workers is
+        preceded by ``relay.pull``; ``peer.close`` releases a relay it leaves empty.
+        """
+        placement = self.services.placement
+        bus = self.services.bus
+        session_id = message.session_id
+        home = await placement.current(session_id)
+        if isinstance(message, B.RoomClose):
+            for relay in await placement.relays(session_id):
+                await bus.publish(B.worker_channel(relay), message)
+            await placement.forget_room(session_id)
+        peer = getattr(message, "peer", None)
+        worker = home
+        if isinstance(peer, str):
+            worker = await placement.worker_of(session_id, peer) or home
+        if worker is None:
+            return
+        if isinstance(message, B.PeerSubscribe):
+            origin = await placement.worker_of(session_id, message.publisher)
+            if origin is not None and origin != worker:
+                await bus.publish(
+                    B.worker_channel(worker),
+                    B.RelayPull(session_id=session_id, publisher=message.publisher, origin=origin),
+                )
+        await bus.publish(B.worker_channel(worker), message)
+        if isinstance(message, B.PeerClose):
+            self.peer_workers.pop(message.peer, None)
+            empty = await placement.peer_left(session_id, message.peer)
+            if empty is not None:
+                await bus.publish(B.worker_channel(empty), B.RoomClose(session_id=session_id))
+
+    async def close_elsewhere(self, worker: str, close: B.PeerClose) -> None:
+        """Close a participant's old peer on ``worker`` (it reconnects to another one).
+
+        ``worker`` may be a relay left empty by it: then its room closes.
+        """
+        bus = self.services.bus
+        await bus.publish(B.worker_channel(worker), close)
+        if await self.services.placement.release_if_empty(close.session_id, worker):
+            await bus.publish(B.worker_channel(worker), B.RoomClose(session_id=close.session_id))
 
     async def on_worker_message(self, msg: B.WorkerReply) -> None:
         """A media worker's message about one of this hub's peers."""
@@ -122,11 +164,20 @@ class MediaRelay:
                     B.PeerSubscribe(session_id=session_id, peer=pid, publisher=publisher)
                 )
 
-    def media_lost(self, session_id: str, reason: str) -> None:
-        """This hub's members of ``session_id`` lost their media: they offer again."""
-        logger.warning("room %s: %s; telling this hub's members", session_id, reason)
+    def media_lost(self, session_id: str, reason: str, worker: str | None = None) -> None:
+        """This hub's members of ``session_id`` lost their media: they offer again.
+
+        With ``worker``, only the members that worker served (or that never offered).
+        """
+        logger.warning(
+            "room %s: %s (%s); telling this hub's members", session_id, reason, worker or "all"
+        )
         for m in list(self.services.presence.members.values()):
-            if m.session_id == session_id:
+            served_by = self.peer_workers.get(m.participant_id)
+            if m.session_id == session_id and (
+                worker is None or served_by is None or served_by == worker
+            ):
+                self.peer_workers.pop(m.participant_id, None)
                 m.media_connected = False
                 if m.conn:
                     m.conn.send(E.MediaLost(session=session_id, reason=reason))

@@ -60,7 +60,7 @@ class Services:
         self.bus = bus
         self.calendar = calendar  # for writing session outcomes into petition items
         self.hub_id = hub_id or settings.hub_id or f"hub-{secrets.token_hex(6)}"
-        self.placement = Placement(bus)
+        self.placement = Placement(bus, settings.spread_cpu_pct)
         self.conns: dict[str, Connection] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.presence = Presence(self)

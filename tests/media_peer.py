@@ -131,14 +131,24 @@ class Peer:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return await self.request("media.offer", session=session, sdp=self.pc.localDescription.sdp)
 
-    async def reconnect(self, *tracks: MediaStreamTrack) -> dict[str, Any]:
+    async def watch(self, session: str) -> dict[str, Any]:
+        """Offer to receive only (a data channel, as a training viewer's browser does)."""
+        self.session = session
+        self.pc.createDataChannel("control")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return await self.request("media.offer", session=session, sdp=self.pc.localDescription.sdp)
+
+    async def reconnect(self, *tracks: MediaStreamTrack, watch: bool = False) -> dict[str, Any]:
         """Offer again from a new peer connection (``restart``), as media.js does after
-        ``media.lost`` or a failed connection; returns the hub's reply."""
+        ``media.lost`` or a failed connection; returns the hub's reply. ``watch``: a viewer's
+        connection, receiving only."""
         old, self.pc = self.pc, self._new_pc()  # swapped first: the negotiator sees only one
         self.tracks.clear()
         self.frames.clear()
         await old.close()
-        for track in tracks or (PatternVideoTrack(), ToneAudioTrack()):
+        if watch:
+            self.pc.createDataChannel("control")
+        for track in () if watch else tracks or (PatternVideoTrack(), ToneAudioTrack()):
             self.pc.addTrack(track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         return await self.request(

@@ -45,6 +45,11 @@ Message = dict[str, Any]
 #: ``_answer_due``) as small dicts
 Inbound = B.PeerOffer | B.PeerAnswer | B.PeerCandidate | Message
 
+#: what a relay link (a worker's connection to another worker's publisher) tells its origin,
+#: as the origin's ``WorkerCommand``; the rest a participant's peer reports (state, tracks,
+#: stats, speaking) is for a hub
+LINK_MESSAGES = frozenset({"peer.offer", "peer.answer", "peer.close"})
+
 #: a client that has not answered the worker's re-offer after this long gets it again (the
 #: message may have been lost on the way, e.g. over a hub restart) ...
 ANSWER_TIMEOUT_S = 5.0
@@ -79,6 +84,11 @@ class Peer:
         reply_to: bus channel for every message about this peer.
         configuration: from :func:`rtc_configuration`.
         emit: queues a message for the bus (never blocks).
+        wire_id: the id its messages carry (default ``peer_id``); a relay link's differs.
+        link: this is a relay worker's connection to the origin worker of publisher
+            ``peer_id`` (``gateway.media.cascade``): it offers first (a data channel, as a
+            viewer with nothing to publish), receives the publisher's tracks as a publisher's
+            peer would, never records them and tells the origin only :data:`LINK_MESSAGES`.
     """
 
     def __init__(
@@ -88,9 +98,16 @@ class Peer:
         reply_to: str,
         configuration: RTCConfiguration,
         emit: Callable[[str, B.BusMessage], None],
+        *,
+        wire_id: str | None = None,
+        link: bool = False,
     ) -> None:
         self.room = room
         self.id = peer_id
+        self.wire_id = wire_id or peer_id
+        self.link = link
+        #: a link's origin worker
+        self.origin: str | None = None
         self.reply_to = reply_to
         self.pc = RTCPeerConnection(configuration)
         self.feeds: dict[str, Feed] = {}  # by source mid
@@ -119,13 +136,23 @@ class Peer:
         self._inbox.put_nowait(message)
 
     def send(self, message_type: str, **fields: Any) -> None:
-        """Send a message about this peer (a ``WorkerReply``) to its ``reply_to`` channel."""
-        self._emit(
-            self.reply_to,
-            B.WORKER_REPLIES.validate_python(
-                {"type": message_type, "session_id": self.room.id, "peer": self.id, **fields}
-            ),
-        )
+        """Send a message about this peer (a ``WorkerReply``) to its ``reply_to`` channel.
+
+        A relay link's messages are ``WorkerCommand``s for its origin worker instead (the
+        link is the origin's viewer): only :data:`LINK_MESSAGES`, without the track map.
+        """
+        wire = {"type": message_type, "session_id": self.room.id, "peer": self.wire_id, **fields}
+        if self.link:
+            if message_type not in LINK_MESSAGES:
+                return
+            wire.pop("tracks", None)
+            self._emit(self.reply_to, B.WORKER_COMMANDS.validate_python(wire))
+            return
+        self._emit(self.reply_to, B.WORKER_REPLIES.validate_python(wire))
+
+    def start_link(self, reply_to: str) -> None:
+        """A relay link: offer to the origin; its answers and offers come on ``reply_to``."""
+        self.post({"type": "_link_offer", "reply_to": reply_to})
 
     def speaking_changed(self, feed: Feed, speaking: bool) -> None:
         """Tell the hub when this participant starts or stops speaking (not while muted)."""
@@ -197,6 +224,8 @@ class Peer:
             return
         self._closed = True
         self._cancel_answer_timer()
+        if self.link:
+            self.send("peer.close")  # the origin closes its side (the relay's "viewer")
         if asyncio.current_task() is not self._task:
             await cancel_and_wait(self._task)
         for feed in list(self.feeds.values()):
@@ -223,6 +252,8 @@ class Peer:
                     await self._handle_candidate(message.candidate)
                 elif kind == "_negotiate":
                     pass
+                elif kind == "_link_offer":
+                    await self._link_offer(message["reply_to"])
                 elif kind == "_answer_due":
                     self._answer_due(message["offer"])
                 if self._negotiation_needed:
@@ -275,6 +306,14 @@ class Peer:
             await self._add_candidate(candidate)
         self._pending_candidates.clear()
         self.room.sync_subscriptions(self)
+
+    async def _link_offer(self, reply_to: str) -> None:
+        # a viewer with nothing to publish offers a data channel so that a transport exists;
+        # the origin then re-offers with the publisher's tracks (handled as a client's offer)
+        self.pc.createDataChannel("relay")
+        offer = await self.pc.createOffer()
+        await self.pc.setLocalDescription(offer)
+        self.send("peer.offer", sdp=self.pc.localDescription.sdp, reply_to=reply_to)
 
     async def _handle_answer(self, sdp: str) -> None:
         logger.debug(
@@ -395,7 +434,7 @@ class Peer:
             mid,
             track,
             send_pli,
-            sink=self.room.sink,
+            sink=None if self.link else self.room.sink,  # recorded at its origin
             on_first_packet=self.room.on_feed_started,
             on_end=self.room.on_feed_ended,
             codec=self.room.codec if track.kind == "video" else "opus",

@@ -118,8 +118,11 @@ class Room:
     def set_sink(self, sink: RoomSink | None) -> RoomSink | None:
         """Start (or stop) recording every published track; returns the previous sink."""
         old, self.sink = self.sink, sink
-        for feed in self.feeds:
-            feed.set_sink(sink)
+        for peer in self.peers.values():
+            if not peer.link:  # a relay link's feeds are recorded at their origin
+                for feed in peer.feeds.values():
+                    if not feed.ended.is_set():
+                        feed.set_sink(sink)
         return old
 
     # ------------------------------------------------------------------ feed events

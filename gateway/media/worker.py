@@ -6,12 +6,16 @@ Bus protocol: the models of :mod:`signaling.bus_messages` (all with ``type`` and
 hub → worker, on ``media.worker.<worker_id>`` (``WorkerCommand``):
     ``room.open``, ``room.close``, ``room.record``, ``peer.offer``, ``peer.answer``,
     ``peer.candidate``, ``peer.subscribe`` / ``peer.unsubscribe``, ``peer.permit``,
-    ``peer.mute``, ``peer.close``.
+    ``peer.mute``, ``peer.close``; ``peer.offer`` may carry ``open``, the room.open fields
+    of a relay, used if the room is not open yet.
 
 worker → hub, on the peer's ``reply_to`` (``WorkerReply``):
     ``peer.answer`` / ``peer.offer`` (with the mid → publisher map), ``peer.tracks``,
     ``peer.state``, ``peer.stats``, ``peer.speaking`` (from the audio levels the publisher's
     packets carry), ``peer.error``.
+
+Cascading (``relay.pull`` and the worker-to-worker link messages on ``media.cascade.<id>``):
+``gateway/media/cascade.py``.
 
 Heartbeat: ``bus.heartbeat(worker_id, {rooms, peers, tracks, cpu_pct}, ttl_s=5)`` every second.
 """
@@ -19,6 +23,7 @@ Heartbeat: ``bus.heartbeat(worker_id, {rooms, peers, tracks, cpu_pct}, ttl_s=5)`
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +35,7 @@ from aiortc import RTCIceServer
 
 from config.errors import GatewayError, MediaError
 from gateway.media import hooks
+from gateway.media.cascade import Cascade
 from gateway.media.forward import RoomSink
 from gateway.media.peer import Peer, rtc_configuration
 from gateway.media.room import Room
@@ -40,6 +46,16 @@ from signaling.bus import Bus
 logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FromOrigin:
+    """What the origin worker of one of this worker's relay links says (``media.cascade``)."""
+
+    reply: B.WorkerReply
+
+
+Inbound = B.WorkerCommand | FromOrigin
 #: ``(room, codec, meta) -> RoomSink``; meta is the ``meta`` of ``room.open`` (kind, unit...)
 SinkFactory = Callable[[str, str, dict[str, Any]], RoomSink]
 
@@ -88,11 +104,13 @@ class MediaWorker:
         self._sink_factory = sink_factory
         self._heartbeat_interval_s = heartbeat_interval_s
         self._stats_interval_s = stats_interval_s
-        self._inbox: asyncio.Queue[B.WorkerCommand] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Inbound] = asyncio.Queue()
         self._outbox: asyncio.Queue[tuple[str, B.BusMessage] | None] = asyncio.Queue()
         self._process = psutil.Process()
         self._tasks: list[asyncio.Task[None]] = []
         self._subscription: Any = None
+        self._cascade_subscription: Any = None
+        self.cascade = Cascade(worker_id, self._configuration, self._emit)
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -102,9 +120,11 @@ class MediaWorker:
         if self._tasks:
             return
         self._subscription = await self.bus.subscribe(self.channel)
+        self._cascade_subscription = await self.bus.subscribe(B.cascade_channel(self.id))
         self._process.cpu_percent(None)  # first call only sets the reference point
         self._tasks = [
             asyncio.create_task(self._read_bus(), name=f"worker-{self.id}-bus"),
+            asyncio.create_task(self._read_cascade(), name=f"worker-{self.id}-cascade"),
             asyncio.create_task(self._dispatch(), name=f"worker-{self.id}-dispatch"),
             asyncio.create_task(self._write_bus(), name=f"worker-{self.id}-writer"),
             asyncio.create_task(self._heartbeat(), name=f"worker-{self.id}-heartbeat"),
@@ -118,10 +138,11 @@ class MediaWorker:
         if self._closed:
             return
         self._closed = True
-        reader, dispatcher, writer, heartbeat, stats = self._tasks or (None,) * 5
-        if self._subscription is not None:
-            await self._subscription.close()
-        await cancel_and_wait(reader, dispatcher, heartbeat, stats)
+        reader, cascade, dispatcher, writer, heartbeat, stats = self._tasks or (None,) * 6
+        for subscription in (self._subscription, self._cascade_subscription):
+            if subscription is not None:
+                await subscription.close()
+        await cancel_and_wait(reader, cascade, dispatcher, heartbeat, stats)
         for room_id in list(self.rooms):
             await self._close_room(room_id)
         self._outbox.put_nowait(None)
@@ -156,6 +177,16 @@ class MediaWorker:
                 continue
             self._inbox.put_nowait(message)
 
+    async def _read_cascade(self) -> None:
+        # the origins of this worker's relay links answer here (their "viewer" is us)
+        async for raw in self._cascade_subscription:
+            try:
+                reply = B.WORKER_REPLIES.validate_python(raw)
+            except pydantic.ValidationError as exc:
+                logger.warning("worker %s: malformed origin message %r: %s", self.id, raw, exc)
+                continue
+            self._inbox.put_nowait(FromOrigin(reply))
+
     async def _dispatch(self) -> None:
         # Every peer connection is created from this task, so its context (loopback-only ICE)
         # reaches their gathering too.
@@ -163,6 +194,12 @@ class MediaWorker:
             hooks.use_loopback_only()
         while True:
             message = await self._inbox.get()
+            if isinstance(message, FromOrigin):
+                try:
+                    self.cascade.on_origin_message(self.rooms, message.reply)
+                except Exception:
+                    logger.exception("worker %s: origin's %s failed", self.id, message.reply.type)
+                continue
             try:
                 await self._handle(message)
             except Exception as exc:
@@ -240,7 +277,7 @@ class MediaWorker:
     async def _handle(self, message: B.WorkerCommand) -> None:
         room_id = message.session_id
         if isinstance(message, B.RoomOpen):
-            self._open_room(room_id, message)
+            await self._open_room(room_id, message)
             return
         if isinstance(message, B.RoomClose):
             await self._close_room(room_id)
@@ -249,11 +286,27 @@ class MediaWorker:
             await self._set_recording(room_id, message.record)
             return
         room = self.rooms.get(room_id)
+        if room is None and isinstance(message, B.PeerOffer) and message.open is not None:
+            # a relay's viewer whose offer overtook the room.open of another hub
+            await self._open_room(
+                room_id, B.RoomOpen(session_id=room_id, **message.open.model_dump())
+            )
+            room = self.rooms.get(room_id)
+        if isinstance(message, B.RelayPull):
+            if room is None:
+                logger.warning("worker %s: relay.pull for %s not possible", self.id, room_id)
+                return
+            await self.cascade.pull(room, message.publisher, message.origin)
+            return
         peer_id = message.peer
         if room is None:
             self._error(message, "no_room", f"room {room_id!r} is not open on worker {self.id}")
             return
         peer = room.peers.get(peer_id)
+        if isinstance(message, B.PeerOffer) and peer is not None and peer.link:
+            # the publisher this worker relayed now publishes here (its origin died)
+            await room.close_peer(peer_id)
+            peer = None
         if isinstance(message, B.PeerOffer):
             if peer is None:
                 peer = Peer(room, peer_id, message.reply_to, self._configuration, self._emit)
@@ -281,12 +334,15 @@ class MediaWorker:
         else:
             await room.close_peer(peer_id)
 
-    def _open_room(self, room_id: str, message: B.RoomOpen) -> None:
+    async def _open_room(self, room_id: str, message: B.RoomOpen) -> None:
         codec = message.codec.lower()
         if codec not in CODECS:
             logger.warning("worker %s: room %s asks for codec %r", self.id, room_id, codec)
             codec = "vp8"
         if room_id in self.rooms:
+            if message.record:
+                # a relay of the room becomes its home (the origin died): record from now on
+                await self._set_recording(room_id, True)
             return
         meta = message.meta.model_dump() if message.meta is not None else {}
         sink = None
@@ -312,6 +368,7 @@ class MediaWorker:
 
     async def _close_room(self, room_id: str) -> None:
         room = self.rooms.pop(room_id, None)
+        self.cascade.forget_room(room_id)
         if room is not None:
             await room.close()
 

@@ -151,12 +151,21 @@ class MediaClient:
         peer_id: participant id.
         decode: decode received media (``False``: count encoded frames via the passthrough hook).
         read: consume received tracks at all (``False`` simulates a viewer that stops reading).
+        worker_id: the worker it talks to.
     """
 
     def __init__(
-        self, bus: MemoryBus, room: str, peer_id: str, *, decode: bool = True, read: bool = True
+        self,
+        bus: MemoryBus,
+        room: str,
+        peer_id: str,
+        *,
+        decode: bool = True,
+        read: bool = True,
+        worker_id: str = WORKER_ID,
     ) -> None:
         self.bus = bus
+        self.worker_id = worker_id
         self.room = room
         self.id = peer_id
         self.decode = decode
@@ -181,7 +190,7 @@ class MediaClient:
 
     async def send(self, message_type: str, **fields: Any) -> None:
         await self.bus.publish(
-            worker_channel(WORKER_ID),
+            worker_channel(self.worker_id),
             WORKER_COMMANDS.validate_python(
                 {"type": message_type, "session_id": self.room, "peer": self.id, **fields}
             ),
