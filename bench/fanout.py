@@ -230,6 +230,7 @@ async def worker_side(args: argparse.Namespace) -> None:
             str(args.relay_viewers),
             *(["--record"] if args.record else []),
             *(["--full-viewers"] if args.full_viewers else []),
+            *(["--burst"] if args.burst else []),
         ]
     )
     try:
@@ -311,10 +312,17 @@ def report(args: argparse.Namespace, bridge: Bridge) -> None:
     joins = result.get("join_to_video_s") or []
     if joins:
         p50, worst = joins[len(joins) // 2], joins[-1]
-        print(f"  offer to first complete video frame: p50 {p50:.2f} s, max {worst:.2f} s")
+        start = "burst start" if args.burst else "offer"
+        print(f"  {start} to first complete video frame: p50 {p50:.2f} s, max {worst:.2f} s")
         line += f" join_to_video_p50_s={p50:.2f} join_to_video_max_s={worst:.2f}"
+        for stage, times in (result.get("join_stages_s") or {}).items():
+            if times:
+                print(
+                    f"    {stage} p50 {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s"
+                    f" ({len(times)} viewers)"
+                )
     if not args.rooms:
-        line += " workers=1"
+        line += " workers=1" + (" burst=1" if args.burst else "")
     if "relay_fps" in result:
         relay_cpu = cpu_pct(marks, "relay")
         rfps = result["relay_fps"]
@@ -377,10 +385,22 @@ async def client_side(args: argparse.Namespace) -> None:
         publisher = Viewer(link, "fan", "pub", light)
         await publisher.join(replay_tracks(media), [])
         viewers = [Viewer(link, "fan", f"v{i}", light) for i in range(args.viewers)]
-        for viewer in viewers:
-            await viewer.join([], ["pub"])
+        if args.burst:
+            # every viewer at once, from its first message (its subscribe) to video
+            await asyncio.sleep(2.5)  # the publisher's media flows before the burst
+            burst_at = time.monotonic()
+            await asyncio.gather(*(viewer.join([], ["pub"]) for viewer in viewers))
+            for viewer in viewers:
+                viewer.offered_at = burst_at
+        else:
+            for viewer in viewers:
+                await viewer.join([], ["pub"])
         everyone += [publisher, *viewers]
         result["sfu_fps"] = await measure(link, "sfu", viewers, args.seconds)
+        result["join_stages_s"] = {
+            stage: sorted(v.stages[stage] - v.offered_at for v in viewers if stage in v.stages)
+            for stage in ("peer.answer", "connected", "peer.offer")
+        }
         result["join_to_video_s"] = sorted(
             v.counter.first_at - v.offered_at
             for v in viewers
@@ -434,6 +454,11 @@ def main() -> None:
         "--full-viewers",
         action="store_true",
         help="client peers receive through aiortc's whole receive path (jitter buffer, REMB)",
+    )
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="the viewers join all at once; join_to_video is from the burst's first message",
     )
     parser.add_argument(
         "--workers",

@@ -87,7 +87,12 @@ def encode_media(seconds: float) -> tuple[list[av.Packet], list[av.Packet]]:
 
 
 class ReplayTrack(MediaStreamTrack):
-    """Replays encoded packets in a loop, in real time; the sender only packetizes."""
+    """Replays encoded packets in a loop, in real time; the sender only packetizes.
+
+    A keyframe request (PLI/FIR, :meth:`request_keyframe`) skips to the next pre-encoded
+    keyframe, as a browser's encoder answers one with its next frame; like Chrome's, at most
+    one request per 300 ms is acted on.
+    """
 
     def __init__(self, kind: str, packets: list[av.Packet], clock: int, step: int) -> None:
         super().__init__()
@@ -95,7 +100,15 @@ class ReplayTrack(MediaStreamTrack):
         self._data = [(bytes(p), p.is_keyframe) for p in packets]
         self._clock, self._step = clock, step
         self._index = 0
+        self._skip = 0  # added to the index into the data: frames jumped over for keyframes
         self._start: float | None = None
+        self._keyframe_wanted = False
+        self._keyframe_at = -1.0
+        self._keys = [i for i, (_, key) in enumerate(self._data) if key]
+
+    def request_keyframe(self) -> None:
+        if time.monotonic() - self._keyframe_at >= 0.3:
+            self._keyframe_wanted = True
 
     async def recv(self) -> av.Packet:
         if self._start is None:
@@ -103,7 +116,14 @@ class ReplayTrack(MediaStreamTrack):
         due = self._start + self._index * self._step / self._clock
         if due > time.monotonic():
             await asyncio.sleep(due - time.monotonic())
-        data, key = self._data[self._index % len(self._data)]
+        position = (self._index + self._skip) % len(self._data)
+        if self._keyframe_wanted and self._keys:
+            self._keyframe_wanted = False
+            self._keyframe_at = time.monotonic()
+            target = next((k for k in self._keys if k >= position), self._keys[0] + len(self._data))
+            self._skip += target - position
+            position = target % len(self._data)
+        data, key = self._data[position]
         packet = av.Packet(data)
         packet.pts = self._index * self._step
         packet.time_base = fractions.Fraction(1, self._clock)
@@ -198,14 +218,21 @@ class Viewer:
         self.pc = RTCPeerConnection(CONFIG)
         self.counter: FrameCounter | None = None
         self.offered_at = 0.0
+        #: monotonic times of a join's stages: the worker's answer, ICE+DTLS up, its re-offer
+        self.stages: dict[str, float] = {}
         self._frames = 0
         self.tasks: list[asyncio.Task[None]] = []
         self.pc.on("track", self.on_track)
+        self.pc.on("connectionstatechange", self.on_state)
         self.channel = f"bench.{room}.{peer}"
 
     @property
     def video_frames(self) -> int:
         return self.counter.frames if self.counter is not None else self._frames
+
+    def on_state(self) -> None:
+        if self.pc.connectionState == "connected":
+            self.stages.setdefault("connected", time.monotonic())
 
     def on_track(self, track: MediaStreamTrack) -> None:
         transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
@@ -235,6 +262,8 @@ class Viewer:
             sender = self.pc.addTrack(track)
             if self.light:
                 hooks.install_packetizer(sender, "vp8" if track.kind == "video" else "opus")
+            if isinstance(track, ReplayTrack) and track.kind == "video":
+                hooks.on_keyframe_request(sender, track.request_keyframe)
 
     def to_worker(self, type_: str, **fields: Any) -> None:
         self.link.send(
@@ -258,6 +287,7 @@ class Viewer:
             self.to_worker("peer.subscribe", publisher=publisher)
 
     async def on_message(self, message: dict[str, Any]) -> None:
+        self.stages.setdefault(message["type"], time.monotonic())
         if message["type"] == "peer.answer":
             await self.pc.setRemoteDescription(
                 RTCSessionDescription(sdp=message["sdp"], type="answer")
