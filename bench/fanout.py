@@ -73,6 +73,17 @@ class Bridge:
             if slot.track.kind == "video" and slot.feed is not None
         }
 
+    def keyframe_requests(self) -> int:
+        """PLIs the worker has sent its publishers so far."""
+        if self.worker is None:
+            return 0
+        return sum(
+            feed.plis_sent
+            for room in self.worker.rooms.values()
+            for peer in room.peers.values()
+            for feed in peer.feeds.values()
+        )
+
     def upstream_losses(self) -> dict[str, int]:
         """What the worker's receivers repaired or gave up, over all published video tracks."""
         totals = {"nacks_sent": 0, "skipped_gaps": 0, "dropped_frames": 0}
@@ -93,6 +104,7 @@ class Bridge:
         #: per mark: video frames the worker handed to each subscriber's sender so far
         self.sent: dict[str, dict[int, int]] = {}
         self.losses: dict[str, dict[str, int]] = {}
+        self.plis: dict[str, int] = {}
         self.worker: MediaWorker | None = None
         self.reports: list[dict[str, Any]] = []
         self.done = asyncio.Event()
@@ -130,6 +142,7 @@ class Bridge:
                 self.marks[item["name"]] = (time.monotonic(), time.process_time())
                 self.sent[item["name"]] = self.video_sent()
                 self.losses[item["name"]] = self.upstream_losses()
+                self.plis[item["name"]] = self.keyframe_requests()
                 if item["name"].endswith("start"):
                     self.lag.reset()
                 else:
@@ -315,6 +328,10 @@ def report(args: argparse.Namespace, bridge: Bridge) -> None:
         start = "burst start" if args.burst else "offer"
         print(f"  {start} to first complete video frame: p50 {p50:.2f} s, max {worst:.2f} s")
         line += f" join_to_video_p50_s={p50:.2f} join_to_video_max_s={worst:.2f}"
+        if args.burst:
+            plis = bridge.plis.get("sfu_start", 0)
+            print(f"    keyframe requests (PLI) sent to the publisher until then: {plis}")
+            line += f" join_plis={plis}"
         for stage, times in (result.get("join_stages_s") or {}).items():
             if times:
                 print(
