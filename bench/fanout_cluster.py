@@ -33,6 +33,7 @@ import time
 from typing import Any
 
 import fanout
+import fanout_clients
 import psutil
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
@@ -44,7 +45,7 @@ from signaling.bus import Bus, RedisBus
 from signaling.placement import Placement
 
 ROOM = "fan"
-CONFIG = fanout.CONFIG
+CONFIG = fanout_clients.CONFIG
 
 
 # ----------------------------------------------------------------------------- worker process
@@ -52,7 +53,7 @@ CONFIG = fanout.CONFIG
 
 async def worker_process(worker_id: str, redis_url: str, prefix: str) -> None:
     """A media worker on the Redis bus until SIGTERM."""
-    fanout.loopback()
+    fanout_clients.loopback()
     bus = RedisBus(redis_url, prefix)
     worker = MediaWorker(bus, worker_id, ice_loopback_only=True)
     await worker.start()
@@ -65,10 +66,10 @@ async def worker_process(worker_id: str, redis_url: str, prefix: str) -> None:
 
 async def publisher_process(worker_id: str, redis_url: str, prefix: str) -> None:
     """The publisher in a process of its own (the viewers' process must not slow its pace)."""
-    fanout.loopback()
+    fanout_clients.loopback()
     bus = RedisBus(redis_url, prefix)
     publisher = Client(bus, "pub", worker_id)
-    await publisher.join(fanout.replay_tracks(fanout.encode_media(4.0)))
+    await publisher.join(fanout_clients.replay_tracks(fanout_clients.encode_media(4.0)))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
@@ -79,7 +80,7 @@ async def publisher_process(worker_id: str, redis_url: str, prefix: str) -> None
 # ----------------------------------------------------------------------------- clients
 
 
-class TimedCounter(fanout.FrameCounter):
+class TimedCounter(fanout_clients.FrameCounter):
     """Counts complete frames; remembers when the first one came and, if asked, when each
     frame (keyed by its last 16 payload bytes; the replayed media repeats every 4 s, so a key
     recurs and its arrivals are kept as a list) arrived."""
@@ -218,7 +219,7 @@ async def window(procs: dict[str, psutil.Process], seconds: float) -> dict[str, 
 
 async def run(args: argparse.Namespace) -> None:
     """The orchestrating (hub + clients) process."""
-    fanout.loopback()
+    fanout_clients.loopback()
     redis_url = args.redis or os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     prefix = "bench" + secrets.token_hex(4)
     bus = RedisBus(redis_url, prefix)
