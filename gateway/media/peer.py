@@ -256,6 +256,8 @@ class Peer:
                     await self._link_offer(message["reply_to"])
                 elif kind == "_answer_due":
                     self._answer_due(message["offer"])
+                elif kind == "_start_senders":
+                    await hooks.start_late_senders(self.pc)
                 if self._negotiation_needed:
                     await self._offer()
             except (MediaError, ValueError) as exc:
@@ -331,6 +333,9 @@ class Peer:
             raise MediaError(f"cannot apply answer: {exc}") from exc
         self._cancel_answer_timer()
         self.numbering.learn(sdp)
+        if self.pc.connectionState == "connected":
+            # a late start too: DTLS may have come up while this answer was being applied
+            await hooks.start_late_senders(self.pc)
 
     async def _handle_candidate(self, candidate: IceCandidate | None) -> None:
         if self.pc.remoteDescription is None:
@@ -351,9 +356,19 @@ class Peer:
         await self.pc.addIceCandidate(parsed)
 
     async def _offer(self) -> None:
-        # Only from stable, and only once connected: aiortc starts the senders of a
-        # renegotiation only if DTLS is already up when the answer is applied.
-        if self.pc.signalingState != "stable" or self.pc.connectionState != "connected":
+        # Only from stable. A viewer's first offer carries no tracks (a data channel), so its
+        # tracks come in this offer: it goes out while ICE and DTLS are still under way, to
+        # save a round trip on joining. aiortc starts the senders of a renegotiation only if
+        # DTLS is up when the answer is applied; those answered earlier start once connected
+        # (hooks.start_late_senders). Both ends of a worker-to-worker link wait for connected
+        # as before.
+        if self.pc.signalingState != "stable":
+            return
+        state = self.pc.connectionState
+        early = (
+            state in ("new", "connecting") and not self.link and not self.id.startswith("relay:")
+        )
+        if state != "connected" and not early:
             return
         self._negotiation_needed = False
         offer = await self.pc.createOffer()
@@ -459,6 +474,8 @@ class Peer:
         if state in ("connected", "failed") and state != self.state:
             self.state = state
             self.send("peer.state", state=state)
+            if state == "connected":
+                self.post({"type": "_start_senders"})
             if state == "connected" and self._negotiation_needed:
                 self.post({"type": "_negotiate"})
             if state == "failed":
