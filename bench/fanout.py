@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fractions
 import json
 import logging
-import math
 import os
 import shutil
 import statistics
@@ -37,108 +35,26 @@ from typing import Any
 SCRIPT = os.path.abspath(__file__)
 sys.path.insert(0, os.path.dirname(os.path.dirname(SCRIPT)))
 
-import aioice.ice  # noqa: E402
-import av  # noqa: E402
-from aiortc import (  # noqa: E402
-    RTCBundlePolicy,
-    RTCConfiguration,
-    RTCPeerConnection,
-    RTCSessionDescription,
-)
+from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
 from aiortc.contrib.media import MediaRelay  # noqa: E402
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack  # noqa: E402
+from aiortc.mediastreams import MediaStreamTrack  # noqa: E402
+from fanout_clients import (  # noqa: E402
+    CLIENT_CPU,
+    CONFIG,
+    WORKER,
+    Link,
+    Viewer,
+    encode_media,
+    loopback,
+    measure,
+    replay_tracks,
+)
 
 from gateway.media import hooks  # noqa: E402
 from gateway.media.worker import MediaWorker, worker_channel  # noqa: E402
 from recorder.room import RoomRecorder  # noqa: E402
 from signaling.bus import MemoryBus  # noqa: E402
-
-WORKER = "bench"
-CONFIG = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-
-
-def loopback() -> None:
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
-
-
-# ----------------------------------------------------------------------------- media, once
-
-
-def encode_media(seconds: float) -> tuple[list[av.Packet], list[av.Packet]]:
-    """VP8 640x480@30 at ~1 Mb/s (keyframe every 2 s) and Opus 20 ms frames."""
-    video = av.CodecContext.create("libvpx", "w")
-    video.width, video.height, video.pix_fmt = 640, 480, "yuv420p"
-    video.bit_rate = 1_000_000
-    video.framerate = fractions.Fraction(30, 1)
-    video.time_base = fractions.Fraction(1, 30)
-    video.gop_size = 60
-    video.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-    frames = int(seconds * 30)
-    vpackets: list[av.Packet] = []
-    for i in range(frames):
-        frame = av.VideoFrame(640, 480, "yuv420p")
-        row = bytearray([(i * 2) % 256]) * frame.planes[0].line_size
-        x = (i * 8) % 600
-        row[x : x + 40] = b"\xff" * 40
-        # a noisy moving block makes the rate controller spend the full ~1 Mb/s
-        luma = bytearray(bytes(row) * 480)
-        noise = os.urandom(160 * 120)
-        top = (i * 4) % 360
-        for y in range(120):
-            start = (top + y) * frame.planes[0].line_size + x // 2
-            luma[start : start + 160] = noise[y * 160 : (y + 1) * 160]
-        frame.planes[0].update(bytes(luma))
-        frame.planes[1].update(bytes([(i * 5) % 256]) * frame.planes[1].buffer_size)
-        frame.planes[2].update(b"\x80" * frame.planes[2].buffer_size)
-        frame.pts = i
-        vpackets += video.encode(frame)
-    vpackets += video.encode(None)
-    audio = av.CodecContext.create("libopus", "w")
-    audio.sample_rate, audio.layout, audio.format = 48000, "stereo", "s16"
-    audio.bit_rate = 32000
-    apackets: list[av.Packet] = []
-    tone = bytes(
-        b
-        for i in range(960)
-        for b in int(6000 * math.sin(2 * math.pi * 440 * i / 48000)).to_bytes(
-            2, "little", signed=True
-        )
-        * 2
-    )
-    for i in range(int(seconds * 50)):
-        frame = av.AudioFrame(format="s16", layout="stereo", samples=960)
-        frame.planes[0].update(tone)
-        frame.sample_rate = 48000
-        frame.pts = i * 960
-        apackets += audio.encode(frame)
-    return vpackets, apackets
-
-
-class ReplayTrack(MediaStreamTrack):
-    """Replays encoded packets in a loop, in real time; the sender only packetizes."""
-
-    def __init__(self, kind: str, packets: list[av.Packet], clock: int, step: int) -> None:
-        super().__init__()
-        self.kind = kind
-        self._data = [(bytes(p), p.is_keyframe) for p in packets]
-        self._clock, self._step = clock, step
-        self._index = 0
-        self._start: float | None = None
-
-    async def recv(self) -> av.Packet:
-        if self._start is None:
-            self._start = time.monotonic()
-        due = self._start + self._index * self._step / self._clock
-        if due > time.monotonic():
-            await asyncio.sleep(due - time.monotonic())
-        data, key = self._data[self._index % len(self._data)]
-        packet = av.Packet(data)
-        packet.pts = self._index * self._step
-        packet.time_base = fractions.Fraction(1, self._clock)
-        packet.is_keyframe = key
-        self._index += 1
-        return packet
-
+from signaling.bus_messages import WORKER_COMMANDS  # noqa: E402
 
 # ----------------------------------------------------------------------------- bridge
 
@@ -157,6 +73,17 @@ class Bridge:
             for slot in peer.slots
             if slot.track.kind == "video" and slot.feed is not None
         }
+
+    def keyframe_requests(self) -> int:
+        """PLIs the worker has sent its publishers so far."""
+        if self.worker is None:
+            return 0
+        return sum(
+            feed.plis_sent
+            for room in self.worker.rooms.values()
+            for peer in room.peers.values()
+            for feed in peer.feeds.values()
+        )
 
     def upstream_losses(self) -> dict[str, int]:
         """What the worker's receivers repaired or gave up, over all published video tracks."""
@@ -178,6 +105,7 @@ class Bridge:
         #: per mark: video frames the worker handed to each subscriber's sender so far
         self.sent: dict[str, dict[int, int]] = {}
         self.losses: dict[str, dict[str, int]] = {}
+        self.plis: dict[str, int] = {}
         self.worker: MediaWorker | None = None
         self.reports: list[dict[str, Any]] = []
         self.done = asyncio.Event()
@@ -196,7 +124,9 @@ class Bridge:
             item = json.loads(line)
             op = item["op"]
             if op == "publish":
-                await self.bus.publish(item["channel"], item["message"])
+                # the client process speaks the worker's bus protocol (WorkerCommand)
+                command = WORKER_COMMANDS.validate_python(item["message"])
+                await self.bus.publish(item["channel"], command)
             elif op == "subscribe":
                 self.tasks.append(asyncio.create_task(forward(item["channel"])))
             elif op == "relay.offer":
@@ -215,6 +145,7 @@ class Bridge:
                 self.marks[item["name"]] = (time.monotonic(), time.process_time())
                 self.sent[item["name"]] = self.video_sent()
                 self.losses[item["name"]] = self.upstream_losses()
+                self.plis[item["name"]] = self.keyframe_requests()
                 if item["name"].endswith("start"):
                     self.lag.reset()
                 else:
@@ -315,6 +246,7 @@ async def worker_side(args: argparse.Namespace) -> None:
             str(args.relay_viewers),
             *(["--record"] if args.record else []),
             *(["--full-viewers"] if args.full_viewers else []),
+            *(["--burst"] if args.burst else []),
         ]
     )
     try:
@@ -396,10 +328,21 @@ def report(args: argparse.Namespace, bridge: Bridge) -> None:
     joins = result.get("join_to_video_s") or []
     if joins:
         p50, worst = joins[len(joins) // 2], joins[-1]
-        print(f"  offer to first complete video frame: p50 {p50:.2f} s, max {worst:.2f} s")
+        start = "burst start" if args.burst else "offer"
+        print(f"  {start} to first complete video frame: p50 {p50:.2f} s, max {worst:.2f} s")
         line += f" join_to_video_p50_s={p50:.2f} join_to_video_max_s={worst:.2f}"
+        if args.burst:
+            plis = bridge.plis.get("sfu_start", 0)
+            print(f"    keyframe requests (PLI) sent to the publisher until then: {plis}")
+            line += f" join_plis={plis}"
+        for stage, times in (result.get("join_stages_s") or {}).items():
+            if times:
+                print(
+                    f"    {stage} p50 {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s"
+                    f" ({len(times)} viewers)"
+                )
     if not args.rooms:
-        line += " workers=1"
+        line += " workers=1" + (" burst=1" if args.burst else "")
     if "relay_fps" in result:
         relay_cpu = cpu_pct(marks, "relay")
         rfps = result["relay_fps"]
@@ -413,218 +356,6 @@ def report(args: argparse.Namespace, bridge: Bridge) -> None:
             f" relay_fps_min={min(rfps):.1f} ratio={per / (sfu_cpu / streams):.1f}"
         )
     print(line)
-
-
-# ----------------------------------------------------------------------------- clients
-
-
-class Link:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.handlers: dict[str, Any] = {}
-        self.task = asyncio.create_task(self._read())
-
-    def send(self, **item: Any) -> None:
-        self.writer.write((json.dumps(item) + "\n").encode())
-
-    async def _read(self) -> None:
-        while line := await self.reader.readline():
-            item = json.loads(line)
-            handler = self.handlers.get(item["channel"])
-            if handler is not None:
-                try:
-                    await handler(item["message"])
-                except Exception as exc:  # e.g. a late re-offer for a closed viewer
-                    logging.debug("client handler failed: %s", exc)
-
-
-class FrameCounter:
-    """Counts complete video frames at the RTP level, in place of aiortc's receive path.
-
-    Installed with the worker's own fast receive path (``hooks.install_fast_receive`` with
-    ``on_rtp``): it sees each packet after SRTP verification and decryption, in the socket's
-    callback, and counts a frame when its marker packet arrives with no sequence gap since the
-    previous frame ended (every packet of the frame was delivered). No depacketizing, no jitter
-    buffer, no decoding, and no RTCP of its own: aiortc's receiver would send a REMB for nearly
-    every packet (100 such viewers cost the worker more than forwarding to them), where a
-    browser sends its receiver reports about once a second.
-    """
-
-    def __init__(self, pc: RTCPeerConnection) -> None:
-        self.pc = pc
-        self.video_payload_types: set[int] = set()
-        self.frames = 0
-        self.first_at: float | None = None  # monotonic time of the first complete frame
-        self._next_seq: int | None = None
-        self._intact = False
-
-    async def __call__(self, data: bytes, arrival_time_ms: int) -> None:
-        self.count(data, 0.0)
-
-    def count(self, data: bytes, now: float) -> None:
-        """Count one decrypted RTP packet (``hooks.install_fast_receive``'s ``on_rtp``)."""
-        if not self.video_payload_types and self.pc.remoteDescription is not None:
-            self.video_payload_types = video_payload_types(self.pc.remoteDescription.sdp)
-        if len(data) < 12 or (data[1] & 0x7F) not in self.video_payload_types:
-            return
-        seq = (data[2] << 8) | data[3]
-        if self._next_seq is not None and seq != self._next_seq:
-            self._intact = False  # a packet of this frame is missing (or came out of order)
-        self._next_seq = (seq + 1) & 0xFFFF
-        if data[1] & 0x80:  # marker: the frame's last packet
-            if self._intact:
-                self.frames += 1
-                if self.first_at is None:
-                    self.first_at = time.monotonic()
-            self._intact = True  # the next frame starts on a boundary
-
-
-def video_payload_types(sdp: str) -> set[int]:
-    return {
-        int(line.split()[0].split(":")[1])
-        for line in sdp.splitlines()
-        if line.startswith("a=rtpmap:") and " VP8/" in line
-    }
-
-
-class Viewer:
-    """A client peer; counts encoded video frames without decoding.
-
-    ``light`` (the default): frames are counted at the RTP level (:class:`FrameCounter`) and
-    published tracks go out through the worker's own lean send loop, so one client process can
-    stand in for a hundred browsers; otherwise aiortc's receiver assembles frames (passthrough).
-    """
-
-    def __init__(self, link: Link, room: str, peer: str, light: bool = True) -> None:
-        self.link, self.room, self.peer = link, room, peer
-        self.light = light
-        self.pc = RTCPeerConnection(CONFIG)
-        self.counter: FrameCounter | None = None
-        self.offered_at = 0.0
-        self._frames = 0
-        self.tasks: list[asyncio.Task[None]] = []
-        self.pc.on("track", self.on_track)
-        self.channel = f"bench.{room}.{peer}"
-
-    @property
-    def video_frames(self) -> int:
-        return self.counter.frames if self.counter is not None else self._frames
-
-    def on_track(self, track: MediaStreamTrack) -> None:
-        transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
-        if self.light:
-            return  # counted by self.counter, below aiortc's receivers
-        hooks.install_passthrough(transceiver.receiver)
-        self.tasks.append(asyncio.create_task(self.count(track)))
-
-    async def count(self, track: MediaStreamTrack) -> None:
-        try:
-            while True:
-                await track.recv()
-                if track.kind == "video":
-                    self._frames += 1
-        except MediaStreamError:
-            pass
-
-    def count_frames(self) -> None:
-        """Light viewers: count frames as packets are decrypted, in the socket callback (the
-        worker's own fast receive path); call after ``setLocalDescription``."""
-        if self.light and self.counter is None:
-            self.counter = FrameCounter(self.pc)
-            hooks.install_fast_receive(self.pc, on_rtp=self.counter.count)
-
-    def add_tracks(self, tracks: list[MediaStreamTrack]) -> None:
-        for track in tracks:
-            sender = self.pc.addTrack(track)
-            if self.light:
-                hooks.install_packetizer(sender, "vp8" if track.kind == "video" else "opus")
-
-    def to_worker(self, type_: str, **fields: Any) -> None:
-        self.link.send(
-            op="publish",
-            channel=worker_channel(WORKER),
-            message={"type": type_, "room": self.room, "peer": self.peer, **fields},
-        )
-
-    async def join(self, tracks: list[MediaStreamTrack], subscribe: list[str]) -> None:
-        self.link.handlers[self.channel] = self.on_message
-        self.link.send(op="subscribe", channel=self.channel)
-        await asyncio.sleep(0.05)
-        self.add_tracks(tracks)
-        if not tracks:
-            self.pc.createDataChannel("c")
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        self.count_frames()
-        self.offered_at = time.monotonic()
-        self.to_worker("peer.offer", sdp=self.pc.localDescription.sdp, reply_to=self.channel)
-        for publisher in subscribe:
-            self.to_worker("peer.subscribe", publisher=publisher)
-
-    async def on_message(self, message: dict[str, Any]) -> None:
-        if message["type"] == "peer.answer":
-            await self.pc.setRemoteDescription(
-                RTCSessionDescription(sdp=message["sdp"], type="answer")
-            )
-        elif message["type"] == "peer.offer":
-            await self.pc.setRemoteDescription(
-                RTCSessionDescription(sdp=message["sdp"], type="offer")
-            )
-            await self.pc.setLocalDescription(await self.pc.createAnswer())
-            self.to_worker("peer.answer", sdp=self.pc.localDescription.sdp)
-
-    async def join_relay(self, tracks: list[MediaStreamTrack]) -> None:
-        done = asyncio.Event()
-
-        async def on_answer(message: dict[str, Any]) -> None:
-            if message["peer"] == self.peer:
-                await self.pc.setRemoteDescription(
-                    RTCSessionDescription(sdp=message["sdp"], type="answer")
-                )
-                done.set()
-
-        self.link.handlers["relay"] = on_answer
-        for track in tracks:
-            self.pc.addTrack(track)
-        if not tracks:
-            self.pc.addTransceiver("video", "recvonly")
-            self.pc.addTransceiver("audio", "recvonly")
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        self.count_frames()
-        self.link.send(
-            op="relay.offer", peer=self.peer, sdp=self.pc.localDescription.sdp, publish=bool(tracks)
-        )
-        await done.wait()
-
-    async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.pc.close()
-
-
-async def measure(link: Link, phase: str, viewers: list[Viewer], seconds: float) -> list[float]:
-    deadline = time.monotonic() + 30
-    # polling: frames are counted by many tasks, a shared Event would cost more than it saves
-    while any(v.video_frames == 0 for v in viewers) and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(1.0)  # settle
-    start = [v.video_frames for v in viewers]
-    link.send(op="mark", name=f"{phase}_start")
-    t0, cpu0 = time.monotonic(), time.process_time()
-    await asyncio.sleep(seconds)
-    link.send(op="mark", name=f"{phase}_end")
-    elapsed = time.monotonic() - t0
-    CLIENT_CPU[phase] = (time.process_time() - cpu0) / elapsed * 100
-    return [(v.video_frames - s) / elapsed for v, s in zip(viewers, start, strict=True)]
-
-
-#: this process's CPU per measured phase, % of a core
-CLIENT_CPU: dict[str, float] = {}
-
-
-def replay_tracks(media: tuple[list[av.Packet], list[av.Packet]]) -> list[MediaStreamTrack]:
-    vpackets, apackets = media
-    return [ReplayTrack("video", vpackets, 90000, 3000), ReplayTrack("audio", apackets, 48000, 960)]
 
 
 async def client_side(args: argparse.Namespace) -> None:
@@ -652,10 +383,10 @@ async def client_side(args: argparse.Namespace) -> None:
                 channel=worker_channel(WORKER),
                 message={
                     "type": "room.open",
-                    "room": room,
+                    "session_id": room,
                     "codec": "vp8",
                     "record": args.record,
-                    "meta": {"kind": "visit"},
+                    "meta": {"kind": "visit", "unit_id": None, "reply_to": "bench"},
                 },
             )
             a, b = Viewer(link, room, "a", light), Viewer(link, room, "b", light)
@@ -669,15 +400,27 @@ async def client_side(args: argparse.Namespace) -> None:
         link.send(
             op="publish",
             channel=worker_channel(WORKER),
-            message={"type": "room.open", "room": "fan", "codec": "vp8", "record": False},
+            message={"type": "room.open", "session_id": "fan", "codec": "vp8", "record": False},
         )
         publisher = Viewer(link, "fan", "pub", light)
         await publisher.join(replay_tracks(media), [])
         viewers = [Viewer(link, "fan", f"v{i}", light) for i in range(args.viewers)]
-        for viewer in viewers:
-            await viewer.join([], ["pub"])
+        if args.burst:
+            # every viewer at once, from its first message (its subscribe) to video
+            await asyncio.sleep(2.5)  # the publisher's media flows before the burst
+            burst_at = time.monotonic()
+            await asyncio.gather(*(viewer.join([], ["pub"]) for viewer in viewers))
+            for viewer in viewers:
+                viewer.offered_at = burst_at
+        else:
+            for viewer in viewers:
+                await viewer.join([], ["pub"])
         everyone += [publisher, *viewers]
         result["sfu_fps"] = await measure(link, "sfu", viewers, args.seconds)
+        result["join_stages_s"] = {
+            stage: sorted(v.stages[stage] - v.offered_at for v in viewers if stage in v.stages)
+            for stage in ("peer.answer", "connected", "peer.offer")
+        }
         result["join_to_video_s"] = sorted(
             v.counter.first_at - v.offered_at
             for v in viewers
@@ -731,6 +474,11 @@ def main() -> None:
         "--full-viewers",
         action="store_true",
         help="client peers receive through aiortc's whole receive path (jitter buffer, REMB)",
+    )
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="the viewers join all at once; join_to_video is from the burst's first message",
     )
     parser.add_argument(
         "--workers",

@@ -33,17 +33,19 @@ import time
 from typing import Any
 
 import fanout
+import fanout_clients
 import psutil
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from gateway.media import hooks
 from gateway.media.worker import MediaWorker, worker_channel
+from signaling import bus_messages as B
 from signaling.bus import Bus, RedisBus
 from signaling.placement import Placement
 
 ROOM = "fan"
-CONFIG = fanout.CONFIG
+CONFIG = fanout_clients.CONFIG
 
 
 # ----------------------------------------------------------------------------- worker process
@@ -51,7 +53,7 @@ CONFIG = fanout.CONFIG
 
 async def worker_process(worker_id: str, redis_url: str, prefix: str) -> None:
     """A media worker on the Redis bus until SIGTERM."""
-    fanout.loopback()
+    fanout_clients.loopback()
     bus = RedisBus(redis_url, prefix)
     worker = MediaWorker(bus, worker_id, ice_loopback_only=True)
     await worker.start()
@@ -64,10 +66,10 @@ async def worker_process(worker_id: str, redis_url: str, prefix: str) -> None:
 
 async def publisher_process(worker_id: str, redis_url: str, prefix: str) -> None:
     """The publisher in a process of its own (the viewers' process must not slow its pace)."""
-    fanout.loopback()
+    fanout_clients.loopback()
     bus = RedisBus(redis_url, prefix)
     publisher = Client(bus, "pub", worker_id)
-    await publisher.join(fanout.replay_tracks(fanout.encode_media(4.0)))
+    await publisher.join(fanout_clients.replay_tracks(fanout_clients.encode_media(4.0)))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
@@ -78,7 +80,7 @@ async def publisher_process(worker_id: str, redis_url: str, prefix: str) -> None
 # ----------------------------------------------------------------------------- clients
 
 
-class TimedCounter(fanout.FrameCounter):
+class TimedCounter(fanout_clients.FrameCounter):
     """Counts complete frames; remembers when the first one came and, if asked, when each
     frame (keyed by its last 16 payload bytes; the replayed media repeats every 4 s, so a key
     recurs and its arrivals are kept as a list) arrived."""
@@ -116,7 +118,10 @@ class Client:
 
     async def to_worker(self, type_: str, **fields: Any) -> None:
         await self.bus.publish(
-            worker_channel(self.worker), {"type": type_, "room": ROOM, "peer": self.peer, **fields}
+            worker_channel(self.worker),
+            B.WORKER_COMMANDS.validate_python(
+                {"type": type_, "session_id": ROOM, "peer": self.peer, **fields}
+            ),
         )
 
     async def join(self, tracks: list[MediaStreamTrack]) -> None:
@@ -165,9 +170,13 @@ class Hub:
     async def open(self, worker: str, relay: bool) -> None:
         await self.bus.publish(
             worker_channel(worker),
-            {"type": "room.open", "room": ROOM, "codec": "vp8", "record": False,
-             "meta": {"kind": "training", "relay": relay}},
-        )  # fmt: skip
+            B.RoomOpen(
+                session_id=ROOM,
+                codec="vp8",
+                record=False,
+                meta=B.RoomMeta(kind="training", unit_id=None, reply_to="bench.hub", relay=relay),
+            ),
+        )
 
     async def place(self, peer: str, publishing: bool) -> str:
         spot = await self.placement.place_peer(
@@ -181,7 +190,7 @@ class Hub:
         if client.worker != origin:
             await self.bus.publish(
                 worker_channel(client.worker),
-                {"type": "relay.pull", "room": ROOM, "publisher": publisher, "origin": origin},
+                B.RelayPull(session_id=ROOM, publisher=publisher, origin=origin),
             )
         await client.to_worker("peer.subscribe", publisher=publisher)
 
@@ -210,7 +219,7 @@ async def window(procs: dict[str, psutil.Process], seconds: float) -> dict[str, 
 
 async def run(args: argparse.Namespace) -> None:
     """The orchestrating (hub + clients) process."""
-    fanout.loopback()
+    fanout_clients.loopback()
     redis_url = args.redis or os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     prefix = "bench" + secrets.token_hex(4)
     bus = RedisBus(redis_url, prefix)

@@ -27,16 +27,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pydantic
+
 from config import errors
 from config.settings import Settings
 from records import accounts, recordings, sessions
 from records.enums import SessionKind
 from records.store import Store
-from signaling.bus import Bus, Message, Subscription
+from signaling import bus_messages as B
+from signaling.bus import Bus, Subscription
 
 logger = logging.getLogger(__name__)
 
-RECORDING_EVENTS = "recording.events"
 PLAYBACK_NAME = "playback.mp4"
 SWEEP_INTERVAL_S = 3600.0
 #: how often the chain on disk is compared with the database (a lost event is stored then)
@@ -114,7 +116,7 @@ class RecordingsKeeper:
 
     async def start(self) -> None:
         """Subscribe to recording events and start the sweeper."""
-        self._sub = await self.bus.subscribe(RECORDING_EVENTS)
+        self._sub = await self.bus.subscribe(B.RECORDING_EVENTS)
         self._tasks.append(asyncio.create_task(self._consume(self._sub), name="recordings-events"))
         self._tasks.append(asyncio.create_task(self._reconciler(), name="recordings-reconcile"))
         if self._sweep_enabled:
@@ -150,58 +152,56 @@ class RecordingsKeeper:
         self._tasks.clear()
 
     async def _consume(self, sub: Subscription) -> None:
-        async for event in sub:
+        async for raw in sub:
+            try:
+                event = B.RECORDING_EVENT_ADAPTER.validate_python(raw)
+            except pydantic.ValidationError as exc:
+                logger.error("recording event %s dropped: %s", raw.get("type"), exc)
+                continue
             self._applying += 1
             try:
                 await self.apply(event)
             except errors.GatewayError as exc:
-                logger.error("recording event %s not stored: %s", event.get("type"), exc)
+                logger.error("recording event %s not stored: %s", event.type, exc)
             finally:
                 self._applying -= 1
 
-    async def apply(self, event: Message) -> None:
+    async def apply(self, event: B.RecordingEvent) -> None:
         """Store one recording event."""
-        etype = event.get("type")
-        session_id = str(event.get("session", ""))
+        session_id = event.session_id
         if not session_id:
             return
-        run = event.get("run")
-        run = str(run) if run else None
-        if etype in ("recording.file_started", "recording.file_closed"):
-            file = dict(event.get("file") or {})
-            await self._file(session_id, run, file, str(event.get("peer", "")))
-        elif etype == "recording.closed":
+        run = getattr(event, "run", None) or None
+        if isinstance(event, B.RecordingFileStarted | B.RecordingFileClosed):
+            await self._file(session_id, run, dict(event.file), event.peer)
+        elif isinstance(event, B.RecordingClosed):
             async with self._closing_lock:
                 new = await self._run_closed(session_id, run, event)
             if new:
                 await self._compose_if_training(session_id, run)
-        elif etype == "recording.error":
+        elif isinstance(event, B.RecordingError):
             async with self.store.transaction() as tx:
                 await sessions.log_event(
                     tx,
                     session_id,
                     "recording_error",
-                    data={
-                        "run": run,
-                        "peer": event.get("peer"),
-                        "error": str(event.get("error"))[:300],
-                    },
+                    data={"run": run, "peer": event.peer, "error": event.error[:300]},
                 )
 
-    async def _run_closed(self, session_id: str, run: str | None, event: Message) -> bool:
+    async def _run_closed(self, session_id: str, run: str | None, event: B.RecordingClosed) -> bool:
         """A finalised run: its files, its place in the chain, the session's honest end."""
-        files = [f for f in event.get("files") or [] if isinstance(f, dict)]
-        chain_hash = str(event.get("chain_hash", ""))
-        index = event.get("chain_index")
+        files = [f for f in event.files if isinstance(f, dict)]
+        chain_hash = event.chain_hash
+        index = event.chain_index
         info = recordings.RunInfo(
             session_id=session_id,
             run_id=run or "",
             path=_relative(session_id, run, "manifest.json"),
-            sha256=str(event.get("manifest_sha256", "")),
+            sha256=event.manifest_sha256,
             chain_hash=chain_hash,
-            previous_chain_hash=event.get("previous_chain_hash"),
-            chain_index=int(index) if isinstance(index, int) and index > 0 else None,
-            state="recovered" if event.get("recovered") else "closed",
+            previous_chain_hash=event.previous_chain_hash,
+            chain_index=index if index is not None and index > 0 else None,
+            state="recovered" if event.recovered else "closed",
         )
         ends = [t for f in files if (t := _time(f.get("ended_at"))) is not None]
 
@@ -270,17 +270,16 @@ class RecordingsKeeper:
                     exc,
                 )
                 continue
-            event: Message = {
-                "type": "recording.closed",
-                "session": entry.session,
-                "run": entry.run,
-                "chain_index": entry.index,
-                "manifest_sha256": entry.manifest_sha256,
-                "chain_hash": entry.chain,
-                "previous_chain_hash": entry.previous,
-                "files": data.get("files", []),
-                "recovered": data.get("state") != "closed",
-            }
+            event = B.RecordingClosed(
+                session_id=entry.session,
+                run=entry.run,
+                chain_index=entry.index,
+                manifest_sha256=entry.manifest_sha256,
+                chain_hash=entry.chain,
+                previous_chain_hash=entry.previous,
+                files=data.get("files", []),
+                recovered=data.get("state") != "closed",
+            )
             try:
                 await self.apply(event)
             except errors.NotFound:

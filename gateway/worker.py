@@ -1,8 +1,8 @@
 """Building a media worker with its recorder, in the hub process or as ``petition-gateway worker``.
 
 The worker reaches the hub only through the bus: recording events (files started, closed and
-hashed; manifests and chain hashes) go out on the ``recording.events`` channel, and the hub
-writes them to the database.
+hashed; manifests and chain hashes; :data:`signaling.bus_messages.RecordingEvent`) go out on
+the ``recording.events`` channel, and the hub writes them to the database.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from config.settings import Settings
 from gateway.media.forward import RoomSink
 from gateway.media.worker import MediaWorker
 from recorder.room import RecorderSettings, RoomRecorder
+from signaling import bus_messages as B
 from signaling.bus import Bus, create_bus
 
 logger = logging.getLogger(__name__)
 
-RECORDING_EVENTS = "recording.events"
 #: how often a worker looks for recording runs left open by a worker that died
 RECOVER_INTERVAL_S = 10.0
 
@@ -39,7 +39,7 @@ class RecordingBridge:
     def __init__(self, settings: Settings, bus: Bus) -> None:
         self.settings = settings
         self.bus = bus
-        self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(10_000)
+        self._queue: asyncio.Queue[B.RecordingEvent | None] = asyncio.Queue(10_000)
         self._task: asyncio.Task[None] | None = None
         self._recover_task: asyncio.Task[None] | None = None
         self._recorders: dict[int, RoomRecorder] = {}
@@ -80,11 +80,11 @@ class RecordingBridge:
         if callable(request):
             request(peer)
 
-    def _on_event(self, event: dict[str, Any]) -> None:
+    def _on_event(self, event: B.RecordingEvent) -> None:
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
-            logger.error("recording events backlog full; dropped %s", event.get("type"))
+            logger.error("recording events backlog full; dropped %s", event.type)
 
     async def _publish(self) -> None:
         while True:
@@ -92,9 +92,9 @@ class RecordingBridge:
             if event is None:
                 return
             try:
-                await self.bus.publish(RECORDING_EVENTS, event)
+                await self.bus.publish(B.RECORDING_EVENTS, event)
             except Exception:
-                logger.exception("could not publish recording event %s", event.get("type"))
+                logger.exception("could not publish recording event %s", event.type)
 
     async def recover(self, *, scan_all: bool = True) -> None:
         """Close, hash and mark recording runs a crash left open (nothing is deleted).
@@ -117,18 +117,17 @@ class RecordingBridge:
                 "recovered recording run %s/%s (%s)", manifest.session, manifest.run, manifest.state
             )
             self._on_event(
-                {
-                    "type": "recording.closed",
-                    "session": manifest.session,
-                    "run": manifest.run,
-                    "chain_index": manifest.chain_index,
-                    "manifest": str(manifest.path),
-                    "manifest_sha256": manifest.sha256,
-                    "chain_hash": manifest.chain_hash,
-                    "previous_chain_hash": manifest.previous_chain_hash,
-                    "files": manifest.data.get("files", []),
-                    "recovered": True,
-                }
+                B.RecordingClosed(
+                    session_id=manifest.session,
+                    run=manifest.run,
+                    chain_index=manifest.chain_index,
+                    manifest=str(manifest.path),
+                    manifest_sha256=manifest.sha256,
+                    chain_hash=manifest.chain_hash,
+                    previous_chain_hash=manifest.previous_chain_hash,
+                    files=manifest.data.get("files", []),
+                    recovered=True,
+                )
             )
 
     async def _recover_loop(self) -> None:

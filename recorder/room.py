@@ -56,12 +56,14 @@ from recorder.participant import (
     safe_name,
 )
 from recorder.segment import CONTAINERS, SegmentInfo
+from signaling import bus_messages as B
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["RecorderSettings", "RoomManifest", "RoomRecorder", "RoomSink"]
 
-EventCallback = Callable[[dict[str, Any]], None]
+#: receives each recording event (the bus models of :mod:`signaling.bus_messages`)
+EventCallback = Callable[[B.RecordingEvent], None]
 KeyframeCallback = Callable[[str], None]
 
 _TICK_SECONDS = 0.25
@@ -117,7 +119,8 @@ class RoomRecorder:
         codec: the room's video codec, ``"vp8"`` (WebM files) or ``"h264"`` (Matroska).
         meta: session metadata: ``kind``, ``units`` and ``participants``
             (peer id → ``{"name", "role", "unit"}``); other keys are kept under ``meta``.
-        on_event: called on the event loop with event dicts (see docs/recording.md).
+        on_event: called on the event loop with each event (``RecordingEvent``, published on
+            the bus as it is; see docs/recording.md).
         request_keyframe: called on the event loop with a peer id when the recorder needs
             a keyframe from that peer (start, rotation, after drops).
         settings: tunables; defaults suit production.
@@ -221,11 +224,10 @@ class RoomRecorder:
                     "session %s: recorder queue full, dropping (%s)", self.session_id, per_peer
                 )
                 self._deliver(
-                    {
-                        "type": "recording.dropping",
-                        "session": self.session_id,
-                        "dropped": {p: dict(c) for p, c in self._dropped.items()},
-                    }
+                    B.RecordingDropping(
+                        session_id=self.session_id,
+                        dropped={p: dict(c) for p, c in self._dropped.items()},
+                    )
                 )
             return
         time_base = packet.time_base
@@ -277,27 +279,26 @@ class RoomRecorder:
         finally:
             self._hasher.shutdown(wait=False)
         self._deliver(
-            {
-                "type": "recording.closed",
-                "session": self.session_id,
-                "run": self.run,
-                "chain_index": result.chain_index,
-                "manifest": str(result.path),
-                "manifest_sha256": result.sha256,
-                "chain_hash": result.chain_hash,
-                "previous_chain_hash": result.previous_chain_hash,
-                "files": result.data["files"],
-            }
+            B.RecordingClosed(
+                session_id=self.session_id,
+                run=self.run,
+                chain_index=result.chain_index,
+                manifest=str(result.path),
+                manifest_sha256=result.sha256,
+                chain_hash=result.chain_hash,
+                previous_chain_hash=result.previous_chain_hash,
+                files=result.data["files"],
+            )
         )
         return result
 
-    def _deliver(self, event: dict[str, Any]) -> None:
+    def _deliver(self, event: B.RecordingEvent) -> None:
         if self._on_event is None:
             return
         try:
             self._on_event(event)
         except Exception:  # a faulty listener must not stop the recording
-            logger.exception("session %s: on_event failed for %s", self.session_id, event["type"])
+            logger.exception("session %s: on_event failed for %s", self.session_id, event.type)
 
     def _from_thread(self, callback: Callable[..., None], *args: Any) -> None:
         loop = self._loop
@@ -316,13 +317,9 @@ class RoomRecorder:
     def segment_opened(self, info: SegmentInfo) -> None:
         """Writer thread: a file was opened."""
         self._write_manifest(STATE_OPEN)
-        event = {
-            "type": "recording.file_started",
-            "session": self.session_id,
-            "run": self.run,
-            "peer": info.peer,
-            "file": info.to_json(),
-        }
+        event = B.RecordingFileStarted(
+            session_id=self.session_id, run=self.run, peer=info.peer, file=info.to_json()
+        )
         self._from_thread(self._deliver, event)
 
     def segment_closed(self, info: SegmentInfo, path: Path) -> None:
@@ -331,13 +328,9 @@ class RoomRecorder:
 
     def participant_error(self, peer: str, error: Exception) -> None:
         """Writer thread: a file failed (the participant continues in a new file)."""
-        event = {
-            "type": "recording.error",
-            "session": self.session_id,
-            "run": self.run,
-            "peer": peer,
-            "error": str(error),
-        }
+        event = B.RecordingError(
+            session_id=self.session_id, run=self.run, peer=peer, error=str(error)
+        )
         self._from_thread(self._deliver, event)
 
     def _hash_segment(self, info: SegmentInfo, path: Path) -> None:
@@ -348,13 +341,9 @@ class RoomRecorder:
             logger.error("session %s: cannot hash %s: %s", self.session_id, path, exc)
             info.state = "failed"
         self._write_manifest(STATE_OPEN)
-        event = {
-            "type": "recording.file_closed",
-            "session": self.session_id,
-            "run": self.run,
-            "peer": info.peer,
-            "file": info.to_json(),
-        }
+        event = B.RecordingFileClosed(
+            session_id=self.session_id, run=self.run, peer=info.peer, file=info.to_json()
+        )
         self._from_thread(self._deliver, event)
 
     # -- writer thread -----------------------------------------------------------------------
@@ -370,13 +359,12 @@ class RoomRecorder:
             self._accepting = False
             self._from_thread(
                 self._deliver,
-                {
-                    "type": "recording.error",
-                    "session": self.session_id,
-                    "run": self.run,
-                    "peer": None,
-                    "error": f"cannot create {self.session_dir}: {exc}",
-                },
+                B.RecordingError(
+                    session_id=self.session_id,
+                    run=self.run,
+                    peer=None,
+                    error=f"cannot create {self.session_dir}: {exc}",
+                ),
             )
             self._queue.clear()
             return

@@ -3,7 +3,9 @@
 ``MemoryBus`` serves the embedded default (one process). ``RedisBus`` serves a cluster: pub/sub
 for messages, a hash with per-entry expiry for the worker registry, ``SET NX`` locks with
 compare-and-delete release for room placement, and the cluster-wide token buckets of
-``config.ratelimit`` (failed logins). Messages are JSON-serialisable dicts.
+``config.ratelimit`` (failed logins). What is published is a model of
+:mod:`signaling.bus_messages` (the one definition of every bus message); subscribers receive
+its JSON object and validate it with their channel's adapter.
 
 This is the only module that imports redis (import-linter contract).
 """
@@ -18,14 +20,18 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
+import pydantic_core
 import redis.asyncio as aioredis
 import redis.exceptions
 
 from config.errors import BusError
 from config.ratelimit import TokenBucket
+from signaling.bus_messages import BusMessage
 
 logger = logging.getLogger(__name__)
 
+#: a message as a subscriber receives it (validate it with its channel's adapter), and a
+#: registry entry's info
 Message = dict[str, Any]
 
 #: a subscription holds at most this many undelivered messages; a consumer that falls this far
@@ -52,8 +58,8 @@ class Subscription(Protocol):
 class Bus(Protocol):
     """What hubs and workers need from the bus."""
 
-    async def publish(self, channel: str, message: Message) -> None:
-        """Deliver ``message`` to every current subscriber of ``channel``."""
+    async def publish(self, channel: str, message: BusMessage) -> None:
+        """Deliver ``message`` (its JSON object) to every current subscriber of ``channel``."""
         ...
 
     async def subscribe(self, channel: str) -> Subscription:
@@ -214,13 +220,13 @@ class MemoryBus:
         self._hashes: dict[str, dict[str, str]] = {}
         self._closed = False
 
-    async def publish(self, channel: str, message: Message) -> None:
+    async def publish(self, channel: str, message: BusMessage) -> None:
         if self._closed:
             raise BusError("bus is closed")
         # a JSON round trip keeps the memory bus honest: what Redis could not carry fails here too
         try:
-            data = json.loads(json.dumps(message))
-        except (TypeError, ValueError) as exc:
+            data = json.loads(message.model_dump_json())
+        except (pydantic_core.PydanticSerializationError, ValueError) as exc:
             raise BusError(f"message on {channel!r} is not JSON-serialisable: {exc}") from exc
         for sub in list(self._subs.get(channel, ())):
             sub.put(data)
@@ -300,9 +306,8 @@ class MemoryBus:
 
     async def hash_incr(self, key: str, field: str, by: int) -> int:
         fields = self._hashes.setdefault(key, {})
-        value = int(fields.get(field, "0")) + by
-        fields[field] = str(value)
-        return value
+        fields[field] = str(int(fields.get(field, "0")) + by)
+        return int(fields[field])
 
     async def hash_all(self, key: str) -> dict[str, str]:
         return dict(self._hashes.get(key, {}))
@@ -373,10 +378,10 @@ class RedisBus:
     def _key(self, *parts: str) -> str:
         return ":".join((self._prefix, *parts))
 
-    async def publish(self, channel: str, message: Message) -> None:
+    async def publish(self, channel: str, message: BusMessage) -> None:
         try:
-            data = json.dumps(message, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
+            data = message.model_dump_json()
+        except pydantic_core.PydanticSerializationError as exc:
             raise BusError(f"message on {channel!r} is not JSON-serialisable: {exc}") from exc
         try:
             await self._redis.publish(self._key("ch", channel), data)
@@ -525,10 +530,7 @@ class RedisBus:
         k = self._key("hash", key)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                if only_new:
-                    pipe.hsetnx(k, field, value)
-                else:
-                    pipe.hset(k, field, value)
+                (pipe.hsetnx if only_new else pipe.hset)(k, field, value)
                 # a room's state must not outlive it for ever if nobody cleans up (a crash)
                 pipe.expire(k, HASH_TTL_S)
                 done, _ = await pipe.execute()

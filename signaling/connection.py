@@ -19,9 +19,11 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, web
+from pydantic_core import PydanticSerializationError
 
 from config.ratelimit import TokenBucket
 from records.principals import Principal
+from signaling.events import EventModel
 
 logger = logging.getLogger(__name__)
 
@@ -87,20 +89,26 @@ class Connection:
         """Messages waiting in the outbound queue."""
         return self._queue.qsize()
 
-    def send(self, message: dict[str, Any]) -> bool:
-        """Queue a message; a full queue means the client fell behind: it is disconnected."""
+    def send(self, message: EventModel | dict[str, Any]) -> bool:
+        """Queue an event (a model of :mod:`signaling.events`) or a reply.
+
+        A full queue means the client fell behind: it is disconnected.
+        """
         if self.closed.is_set():
             return False
-        if self._on_error is not None and message.get("type") == "error":
-            self._on_error(str(message.get("code")))
         try:
-            text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
+            if isinstance(message, EventModel):
+                text = message.model_dump_json()
+            else:
+                if self._on_error is not None and message.get("type") == "error":
+                    self._on_error(str(message.get("code")))
+                text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+        except (TypeError, ValueError, PydanticSerializationError) as exc:
             # a bug upstream: this message is lost, the client and everyone else are not
             logger.error(
                 "ws %s: dropped a %s message that is not JSON: %s",
                 self.id,
-                message.get("type"),
+                type(message).__name__ if isinstance(message, EventModel) else message.get("type"),
                 exc,
             )
             return True

@@ -24,6 +24,7 @@ from records.store import SyncConnection, Transaction
 from signaling import protocol as P
 from signaling.bus import Bus
 from signaling.connection import Connection
+from signaling.messages import ParticipantAct
 from signaling.placement import Placement
 from signaling.presence import Member, Presence
 from signaling.queue import VisitQueue
@@ -145,22 +146,22 @@ class Context:
         require_moderator(principal, action, s.target(), present, self.tree)
 
     async def moderated(
-        self, req: P.Request
+        self, req: ParticipantAct
     ) -> tuple[Principal, sessions.SessionInfo, sessions.ParticipantInfo]:
-        """A moderator's act on ``req["participant"]`` of ``req["session"]``: who, where, whom."""
+        """A moderator's act on ``req.participant`` of ``req.session``: who, where, whom."""
         principal = self.principal
-        s = await self.session(req["session"], principal)
+        s = await self.session(req.session, principal)
         self.require_moderator(principal, s, Action.MODERATE_SESSION)
         if (
-            req["session"] not in self.conn.participants
+            req.session not in self.conn.participants
             and principal.kind is not PrincipalKind.ACCOUNT
         ):
             raise errors.AccessDenied("join the session first")
         try:
             async with self.tx() as tx:
-                target = await sessions.get_participant(tx, req["participant"])
+                target = await sessions.get_participant(tx, req.participant)
         except errors.NotFound:
             target = None
         if target is None or target.session_id != s.id:
-            raise errors.NotFound(f"participant {req['participant']!r} not in session {s.id}")
+            raise errors.NotFound(f"participant {req.participant!r} not in session {s.id}")
         return principal, s, target

@@ -33,8 +33,10 @@ from records.calendar import HolidayCalendar
 from records.enums import PrincipalKind
 from records.principals import Principal
 from records.store import Store
+from signaling import bus_messages as B
+from signaling import events as E
 from signaling import protocol as P
-from signaling.bus import Bus, Message, Subscription
+from signaling.bus import Bus, Subscription
 from signaling.commands import COMMANDS, SCHEMAS
 from signaling.connection import Connection
 from signaling.context import Context
@@ -93,17 +95,42 @@ class Hub:
         if interrupted:
             logger.warning("marked %d sessions interrupted after a restart", len(interrupted))
         await self.bus.heartbeat(self.hub_id, {"kind": "hub"}, HUB_TTL_S)
-        for channel, handler in (
-            (f"hub.{self.hub_id}", self.services.relay.on_worker_message),
-            ("announce", self._on_announce),
-            ("terminal.revoked", self._on_terminal_revoked),
-        ):
-            sub = await self.bus.subscribe(channel)
-            self._subs.append(sub)
-            self.services.spawn(self.services.consume(sub, handler), f"hub-consume-{channel}")
+        consumers = (
+            (
+                B.hub_channel(self.hub_id),
+                self.services.consume(
+                    await self._subscribe(B.hub_channel(self.hub_id)),
+                    B.WORKER_REPLIES.validate_python,
+                    self.services.relay.on_worker_message,
+                ),
+            ),
+            (
+                B.ANNOUNCE,
+                self.services.consume(
+                    await self._subscribe(B.ANNOUNCE),
+                    B.Announcement.model_validate,
+                    self._on_announce,
+                ),
+            ),
+            (
+                B.TERMINAL_REVOKED,
+                self.services.consume(
+                    await self._subscribe(B.TERMINAL_REVOKED),
+                    B.TerminalRevoked.model_validate,
+                    self._on_terminal_revoked,
+                ),
+            ),
+        )
+        for channel, consumer in consumers:
+            self.services.spawn(consumer, f"hub-consume-{channel}")
         self.services.spawn(self.services.liveness.heartbeat_loop(), "hub-heartbeat")
         self.services.spawn(self.services.liveness.reaper_loop(), "hub-reaper")
         self.services.spawn(self.services.rooms.attendance_loop(), "hub-attendance")
+
+    async def _subscribe(self, channel: str) -> Subscription:
+        sub = await self.bus.subscribe(channel)
+        self._subs.append(sub)
+        return sub
 
     async def close(self) -> None:
         """Stop accepting, tell clients, close connections, cancel tasks; idempotent."""
@@ -111,7 +138,7 @@ class Hub:
             return
         self._closing = True
         for conn in list(self.conns.values()):
-            conn.send(P.event("server.closing", reason="hub shutting down"))
+            conn.send(E.ServerClosing(reason="hub shutting down"))
             await conn.close("hub shutting down")
         self.services.presence.cancel_timers()
         await self.services.rooms.close()
@@ -254,7 +281,7 @@ class Hub:
     ) -> Mapping[str, object] | None:
         """Run the command's handler with its context (never the hub itself)."""
         ctx = Context(conn, req.id, self.services, cookie)
-        return await COMMANDS[req.type].handler(ctx, req)
+        return await COMMANDS[req.type].handler(ctx, req.message)
 
     async def _audit_denied(self, conn: Connection, req: P.Request, reason: str) -> None:
         actor = conn.principal.ref if conn.principal else "anonymous"
@@ -265,7 +292,7 @@ class Hub:
                     actor,
                     req.type,
                     "session",
-                    str(req["session"] or ""),
+                    str(getattr(req.message, "session", None) or ""),
                     remote=conn.remote,
                     outcome="denied",
                     detail={"reason": reason[:300]},
@@ -280,10 +307,10 @@ class Hub:
 
     async def announce(self, announcement: sessions.AnnouncementInfo) -> None:
         """Push an announcement to every terminal in its unit's subtree, on every hub."""
-        await self.bus.publish("announce", announcement.as_json())
+        await self.bus.publish(B.ANNOUNCE, B.Announcement.model_validate(announcement.as_json()))
 
-    async def _on_announce(self, msg: Message) -> None:
-        unit_id = int(msg["unit_id"])
+    async def _on_announce(self, msg: B.Announcement) -> None:
+        unit_id = msg.unit_id
         for conn in self.conns.values():
             p = conn.principal
             if (
@@ -292,7 +319,7 @@ class Hub:
                 and p.unit_id is not None
                 and self.store.tree.within(p.unit_id, unit_id)
             ):
-                conn.send(P.event("announcement", announcement=msg))
+                conn.send(E.AnnouncementPushed(announcement=msg.model_dump(exclude={"type"})))
 
     async def invite_revoked(self, session_id: str, invite_id: str) -> None:
         """Remove whoever joined with a revoked invite."""
@@ -300,10 +327,10 @@ class Hub:
 
     async def terminal_revoked(self, terminal_id: int) -> None:
         """Disconnect a revoked terminal on every hub."""
-        await self.bus.publish("terminal.revoked", {"terminal_id": terminal_id})
+        await self.bus.publish(B.TERMINAL_REVOKED, B.TerminalRevoked(terminal_id=terminal_id))
 
-    async def _on_terminal_revoked(self, msg: Message) -> None:
-        ref = f"terminal:{int(msg['terminal_id'])}"
+    async def _on_terminal_revoked(self, msg: B.TerminalRevoked) -> None:
+        ref = f"terminal:{msg.terminal_id}"
         for conn in list(self.conns.values()):
             if conn.principal is not None and conn.principal.ref == ref:
                 conn.send(

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from config import errors
 from records import sessions
-from signaling import protocol as P
+from signaling import bus_messages as B
+from signaling import events as E
 from signaling.bus import Message
 
 if TYPE_CHECKING:
@@ -177,12 +178,8 @@ class Liveness:
                 await sessions.log_event(
                     tx, p.session_id, "left", participant_id=p.id, data={"reason": "hub_lost"}
                 )
-            await services.relay.send(
-                p.session_id, {"type": "peer.close", "room": p.session_id, "peer": p.id}
-            )
+            await services.relay.send(B.PeerClose(session_id=p.session_id, peer=p.id))
             await services.rooms.event(
                 p.session_id,
-                P.event(
-                    "participant.left", session=p.session_id, participant=p.id, reason="hub_lost"
-                ),
+                E.ParticipantLeft(session=p.session_id, participant=p.id, reason="hub_lost"),
             )

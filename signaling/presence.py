@@ -18,7 +18,8 @@ from records import accounts, sessions
 from records.enums import AdmissionState, ParticipantRole, SessionKind, SessionState
 from records.principals import Principal
 from records.store import Transaction
-from signaling import protocol as P
+from signaling import bus_messages as B
+from signaling import events as E
 from signaling.connection import SUPERSEDED, Connection
 from signaling.views import session_brief
 
@@ -119,12 +120,12 @@ class Presence:
             member = self.members.get(p.id)
             if member is not None:
                 member.media_connected = False  # the new peer subscribes when connected
-            await services.relay.send(s.id, {"type": "peer.close", "room": s.id, "peer": p.id})
+            await services.relay.send(B.PeerClose(session_id=s.id, peer=p.id))
         if p.hub_id != hub_id:
             async with services.tx() as tx:
                 await sessions.set_participant(tx, p.id, hub_id=hub_id)
         if resumed:
-            await services.rooms.op(s.id, {"op": "resumed", "participant": p.id, "hub": hub_id})
+            await services.rooms.op(B.MemberResumed(session_id=s.id, participant=p.id, hub=hub_id))
             async with services.tx() as tx:
                 await sessions.log_event(
                     tx, s.id, "resumed", actor=conn.principal.ref, participant_id=p.id
@@ -136,7 +137,7 @@ class Presence:
         if older.closed.is_set():
             return
         logger.info("ws %s: superseded in session %s, closing it", older.id, session_id)
-        older.send(P.event("session.removed", session=session_id, reason=SUPERSEDED))
+        older.send(E.SessionRemoved(session=session_id, reason=SUPERSEDED))
         self.services.spawn(older.close(SUPERSEDED), f"ws-superseded-{older.id}")
 
     async def attach(
@@ -175,9 +176,7 @@ class Presence:
             if member is None or member.conn is not conn:
                 continue
             member.conn = None
-            await services.relay.send(
-                session_id, {"type": "peer.close", "room": session_id, "peer": pid}
-            )
+            await services.relay.send(B.PeerClose(session_id=session_id, peer=pid))
             member.media_connected = False
             if member.kind is SessionKind.VISIT and member.role is ParticipantRole.RESIDENT:
                 async with services.tx() as tx:

@@ -3,20 +3,27 @@
 Every message is a JSON object with a ``type``. Requests from the client carry an ``id``
 (1-64 characters) and are answered by ``{"type": "result", "id", "data"}`` or
 ``{"type": "error", "id", "code", "message"}``. Events from the hub carry no ``id``.
-All parsing and validation happens here, against the schemas each command module declares
-beside its handler (:mod:`signaling.registry`); handlers only ever see a :class:`Request` whose
-fields have the declared types. docs/protocol.md documents every type.
+All parsing and validation happens here, against the pydantic models of
+:mod:`signaling.messages` (looked up by ``type`` in the command table,
+:mod:`signaling.registry`); pydantic's errors are worded as the texts docs/protocol.md
+documents (:func:`explain`). Handlers only ever see a validated model.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import types
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+import pydantic
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 from config.errors import SignalingError
 from records.text import TooDeep, find_unstorable, unstorable_char
+from signaling.messages import ClientModel, WireKind
 
 # ---- error codes (stable; clients switch on them) ------------------------------------------
 BAD_JSON = "bad_json"
@@ -65,9 +72,13 @@ class ProtocolError(SignalingError):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Field:
-    """One field of a message schema."""
+    """One field of a client message as the error texts and docs/protocol.md describe it.
 
-    kind: str  # str | int | bool | dict | list | any | sdp | id
+    Derived from the field's model (:func:`describe`), never written by hand: the models in
+    :mod:`signaling.messages` are the one definition.
+    """
+
+    kind: str  # str | int | bool | any | sdp | id
     required: bool = True
     max_len: int = 200
     lo: int = 0
@@ -75,39 +86,76 @@ class Field:
     choices: tuple[str, ...] = ()
 
 
-ID = Field("id", max_len=32)
-SDP = Field("sdp", max_len=60_000)
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Schema:
-    """One client message type: its fields (besides ``type`` and ``id``), whether it needs an id.
+    """One client message type: its model, its fields (besides ``type``), whether it needs an id.
 
     Requests need an ``id``; notifications (``ping``, ``media.answer``, ``media.candidate``)
     may come without one.
     """
 
+    model: type[ClientModel]
     fields: Mapping[str, Field]
     needs_id: bool = True
 
 
+def schema_of(model: type[ClientModel]) -> Schema:
+    """The schema of a client message model."""
+    return Schema(model, describe(model), model.needs_id)
+
+
+def describe(model: type[ClientModel]) -> dict[str, Field]:
+    """Each field of ``model`` (but ``type``) as a :class:`Field`, in declaration order."""
+    return {name: _field(info) for name, info in model.model_fields.items() if name != "type"}
+
+
+def _field(info: FieldInfo) -> Field:
+    annotation: Any = info.annotation
+    metadata: list[Any] = list(info.metadata)
+    if get_origin(annotation) in (Union, types.UnionType):
+        annotation = next(a for a in get_args(annotation) if a is not type(None))
+    if get_origin(annotation) is Annotated:
+        annotation, *more = get_args(annotation)
+        for item in more:
+            metadata.extend(item.metadata if isinstance(item, FieldInfo) else [item])
+    spec: dict[str, Any] = {"required": info.is_required()}
+    for item in metadata:
+        if isinstance(item, WireKind):
+            spec["kind"] = item.name
+        if getattr(item, "max_length", None) is not None:
+            spec["max_len"] = item.max_length
+        if getattr(item, "ge", None) is not None:
+            spec["lo"] = item.ge
+        if getattr(item, "le", None) is not None:
+            spec["hi"] = item.le
+    if get_origin(annotation) is Literal:
+        spec["choices"] = tuple(str(c) for c in get_args(annotation))
+        spec.setdefault("kind", "str")
+    elif isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        spec["kind"] = "any"
+    elif annotation is bool:
+        spec["kind"] = "bool"
+    elif annotation is int:
+        spec["kind"] = "int"
+    else:
+        spec.setdefault("kind", "str")
+    return Field(**spec)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Request:
-    """A validated client message."""
+    """A validated client message: its type, its id (None for a notification), its model."""
 
     type: str
     id: str | None
-    fields: Mapping[str, Any]
-
-    def __getitem__(self, key: str) -> Any:
-        return self.fields.get(key)
+    message: ClientModel
 
 
 def parse(raw: str | bytes, max_bytes: int, schemas: Mapping[str, Schema]) -> Request:
     """Parse and validate one client message against the schemas of the known types.
 
-    ``schemas`` is the command table's (``signaling.commands.SCHEMAS``): each type is declared
-    once, beside its handler.
+    ``schemas`` is the command table's (``signaling.commands.SCHEMAS``): each type's model is
+    in :mod:`signaling.messages`, its handler in a command module.
 
     Raises:
         ProtocolError: with the wire code (too_large, bad_json, bad_message, unknown_type).
@@ -151,69 +199,66 @@ def parse(raw: str | bytes, max_bytes: int, schemas: Mapping[str, Schema]) -> Re
         raise ProtocolError(UNKNOWN_TYPE, f"unknown message type {mtype[:40]!r}", rid)
     if rid is None and known.needs_id:
         raise ProtocolError(BAD_MESSAGE, f"{mtype} is a request and needs an id", rid)
-    schema = known.fields
-    fields: dict[str, Any] = {}
-    for name, spec in schema.items():
-        value = data.get(name)
-        if value is None:
-            if spec.required:
-                raise ProtocolError(BAD_MESSAGE, f"{mtype}: field {name!r} is required", rid)
-            continue
-        fields[name] = _check(mtype, name, spec, value, rid)
-    extra = set(data) - set(schema) - {"type", "id"}
+    if "id" in data:
+        del data["id"]
+    try:
+        message = known.model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ProtocolError(BAD_MESSAGE, explain(mtype, known, data, exc), rid) from exc
+    return Request(mtype, rid, message)
+
+
+def explain(
+    mtype: str, schema: Schema, data: Mapping[str, Any], exc: pydantic.ValidationError
+) -> str:
+    """The documented ``bad_message`` text for a message its model refused.
+
+    As before the models: the first bad field in declaration order (missing or null when
+    required, then kind, length, id, choice; the message quotes the value), then unknown
+    fields. Pydantic decides what is wrong; this only words it.
+    """
+    errors = exc.errors(include_url=False)
+    bad = {err["loc"][0]: err for err in reversed(errors) if err["loc"]}
+    for name, spec in schema.fields.items():
+        err = bad.get(name)
+        if err is not None:
+            return _wording(f"{mtype}: field {name!r}", spec, data.get(name), err)
+    extra = set(data) - set(schema.fields) - {"type", "id"}
     if extra:
-        raise ProtocolError(BAD_MESSAGE, f"{mtype}: unknown fields {sorted(extra)[:5]}", rid)
-    return Request(mtype, rid, fields)
+        return f"{mtype}: unknown fields {sorted(extra)[:5]}"
+    return f"{mtype}: {errors[0]['msg']}"
 
 
-def _check(mtype: str, name: str, spec: Field, value: Any, rid: str | None) -> Any:
-    where = f"{mtype}: field {name!r}"
+#: what is wrong with a key of an ICE candidate (``media.candidate``)
+_CANDIDATE_KEYS = {
+    "candidate": "must be a string ≤ 1000",
+    "sdpMid": "must be a short string",
+    "sdpMLineIndex": "must be 0..255",
+}
+
+
+def _wording(where: str, spec: Field, value: Any, err: ErrorDetails) -> str:
+    if value is None:
+        return f"{where} is required"
     if spec.kind in ("str", "sdp", "id"):
         if not isinstance(value, str):
-            raise ProtocolError(BAD_MESSAGE, f"{where} must be a string, got {value!r:.40}", rid)
+            return f"{where} must be a string, got {value!r:.40}"
         if len(value) > spec.max_len:
-            raise ProtocolError(BAD_MESSAGE, f"{where} is longer than {spec.max_len}", rid)
+            return f"{where} is longer than {spec.max_len}"
         if spec.kind == "id" and (not value or not value.isalnum()):
-            raise ProtocolError(BAD_MESSAGE, f"{where} is not an id: {value!r:.40}", rid)
+            return f"{where} is not an id: {value!r:.40}"
         if spec.choices and value not in spec.choices:
-            raise ProtocolError(BAD_MESSAGE, f"{where} must be one of {list(spec.choices)}", rid)
-        return value
-    if spec.kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int) or not spec.lo <= value <= spec.hi:
-            raise ProtocolError(
-                BAD_MESSAGE,
-                f"{where} must be a whole number {spec.lo}..{spec.hi}, got {value!r:.40}",
-                rid,
-            )
-        return value
-    if spec.kind == "bool":
-        if not isinstance(value, bool):
-            raise ProtocolError(
-                BAD_MESSAGE, f"{where} must be true or false, got {value!r:.40}", rid
-            )
-        return value
-    if spec.kind == "any":
-        if name == "candidate":
-            return _candidate(where, value, rid)
-        return value
-    raise ProtocolError(INTERNAL, f"{where}: schema kind {spec.kind!r} unknown", rid)
-
-
-def _candidate(where: str, value: Any, rid: str | None) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ProtocolError(BAD_MESSAGE, f"{where} must be an object or null", rid)
-    cand = value.get("candidate")
-    mid = value.get("sdpMid")
-    index = value.get("sdpMLineIndex")
-    if not isinstance(cand, str) or len(cand) > 1000:
-        raise ProtocolError(BAD_MESSAGE, f"{where}.candidate must be a string ≤ 1000", rid)
-    if mid is not None and (not isinstance(mid, str) or len(mid) > 32):
-        raise ProtocolError(BAD_MESSAGE, f"{where}.sdpMid must be a short string", rid)
-    if index is not None and (
-        isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 256
-    ):
-        raise ProtocolError(BAD_MESSAGE, f"{where}.sdpMLineIndex must be 0..255", rid)
-    return {"candidate": cand, "sdpMid": mid, "sdpMLineIndex": index}
+            return f"{where} must be one of {list(spec.choices)}"
+    elif spec.kind == "int":
+        return f"{where} must be a whole number {spec.lo}..{spec.hi}, got {value!r:.40}"
+    elif spec.kind == "bool":
+        return f"{where} must be true or false, got {value!r:.40}"
+    elif spec.kind == "any":
+        if not isinstance(value, dict):
+            return f"{where} must be an object or null"
+        key = str(err["loc"][1]) if len(err["loc"]) > 1 else "candidate"
+        return f"{where}.{key} {_CANDIDATE_KEYS.get(key, err['msg'])}"
+    return f"{where}: {err['msg']}"
 
 
 def sdp_sends_media(sdp: str) -> bool:
@@ -256,8 +301,3 @@ def result(request_id: str | None, data: Mapping[str, Any] | None = None) -> dic
 def error(request_id: str | None, code: str, message: str) -> dict[str, Any]:
     """An error reply (or unsolicited error event when ``request_id`` is None)."""
     return {"type": "error", "id": request_id, "code": code, "message": message}
-
-
-def event(etype: str, **fields: Any) -> dict[str, Any]:
-    """An event from the hub."""
-    return {"type": etype, **fields}

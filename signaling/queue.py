@@ -14,8 +14,9 @@ from records import sessions
 from records.enums import ParticipantRole, SessionKind
 from records.policy import Action, decide
 from records.principals import Principal
-from signaling import protocol as P
-from signaling.bus import Message, Subscription
+from signaling import bus_messages as B
+from signaling import events as E
+from signaling.bus import Subscription
 
 if TYPE_CHECKING:
     from signaling.services import Services
@@ -34,8 +35,11 @@ class VisitQueue:
         if unit_id in self.subs:
             return
         services = self.services
-        sub = await services.bus.subscribe(f"queue.{unit_id}")
-        task = services.spawn(services.consume(sub, self._on_changed), f"queue-{unit_id}")
+        sub = await services.bus.subscribe(B.queue_channel(unit_id))
+        task = services.spawn(
+            services.consume(sub, B.QueueChanged.model_validate, self._on_changed),
+            f"queue-{unit_id}",
+        )
         self.subs[unit_id] = (sub, task)
 
     async def close(self) -> None:
@@ -45,10 +49,10 @@ class VisitQueue:
 
     async def changed(self, unit_id: int) -> None:
         """Tell every hub that the queue of ``unit_id`` changed."""
-        await self.services.bus.publish(f"queue.{unit_id}", {"unit_id": unit_id})
+        await self.services.bus.publish(B.queue_channel(unit_id), B.QueueChanged(unit_id=unit_id))
 
-    async def _on_changed(self, msg: Message) -> None:
-        unit_id = int(msg["unit_id"])
+    async def _on_changed(self, msg: B.QueueChanged) -> None:
+        unit_id = msg.unit_id
         if unit_id in self._dirty:
             return
         self._dirty.add(unit_id)
@@ -65,8 +69,7 @@ class VisitQueue:
                 and member.conn
             ) and member.session_id in order:
                 member.conn.send(
-                    P.event(
-                        "queue.position",
+                    E.QueuePosition(
                         session=member.session_id,
                         position=order[member.session_id],
                         waiting=len(waiting),
@@ -75,8 +78,7 @@ class VisitQueue:
         for conn in services.conns.values():
             if unit_id in conn.watching_queue and conn.principal is not None:
                 conn.send(
-                    P.event(
-                        "queue.update",
+                    E.QueueUpdate(
                         unit_id=unit_id,
                         visits=self.visible(conn.principal, waiting),
                     )

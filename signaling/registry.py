@@ -1,14 +1,15 @@
-"""Client message types, each declared once: its fields, its handler, whether it needs an id.
+"""Client message types, each bound once to its handler: ``@command(Model)``.
 
 In the manner of Home Assistant's ``websocket_api``, a command module declares::
 
-    @command("visit.cancel", {"session": ID})
-    async def visit_cancel(ctx: Context, req: Request) -> Reply:
+    @command(VisitCancel)
+    async def visit_cancel(ctx: Context, msg: VisitCancel) -> Reply:
         ...
 
-``signaling/commands/__init__.py`` collects the command modules into the one table the parser
-validates against (:func:`signaling.protocol.parse`) and the hub dispatches on. A new message
-type is one decorated function in the module of its concern, and nothing else.
+The model (:mod:`signaling.messages`) is the message's one definition: its ``type``, its
+fields and whether it needs an ``id``. ``signaling/commands/__init__.py`` collects the command
+modules into the one table the parser validates against (:func:`signaling.protocol.parse`)
+and the hub dispatches on.
 """
 
 from __future__ import annotations
@@ -16,55 +17,48 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from types import ModuleType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from signaling.protocol import Field, Request, Schema
+from signaling.messages import ClientModel, message_type
+from signaling.protocol import Schema, schema_of
 
 if TYPE_CHECKING:
     from signaling.context import Context
 
 #: what a handler returns: the ``data`` of the ``result`` reply (None: empty)
 Reply = Mapping[str, object]
-Handler = Callable[["Context", Request], Awaitable[Reply | None]]
-_H = TypeVar("_H", bound=Handler)
+_M = TypeVar("_M", bound=ClientModel)
+Handler = Callable[["Context", _M], Awaitable[Reply | None]]
 
 _ATTRIBUTE = "__command__"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Command:
-    """One client message type: its schema and its handler."""
+class Command(Generic[_M]):
+    """One client message type: its schema (with its model) and its handler."""
 
     type: str
     schema: Schema
-    handler: Handler
+    handler: Handler[_M]
 
 
-def command(
-    mtype: str, fields: Mapping[str, Field], *, needs_id: bool = True
-) -> Callable[[_H], _H]:
-    """Declare ``mtype``, its ``fields`` and the decorated function as its handler.
+def command(model: type[_M]) -> Callable[[Handler[_M]], Handler[_M]]:
+    """Declare the decorated function as the handler of ``model``'s message type."""
 
-    Args:
-        mtype: the message type (``"visit.request"``).
-        fields: the message's fields besides ``type`` and ``id``.
-        needs_id: False for notifications a client may send without an ``id``.
-    """
-
-    def declare(handler: _H) -> _H:
-        setattr(handler, _ATTRIBUTE, Command(mtype, Schema(fields, needs_id), handler))
+    def declare(handler: Handler[_M]) -> Handler[_M]:
+        setattr(handler, _ATTRIBUTE, Command(message_type(model), schema_of(model), handler))
         return handler
 
     return declare
 
 
-def collect(*modules: ModuleType) -> dict[str, Command]:
+def collect(*modules: ModuleType) -> dict[str, Command[Any]]:
     """The commands declared in ``modules``, by type.
 
     Raises:
         ValueError: a type is declared twice.
     """
-    table: dict[str, Command] = {}
+    table: dict[str, Command[Any]] = {}
     for module in modules:
         for value in vars(module).values():
             declared = getattr(value, _ATTRIBUTE, None)

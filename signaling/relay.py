@@ -10,13 +10,14 @@ its origin (``relay.pull``, gateway/media/cascade.py); a relay left empty is clo
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from records import sessions
 from records.enums import ParticipantRole, SessionKind
 from records.policy import should_subscribe
+from signaling import bus_messages as B
+from signaling import events as E
 from signaling import protocol as P
-from signaling.bus import Message
 
 if TYPE_CHECKING:
     from signaling.presence import Member
@@ -36,7 +37,7 @@ class MediaRelay:
         #: the worker serving each of this hub's members' connections (the one it offered to)
         self.peer_workers: dict[str, str] = {}
 
-    async def send(self, session_id: str, message: dict[str, Any]) -> None:
+    async def send(self, message: B.WorkerCommand) -> None:
         """Send ``message`` to the worker serving its peer (else the room's home), if placed.
 
         ``room.close`` goes to every worker of the room; ``peer.subscribe`` across workers is
@@ -44,115 +45,88 @@ class MediaRelay:
         """
         placement = self.services.placement
         bus = self.services.bus
-        mtype = message.get("type")
+        session_id = message.session_id
         home = await placement.current(session_id)
-        if mtype == "room.close":
+        if isinstance(message, B.RoomClose):
             for relay in await placement.relays(session_id):
-                await bus.publish(f"media.worker.{relay}", message)
+                await bus.publish(B.worker_channel(relay), message)
             await placement.forget_room(session_id)
-        peer = message.get("peer")
+        peer = getattr(message, "peer", None)
         worker = home
         if isinstance(peer, str):
             worker = await placement.worker_of(session_id, peer) or home
         if worker is None:
             return
-        if mtype == "peer.subscribe":
-            origin = await placement.worker_of(session_id, str(message.get("publisher")))
+        if isinstance(message, B.PeerSubscribe):
+            origin = await placement.worker_of(session_id, message.publisher)
             if origin is not None and origin != worker:
                 await bus.publish(
-                    f"media.worker.{worker}",
-                    {
-                        "type": "relay.pull",
-                        "room": session_id,
-                        "publisher": message["publisher"],
-                        "origin": origin,
-                    },
+                    B.worker_channel(worker),
+                    B.RelayPull(session_id=session_id, publisher=message.publisher, origin=origin),
                 )
-        await bus.publish(f"media.worker.{worker}", message)
-        if mtype == "peer.close" and isinstance(peer, str):
-            self.peer_workers.pop(peer, None)
-            empty = await placement.peer_left(session_id, peer)
+        await bus.publish(B.worker_channel(worker), message)
+        if isinstance(message, B.PeerClose):
+            self.peer_workers.pop(message.peer, None)
+            empty = await placement.peer_left(session_id, message.peer)
             if empty is not None:
-                await bus.publish(
-                    f"media.worker.{empty}", {"type": "room.close", "room": session_id}
-                )
+                await bus.publish(B.worker_channel(empty), B.RoomClose(session_id=session_id))
 
-    async def close_elsewhere(self, session_id: str, worker: str, close: dict[str, Any]) -> None:
+    async def close_elsewhere(self, worker: str, close: B.PeerClose) -> None:
         """Close a participant's old peer on ``worker`` (it reconnects to another one).
 
         ``worker`` may be a relay left empty by it: then its room closes.
         """
         bus = self.services.bus
-        await bus.publish(f"media.worker.{worker}", close)
-        if await self.services.placement.release_if_empty(session_id, worker):
-            await bus.publish(f"media.worker.{worker}", {"type": "room.close", "room": session_id})
+        await bus.publish(B.worker_channel(worker), close)
+        if await self.services.placement.release_if_empty(close.session_id, worker):
+            await bus.publish(B.worker_channel(worker), B.RoomClose(session_id=close.session_id))
 
-    async def on_worker_message(self, msg: Message) -> None:
+    async def on_worker_message(self, msg: B.WorkerReply) -> None:
         """A media worker's message about one of this hub's peers."""
         services = self.services
-        mtype = msg.get("type")
-        pid = str(msg.get("peer", ""))
+        pid = msg.peer or ""
         member = services.presence.members.get(pid)
         if member is None:
             return
         conn = member.conn
-        if mtype == "peer.answer" and conn:
-            conn.send(
-                P.event(
-                    "media.answer",
-                    session=member.session_id,
-                    sdp=msg["sdp"],
-                    tracks=msg.get("tracks", []),
-                )
-            )
-        elif mtype == "peer.offer" and conn:
-            conn.send(
-                P.event(
-                    "media.offer",
-                    session=member.session_id,
-                    sdp=msg["sdp"],
-                    tracks=msg.get("tracks", []),
-                )
-            )
-        elif mtype == "peer.tracks":
+        if isinstance(msg, B.WorkerAnswer | B.WorkerOffer):
+            if conn:
+                event = E.MediaAnswer if isinstance(msg, B.WorkerAnswer) else E.MediaOffer
+                tracks = [t.wire() for t in msg.tracks]
+                conn.send(event(session=member.session_id, sdp=msg.sdp, tracks=tracks))
+        elif isinstance(msg, B.PeerTracks):
             async with services.tx() as tx:
                 await sessions.set_participant(tx, pid, publishing=True)
             await services.rooms.op(
+                B.Published(session_id=member.session_id, participant=pid, role=member.role.value)
+            )
+            await services.rooms.event(
                 member.session_id,
-                {
-                    "op": "published",
-                    "session_id": member.session_id,
-                    "participant": pid,
-                    "role": member.role.value,
-                },
+                E.MediaPublished(session=member.session_id, participant=pid, kinds=msg.kinds),
             )
-            await services.rooms.participant_event(
-                member, "media.published", kinds=msg.get("kinds", [])
-            )
-        elif mtype == "peer.state":
-            state = msg.get("state")
-            if state == "connected" and not member.media_connected:
+        elif isinstance(msg, B.PeerState):
+            if msg.state == "connected" and not member.media_connected:
                 member.media_connected = True
                 await self._subscribe_to_publishers(member)
             if conn:
-                conn.send(P.event("media.state", session=member.session_id, state=state))
-        elif mtype == "peer.stats":
-            stats = msg.get("stats", {})
-            member.stats = dict(stats) if isinstance(stats, dict) else {}
-            await services.rooms.participant_event(
-                member, "media.stats", "staff", stats=member.stats
+                conn.send(E.MediaState(session=member.session_id, state=msg.state))
+        elif isinstance(msg, B.PeerStats):
+            member.stats = dict(msg.stats)
+            await services.rooms.event(
+                member.session_id,
+                E.MediaStats(session=member.session_id, participant=pid, stats=member.stats),
+                "staff",
             )
-        elif mtype == "peer.speaking":
+        elif isinstance(msg, B.PeerSpeaking):
             # a training's viewers are not told (thousands of them; they watch the trainer)
             audience = "speakers" if member.kind is SessionKind.TRAINING else "admitted"
-            speaking = msg.get("speaking") is True
-            await services.rooms.participant_event(
-                member, "media.speaking", audience, speaking=speaking
+            await services.rooms.event(
+                member.session_id,
+                E.MediaSpeaking(session=member.session_id, participant=pid, speaking=msg.speaking),
+                audience,
             )
-        elif mtype == "peer.error" and conn:
-            conn.send(
-                P.error(None, P.MEDIA_UNAVAILABLE, str(msg.get("message", "media error"))[:300])
-            )
+        elif isinstance(msg, B.PeerError) and conn:
+            conn.send(P.error(None, P.MEDIA_UNAVAILABLE, msg.message[:300]))
 
     async def _subscribe_to_publishers(self, member: Member) -> None:
         async with self.services.tx() as tx:
@@ -166,13 +140,7 @@ class MediaRelay:
                 continue
             if should_subscribe(s.kind, member.role, p.role):
                 await self.send(
-                    s.id,
-                    {
-                        "type": "peer.subscribe",
-                        "room": s.id,
-                        "peer": member.participant_id,
-                        "publisher": p.id,
-                    },
+                    B.PeerSubscribe(session_id=s.id, peer=member.participant_id, publisher=p.id)
                 )
 
     async def subscribe_members_to(
@@ -193,13 +161,7 @@ class MediaRelay:
                 continue
             if should_subscribe(room.kind, member.role, prole):
                 await self.send(
-                    session_id,
-                    {
-                        "type": "peer.subscribe",
-                        "room": session_id,
-                        "peer": pid,
-                        "publisher": publisher,
-                    },
+                    B.PeerSubscribe(session_id=session_id, peer=pid, publisher=publisher)
                 )
 
     def media_lost(self, session_id: str, reason: str, worker: str | None = None) -> None:
@@ -218,4 +180,4 @@ class MediaRelay:
                 self.peer_workers.pop(m.participant_id, None)
                 m.media_connected = False
                 if m.conn:
-                    m.conn.send(P.event("media.lost", session=session_id, reason=reason))
+                    m.conn.send(E.MediaLost(session=session_id, reason=reason))

@@ -20,13 +20,13 @@ from records import items, sessions
 from records.enums import AdmissionState, ParticipantRole, SessionKind, SessionState
 from records.lookup import format_code
 from records.policy import STAFF_ROLES, may_publish, should_subscribe
-from signaling import protocol as P
-from signaling.bus import Message, Subscription
+from signaling import bus_messages as B
+from signaling import events as E
+from signaling.bus import Subscription
 from signaling.turn import turn_credentials
 from signaling.views import hidden_roles, participant_json, session_brief
 
 if TYPE_CHECKING:
-    from signaling.presence import Member
     from signaling.services import Services
 
 logger = logging.getLogger(__name__)
@@ -55,8 +55,11 @@ class Rooms:
         """Count ``pid`` among this hub's members of ``s``; subscribe to the room's channel."""
         room = self.local.get(s.id)
         if room is None:
-            sub = await self.services.bus.subscribe(f"room.{s.id}")
-            task = self.services.spawn(self.services.consume(sub, self.on_message), f"room-{s.id}")
+            sub = await self.services.bus.subscribe(B.room_channel(s.id))
+            task = self.services.spawn(
+                self.services.consume(sub, B.ROOM_OPS.validate_python, self.on_message),
+                f"room-{s.id}",
+            )
             room = RoomLocal(s.id, s.kind, set(), sub, task)
             self.local[s.id] = room
         room.members.add(pid)
@@ -76,22 +79,13 @@ class Rooms:
         for room in list(self.local.values()):
             await room.subscription.close()
 
-    async def op(self, session_id: str, op: dict[str, Any]) -> None:
+    async def op(self, op: B.RoomOp) -> None:
         """Publish a room operation to every hub with members in the room."""
-        await self.services.bus.publish(f"room.{session_id}", op)
+        await self.services.bus.publish(B.room_channel(op.session_id), op)
 
-    async def event(self, session_id: str, event: dict[str, Any], audience: str = "all") -> None:
+    async def event(self, session_id: str, event: E.HubEvent, audience: str = "all") -> None:
         """Deliver ``event`` to the room's members in ``audience``, on every hub."""
-        await self.op(session_id, {"op": "event", "event": event, "audience": audience})
-
-    async def participant_event(
-        self, member: Member, etype: str, audience: str = "all", **fields: Any
-    ) -> None:
-        """Tell ``member``'s room an event about ``member`` (``session``, ``participant``)."""
-        event = P.event(
-            etype, session=member.session_id, participant=member.participant_id, **fields
-        )
-        await self.event(member.session_id, event, audience)
+        await self.op(B.RoomEvent(session_id=session_id, event=event, audience=audience))
 
     async def snapshot_of(self, session_id: str, pid: str) -> dict[str, Any]:
         """The snapshot participant ``pid`` sees, read from the database."""
@@ -156,47 +150,36 @@ class Rooms:
             )
         return servers
 
-    async def on_message(self, msg: Message) -> None:
+    async def on_message(self, msg: B.RoomOp) -> None:
         """Apply a room operation published by any hub (this one included)."""
         services = self.services
         presence = services.presence
         members = presence.members
-        op = msg.get("op")
-        session_id = str(msg.get("session", ""))
-        if op == "event":
-            event = msg["event"]
-            sid = str(event.get("session", ""))
-            self.deliver(sid, event, str(msg.get("audience", "all")))
-        elif op == "resumed":
-            pid = str(msg["participant"])
+        session_id = msg.session_id
+        if isinstance(msg, B.RoomEvent):
+            self.deliver(session_id, msg.event, msg.audience)
+        elif isinstance(msg, B.MemberResumed):
+            pid = msg.participant
             member = members.get(pid)
-            if member is not None and msg.get("hub") != services.hub_id:
+            if member is not None and msg.hub != services.hub_id:
                 # resumed on another hub: stop our window timer and forget the member here,
                 # and close a connection of ours that still held it (one live connection)
                 if member.conn is not None:
                     member.conn.participants.pop(member.session_id, None)
                     presence.supersede(member.conn, member.session_id)
                 presence.forget(pid)
-        elif op == "kick":
-            pid = str(msg["participant"])
+        elif isinstance(msg, B.MemberKicked):
+            pid = msg.participant
             member = members.get(pid)
             if member is not None:
                 if member.conn is not None:
-                    member.conn.send(
-                        P.event(
-                            "session.removed",
-                            session=member.session_id,
-                            reason=msg.get("reason", ""),
-                        )
-                    )
+                    member.conn.send(E.SessionRemoved(session=member.session_id, reason=msg.reason))
                     member.conn.participants.pop(member.session_id, None)
                 presence.forget(pid)
-        elif op == "published":
-            await services.relay.subscribe_members_to(
-                str(msg["session_id"]), str(msg["participant"]), msg.get("role", "")
-            )
-        elif op == "admitted":
-            pid = str(msg["participant"])
+        elif isinstance(msg, B.Published):
+            await services.relay.subscribe_members_to(session_id, msg.participant, msg.role)
+        elif isinstance(msg, B.MemberAdmitted):
+            pid = msg.participant
             member = members.get(pid)
             if member is not None:
                 member.admitted = True
@@ -205,27 +188,23 @@ class Rooms:
                     # the snapshot's "session" is the brief; the event's "session" is the id
                     snapshot["session_info"] = snapshot.pop("session")
                     member.conn.send(
-                        P.event(
-                            "admission", session=member.session_id, state="admitted", **snapshot
-                        )
+                        E.Admission(session=member.session_id, state="admitted", **snapshot)
                     )
-        elif op == "role":
-            pid = str(msg["participant"])
+        elif isinstance(msg, B.RoleChanged):
+            pid = msg.participant
             member = members.get(pid)
             if member is not None:
-                member.role = ParticipantRole(str(msg["role"]))
+                member.role = ParticipantRole(msg.role)
                 await services.relay.send(
-                    member.session_id,
-                    {
-                        "type": "peer.permit",
-                        "room": member.session_id,
-                        "peer": pid,
-                        "may_publish": may_publish(member.role),
-                    },
+                    B.PeerPermit(
+                        session_id=member.session_id,
+                        peer=pid,
+                        may_publish=may_publish(member.role),
+                    )
                 )
-        elif op == "unpublished":
+        elif isinstance(msg, B.Unpublished):
             # a demoted speaker: the viewers here stop receiving its media
-            publisher = str(msg["participant"])
+            publisher = msg.participant
             room = self.local.get(session_id)
             kind = room.kind if room is not None else SessionKind.TRAINING
             for pid in list(room.members) if room is not None else []:
@@ -234,27 +213,22 @@ class Rooms:
                     continue
                 if not should_subscribe(kind, member.role, ParticipantRole.VIEWER):
                     await services.relay.send(
-                        member.session_id,
-                        {
-                            "type": "peer.unsubscribe",
-                            "room": member.session_id,
-                            "peer": pid,
-                            "publisher": publisher,
-                        },
+                        B.PeerUnsubscribe(
+                            session_id=member.session_id, peer=pid, publisher=publisher
+                        )
                     )
-        elif op == "ended":
-            sid = str(msg["session_id"])
+        elif isinstance(msg, B.RoomEnded):
             for pid, member in list(members.items()):
-                if member.session_id == sid:
+                if member.session_id == session_id:
                     if member.conn is not None:
-                        member.conn.participants.pop(sid, None)
+                        member.conn.participants.pop(session_id, None)
                     presence.forget(pid)
-        elif op == "attendance":
-            room = self.local.get(str(msg["session_id"]))
+        elif isinstance(msg, B.AttendanceChanged):
+            room = self.local.get(session_id)
             if room is not None:
                 room.attendance_dirty = True
 
-    def deliver(self, session_id: str, event: dict[str, Any], audience: str) -> None:
+    def deliver(self, session_id: str, event: E.HubEvent, audience: str) -> None:
         """Send ``event`` to this hub's members of the room who are in ``audience``."""
         room = self.local.get(session_id)
         if room is None:
@@ -282,15 +256,13 @@ class Rooms:
         services = self.services
         view = await services.run(sessions.leave_session, session_id, pid, reason)
         s, p, nobody_left = view.session, view.participant, view.nobody_left
-        await services.relay.send(
-            session_id, {"type": "peer.close", "room": session_id, "peer": pid}
-        )
+        await services.relay.send(B.PeerClose(session_id=session_id, peer=pid))
         if s.kind is SessionKind.TRAINING and p.role is ParticipantRole.VIEWER:
-            await self.op(session_id, {"op": "attendance", "session_id": session_id})
+            await self.op(B.AttendanceChanged(session_id=session_id))
         else:
             await self.event(
                 session_id,
-                P.event("participant.left", session=session_id, participant=pid, reason=reason),
+                E.ParticipantLeft(session=session_id, participant=pid, reason=reason),
             )
         services.presence.forget(pid)
         if s.state is SessionState.LIVE and nobody_left:
@@ -304,7 +276,7 @@ class Rooms:
         async with services.tx() as tx:
             ended = await sessions.set_state(tx, s.id, SessionState.ENDED, reason)
             await sessions.log_event(tx, s.id, "ended", actor=actor, data={"reason": reason})
-        await services.relay.send(s.id, {"type": "room.close", "room": s.id})
+        await services.relay.send(B.RoomClose(session_id=s.id))
         await services.placement.release(s.id)
         services.relay.room_workers.pop(s.id, None)
         lookup_code = None
@@ -320,10 +292,8 @@ class Rooms:
             "lookup_code": lookup_code,  # 查询码, printed on the receipt
             "reference": s.id[:8].upper(),
         }
-        await self.event(
-            s.id, P.event("session.ended", session=s.id, reason=reason, receipt=receipt)
-        )
-        await self.op(s.id, {"op": "ended", "session_id": s.id})
+        await self.event(s.id, E.SessionEnded(session=s.id, reason=reason, receipt=receipt))
+        await self.op(B.RoomEnded(session_id=s.id))
 
     async def remove_invitee(self, session_id: str, invite_id: str) -> None:
         """Remove whoever joined ``session_id`` with invite ``invite_id`` (it was revoked)."""
@@ -337,13 +307,13 @@ class Rooms:
                     await sessions.log_event(
                         tx, s.id, "left", participant_id=p.id, data={"reason": "invite_revoked"}
                     )
-                await services.relay.send(s.id, {"type": "peer.close", "room": s.id, "peer": p.id})
-                await self.op(s.id, {"op": "kick", "participant": p.id, "reason": "invite_revoked"})
+                await services.relay.send(B.PeerClose(session_id=s.id, peer=p.id))
+                await self.op(
+                    B.MemberKicked(session_id=s.id, participant=p.id, reason="invite_revoked")
+                )
                 await self.event(
                     s.id,
-                    P.event(
-                        "participant.left", session=s.id, participant=p.id, reason="invite_revoked"
-                    ),
+                    E.ParticipantLeft(session=s.id, participant=p.id, reason="invite_revoked"),
                 )
 
     async def attendance_loop(self) -> None:
@@ -370,8 +340,7 @@ class Rooms:
                     logger.warning("attendance of %s: %s", room.session_id, exc)
                     continue
                 per_unit = {str(unit or 0): n for unit, n in counts.items()}
-                event = P.event(
-                    "attendance",
+                event = E.Attendance(
                     session=room.session_id,
                     total=sum(per_unit.values()),
                     units=per_unit,

@@ -19,6 +19,8 @@ import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import pydantic
+
 from config import errors
 from config.settings import Settings
 from records import sessions
@@ -38,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+_M = TypeVar("_M")
 
 
 class Services:
@@ -105,15 +108,26 @@ class Services:
             logger.error("hub task %s failed", task.get_name(), exc_info=task.exception())
 
     async def consume(
-        self, sub: Subscription, handler: Callable[[Message], Awaitable[None]]
+        self,
+        sub: Subscription,
+        parse: Callable[[Message], _M],
+        handler: Callable[[_M], Awaitable[None]],
     ) -> None:
-        """Hand every message of ``sub`` to ``handler``; one failing message stops nothing."""
-        async for message in sub:
+        """Hand every message of ``sub``, validated by ``parse``, to ``handler``.
+
+        ``parse`` is the channel's adapter (:mod:`signaling.bus_messages`); a message it
+        refuses is logged and dropped. One failing message stops nothing.
+        """
+        async for raw in sub:
+            kind = raw.get("type") or raw.get("op")
+            try:
+                message = parse(raw)
+            except pydantic.ValidationError as exc:
+                logger.warning("bus message %s dropped: %s", kind, exc)
+                continue
             try:
                 await handler(message)
             except errors.GatewayError as exc:
-                logger.warning(
-                    "bus message %s failed: %s", message.get("type") or message.get("op"), exc
-                )
+                logger.warning("bus message %s failed: %s", kind, exc)
             except Exception:
                 logger.exception("bus message handler failed")

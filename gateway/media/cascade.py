@@ -12,22 +12,23 @@ origin, which asks the publisher; NACKs are answered at the nearest hop (each se
 its own retransmission history); REMB caps follow the relay's viewers. Why WebRTC rather than
 plain RTP between workers: docs/media.md, *Cascading*.
 
-Bus messages of cascading (the one place they are defined; the hub's side is in
-``signaling.placement``/``signaling.relay``):
+Bus messages of cascading (models of :mod:`signaling.bus_messages`, docs/protocol.md, *Bus*;
+the hub's side is in ``signaling.placement``/``signaling.relay``):
 
 hub → relay worker, on ``media.worker.<relay>``:
-    ``relay.pull`` {room, publisher, origin}: serve ``publisher`` here from worker ``origin``
-    (idempotent; a pull from a different origin replaces the link: the publisher re-offered
-    on another worker after its origin died).
+    ``relay.pull`` (:class:`~signaling.bus_messages.RelayPull`) {session_id, publisher,
+    origin}: serve ``publisher`` here from worker ``origin`` (idempotent; a pull from a
+    different origin replaces the link: the publisher re-offered on another worker after its
+    origin died).
 
-relay worker → origin worker, on ``media.worker.<origin>`` (the existing viewer messages, with
+relay worker → origin worker, on ``media.worker.<origin>`` (the existing viewer commands, with
 ``peer`` = the link id ``relay:<relay>:<publisher>:<serial>``):
     ``peer.subscribe`` {publisher}, ``peer.offer`` {sdp, reply_to: ``media.cascade.<relay>``},
     ``peer.answer`` {sdp}, ``peer.close``.
 
 origin worker → relay worker, on ``media.cascade.<relay>``: what the origin's ``Peer`` of the
-link says (``peer.answer``, ``peer.offer`` {sdp, tracks}, ``peer.state``, ``peer.error``;
-``peer.stats`` is ignored).
+link says, as ``WorkerReply`` models (``peer.answer``, ``peer.offer`` {sdp, tracks},
+``peer.state``, ``peer.error``; the rest is ignored).
 """
 
 from __future__ import annotations
@@ -35,25 +36,17 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from aiortc import RTCConfiguration
 
 from gateway.media.peer import Peer
 from gateway.media.room import Room
+from signaling import bus_messages as B
 
 logger = logging.getLogger(__name__)
 
-Message = dict[str, Any]
-
-
-def cascade_channel(worker_id: str) -> str:
-    """The bus channel on which a relay worker hears its links' origins."""
-    return f"media.cascade.{worker_id}"
-
-
-def _worker_channel(worker_id: str) -> str:
-    return f"media.worker.{worker_id}"
+cascade_channel = B.cascade_channel
+_worker_channel = B.worker_channel
 
 
 class Cascade:
@@ -69,7 +62,7 @@ class Cascade:
         self,
         worker_id: str,
         configuration: RTCConfiguration,
-        emit: Callable[[str, Message], None],
+        emit: Callable[[str, B.BusMessage], None],
     ) -> None:
         self.worker_id = worker_id
         self._configuration = configuration
@@ -111,33 +104,39 @@ class Cascade:
         logger.info("room %s: relaying %s from worker %s (%s)", room.id, publisher, origin, link_id)
         self._emit(
             _worker_channel(origin),
-            {"type": "peer.subscribe", "room": room.id, "peer": link_id, "publisher": publisher},
+            B.PeerSubscribe(session_id=room.id, peer=link_id, publisher=publisher),
         )
         link.start_link(cascade_channel(self.worker_id))
 
-    def on_origin_message(self, rooms: dict[str, Room], message: Message) -> None:
+    def on_origin_message(self, rooms: dict[str, Room], message: B.WorkerReply) -> None:
         """A message of an origin's peer about one of our links."""
-        link_id = str(message.get("peer"))
+        link_id = message.peer or ""
         where = self.links.get(link_id)
         room = rooms.get(where[0]) if where is not None else None
         link = room.peers.get(where[1]) if room is not None and where is not None else None
         if room is None or where is None or link is None or link.wire_id != link_id:
             self.links.pop(link_id, None)
             return  # a link closed or replaced meanwhile
-        kind = message.get("type")
-        if kind in ("peer.offer", "peer.answer"):
-            link.post(message)
-        elif kind == "peer.state" and message.get("state") in ("closed", "failed"):
-            logger.info("room %s: link %s %s at its origin", room.id, link_id, message["state"])
+        # the link handles the origin's offer and answer as a peer handles a client's
+        if isinstance(message, B.WorkerOffer):
+            link.post(
+                B.PeerOffer(
+                    session_id=room.id, peer=link_id, sdp=message.sdp, reply_to=link.reply_to
+                )
+            )
+        elif isinstance(message, B.WorkerAnswer):
+            link.post(B.PeerAnswer(session_id=room.id, peer=link_id, sdp=message.sdp))
+        elif isinstance(message, B.PeerState) and message.state in ("closed", "failed"):
+            logger.info("room %s: link %s %s at its origin", room.id, link_id, message.state)
             self.links.pop(link_id, None)
             room.request_close(where[1])
-        elif kind == "peer.error":
+        elif isinstance(message, B.PeerError):
             logger.warning(
                 "room %s: link %s: origin says %s: %s",
                 room.id,
                 link_id,
-                message.get("code"),
-                message.get("message"),
+                message.code,
+                message.message,
             )
 
     def forget_room(self, room_id: str) -> None:

@@ -99,15 +99,23 @@ class ForwardTrack(MediaStreamTrack):
 
     @property
     def waiting_for_keyframe(self) -> bool:
-        """Whether this subscriber forwards nothing until the publisher sends a keyframe."""
-        return self._need_keyframe
+        """Whether this subscriber's sender waits for the publisher's next keyframe.
+
+        False before the sender starts: a keyframe then would be dropped as stale.
+        """
+        return self._need_keyframe and self._reading
 
     def attach(self, feed: Feed) -> None:
-        """Start forwarding ``feed`` (detaching any previous one); waits for a keyframe."""
+        """Start forwarding ``feed`` (detaching any previous one); waits for a keyframe.
+
+        The keyframe is asked for once the sender reads (:meth:`recv`): one that arrived before
+        would be dropped as stale, and its request would hold the feed's PLI interval against
+        the request that counts.
+        """
         self.detach()
         self.feed = feed
         feed.subscribers.add(self)
-        self.restart()
+        self.restart(request=self._reading)
 
     def detach(self) -> None:
         """Stop forwarding; the sender keeps waiting for a future :meth:`attach`."""
@@ -167,11 +175,12 @@ class ForwardTrack(MediaStreamTrack):
             super().stop()
             self._queue.put_nowait(None)
 
-    def restart(self) -> None:
-        """Drop what is queued and resume from the next keyframe (asked for at once)."""
+    def restart(self, request: bool = True) -> None:
+        """Drop what is queued; resume from the next keyframe (asked for at once if ``request``)."""
         self._clear()
         self._need_keyframe = self.kind == "video"
-        self.request_keyframe()
+        if request:
+            self.request_keyframe()
 
     def _clear(self) -> int:
         dropped = 0
@@ -228,6 +237,9 @@ class Feed:
         self._on_first_packet = on_first_packet
         self._on_end = on_end
         self._pli_wanted = asyncio.Event()
+        #: when the oldest unserved keyframe request was made, and the latest keyframe came
+        self._wanted_since = 0.0
+        self._keyframe_at = -1.0
         self._run_task = asyncio.create_task(self._run(), name=f"feed-{publisher}-{kind}")
         self._pli_task: asyncio.Task[None] | None = None
         if kind == "video":
@@ -254,7 +266,8 @@ class Feed:
 
     def request_keyframe(self) -> None:
         """Ask the publisher for a keyframe soon (at most one PLI per ``PLI_INTERVAL_S``)."""
-        if self._pli_task is not None:
+        if self._pli_task is not None and not self._pli_wanted.is_set():
+            self._wanted_since = time.monotonic()
             self._pli_wanted.set()
 
     def set_sink(self, sink: FrameSink | None) -> None:
@@ -338,6 +351,7 @@ class Feed:
         self.bytes += packet.size
         if packet.is_keyframe and self.kind == "video":
             self.keyframes += 1
+            self._keyframe_at = time.monotonic()
         # the record keeps what was said even while the moderator muted it for others
         if self._sink is not None:
             self._to_sink(packet, arrival)
@@ -379,6 +393,12 @@ class Feed:
                     continue
                 self.pli_retries += 1
                 logger.debug("feed %s/%s: keyframe request repeated", self.publisher, self.kind)
+            else:
+                if self._keyframe_at > self._wanted_since and not self._keyframe_awaited():
+                    # a burst of joins: the keyframe asked for by the first one, during the
+                    # interval, already started the others; no PLI per viewer
+                    self._pli_wanted.clear()
+                    continue
             self._pli_wanted.clear()
             try:
                 sent = await self._send_pli()

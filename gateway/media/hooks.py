@@ -570,6 +570,29 @@ def _extension_ids(dtls: RTCDtlsTransport) -> HeaderExtensions:
     return ids
 
 
+async def start_late_senders(pc: RTCPeerConnection) -> int:
+    """Start the senders of a renegotiation whose answer was applied before DTLS was up.
+
+    aiortc starts a transceiver's sender when an answer is applied only if DTLS is connected
+    by then; the worker re-offers a viewer's tracks while ICE and DTLS are still under way (to
+    save a round trip on joining), so it starts those here once connected. Idempotent; returns
+    how many it started.
+    """
+    started = 0
+    local_rtp = getattr(pc, "_RTCPeerConnection__localRtp", None)
+    if local_rtp is None:
+        raise MediaError(f"aiortc {aiortc.__version__}: RTCPeerConnection.__localRtp is gone")
+    for transceiver in pc.getTransceivers():
+        sender = transceiver.sender
+        if transceiver.currentDirection not in ("sendonly", "sendrecv") or sender.track is None:
+            continue
+        if sender.__dict__.get("_RTCRtpSender__started", True):
+            continue
+        await sender.send(local_rtp(transceiver))
+        started += 1
+    return started
+
+
 def install_fast_receive(
     pc: RTCPeerConnection, on_rtp: Callable[[bytes, float], None] | None = None
 ) -> None:

@@ -32,6 +32,8 @@ from gateway.media import hooks
 from gateway.media.forward import Feed, ForwardTrack
 from gateway.media.numbering import Numbering
 from gateway.media.tasks import cancel_and_wait
+from signaling import bus_messages as B
+from signaling.messages import IceCandidate
 
 if TYPE_CHECKING:
     from gateway.media.room import Room
@@ -39,9 +41,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
+#: what a peer's actor handles: the hub's messages for it, or its own timers (``_negotiate``,
+#: ``_answer_due``) as small dicts
+Inbound = B.PeerOffer | B.PeerAnswer | B.PeerCandidate | Message
 
-#: what a relay link (a worker's connection to another worker's publisher) tells its origin;
-#: the rest a participant's peer reports (state, tracks, stats, speaking) is for a hub
+#: what a relay link (a worker's connection to another worker's publisher) tells its origin,
+#: as the origin's ``WorkerCommand``; the rest a participant's peer reports (state, tracks,
+#: stats, speaking) is for a hub
 LINK_MESSAGES = frozenset({"peer.offer", "peer.answer", "peer.close"})
 
 #: a client that has not answered the worker's re-offer after this long gets it again (the
@@ -91,7 +97,7 @@ class Peer:
         peer_id: str,
         reply_to: str,
         configuration: RTCConfiguration,
-        emit: Callable[[str, Message], None],
+        emit: Callable[[str, B.BusMessage], None],
         *,
         wire_id: str | None = None,
         link: bool = False,
@@ -110,8 +116,8 @@ class Peer:
         #: what the hub was last told: whether this participant is speaking (audio levels)
         self.speaking = False
         self._emit = emit
-        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
-        self._pending_candidates: list[Message | None] = []
+        self._inbox: asyncio.Queue[Inbound] = asyncio.Queue()
+        self._pending_candidates: list[IceCandidate | None] = []
         self._negotiation_needed = False
         self._closed = False
         self._offer_serial = 0  # which worker offer an answer timer belongs to
@@ -125,18 +131,24 @@ class Peer:
 
     # ------------------------------------------------------------------ public, sync
 
-    def post(self, message: Message) -> None:
+    def post(self, message: Inbound) -> None:
         """Queue a signaling message for this peer's actor."""
         self._inbox.put_nowait(message)
 
     def send(self, message_type: str, **fields: Any) -> None:
-        """Send a message about this peer to its ``reply_to`` channel."""
-        if self.link and message_type not in LINK_MESSAGES:
+        """Send a message about this peer (a ``WorkerReply``) to its ``reply_to`` channel.
+
+        A relay link's messages are ``WorkerCommand``s for its origin worker instead (the
+        link is the origin's viewer): only :data:`LINK_MESSAGES`, without the track map.
+        """
+        wire = {"type": message_type, "session_id": self.room.id, "peer": self.wire_id, **fields}
+        if self.link:
+            if message_type not in LINK_MESSAGES:
+                return
+            wire.pop("tracks", None)
+            self._emit(self.reply_to, B.WORKER_COMMANDS.validate_python(wire))
             return
-        self._emit(
-            self.reply_to,
-            {"type": message_type, "room": self.room.id, "peer": self.wire_id, **fields},
-        )
+        self._emit(self.reply_to, B.WORKER_REPLIES.validate_python(wire))
 
     def start_link(self, reply_to: str) -> None:
         """A relay link: offer to the origin; its answers and offers come on ``reply_to``."""
@@ -230,20 +242,22 @@ class Peer:
     async def _run(self) -> None:
         while True:
             message = await self._inbox.get()
-            kind = message["type"]
+            kind = message["type"] if isinstance(message, dict) else message.type
             try:
-                if kind == "peer.offer":
-                    await self._handle_offer(message["sdp"])
-                elif kind == "peer.answer":
-                    await self._handle_answer(message["sdp"])
-                elif kind == "peer.candidate":
-                    await self._handle_candidate(message.get("candidate"))
+                if isinstance(message, B.PeerOffer):
+                    await self._handle_offer(message.sdp)
+                elif isinstance(message, B.PeerAnswer):
+                    await self._handle_answer(message.sdp)
+                elif isinstance(message, B.PeerCandidate):
+                    await self._handle_candidate(message.candidate)
                 elif kind == "_negotiate":
                     pass
                 elif kind == "_link_offer":
                     await self._link_offer(message["reply_to"])
                 elif kind == "_answer_due":
                     self._answer_due(message["offer"])
+                elif kind == "_start_senders":
+                    await hooks.start_late_senders(self.pc)
                 if self._negotiation_needed:
                     await self._offer()
             except (MediaError, ValueError) as exc:
@@ -319,29 +333,42 @@ class Peer:
             raise MediaError(f"cannot apply answer: {exc}") from exc
         self._cancel_answer_timer()
         self.numbering.learn(sdp)
+        if self.pc.connectionState == "connected":
+            # a late start too: DTLS may have come up while this answer was being applied
+            await hooks.start_late_senders(self.pc)
 
-    async def _handle_candidate(self, candidate: Message | None) -> None:
+    async def _handle_candidate(self, candidate: IceCandidate | None) -> None:
         if self.pc.remoteDescription is None:
             self._pending_candidates.append(candidate)
         else:
             await self._add_candidate(candidate)
 
-    async def _add_candidate(self, candidate: Message | None) -> None:
-        if candidate is None or not candidate.get("candidate"):
+    async def _add_candidate(self, candidate: IceCandidate | None) -> None:
+        if candidate is None or not candidate.candidate:
             await self.pc.addIceCandidate(None)  # end of candidates
             return
-        text = str(candidate["candidate"])
+        text = candidate.candidate
         parsed = candidate_from_sdp(
             text.split(":", 1)[1] if text.startswith("candidate:") else text
         )
-        parsed.sdpMid = candidate.get("sdpMid")
-        parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
+        parsed.sdpMid = candidate.sdpMid
+        parsed.sdpMLineIndex = candidate.sdpMLineIndex
         await self.pc.addIceCandidate(parsed)
 
     async def _offer(self) -> None:
-        # Only from stable, and only once connected: aiortc starts the senders of a
-        # renegotiation only if DTLS is already up when the answer is applied.
-        if self.pc.signalingState != "stable" or self.pc.connectionState != "connected":
+        # Only from stable. A viewer's first offer carries no tracks (a data channel), so its
+        # tracks come in this offer: it goes out while ICE and DTLS are still under way, to
+        # save a round trip on joining. aiortc starts the senders of a renegotiation only if
+        # DTLS is up when the answer is applied; those answered earlier start once connected
+        # (hooks.start_late_senders). Both ends of a worker-to-worker link wait for connected
+        # as before.
+        if self.pc.signalingState != "stable":
+            return
+        state = self.pc.connectionState
+        early = (
+            state in ("new", "connecting") and not self.link and not self.id.startswith("relay:")
+        )
+        if state != "connected" and not early:
             return
         self._negotiation_needed = False
         offer = await self.pc.createOffer()
@@ -447,6 +474,8 @@ class Peer:
         if state in ("connected", "failed") and state != self.state:
             self.state = state
             self.send("peer.state", state=state)
+            if state == "connected":
+                self.post({"type": "_start_senders"})
             if state == "connected" and self._negotiation_needed:
                 self.post({"type": "_negotiate"})
             if state == "failed":

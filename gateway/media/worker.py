@@ -1,22 +1,21 @@
 """The media worker: serves rooms on bus messages, forwarding encoded media without transcoding.
 
-Bus protocol (all messages have ``type`` and ``room``; peer messages have ``peer``):
+Bus protocol: the models of :mod:`signaling.bus_messages` (all with ``type`` and
+``session_id``, the room; peer messages with ``peer``), documented in docs/protocol.md, *Bus*:
 
-hub → worker, on ``media.worker.<worker_id>``:
-    ``room.open`` {codec: "vp8"|"h264", record: bool}, ``room.close``,
-    ``peer.offer`` {sdp, reply_to, open?: the room.open fields of a relay, used if the room
-    is not open yet}, ``peer.answer`` {sdp}, ``peer.candidate`` {candidate|null},
-    ``peer.subscribe`` / ``peer.unsubscribe`` {publisher}, ``peer.mute`` {kind, muted},
-    ``peer.close``.
+hub → worker, on ``media.worker.<worker_id>`` (``WorkerCommand``):
+    ``room.open``, ``room.close``, ``room.record``, ``peer.offer``, ``peer.answer``,
+    ``peer.candidate``, ``peer.subscribe`` / ``peer.unsubscribe``, ``peer.permit``,
+    ``peer.mute``, ``peer.close``; ``peer.offer`` may carry ``open``, the room.open fields
+    of a relay, used if the room is not open yet.
 
-worker → hub, on the peer's ``reply_to``:
-    ``peer.answer`` / ``peer.offer`` {sdp, tracks: [{mid, publisher, kind, source_mid}]},
-    ``peer.tracks`` {kinds}, ``peer.state`` {state: connected|failed|closed},
-    ``peer.stats`` {stats: {bitrate_kbps, fps, packets_lost, rtt_ms}},
-    ``peer.speaking`` {speaking: bool} (from the audio levels the publisher's packets carry),
-    ``peer.error`` {code, message}.
+worker → hub, on the peer's ``reply_to`` (``WorkerReply``):
+    ``peer.answer`` / ``peer.offer`` (with the mid → publisher map), ``peer.tracks``,
+    ``peer.state``, ``peer.stats``, ``peer.speaking`` (from the audio levels the publisher's
+    packets carry), ``peer.error``.
 
-Cascading (``relay.pull`` and the worker-to-worker link messages): ``gateway/media/cascade.py``.
+Cascading (``relay.pull`` and the worker-to-worker link messages on ``media.cascade.<id>``):
+``gateway/media/cascade.py``.
 
 Heartbeat: ``bus.heartbeat(worker_id, {rooms, peers, tracks, cpu_pct}, ttl_s=5)`` every second.
 """
@@ -24,26 +23,39 @@ Heartbeat: ``bus.heartbeat(worker_id, {rooms, peers, tracks, cpu_pct}, ttl_s=5)`
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import psutil
+import pydantic
 from aiortc import RTCIceServer
 
 from config.errors import GatewayError, MediaError
 from gateway.media import hooks
-from gateway.media.cascade import Cascade, cascade_channel
+from gateway.media.cascade import Cascade
 from gateway.media.forward import RoomSink
 from gateway.media.peer import Peer, rtc_configuration
 from gateway.media.room import Room
 from gateway.media.tasks import cancel_and_wait
+from signaling import bus_messages as B
 from signaling.bus import Bus
 
 logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FromOrigin:
+    """What the origin worker of one of this worker's relay links says (``media.cascade``)."""
+
+    reply: B.WorkerReply
+
+
+Inbound = B.WorkerCommand | FromOrigin
 #: ``(room, codec, meta) -> RoomSink``; meta is the ``meta`` of ``room.open`` (kind, unit...)
 SinkFactory = Callable[[str, str, dict[str, Any]], RoomSink]
 
@@ -53,9 +65,7 @@ CODECS = ("vp8", "h264")
 HEARTBEAT_TTL_S = 4.0
 
 
-def worker_channel(worker_id: str) -> str:
-    """The bus channel a worker listens on."""
-    return f"media.worker.{worker_id}"
+worker_channel = B.worker_channel
 
 
 class MediaWorker:
@@ -94,8 +104,8 @@ class MediaWorker:
         self._sink_factory = sink_factory
         self._heartbeat_interval_s = heartbeat_interval_s
         self._stats_interval_s = stats_interval_s
-        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
-        self._outbox: asyncio.Queue[tuple[str, Message] | None] = asyncio.Queue()
+        self._inbox: asyncio.Queue[Inbound] = asyncio.Queue()
+        self._outbox: asyncio.Queue[tuple[str, B.BusMessage] | None] = asyncio.Queue()
         self._process = psutil.Process()
         self._tasks: list[asyncio.Task[None]] = []
         self._subscription: Any = None
@@ -110,7 +120,7 @@ class MediaWorker:
         if self._tasks:
             return
         self._subscription = await self.bus.subscribe(self.channel)
-        self._cascade_subscription = await self.bus.subscribe(cascade_channel(self.id))
+        self._cascade_subscription = await self.bus.subscribe(B.cascade_channel(self.id))
         self._process.cpu_percent(None)  # first call only sets the reference point
         self._tasks = [
             asyncio.create_task(self._read_bus(), name=f"worker-{self.id}-bus"),
@@ -159,13 +169,23 @@ class MediaWorker:
     async def _read_bus(self) -> None:
         if self._loopback_only:
             hooks.use_loopback_only()
-        async for message in self._subscription:
+        async for raw in self._subscription:
+            try:
+                message = B.WORKER_COMMANDS.validate_python(raw)
+            except pydantic.ValidationError as exc:
+                logger.warning("worker %s: malformed message %r: %s", self.id, raw, exc)
+                continue
             self._inbox.put_nowait(message)
 
     async def _read_cascade(self) -> None:
         # the origins of this worker's relay links answer here (their "viewer" is us)
-        async for message in self._cascade_subscription:
-            self._inbox.put_nowait({**message, "_cascade": True})
+        async for raw in self._cascade_subscription:
+            try:
+                reply = B.WORKER_REPLIES.validate_python(raw)
+            except pydantic.ValidationError as exc:
+                logger.warning("worker %s: malformed origin message %r: %s", self.id, raw, exc)
+                continue
+            self._inbox.put_nowait(FromOrigin(reply))
 
     async def _dispatch(self) -> None:
         # Every peer connection is created from this task, so its context (loopback-only ICE)
@@ -174,11 +194,17 @@ class MediaWorker:
             hooks.use_loopback_only()
         while True:
             message = await self._inbox.get()
+            if isinstance(message, FromOrigin):
+                try:
+                    self.cascade.on_origin_message(self.rooms, message.reply)
+                except Exception:
+                    logger.exception("worker %s: origin's %s failed", self.id, message.reply.type)
+                continue
             try:
                 await self._handle(message)
             except Exception as exc:
-                logger.exception("worker %s: %s failed", self.id, message.get("type"))
-                self._error(message, "media_error", f"{message.get('type')}: {exc}")
+                logger.exception("worker %s: %s failed", self.id, message.type)
+                self._error(message, "media_error", f"{message.type}: {exc}")
 
     async def _write_bus(self) -> None:
         while True:
@@ -230,122 +256,97 @@ class MediaWorker:
 
     # ------------------------------------------------------------------ messages
 
-    def _emit(self, channel: str, message: Message) -> None:
+    def _emit(self, channel: str, message: B.BusMessage) -> None:
         self._outbox.put_nowait((channel, message))
 
-    def _error(self, message: Message, code: str, text: str) -> None:
-        reply_to = message.get("reply_to")
-        room = self.rooms.get(str(message.get("room")))
-        peer = room.peers.get(str(message.get("peer"))) if room else None
+    def _error(self, message: B.WorkerCommand, code: str, text: str) -> None:
+        reply_to = message.reply_to if isinstance(message, B.PeerOffer) else None
+        peer_id = getattr(message, "peer", None)
+        room = self.rooms.get(message.session_id)
+        peer = room.peers.get(peer_id) if room and peer_id else None
         if peer is not None:
             reply_to = peer.reply_to
-        if isinstance(reply_to, str):
+        if reply_to is not None:
             self._emit(
                 reply_to,
-                {
-                    "type": "peer.error",
-                    "room": message.get("room"),
-                    "peer": message.get("peer"),
-                    "code": code,
-                    "message": text,
-                },
+                B.PeerError(session_id=message.session_id, peer=peer_id, code=code, message=text),
             )
         else:
             logger.warning("worker %s: %s (%s)", self.id, text, code)
 
-    async def _handle(self, message: Message) -> None:
-        kind = message.get("type")
-        room_id = message.get("room")
-        if not isinstance(kind, str) or not isinstance(room_id, str):
-            logger.warning("worker %s: malformed message %r", self.id, message)
-            return
-        if message.get("_cascade"):
-            self.cascade.on_origin_message(self.rooms, message)
-            return
-        if kind == "room.open":
+    async def _handle(self, message: B.WorkerCommand) -> None:
+        room_id = message.session_id
+        if isinstance(message, B.RoomOpen):
             await self._open_room(room_id, message)
             return
-        if kind == "room.close":
+        if isinstance(message, B.RoomClose):
             await self._close_room(room_id)
             return
-        if kind == "room.record":
-            await self._set_recording(room_id, bool(message.get("record")))
+        if isinstance(message, B.RoomRecord):
+            await self._set_recording(room_id, message.record)
             return
         room = self.rooms.get(room_id)
-        if room is None and kind == "peer.offer" and isinstance(message.get("open"), dict):
+        if room is None and isinstance(message, B.PeerOffer) and message.open is not None:
             # a relay's viewer whose offer overtook the room.open of another hub
-            await self._open_room(room_id, {**message["open"], "room": room_id})
+            await self._open_room(
+                room_id, B.RoomOpen(session_id=room_id, **message.open.model_dump())
+            )
             room = self.rooms.get(room_id)
-        if kind == "relay.pull":
-            publisher, origin = message.get("publisher"), message.get("origin")
-            if room is None or not isinstance(publisher, str) or not isinstance(origin, str):
+        if isinstance(message, B.RelayPull):
+            if room is None:
                 logger.warning("worker %s: relay.pull for %s not possible", self.id, room_id)
                 return
-            await self.cascade.pull(room, publisher, origin)
+            await self.cascade.pull(room, message.publisher, message.origin)
             return
-        peer_id = message.get("peer")
-        if not isinstance(peer_id, str):
-            logger.warning("worker %s: %s without peer", self.id, kind)
-            return
+        peer_id = message.peer
         if room is None:
             self._error(message, "no_room", f"room {room_id!r} is not open on worker {self.id}")
             return
         peer = room.peers.get(peer_id)
-        if kind == "peer.offer" and peer is not None and peer.link:
+        if isinstance(message, B.PeerOffer) and peer is not None and peer.link:
             # the publisher this worker relayed now publishes here (its origin died)
             await room.close_peer(peer_id)
             peer = None
-        if kind == "peer.offer":
+        if isinstance(message, B.PeerOffer):
             if peer is None:
-                reply_to = message.get("reply_to")
-                if not isinstance(reply_to, str):
-                    self._error(message, "bad_request", "peer.offer without reply_to")
-                    return
-                peer = Peer(room, peer_id, reply_to, self._configuration, self._emit)
+                peer = Peer(room, peer_id, message.reply_to, self._configuration, self._emit)
                 room.peers[peer_id] = peer
-            elif isinstance(message.get("reply_to"), str):
-                peer.reply_to = message["reply_to"]
-            info = message.get("info")
+            else:
+                peer.reply_to = message.reply_to
             update = getattr(room.sink, "update_participant", None)
-            if isinstance(info, dict) and callable(update):
-                update(peer_id, info)  # names and roles for the recording's manifest
+            if message.info is not None and callable(update):
+                # names and roles for the recording's manifest
+                update(peer_id, message.info.model_dump())
             peer.post(message)
-        elif kind in ("peer.answer", "peer.candidate"):
+        elif isinstance(message, B.PeerAnswer | B.PeerCandidate):
             if peer is None:
                 self._error(message, "no_peer", f"peer {peer_id!r} has not offered yet")
             else:
                 peer.post(message)
-        elif kind == "peer.subscribe":
-            room.subscribe(peer_id, str(message.get("publisher")))
-        elif kind == "peer.unsubscribe":
-            room.unsubscribe(peer_id, str(message.get("publisher")))
-        elif kind == "peer.mute":
-            media = message.get("kind")
-            if media not in ("audio", "video"):
-                self._error(message, "bad_request", f"peer.mute kind {media!r}")
-                return
-            room.set_muted(peer_id, media, bool(message.get("muted")))
-        elif kind == "peer.permit":
-            room.permit(peer_id, bool(message.get("may_publish")))
-        elif kind == "peer.close":
-            await room.close_peer(peer_id)
+        elif isinstance(message, B.PeerSubscribe):
+            room.subscribe(peer_id, message.publisher)
+        elif isinstance(message, B.PeerUnsubscribe):
+            room.unsubscribe(peer_id, message.publisher)
+        elif isinstance(message, B.PeerMute):
+            room.set_muted(peer_id, message.kind, message.muted)
+        elif isinstance(message, B.PeerPermit):
+            room.permit(peer_id, message.may_publish)
         else:
-            self._error(message, "bad_request", f"unknown message type {kind!r}")
+            await room.close_peer(peer_id)
 
-    async def _open_room(self, room_id: str, message: Message) -> None:
-        codec = str(message.get("codec") or "vp8").lower()
+    async def _open_room(self, room_id: str, message: B.RoomOpen) -> None:
+        codec = message.codec.lower()
         if codec not in CODECS:
             logger.warning("worker %s: room %s asks for codec %r", self.id, room_id, codec)
             codec = "vp8"
         if room_id in self.rooms:
-            if message.get("record"):
+            if message.record:
                 # a relay of the room becomes its home (the origin died): record from now on
                 await self._set_recording(room_id, True)
             return
-        meta = message.get("meta")
-        meta = dict(meta) if isinstance(meta, dict) else {}
+        meta = message.meta.model_dump() if message.meta is not None else {}
         sink = None
-        if message.get("record") and self._sink_factory is not None:
+        if message.record and self._sink_factory is not None:
             sink = self._sink_factory(room_id, codec, meta)
         room = Room(room_id, codec, sink, self._request_close)
         room.meta = meta
@@ -372,7 +373,7 @@ class MediaWorker:
             await room.close()
 
     def _request_close(self, room_id: str, peer_id: str) -> None:
-        self._inbox.put_nowait({"type": "peer.close", "room": room_id, "peer": peer_id})
+        self._inbox.put_nowait(B.PeerClose(session_id=room_id, peer=peer_id))
 
 
 async def _peer_stats(peer: Peer) -> tuple[Message, int, int]:

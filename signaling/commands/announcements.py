@@ -6,12 +6,12 @@ from config import errors
 from records import receipts
 from records.enums import PrincipalKind
 from signaling.context import Context
-from signaling.protocol import Field, Request
+from signaling.messages import AnnouncementShown
 from signaling.registry import Reply, command
 
 
-@command("announcement.shown", {"announcement": Field("int", lo=1)})
-async def announcement_shown(ctx: Context, req: Request) -> Reply:
+@command(AnnouncementShown)
+async def announcement_shown(ctx: Context, req: AnnouncementShown) -> Reply:
     """Write the terminal's receipt of an announcement (the first time only; append-only).
 
     Only terminals send it, and only for announcements of their unit or a unit above it.
@@ -24,7 +24,7 @@ async def announcement_shown(ctx: Context, req: Request) -> Reply:
         async with ctx.tx() as tx:
             recorded = await receipts.record_shown(
                 tx,
-                req["announcement"],
+                req.announcement,
                 int(principal.id),
                 publisher_units=ctx.tree.ancestors(principal.unit_id),
             )

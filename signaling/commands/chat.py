@@ -7,19 +7,19 @@ import time
 from config import errors
 from records import sessions
 from records.enums import ParticipantRole, SessionKind
-from signaling import protocol as P
+from signaling import events as E
 from signaling.context import Context
-from signaling.protocol import ID, Field, Request
+from signaling.messages import ChatSend
 from signaling.registry import Reply, command
 
 
-@command("chat.send", {"session": ID, "text": Field("str", max_len=1000)})
-async def chat_send(ctx: Context, req: Request) -> Reply:
+@command(ChatSend)
+async def chat_send(ctx: Context, req: ChatSend) -> Reply:
     """Send a chat message to the session."""
-    member = ctx.member(req["session"])
+    member = ctx.member(req.session)
     if not member.admitted:
         raise errors.AccessDenied("wait to be admitted")
-    text = req["text"].strip()
+    text = req.text.strip()
     if not text:
         raise errors.ValidationError("chat.send: text must not be empty")
     async with ctx.tx() as tx:
@@ -36,8 +36,7 @@ async def chat_send(ctx: Context, req: Request) -> Reply:
         if member.kind is SessionKind.TRAINING and member.role is ParticipantRole.VIEWER
         else "admitted"
     )
-    event = P.event(
-        "chat.message",
+    event = E.ChatMessage(
         session=member.session_id,
         participant=member.participant_id,
         name=member.principal.name,

@@ -8,25 +8,19 @@ from typing import Any
 
 from records import accounts, sessions
 from records.enums import PrincipalKind
+from signaling import events as E
 from signaling import protocol as P
 from signaling.context import Context
-from signaling.protocol import Field, Request
+from signaling.messages import Hello, Ping
 from signaling.registry import Reply, command
 from signaling.tokens import sign_resume, verify_resume
 
 
-@command(
-    "hello",
-    {
-        "token": Field("str", required=False, max_len=300),
-        "resume": Field("str", required=False, max_len=300),
-        "lang": Field("str", required=False, max_len=8),
-    },
-)
-async def hello(ctx: Context, req: Request) -> Reply:
+@command(Hello)
+async def hello(ctx: Context, req: Hello) -> Reply:
     """Authenticate the connection (before anything else); with ``resume``, rebind it."""
     principal = ctx.cookie
-    token = req["token"]
+    token = req.token
     terminal_hello: sessions.TerminalHello | None = None
     if token and token.startswith(accounts.TERMINAL_PREFIX):
         # the credential, the announcements and the open visit in one transaction
@@ -51,11 +45,11 @@ async def hello(ctx: Context, req: Request) -> Reply:
                 tx, "anonymous", "ws_hello", remote=ctx.conn.remote, outcome="denied"
             )
         raise P.ProtocolError(
-            P.UNAUTHENTICATED, "a valid login, device credential or invite is needed", req.id
+            P.UNAUTHENTICATED,
+            "a valid login, device credential or invite is needed",
+            ctx.request_id,
         )
-    if req["resume"] and (
-        verify_resume(ctx.settings.secret_key, req["resume"], principal.ref) is None
-    ):
+    if req.resume and (verify_resume(ctx.settings.secret_key, req.resume, principal.ref) is None):
         # checked before the connection is authenticated: the client may say hello again
         # without the token on the same connection (web/static/js/ws.js does)
         async with ctx.tx() as tx:
@@ -68,11 +62,11 @@ async def hello(ctx: Context, req: Request) -> Reply:
                 detail={"reason": "resume token not valid for this principal"},
             )
         raise P.ProtocolError(
-            P.UNAUTHENTICATED, "resume token is not valid for this principal", req.id
+            P.UNAUTHENTICATED, "resume token is not valid for this principal", ctx.request_id
         )
     ctx.conn.principal = principal
     resumed: list[dict[str, Any]] = []
-    if req["resume"]:
+    if req.resume:
         resumed = await ctx.presence.resume_all(ctx.conn, principal)
     reply: dict[str, Any] = {
         "principal": {
@@ -105,9 +99,9 @@ async def hello(ctx: Context, req: Request) -> Reply:
     return reply
 
 
-@command("ping", {}, needs_id=False)
-async def ping(ctx: Context, req: Request) -> Reply:
+@command(Ping)
+async def ping(ctx: Context, req: Ping) -> Reply:
     """Answer a ping (a ping without an id gets a ``pong`` event)."""
-    if req.id is None:
-        ctx.conn.send(P.event("pong", at=time.time()))
+    if ctx.request_id is None:
+        ctx.conn.send(E.Pong(at=time.time()))
     return {"at": time.time()}

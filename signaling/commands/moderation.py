@@ -5,15 +5,16 @@ from __future__ import annotations
 from config import errors
 from records import sessions
 from records.enums import AdmissionState, SessionState
-from signaling import protocol as P
+from signaling import bus_messages as B
+from signaling import events as E
 from signaling.context import Context
-from signaling.protocol import ID, Field, Request
+from signaling.messages import LobbyAdmit, LobbyRefuse, ParticipantMute, ParticipantRemove
 from signaling.registry import Reply, command
 from signaling.views import participant_json
 
 
-@command("lobby.admit", {"session": ID, "participant": ID})
-async def admit(ctx: Context, req: Request) -> Reply:
+@command(LobbyAdmit)
+async def admit(ctx: Context, req: LobbyAdmit) -> Reply:
     """Admit a participant from the lobby."""
     principal, s, target = await ctx.moderated(req)
     if target.admission is not AdmissionState.LOBBY or target.left_at is not None:
@@ -31,17 +32,17 @@ async def admit(ctx: Context, req: Request) -> Reply:
             tx, s.id, "admitted", actor=principal.ref, participant_id=target.id
         )
         p = await sessions.get_participant(tx, target.id)
-    await ctx.rooms.op(s.id, {"op": "admitted", "participant": target.id})
+    await ctx.rooms.op(B.MemberAdmitted(session_id=s.id, participant=target.id))
     await ctx.rooms.event(
         s.id,
-        P.event("participant.joined", session=s.id, participant=participant_json(p)),
+        E.ParticipantJoined(session=s.id, participant=participant_json(p)),
         "admitted",
     )
     return {"participant": target.id, "admission": "admitted"}
 
 
-@command("lobby.refuse", {"session": ID, "participant": ID})
-async def refuse(ctx: Context, req: Request) -> Reply:
+@command(LobbyRefuse)
+async def refuse(ctx: Context, req: LobbyRefuse) -> Reply:
     """Refuse a participant waiting in the lobby."""
     principal, s, target = await ctx.moderated(req)
     if target.admission is not AdmissionState.LOBBY:
@@ -53,59 +54,43 @@ async def refuse(ctx: Context, req: Request) -> Reply:
         await sessions.participant_left(tx, target.id, "refused")
         await sessions.log_event(tx, s.id, "refused", actor=principal.ref, participant_id=target.id)
     await ctx.rooms.event(
-        s.id, P.event("admission", session=s.id, state="refused"), f"participant:{target.id}"
+        s.id, E.Admission(session=s.id, state="refused"), f"participant:{target.id}"
     )
-    await ctx.rooms.event(s.id, P.event("lobby.left", session=s.id, participant=target.id), "staff")
-    await ctx.rooms.op(s.id, {"op": "kick", "participant": target.id, "reason": "refused"})
+    await ctx.rooms.event(s.id, E.LobbyLeft(session=s.id, participant=target.id), "staff")
+    await ctx.rooms.op(B.MemberKicked(session_id=s.id, participant=target.id, reason="refused"))
     return {"participant": target.id, "admission": "refused"}
 
 
-@command(
-    "participant.mute",
-    {
-        "session": ID,
-        "participant": ID,
-        "kind": Field("str", choices=("audio", "video")),
-        "muted": Field("bool"),
-    },
-)
-async def mute(ctx: Context, req: Request) -> Reply:
+@command(ParticipantMute)
+async def mute(ctx: Context, req: ParticipantMute) -> Reply:
     """Mute or unmute a participant's audio or video."""
     principal, s, target = await ctx.moderated(req)
     await ctx.relay.send(
-        s.id,
-        {
-            "type": "peer.mute",
-            "room": s.id,
-            "peer": target.id,
-            "kind": req["kind"],
-            "muted": req["muted"],
-        },
+        B.PeerMute(session_id=s.id, peer=target.id, kind=req.kind, muted=req.muted)
     )
     async with ctx.tx() as tx:
         await sessions.log_event(
             tx,
             s.id,
-            "muted" if req["muted"] else "unmuted",
+            "muted" if req.muted else "unmuted",
             actor=principal.ref,
             participant_id=target.id,
-            data={"kind": req["kind"]},
+            data={"kind": req.kind},
         )
     await ctx.rooms.event(
         s.id,
-        P.event(
-            "participant.muted",
+        E.ParticipantMuted(
             session=s.id,
             participant=target.id,
-            kind=req["kind"],
-            muted=req["muted"],
+            kind=req.kind,
+            muted=req.muted,
         ),
     )
-    return {"participant": target.id, "kind": req["kind"], "muted": req["muted"]}
+    return {"participant": target.id, "kind": req.kind, "muted": req.muted}
 
 
-@command("participant.remove", {"session": ID, "participant": ID})
-async def remove(ctx: Context, req: Request) -> Reply:
+@command(ParticipantRemove)
+async def remove(ctx: Context, req: ParticipantRemove) -> Reply:
     """Remove a participant from the session."""
     principal, s, target = await ctx.moderated(req)
     async with ctx.tx() as tx:
@@ -114,9 +99,9 @@ async def remove(ctx: Context, req: Request) -> Reply:
         )
         await sessions.participant_left(tx, target.id, "removed")
         await sessions.log_event(tx, s.id, "removed", actor=principal.ref, participant_id=target.id)
-    await ctx.relay.send(s.id, {"type": "peer.close", "room": s.id, "peer": target.id})
-    await ctx.rooms.op(s.id, {"op": "kick", "participant": target.id, "reason": "removed"})
+    await ctx.relay.send(B.PeerClose(session_id=s.id, peer=target.id))
+    await ctx.rooms.op(B.MemberKicked(session_id=s.id, participant=target.id, reason="removed"))
     await ctx.rooms.event(
-        s.id, P.event("participant.left", session=s.id, participant=target.id, reason="removed")
+        s.id, E.ParticipantLeft(session=s.id, participant=target.id, reason="removed")
     )
     return {"participant": target.id, "removed": True}

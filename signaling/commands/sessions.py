@@ -13,9 +13,10 @@ from records.enums import (
 )
 from records.lifecycle import EventType
 from records.policy import Action, may_create_session, require, role_on_join
-from signaling import protocol as P
+from signaling import bus_messages as B
+from signaling import events as E
 from signaling.context import Context
-from signaling.protocol import ID, Field, Request
+from signaling.messages import SessionCreate, SessionEnd, SessionJoin, SessionLeave, SessionLinkItem
 from signaling.registry import Reply, command
 from signaling.views import (
     CLOSED_STATES,
@@ -25,27 +26,18 @@ from signaling.views import (
 )
 
 
-@command(
-    "session.create",
-    {
-        "kind": Field("str", choices=("call", "conference", "mediation", "training", "field")),
-        "title": Field("str", max_len=200),
-        "unit_id": Field("int", required=False, lo=1),
-        "lobby": Field("bool", required=False),
-        "record": Field("bool", required=False),
-    },
-)
-async def session_create(ctx: Context, req: Request) -> Reply:
+@command(SessionCreate)
+async def session_create(ctx: Context, req: SessionCreate) -> Reply:
     """Create a conference, mediation, training, call or field session."""
     principal = ctx.principal
-    kind = SessionKind(req["kind"])
-    unit_id = req["unit_id"] or principal.unit_id
+    kind = SessionKind(req.kind)
+    unit_id = req.unit_id or principal.unit_id
     if unit_id is None or ctx.tree.get(unit_id) is None:
         raise errors.NotFound(f"unit {unit_id!r} not found")
     decision = may_create_session(principal, kind, unit_id, ctx.tree)
     if not decision:
         raise errors.AccessDenied(decision.reason)
-    record = req["record"]
+    record = req.record
     if record is None:
         record = kind.value in ctx.settings.recording_automatic
     elif not record and kind.value in ctx.settings.recording_automatic:
@@ -55,7 +47,7 @@ async def session_create(ctx: Context, req: Request) -> Reply:
             tx,
             kind=kind,
             unit_id=unit_id,
-            title=req["title"],
+            title=req.title,
             convener_account_id=principal.account_id,
             recorded=bool(record),
         )
@@ -66,8 +58,8 @@ async def session_create(ctx: Context, req: Request) -> Reply:
     return {"session": session_brief(s)}
 
 
-@command("session.join", {"session": ID})
-async def session_join(ctx: Context, req: Request) -> Reply:
+@command(SessionJoin)
+async def session_join(ctx: Context, req: SessionJoin) -> Reply:
     """Join a session (a reload rejoins as the same participant)."""
     principal = ctx.principal
     tree = ctx.tree
@@ -96,7 +88,7 @@ async def session_join(ctx: Context, req: Request) -> Reply:
     # the event and what the snapshot shows; the join is written before the ack is sent
     view = await ctx.run(
         sessions.join_session,
-        req["session"],
+        req.session,
         principal,
         decide_join,
         hidden=hidden_roles,
@@ -113,42 +105,42 @@ async def session_join(ctx: Context, req: Request) -> Reply:
     snapshot = ctx.rooms.snapshot(s, p, view.present)
     if admission is AdmissionState.LOBBY:
         await ctx.rooms.event(
-            s.id, P.event("lobby.waiting", session=s.id, participant=participant_json(p)), "staff"
+            s.id, E.LobbyWaiting(session=s.id, participant=participant_json(p)), "staff"
         )
     elif s.kind is SessionKind.TRAINING and role is ParticipantRole.VIEWER:
-        await ctx.rooms.op(s.id, {"op": "attendance", "session_id": s.id})
+        await ctx.rooms.op(B.AttendanceChanged(session_id=s.id))
     else:
         await ctx.rooms.event(
             s.id,
-            P.event("participant.joined", session=s.id, participant=participant_json(p)),
+            E.ParticipantJoined(session=s.id, participant=participant_json(p)),
             "admitted",
         )
     return snapshot
 
 
-@command("session.leave", {"session": ID})
-async def session_leave(ctx: Context, req: Request) -> Reply:
+@command(SessionLeave)
+async def session_leave(ctx: Context, req: SessionLeave) -> Reply:
     """Leave a session."""
-    pid = ctx.conn.participants.get(req["session"])
+    pid = ctx.conn.participants.get(req.session)
     if pid is None:
-        raise errors.NotFound(f"not in session {req['session']!r}")
-    await ctx.rooms.leave(req["session"], pid, "left")
-    ctx.conn.participants.pop(req["session"], None)
-    return {"session": req["session"]}
+        raise errors.NotFound(f"not in session {req.session!r}")
+    await ctx.rooms.leave(req.session, pid, "left")
+    ctx.conn.participants.pop(req.session, None)
+    return {"session": req.session}
 
 
-@command("session.end", {"session": ID, "outcome": Field("str", required=False, max_len=64)})
-async def session_end(ctx: Context, req: Request) -> Reply:
+@command(SessionEnd)
+async def session_end(ctx: Context, req: SessionEnd) -> Reply:
     """End a session, with its outcome written into the linked petition item."""
     principal = ctx.principal
-    s = await ctx.session(req["session"], principal)
+    s = await ctx.session(req.session, principal)
     if s.kind is SessionKind.VISIT and principal.kind is PrincipalKind.TERMINAL:
         require(principal, Action.JOIN_SESSION, s.target(), ctx.tree)
     else:
         ctx.require_moderator(principal, s, Action.MODERATE_SESSION)
-    if req["outcome"]:
+    if req.outcome:
         async with ctx.tx() as tx:
-            await sessions.update_session(tx, s.id, outcome=req["outcome"])
+            await sessions.update_session(tx, s.id, outcome=req.outcome)
             if s.item_id and ctx.calendar is not None:
                 # the outcome (e.g. mediation agreement reached) goes into the item's history
                 await items.apply_event(  # the link was checked when it was made
@@ -157,27 +149,25 @@ async def session_end(ctx: Context, req: Request) -> Reply:
                     s.item_id,
                     EventType.NOTE,
                     account_id=principal.account_id,
-                    reason=f"{s.kind.value} outcome: {req['outcome']}",
-                    data={"session": s.id, "kind": s.kind.value, "outcome": req["outcome"]},
+                    reason=f"{s.kind.value} outcome: {req.outcome}",
+                    data={"session": s.id, "kind": s.kind.value, "outcome": req.outcome},
                 )
     await ctx.rooms.end(s, f"ended by {principal.ref}", actor=principal.ref)
     return {"session": s.id, "state": "ended"}
 
 
-@command("session.link_item", {"session": ID, "item_id": Field("str", max_len=32)})
-async def link_item(ctx: Context, req: Request) -> Reply:
+@command(SessionLinkItem)
+async def link_item(ctx: Context, req: SessionLinkItem) -> Reply:
     """Link the session to a petition item."""
     principal = ctx.principal
-    s = await ctx.session(req["session"], principal)
+    s = await ctx.session(req.session, principal)
     ctx.require_moderator(principal, s, Action.MODERATE_SESSION)
     async with ctx.tx() as tx:
-        item = await items.get_item(tx, req["item_id"])  # NotFound for a made-up id
+        item = await items.get_item(tx, req.item_id)  # NotFound for a made-up id
         require(principal, Action.EDIT_ITEM, item.target(), ctx.tree)
-        await sessions.update_session(tx, s.id, item_id=req["item_id"])
+        await sessions.update_session(tx, s.id, item_id=req.item_id)
         await sessions.log_event(
-            tx, s.id, "item_linked", actor=principal.ref, data={"item": req["item_id"]}
+            tx, s.id, "item_linked", actor=principal.ref, data={"item": req.item_id}
         )
-    await ctx.rooms.event(
-        s.id, P.event("session.item", session=s.id, item_id=req["item_id"]), "staff"
-    )
-    return {"session": s.id, "item_id": req["item_id"]}
+    await ctx.rooms.event(s.id, E.SessionItem(session=s.id, item_id=req.item_id), "staff")
+    return {"session": s.id, "item_id": req.item_id}

@@ -5,55 +5,55 @@ from __future__ import annotations
 from config import errors
 from records import sessions
 from records.enums import ParticipantRole, SessionKind
-from signaling import protocol as P
+from signaling import bus_messages as B
+from signaling import events as E
 from signaling.context import Context
-from signaling.protocol import ID, Field, Request
+from signaling.messages import HandRaise, ParticipantAct, TrainingDemote, TrainingPromote
 from signaling.registry import Reply, command
 from signaling.views import participant_json
 
 
-@command("hand.raise", {"session": ID, "raised": Field("bool")})
-async def hand_raise(ctx: Context, req: Request) -> Reply:
+@command(HandRaise)
+async def hand_raise(ctx: Context, req: HandRaise) -> Reply:
     """Raise or lower a hand in a training."""
-    member = ctx.member(req["session"])
+    member = ctx.member(req.session)
     if member.kind is not SessionKind.TRAINING:
         raise errors.InvalidTransition("hands are raised in training sessions")
     async with ctx.tx() as tx:
         await sessions.log_event(
             tx,
             member.session_id,
-            "hand_raised" if req["raised"] else "hand_lowered",
+            "hand_raised" if req.raised else "hand_lowered",
             actor=member.principal.ref,
             participant_id=member.participant_id,
         )
     await ctx.rooms.event(
         member.session_id,
-        P.event(
-            "hand.raised",
+        E.HandRaised(
             session=member.session_id,
             participant=member.participant_id,
             name=member.principal.name,
             unit_id=member.principal.unit_id,
-            raised=req["raised"],
+            raised=req.raised,
         ),
         "staff",
     )
-    return {"raised": req["raised"]}
+    return {"raised": req.raised}
 
 
-@command("training.promote", {"session": ID, "participant": ID})
-async def promote(ctx: Context, req: Request) -> Reply:
+@command(TrainingPromote)
+async def promote(ctx: Context, req: TrainingPromote) -> Reply:
     """Let a training's viewer speak."""
     return await _set_speaker(ctx, req, ParticipantRole.SPEAKER)
 
 
-@command("training.demote", {"session": ID, "participant": ID})
-async def demote(ctx: Context, req: Request) -> Reply:
+@command(TrainingDemote)
+async def demote(ctx: Context, req: TrainingDemote) -> Reply:
     """Make a speaker a viewer again."""
     return await _set_speaker(ctx, req, ParticipantRole.VIEWER)
 
 
-async def _set_speaker(ctx: Context, req: Request, role: ParticipantRole) -> Reply:
+async def _set_speaker(ctx: Context, req: ParticipantAct, role: ParticipantRole) -> Reply:
     principal, s, target = await ctx.moderated(req)
     if s.kind is not SessionKind.TRAINING:
         raise errors.InvalidTransition("speakers are promoted in training sessions")
@@ -73,11 +73,9 @@ async def _set_speaker(ctx: Context, req: Request, role: ParticipantRole) -> Rep
             actor=principal.ref,
             participant_id=target.id,
         )
-    await ctx.rooms.op(s.id, {"op": "role", "participant": target.id, "role": role.value})
-    await ctx.rooms.event(
-        s.id, P.event("participant.updated", session=s.id, participant=participant_json(p))
-    )
+    await ctx.rooms.op(B.RoleChanged(session_id=s.id, participant=target.id, role=role.value))
+    await ctx.rooms.event(s.id, E.ParticipantUpdated(session=s.id, participant=participant_json(p)))
     if role is ParticipantRole.VIEWER:
         # viewers stop receiving the demoted speaker's media
-        await ctx.rooms.op(s.id, {"op": "unpublished", "session": s.id, "participant": target.id})
+        await ctx.rooms.op(B.Unpublished(session_id=s.id, participant=target.id))
     return {"participant": target.id, "role": role.value}

@@ -15,21 +15,17 @@ from records.enums import (
     SessionState,
 )
 from records.policy import Action, require
+from signaling import bus_messages as B
+from signaling import events as E
 from signaling import protocol as P
 from signaling.context import Context
-from signaling.protocol import ID, Field, Request
+from signaling.messages import QueueWatch, VisitAccept, VisitCancel, VisitRate, VisitRequest
 from signaling.registry import Reply, command
 from signaling.views import participant_json
 
 
-@command(
-    "visit.request",
-    {
-        "category": Field("str", max_len=64),
-        "to_leader": Field("bool", required=False),
-    },
-)
-async def visit_request(ctx: Context, req: Request) -> Reply:
+@command(VisitRequest)
+async def visit_request(ctx: Context, req: VisitRequest) -> Reply:
     """A terminal asks for a video visit: a waiting session in the queue."""
     principal = ctx.principal
     if principal.kind is not PrincipalKind.TERMINAL:
@@ -44,7 +40,7 @@ async def visit_request(ctx: Context, req: Request) -> Reply:
     if reception is None:
         raise errors.NotFound(f"no reception unit answers visits from unit {principal.unit_id}")
     leader_id = None
-    if req["to_leader"]:
+    if req.to_leader:
         async with ctx.tx() as tx:
             for unit_id in (reception.id, *tree.ancestors(reception.id)):
                 # the roster's days are days in China, not the server's own time zone: after
@@ -60,7 +56,7 @@ async def visit_request(ctx: Context, req: Request) -> Reply:
             kind=SessionKind.VISIT,
             unit_id=principal.unit_id,
             reception_unit_id=reception.id,
-            category=req["category"],
+            category=req.category,
             terminal_id=int(principal.id),
             routed_to_leader_id=leader_id,
             recorded=SessionKind.VISIT.value in ctx.settings.recording_automatic,
@@ -81,7 +77,7 @@ async def visit_request(ctx: Context, req: Request) -> Reply:
             "visit_requested",
             actor=principal.ref,
             participant_id=p.id,
-            data={"category": req["category"]},
+            data={"category": req.category},
         )
     await ctx.queue.ensure_sub(reception.id)
     s_full = await ctx.session(s.id)
@@ -91,11 +87,11 @@ async def visit_request(ctx: Context, req: Request) -> Reply:
     return snapshot
 
 
-@command("visit.cancel", {"session": ID})
-async def visit_cancel(ctx: Context, req: Request) -> Reply:
+@command(VisitCancel)
+async def visit_cancel(ctx: Context, req: VisitCancel) -> Reply:
     """Cancel a waiting visit (its terminal, or reception)."""
     principal = ctx.principal
-    s = await ctx.session(req["session"], principal)
+    s = await ctx.session(req.session, principal)
     if s.kind is not SessionKind.VISIT:
         raise errors.InvalidTransition(f"session {s.id} is a {s.kind.value}, not a visit")
     action = (
@@ -105,32 +101,32 @@ async def visit_cancel(ctx: Context, req: Request) -> Reply:
     async with ctx.tx() as tx:
         await sessions.set_state(tx, s.id, SessionState.CANCELLED, f"cancelled by {principal.ref}")
         await sessions.log_event(tx, s.id, "visit_cancelled", actor=principal.ref)
-    await ctx.rooms.event(s.id, P.event("session.state", session=s.id, state="cancelled"))
-    await ctx.rooms.op(s.id, {"op": "ended", "session_id": s.id})
+    await ctx.rooms.event(s.id, E.SessionStateChanged(session=s.id, state="cancelled"))
+    await ctx.rooms.op(B.RoomEnded(session_id=s.id))
     if s.reception_unit_id is not None:
         await ctx.queue.changed(s.reception_unit_id)
     return {"session": s.id, "state": "cancelled"}
 
 
-@command("visit.rate", {"session": ID, "rating": Field("int", lo=1, hi=5)})
-async def visit_rate(ctx: Context, req: Request) -> Reply:
+@command(VisitRate)
+async def visit_rate(ctx: Context, req: VisitRate) -> Reply:
     """Rate an ended visit (its terminal's satisfaction rating)."""
     principal = ctx.principal
-    s = await ctx.session(req["session"], principal)
+    s = await ctx.session(req.session, principal)
     if principal.kind is not PrincipalKind.TERMINAL or s.terminal_id != int(principal.id):
         raise errors.AccessDenied("only the visit's own terminal rates it")
     if s.state is not SessionState.ENDED:
         raise errors.InvalidTransition(f"session {s.id} is {s.state.value}; rate it after it ended")
     async with ctx.tx() as tx:
-        await sessions.update_session(tx, s.id, rating=req["rating"])
+        await sessions.update_session(tx, s.id, rating=req.rating)
         await sessions.log_event(
-            tx, s.id, "rated", actor=principal.ref, data={"rating": req["rating"]}
+            tx, s.id, "rated", actor=principal.ref, data={"rating": req.rating}
         )
-    return {"session": s.id, "rating": req["rating"]}
+    return {"session": s.id, "rating": req.rating}
 
 
-@command("queue.watch", {})
-async def queue_watch(ctx: Context, req: Request) -> Reply:
+@command(QueueWatch)
+async def queue_watch(ctx: Context, req: QueueWatch) -> Reply:
     """Follow the visit queues (reception and leaders)."""
     principal = ctx.principal
     if principal.kind is not PrincipalKind.ACCOUNT or not principal.has(
@@ -146,18 +142,20 @@ async def queue_watch(ctx: Context, req: Request) -> Reply:
     return {"visits": ctx.queue.visible(principal, waiting)}
 
 
-@command("visit.accept", {"session": ID})
-async def visit_accept(ctx: Context, req: Request) -> Reply:
+@command(VisitAccept)
+async def visit_accept(ctx: Context, req: VisitAccept) -> Reply:
     """An officer takes a waiting visit (one officer wins)."""
     principal = ctx.principal
-    s = await ctx.session(req["session"], principal)
+    s = await ctx.session(req.session, principal)
     require(principal, Action.ANSWER_QUEUE, s.target(), ctx.tree)
     async with ctx.tx() as tx:
         taken = await sessions.accept_visit(tx, s.id)
         if not taken:
             current = await sessions.get_session(tx, s.id)
             raise P.ProtocolError(
-                P.ALREADY_TAKEN, f"visit {s.id} is {current.state.value}: already taken", req.id
+                P.ALREADY_TAKEN,
+                f"visit {s.id} is {current.state.value}: already taken",
+                ctx.request_id,
             )
         p = await sessions.add_participant(
             tx,
@@ -174,11 +172,9 @@ async def visit_accept(ctx: Context, req: Request) -> Reply:
     s = await ctx.session(s.id)
     snapshot = await ctx.presence.bind(ctx.conn, s, p, resumed=False)
     await ctx.rooms.event(
-        s.id, P.event("session.state", session=s.id, state="live", recording=s.recorded)
+        s.id, E.SessionStateChanged(session=s.id, state="live", recording=s.recorded)
     )
-    await ctx.rooms.event(
-        s.id, P.event("participant.joined", session=s.id, participant=participant_json(p))
-    )
+    await ctx.rooms.event(s.id, E.ParticipantJoined(session=s.id, participant=participant_json(p)))
     if s.reception_unit_id is not None:
         await ctx.queue.changed(s.reception_unit_id)
     return snapshot

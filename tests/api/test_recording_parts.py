@@ -6,6 +6,7 @@ from gateway.recordings import RecordingsKeeper
 from records import sessions
 from records.enums import SessionKind
 from signaling.bus import MemoryBus
+from signaling.bus_messages import RecordingClosed
 from tests.helpers import Api
 from web import keys
 
@@ -47,7 +48,9 @@ async def test_parts_reasons_and_recovered_copies_reach_the_session_api(api: Api
         ),
     ]
     keeper = RecordingsKeeper(api.app[keys.SETTINGS], api.seed.store, MemoryBus(), sweep=False)
-    await keeper.apply({"type": "recording.closed", "session": s.id, "files": files})
+    await keeper.apply(
+        RecordingClosed(session_id=s.id, run=None, manifest_sha256="", chain_hash="", files=files)
+    )
     await keeper.close()
 
     resp = await api.client.get(f"/api/sessions/{s.id}", headers=await api.login("reception"))

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from records import sessions
+from signaling.bus_messages import PeerClose
 from tests.browser.browser_kit import ask_for_a_visit, frames_rising, screenshot, wait_for
 from tests.browser.conftest import Gateway, Open, served_gateway
 from tests.cluster_kit import WorkerProcess, by_id, start_workers, worker_env
@@ -190,7 +191,7 @@ async def test_a_page_whose_connection_fails_starts_over_by_itself(
     serving = await gateway.app[BUS].holder(f"room:{session_id}")
 
     await gateway.app[BUS].publish(
-        f"media.worker.{serving}", {"type": "peer.close", "room": session_id, "peer": resident}
+        f"media.worker.{serving}", PeerClose(session_id=session_id, peer=resident)
     )
     dropped = time.monotonic()
     await kiosk.locator("#media-status").get_by_text(RECONNECTING).wait_for(timeout=15_000 * T)

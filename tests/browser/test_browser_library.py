@@ -20,6 +20,7 @@ from records import sessions
 from records.enums import AdmissionState, ParticipantRole, PrincipalKind, SessionKind
 from records.principals import Principal
 from signaling.bus import MemoryBus
+from signaling.bus_messages import RecordingEvent
 from tests.browser.browser_kit import T, screenshot, wait_for
 from tests.browser.conftest import Gateway, Open
 from tests.recorder.synthetic_media import encode_source, packets_for
@@ -67,7 +68,7 @@ async def _record_visit(gateway: Gateway) -> tuple[str, str]:
             AdmissionState.ADMITTED,
             joined=True,
         )
-    events: list[dict[str, Any]] = []
+    events: list[RecordingEvent] = []
     recorder = RoomRecorder(
         gateway.app[keys.SETTINGS].recordings_dir,
         session.id,
@@ -82,10 +83,10 @@ async def _record_visit(gateway: Gateway) -> tuple[str, str]:
     await recorder.close()
     keeper = RecordingsKeeper(gateway.app[keys.SETTINGS], gateway.store, MemoryBus(), sweep=False)
     for event in events:
-        if event["type"] != "recording.closed":
+        if event.type != "recording.closed":
             await keeper.apply(event)
     # the closing event also composes a training's playback; for a visit it only stores rows
-    await keeper.apply(next(e for e in events if e["type"] == "recording.closed"))
+    await keeper.apply(next(e for e in events if e.type == "recording.closed"))
     await keeper.close()
     async with gateway.store.transaction() as tx:
         # a composed playback row, to see how /library tells it from the participants' files

@@ -31,6 +31,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from gateway.media import hooks
 from gateway.media.worker import MediaWorker, worker_channel
 from signaling.bus import MemoryBus
+from signaling.bus_messages import WORKER_COMMANDS, RoomOpen
 
 WORKER_ID = "w-test"
 
@@ -190,7 +191,9 @@ class MediaClient:
     async def send(self, message_type: str, **fields: Any) -> None:
         await self.bus.publish(
             worker_channel(self.worker_id),
-            {"type": message_type, "room": self.room, "peer": self.id, **fields},
+            WORKER_COMMANDS.validate_python(
+                {"type": message_type, "session_id": self.room, "peer": self.id, **fields}
+            ),
         )
 
     async def offer(
@@ -356,7 +359,7 @@ async def client(worker: MediaWorker, bus: MemoryBus) -> AsyncIterator[ClientFac
 async def open_room(bus: MemoryBus, room: str, codec: str = "vp8", record: bool = False) -> None:
     await bus.publish(
         worker_channel(WORKER_ID),
-        {"type": "room.open", "room": room, "codec": codec, "record": record},
+        RoomOpen(session_id=room, codec=codec, record=record),
     )
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from gateway.media.worker import MediaWorker, worker_channel
 from signaling.bus import MemoryBus
+from signaling.bus_messages import RelayPull, RoomClose, RoomOpen
 from tests.media.conftest import WORKER_ID, ListSink, open_room
 
 RELAY_ID = "w-relay"
@@ -32,7 +33,7 @@ async def relay_worker(loopback: None, bus: MemoryBus) -> AsyncIterator[MediaWor
 async def _pull(bus: MemoryBus, room: str, publisher: str) -> None:
     await bus.publish(
         worker_channel(RELAY_ID),
-        {"type": "relay.pull", "room": room, "publisher": publisher, "origin": WORKER_ID},
+        RelayPull(session_id=room, publisher=publisher, origin=WORKER_ID),
     )
 
 
@@ -47,7 +48,7 @@ async def test_viewers_on_a_relay_worker_decode_the_publishers_media(
 ) -> None:
     video, audio = media_sources
     await open_room(bus, "r1", record=True)
-    await bus.publish(worker_channel(RELAY_ID), {"type": "room.open", "room": "r1", "codec": "vp8"})
+    await bus.publish(worker_channel(RELAY_ID), RoomOpen(session_id="r1", codec="vp8"))
     alice = await client("r1", "alice")
     await alice.offer(video(), audio())
     await alice.wait_for(lambda: bool(alice.of_type("peer.tracks")))
@@ -89,7 +90,7 @@ async def test_viewers_on_a_relay_worker_decode_the_publishers_media(
     assert {peer for peer, _kind, _packet, _at in sinks[0].packets} == {"alice"}
 
     # the relay closes its room: the origin closes its side of the link
-    await bus.publish(worker_channel(RELAY_ID), {"type": "room.close", "room": "r1"})
+    await bus.publish(worker_channel(RELAY_ID), RoomClose(session_id="r1"))
     await alice.wait_for(
         lambda: not any(p.startswith("relay:") for p in origin_room.peers), within=10
     )
@@ -108,7 +109,11 @@ async def test_an_offer_that_overtakes_the_relays_room_open_opens_the_room(
         "peer.offer",
         sdp=dave.pc.localDescription.sdp,
         reply_to=dave.channel,
-        open={"codec": "vp8", "record": False, "meta": {"kind": "training", "relay": True}},
+        open={
+            "codec": "vp8",
+            "record": False,
+            "meta": {"kind": "training", "unit_id": None, "reply_to": dave.channel, "relay": True},
+        },
     )
     await dave.wait_for(lambda: bool(dave.of_type("peer.answer")))
     assert relay_worker.rooms["r2"].sink is None

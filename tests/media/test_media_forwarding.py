@@ -9,6 +9,7 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 
 from gateway.media import hooks
+from signaling.bus_messages import RoomClose
 
 
 async def start_publisher(client, room_opener, media_sources, room="r1", codec="vp8"):
@@ -210,7 +211,7 @@ async def test_room_close_leaves_no_connections_tasks_or_threads(
     await bob.wait_for(lambda: bob.frames_from("alice", "video") >= 5, within=15)
     pcs = [peer.pc for peer in worker.rooms["r1"].peers.values()]
 
-    await bus.publish(worker.channel, {"type": "room.close", "room": "r1"})
+    await bus.publish(worker.channel, RoomClose(session_id="r1"))
     await bob.wait_for(lambda: any(m["state"] == "closed" for m in bob.of_type("peer.state")))
     await alice.wait_for(lambda: any(m["state"] == "closed" for m in alice.of_type("peer.state")))
     assert worker.rooms == {}
@@ -236,7 +237,7 @@ async def test_recorded_room_feeds_the_sink_every_track(
         lambda: alice.of_type("peer.tracks") and len(alice.of_type("peer.tracks")[-1]["kinds"]) == 2
     )
     await asyncio.sleep(1.0)
-    await bus.publish(worker.channel, {"type": "room.close", "room": "rec"})
+    await bus.publish(worker.channel, RoomClose(session_id="rec"))
     await alice.wait_for(lambda: any(m["state"] == "closed" for m in alice.of_type("peer.state")))
 
     [sink] = sinks

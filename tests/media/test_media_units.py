@@ -218,3 +218,65 @@ async def test_a_feed_is_capped_by_its_viewers_lowest_recent_estimate():
     feed.follow_viewers = False  # a training
     assert feed.downstream_cap() is None
     await feed.close()
+
+
+async def test_a_burst_of_viewers_starts_on_shared_keyframes_without_a_pli_each():
+    # 100 viewers joining at once must not wait for the publisher's next scheduled keyframe
+    # (a whole GOP), nor ask it for a keyframe each: the requests of a burst are coalesced.
+    source = PacketSource()
+    plis: list[float] = []
+    index = 0
+
+    async def send_pli() -> bool:
+        plis.append(time.monotonic())
+        return True
+
+    async def publish() -> None:
+        # a browser: a keyframe every 10 s (300 frames), or the frame after a request
+        nonlocal index
+        answered = 0
+        while True:
+            keyframe = index % 300 == 0 or len(plis) > answered
+            answered = len(plis)
+            source.queue.put_nowait(make_packet(index, keyframe=keyframe))
+            index += 1
+            await asyncio.sleep(1 / 30)
+
+    feed = Feed("alice", "video", "0", source, send_pli)
+    publishing = asyncio.create_task(publish())
+    await asyncio.sleep(0.6)  # the feed started (its own first request is answered)
+    before = len(plis)
+
+    async def join(viewer: ForwardTrack) -> float:
+        started = time.monotonic()
+        packet = await asyncio.wait_for(viewer.recv(), 2.0)
+        assert packet.is_keyframe
+        return time.monotonic() - started
+
+    # wave 1: 20 viewers subscribed (no sender yet: no request), then their senders start
+    # within a frame: one request, one keyframe for all
+    wave1 = [ForwardTrack("video") for _ in range(20)]
+    for viewer in wave1:
+        viewer.attach(feed)
+    await asyncio.sleep(0.5)
+    assert len(plis) == before  # subscribing alone asks nothing (its keyframe would be stale)
+    waits = await asyncio.gather(*(join(v) for v in wave1))
+    await asyncio.sleep(forward.PLI_INTERVAL_S + 0.2)
+    assert len(plis) == before + 1
+    assert max(waits) < 0.3
+
+    # wave 2: 20 viewers whose senders start over 300 ms: at most one more request per
+    # PLI interval, and none waits longer than an interval and a frame or two
+    before = len(plis)
+    wave2 = [ForwardTrack("video") for _ in range(20)]
+    joins = []
+    for viewer in wave2:
+        viewer.attach(feed)
+        joins.append(asyncio.create_task(join(viewer)))
+        await asyncio.sleep(0.015)
+    waits = await asyncio.gather(*joins)
+    assert len(plis) - before <= 2
+    assert max(waits) < forward.PLI_INTERVAL_S + 0.25
+    publishing.cancel()
+    await asyncio.gather(publishing, return_exceptions=True)
+    await feed.close()

@@ -86,8 +86,8 @@ async def test_one_file_in_sync_across_rtp_wrap(tmp_path: Path, source: list[Enc
     assert max(abs(o) for o in offsets) <= 0.1, offsets
     assert manifest.data["state"] == "closed"
     assert manifest.data["participants"]["resident"]["role"] == "resident"
-    assert [e["type"] for e in events][-1] == "recording.closed"
-    assert "recording.file_started" in {e["type"] for e in events}
+    assert [e.type for e in events][-1] == "recording.closed"
+    assert "recording.file_started" in {e.type for e in events}
     assert verify(tmp_path) == []
 
 
@@ -186,7 +186,7 @@ async def test_overflow_drops_are_counted_and_video_resumes_on_keyframe(
 
     dropped = manifest.data["dropped"]["resident"]
     assert dropped["video"] + dropped["audio"] > 0
-    assert any(e["type"] == "recording.dropping" for e in events)
+    assert any(e.type == "recording.dropping" for e in events)
     for entry in manifest.data["files"]:
         with av.open(str(manifest.path.parent / entry["path"])) as container:
             if container.streams.video:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import types
+from typing import Literal
 
 import pytest
 
 import signaling.commands
 from signaling.commands import COMMANDS, FIELDS
-from signaling.protocol import ID
+from signaling.messages import ClientModel, Id
 from signaling.registry import collect, command
+
+
+class ThingDo(ClientModel):
+    type: Literal["thing.do"] = "thing.do"
+    session: Id
 
 
 def test_every_command_module_is_collected() -> None:
@@ -41,6 +47,6 @@ def test_a_type_declared_twice_is_refused() -> None:
             return None
 
         handler.__module__ = module.__name__
-        module.handler = command("thing.do", {"session": ID})(handler)  # type: ignore[attr-defined,arg-type]
+        module.handler = command(ThingDo)(handler)  # type: ignore[attr-defined,arg-type]
     with pytest.raises(ValueError, match="thing.do"):
         collect(one, two)
