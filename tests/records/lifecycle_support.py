@@ -12,7 +12,11 @@ from records.item_models import Channel, ItemType
 from records.keyring import DataKeyring, new_key_entry
 from records.lifecycle import (
     EventType,
+    HistoryEvent,
     ItemState,
+    Timeline,
+    advance,
+    replay,
 )
 
 S, E = ItemState, EventType
@@ -75,3 +79,8 @@ async def walk(
             item = await svc.apply_event(s, cal, item_id, event, account_id=6, at=when, data=data)
     await s.commit()
     return item
+
+
+def then(history: list[HistoryEvent], event: HistoryEvent, calendar: HolidayCalendar) -> Timeline:
+    """``event`` appended as a new one to the replayed ``history`` (all rules apply)."""
+    return advance(replay(history, calendar), event, calendar)

@@ -22,7 +22,7 @@ from records.notices import (
     imported_notices,
     recompute_open_deadlines,
 )
-from tests.records.test_lifecycle import KEYRING, at, new_item
+from tests.records.lifecycle_support import KEYRING, at, new_item
 
 NOTICE_2027 = Path(__file__).resolve().parent / "notices" / "CN-2027.toml"
 

@@ -24,7 +24,7 @@ from records.lifecycle import (
     current_deadline,
     replay,
 )
-from tests.records.test_lifecycle import at, then
+from tests.records.lifecycle_support import at, then
 
 E = EventType
 S = ItemState

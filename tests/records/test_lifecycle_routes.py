@@ -18,20 +18,13 @@ from records.item_models import ItemType, Outcome
 from records.lifecycle import (
     HistoryEvent,
     ItemState,
-    Timeline,
-    advance,
     allowed_events,
     current_deadline,
     replay,
 )
-from tests.records.lifecycle_support import KEYRING, E, S, at, new_item, walk
+from tests.records.lifecycle_support import KEYRING, E, S, at, new_item, then, walk
 
 # ------------------------------------------------------------------ routes of issue 17
-
-
-def then(history: list[HistoryEvent], event: HistoryEvent, calendar: HolidayCalendar) -> Timeline:
-    """``event`` appended as a new one to the replayed ``history`` (all rules apply)."""
-    return advance(replay(history, calendar), event, calendar)
 
 
 def test_extension_after_the_60_days_is_refused_and_only_one_is_allowed(

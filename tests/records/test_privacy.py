@@ -13,7 +13,7 @@ from records.item_models import Petitioner
 from records.keyring import DataKeyring, SealError, key_id_of, mask_id_number, mask_phone
 from records.keyring import new_key_entry as entry
 from records.lifecycle import EventType
-from tests.records.test_lifecycle import KEYRING, at, new_item, walk
+from tests.records.lifecycle_support import KEYRING, at, new_item, walk
 
 ID = "110101195001011234"
 E = EventType

@@ -13,7 +13,7 @@ from records import items as svc
 from records.calendar import HolidayCalendar
 from records.item_models import Channel, VisitKind
 from records.statistics import previous_period, year_on_year
-from tests.records.test_lifecycle import KEYRING, at, new_item
+from tests.records.lifecycle_support import KEYRING, at, new_item
 
 K = VisitKind
 D = dt.date
