@@ -69,10 +69,11 @@ async function save(unit, day, select) {
   try {
     await api(`/api/duty/${day}`, { method: "PUT", body: { unit_id: unit.unit_id, account_id: Number(select.value) } });
     const name = select.selectedOptions[0].textContent;
+    // reload first: load() clears the message line, and the confirmation must stay on it
+    await load();
     msg.className = "ok";
     msg.textContent = t("duty_saved", { day: dayLabel(day), unit: unit.unit_name, name });
     say(msg.textContent);
-    await load();
   } catch (err) {
     msg.className = "error";
     msg.textContent = `${t("load_failed")}: ${errorText(err)}`;
