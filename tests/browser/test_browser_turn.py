@@ -151,16 +151,20 @@ async def gateway(tmp_path: Path, coturn: Coturn) -> AsyncIterator[Gateway]:
 
 
 async def _coturn_ready(coturn: Coturn) -> None:
+    """Wait until coturn allocates a relay (its start can take seconds on a busy machine)."""
     username, password = turn_credentials(coturn.secret, "probe", 600, time.time())
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while True:
         try:
-            await asyncio.wait_for(_allocate(coturn.port, username, password), 2)
+            await asyncio.wait_for(_allocate(coturn.port, username, password), 3)
             return
         except (OSError, TimeoutError, aioice.stun.TransactionFailed) as exc:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"coturn never allocated: {exc}") from exc
-            await asyncio.sleep(0.2)
+            exited = coturn.proc is not None and coturn.proc.poll() is not None
+            if exited or time.monotonic() > deadline:
+                log = coturn.log.read_text(errors="replace")[-2000:] if coturn.log.exists() else ""
+                state = "exited" if exited else "running"
+                raise AssertionError(f"coturn ({state}) never allocated: {exc!r}\n{log}") from exc
+            await asyncio.sleep(0.5)
 
 
 async def test_expired_turn_credentials_are_refused(coturn: Coturn) -> None:
